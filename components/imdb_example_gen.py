@@ -1,0 +1,212 @@
+"""ImdbExampleGen: a TFX ExampleGen for the Large Movie Review Dataset (aclImdb layout).
+
+Reads `<data_root>/{train,test}/{pos,neg}/<id>_<rating>.txt` with Beam and writes gzipped TFRecords of
+`tf.Example`s with these features:
+
+- `text`: the review, UTF-8. The corpus marks line breaks with HTML `<br />` tags; they are replaced by
+  a newline, which BERT tokenizers treat as whitespace, so the markup does not eat sequence length.
+- `label`: 0 for `neg`, 1 for `pos`.
+- `rating`: the 1-10 star rating from the file name.
+- `review_id`: `<split>/<label dir>/<id>`, unique in the corpus (ids repeat across `pos` and `neg`).
+
+Splits: aclImdb/train is divided by `train_split_config` (hash buckets over a SHA-256 of `review_id`,
+default train 4 : eval 1), so every re-run and every machine puts each review in the same split;
+aclImdb/test becomes the `test` split whole. `train/unsup` (unlabelled) is not read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx import types
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import proto_utils
+
+CORPUS_SPLITS = ("train", "test")
+LABEL_DIRS = {"neg": 0, "pos": 1}
+REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
+LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+EXAMPLES_KEY = "examples"
+DATA_ROOT_KEY = "data_root"
+TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
+TEST_SPLIT_NAME_KEY = "test_split_name"
+
+
+def default_train_split_config() -> example_gen_pb2.SplitConfig:
+    return example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
+        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+    ])
+
+
+class ReviewFormatError(ValueError):
+    """A review file that cannot become an example; the message names the file and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewFile:
+    path: str
+    corpus_split: str
+    label_dir: str
+    review_number: int
+    rating: int
+
+    @property
+    def review_id(self) -> str:
+        return f"{self.corpus_split}/{self.label_dir}/{self.review_number}"
+
+
+def list_review_files(data_root: str, corpus_split: str) -> list[ReviewFile]:
+    """Lists and checks the review files of one corpus split; fails naming the first bad path."""
+    split_dir = os.path.join(data_root, corpus_split)
+    files = []
+    for label_dir in LABEL_DIRS:
+        folder = os.path.join(split_dir, label_dir)
+        if not tf.io.gfile.isdir(folder):
+            raise FileNotFoundError(
+                f"{folder}: missing. An aclImdb folder needs {corpus_split}/pos and {corpus_split}/neg "
+                f"holding <id>_<rating>.txt files; point data_root at the extracted 'aclImdb' folder.")
+        for name in sorted(tf.io.gfile.listdir(folder)):
+            match = REVIEW_FILE.match(name)
+            path = os.path.join(folder, name)
+            if not match:
+                raise ReviewFormatError(
+                    f"{path}: file name is not <id>_<rating>.txt; remove or rename the file.")
+            rating = int(match["rating"])
+            if not 1 <= rating <= 10:
+                raise ReviewFormatError(f"{path}: rating {rating} is outside 1-10; fix the file name.")
+            files.append(ReviewFile(path, corpus_split, label_dir, int(match["id"]), rating))
+        if not any(f.label_dir == label_dir for f in files):
+            raise ReviewFormatError(f"{folder}: holds no reviews; the corpus needs both labels.")
+    return files
+
+
+def clean_review_text(raw: bytes, path: str) -> str:
+    """Decodes a review (strict UTF-8) and turns `<br />` tags into newlines."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReviewFormatError(
+            f"{path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
+    text = LINE_BREAK_TAG.sub("\n", text).strip()
+    if not text:
+        raise ReviewFormatError(f"{path}: the review is empty; delete the file or restore its text.")
+    return text
+
+
+def review_to_example(review: ReviewFile) -> bytes:
+    """Reads one review file and returns a serialized tf.Example."""
+    with tf.io.gfile.GFile(review.path, "rb") as f:
+        text = clean_review_text(f.read(), review.path)
+    feature = {
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[LABEL_DIRS[review.label_dir]])),
+        "rating": tf.train.Feature(int64_list=tf.train.Int64List(value=[review.rating])),
+        "review_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[review.review_id.encode()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def hash_bucket(review_id: str, num_buckets: int) -> int:
+    """A bucket in [0, num_buckets) from a SHA-256 of the review id: the same on every machine."""
+    return int.from_bytes(hashlib.sha256(review_id.encode("utf-8")).digest()[:8], "big") % num_buckets
+
+
+def split_index(review: ReviewFile, split_config: example_gen_pb2.SplitConfig) -> int:
+    """Index of the split (in `split_config` order) that `review` belongs to."""
+    bucket = hash_bucket(review.review_id, sum(s.hash_buckets for s in split_config.splits))
+    upper = 0
+    for index, split in enumerate(split_config.splits):
+        upper += split.hash_buckets
+        if bucket < upper:
+            return index
+    raise AssertionError("unreachable: bucket beyond the configured hash buckets")
+
+
+def output_split_names(split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> list[str]:
+    names = [s.name for s in split_config.splits] + [test_split_name]
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"split names must be distinct and non-empty, got {names}")
+    return names
+
+
+def _distribute(pipeline: beam.Pipeline, label: str, reviews: list[ReviewFile]) -> beam.PCollection:
+    return (
+        pipeline
+        | f"List[{label}]" >> beam.Create(reviews)
+        | f"Distribute[{label}]" >> beam.Reshuffle()
+    )
+
+
+def _partition(review: ReviewFile, num_partitions: int, split_config: example_gen_pb2.SplitConfig) -> int:
+    del num_partitions
+    return split_index(review, split_config)
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Reads the aclImdb folder with Beam and writes the train / eval / test example splits."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        data_root = exec_properties[DATA_ROOT_KEY]
+        split_config = example_gen_pb2.SplitConfig()
+        proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], split_config)
+        test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
+        split_names = output_split_names(split_config, test_split_name)
+
+        train_reviews = list_review_files(data_root, "train")
+        test_reviews = list_review_files(data_root, "test")
+        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        examples.split_names = artifact_utils.encode_split_names(split_names)
+
+        with self._make_beam_pipeline() as pipeline:
+            train_parts = _distribute(pipeline, "train", train_reviews) | "SplitTrain" >> beam.Partition(
+                _partition, len(split_config.splits), split_config)
+            test_part = _distribute(pipeline, "test", test_reviews)
+            for name, reviews in zip(split_names, [*train_parts, test_part]):
+                _ = (
+                    reviews
+                    | f"ReadAndConvert[{name}]" >> beam.Map(review_to_example)
+                    | f"WriteSplit[{name}]" >> write_split.WriteSplit(
+                        artifact_utils.get_split_uri([examples], name), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+                )
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+
+
+class ImdbExampleGenSpec(types.ComponentSpec):
+    PARAMETERS = {
+        DATA_ROOT_KEY: ExecutionParameter(type=str),
+        TRAIN_SPLIT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.SplitConfig),
+        TEST_SPLIT_NAME_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS: dict[str, ChannelParameter] = {}
+    OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class ImdbExampleGen(base_beam_component.BaseBeamComponent):
+    """Turns an aclImdb-layout folder into train / eval / test `tf.Example` splits."""
+
+    SPEC_CLASS = ImdbExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, data_root: str, train_split_config: example_gen_pb2.SplitConfig | None = None,
+                 test_split_name: str = "test"):
+        super().__init__(spec=ImdbExampleGenSpec(
+            data_root=data_root,
+            train_split_config=train_split_config or default_train_split_config(),
+            test_split_name=test_split_name,
+            examples=types.Channel(type=standard_artifacts.Examples),
+        ))

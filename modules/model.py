@@ -1,0 +1,80 @@
+"""The sentiment classifier: Hub BERT preprocessor + encoder, dropout, one logit; and its serving export.
+
+This is the model of the TensorFlow tutorial "Classify text with BERT". The export adds what serving
+needs: signatures that take serialized `tf.Example`s (`serving_default`, as TFMA and TF Serving's
+classify/predict APIs feed it) or raw strings (`predict_text`), both returning the positive-class
+probability and the class name.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_hub as hub
+import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
+
+TEXT_FEATURE = "text"
+LABEL_FEATURE = "label"
+SERVING_INPUT = "examples"
+TEXT_INPUT = "text"
+PROBABILITY_OUTPUT = "probability"
+CLASS_OUTPUT = "label"
+CLASS_NAMES = ("negative", "positive")
+SERVING_SIGNATURE = "serving_default"
+TEXT_SIGNATURE = "predict_text"
+
+
+def build_classifier(
+    preprocess_handle: str,
+    encoder_handle: str,
+    *,
+    seq_length: int,
+    dropout_rate: float,
+) -> tf.keras.Model:
+    """Raw string in, one logit out. The encoder is trainable (fine-tuned)."""
+    preprocessor = hub.load(preprocess_handle)
+    text = tf.keras.layers.Input(shape=(), dtype=tf.string, name=TEXT_INPUT)
+    tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
+    pack = hub.KerasLayer(
+        preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length), name="bert_pack_inputs")
+    encoder_inputs = pack([tokenize(text)])
+    encoder = hub.KerasLayer(encoder_handle, trainable=True, name="encoder")
+    pooled = encoder(encoder_inputs)["pooled_output"]
+    pooled = tf.keras.layers.Dropout(dropout_rate, name="dropout")(pooled)
+    logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
+    return tf.keras.Model(text, logit, name="bert_sentiment_classifier")
+
+
+class ServingModule(tf.Module):
+    """Wraps a trained classifier with the serving signatures."""
+
+    def __init__(self, classifier: tf.keras.Model):
+        super().__init__()
+        self.classifier = classifier
+
+    def _outputs(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = tf.cast(self.classifier(text, training=False), tf.float32)
+        probability = tf.sigmoid(logits)
+        class_name = tf.where(probability >= 0.5, CLASS_NAMES[1], CLASS_NAMES[0])
+        return {PROBABILITY_OUTPUT: probability, CLASS_OUTPUT: class_name}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
+    def serve_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        features = tf.io.parse_example(examples, {TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)})
+        return self._outputs(features[TEXT_FEATURE])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_INPUT)])
+    def predict_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self._outputs(text)
+
+
+def export_serving_model(classifier: tf.keras.Model, export_dir: str) -> None:
+    """Saves `classifier` as a SavedModel with the `serving_default` and `predict_text` signatures."""
+    module = ServingModule(classifier)
+    tf.saved_model.save(
+        module,
+        export_dir,
+        signatures={
+            SERVING_SIGNATURE: module.serve_examples.get_concrete_function(),
+            TEXT_SIGNATURE: module.predict_text.get_concrete_function(),
+        },
+    )

@@ -1,0 +1,76 @@
+"""Every knob of the imdb-bert-tfx pipeline, with its default.
+
+The runners (`local_runner.py`, `kubeflow_runner.py`) read these defaults and let flags override them;
+`pipeline.create_pipeline` takes them as arguments. Paths can also be moved with environment variables
+(`IMDB_BERT_TFX_OUTPUT`, `IMDB_BERT_TFX_CACHE`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PIPELINE_NAME = "imdb-bert-tfx"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Where pipeline artifacts, ML Metadata and pushed models go.
+OUTPUT_DIR = os.environ.get("IMDB_BERT_TFX_OUTPUT", str(PROJECT_ROOT / "tfx_output"))
+# Where offline defaults (synthetic corpus, locally built encoders) are built once and reused.
+CACHE_DIR = os.environ.get("IMDB_BERT_TFX_CACHE", str(PROJECT_ROOT / ".cache"))
+
+# --- Data ---------------------------------------------------------------------------------------
+# An extracted aclImdb folder ({train,test}/{pos,neg}/<id>_<rating>.txt). None: the synthetic
+# offline corpus, generated under CACHE_DIR.
+DATA_ROOT: str | None = None
+# aclImdb/train is divided into these splits by hash buckets of the review id; aclImdb/test is TEST_SPLIT.
+TRAIN_SPLIT_BUCKETS: dict[str, int] = {"train": 4, "eval": 1}
+TEST_SPLIT = "test"
+# Size of the synthetic offline corpus: reviews per label in aclImdb/train and aclImdb/test.
+SYNTHETIC_REVIEWS_PER_LABEL: dict[str, int] = {"train": 400, "test": 100}
+
+# --- Encoder ------------------------------------------------------------------------------------
+# TF Hub handles (tfhub.dev / Kaggle URLs or local SavedModel dirs) of the BERT preprocessor and
+# encoder. None for both: the built-in offline encoder, a small randomly initialised BERT built
+# locally with Model Garden.
+PREPROCESS_HANDLE: str | None = None
+ENCODER_HANDLE: str | None = None
+
+# --- Training (tutorial defaults) ---------------------------------------------------------------
+EPOCHS = 5
+BATCH_SIZE = 32
+LEARNING_RATE = 3e-5
+# A randomly initialised encoder has no pretrained weights to preserve, so it trains at a higher rate.
+RANDOM_ENCODER_LEARNING_RATE = 1e-3
+WARMUP_FRACTION = 0.1
+DROPOUT_RATE = 0.1
+SEQ_LENGTH = 128
+SEED = 42
+# Total optimizer steps; None: `EPOCHS` passes over the train split.
+TRAIN_NUM_STEPS: int | None = None
+# Validation batches per epoch; None: one pass over the eval split.
+EVAL_NUM_STEPS: int | None = None
+
+# --- Evaluation and blessing --------------------------------------------------------------------
+# The candidate is blessed only if its eval-split accuracy is at least this...
+EVAL_ACCURACY_THRESHOLD = 0.7
+# ...and at most this much below the last blessed model's (ignored on the first run).
+EVAL_MAX_ACCURACY_DROP = 0.02
+
+# --- Serving ------------------------------------------------------------------------------------
+def serving_model_dir(output_dir: str = OUTPUT_DIR) -> str:
+    """Pushed models land in `<this>/<version>/` (TF Serving's layout)."""
+    return os.path.join(output_dir, "serving_model", PIPELINE_NAME)
+
+
+def pipeline_root(output_dir: str = OUTPUT_DIR) -> str:
+    return os.path.join(output_dir, "pipelines", PIPELINE_NAME)
+
+
+def metadata_path(output_dir: str = OUTPUT_DIR) -> str:
+    return os.path.join(output_dir, "metadata", PIPELINE_NAME, "metadata.db")
+
+
+# --- Beam ---------------------------------------------------------------------------------------
+# Extra Beam options for the Beam-based components, e.g. ["--direct_running_mode=multi_processing",
+# "--direct_num_workers=0"], or Dataflow/Flink runner options.
+BEAM_PIPELINE_ARGS: list[str] = []

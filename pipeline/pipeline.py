@@ -1,0 +1,118 @@
+"""Wires the imdb-bert-tfx components into one TFX pipeline, for any orchestrator."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2
+
+from components.imdb_example_gen import ImdbExampleGen
+from modules import model as model_lib
+from modules.trainer import TrainingConfig
+
+TRAINER_RUN_FN = "modules.trainer.run_fn"
+
+
+def train_split_config(buckets: dict[str, int]) -> example_gen_pb2.SplitConfig:
+    return example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=count) for name, count in buckets.items()
+    ])
+
+
+def create_eval_config(accuracy_threshold: float, max_accuracy_drop: float) -> tfma.EvalConfig:
+    """TFMA config: the model's `serving_default` on the eval split, gated on binary accuracy."""
+    accuracy_gate = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_threshold}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_accuracy_drop},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=model_lib.SERVING_SIGNATURE,
+            label_key=model_lib.LABEL_FEATURE,
+            prediction_key=model_lib.PROBABILITY_OUTPUT,
+            preprocessing_function_names=[],
+        )],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["rating"])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_gate),
+            tfma.MetricConfig(class_name="AUC"),
+            tfma.MetricConfig(class_name="Precision"),
+            tfma.MetricConfig(class_name="Recall"),
+        ])],
+    )
+
+
+def create_pipeline(
+    *,
+    pipeline_name: str,
+    pipeline_root: str,
+    data_root: str,
+    train_split_buckets: dict[str, int],
+    test_split: str,
+    training: TrainingConfig,
+    train_num_steps: int | None,
+    eval_num_steps: int | None,
+    eval_accuracy_threshold: float,
+    eval_max_accuracy_drop: float,
+    serving_model_dir: str,
+    metadata_connection_config: Any = None,
+    beam_pipeline_args: list[str] | None = None,
+    enable_cache: bool = False,
+) -> tfx.dsl.Pipeline:
+    """Ingest, validate, train, evaluate against the last blessed model, and push if blessed."""
+    example_gen = ImdbExampleGen(
+        data_root=data_root,
+        train_split_config=train_split_config(train_split_buckets),
+        test_split_name=test_split,
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_num_steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=eval_num_steps),
+        custom_config=dataclasses.asdict(training),
+    )
+
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        example_splits=["eval"],
+        eval_config=create_eval_config(eval_accuracy_threshold, eval_max_accuracy_drop),
+    )
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+    )
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, trainer, model_resolver,
+                    evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )
