@@ -28,6 +28,13 @@ def latest_pushed_model(serving_model_dir: str) -> str:
     return os.path.join(serving_model_dir, max(versions, key=lambda v: int(v.rstrip("/"))).rstrip("/"))
 
 
+def latest_pushed_model_or_none(serving_model_dir: str) -> str | None:
+    try:
+        return latest_pushed_model(serving_model_dir)
+    except FileNotFoundError:
+        return None
+
+
 def classify(model_dir: str, texts: list[str]) -> list[Prediction]:
     """Runs the SavedModel's `predict_text` signature on `texts`."""
     loaded = tf.saved_model.load(model_dir)

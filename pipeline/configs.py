@@ -70,6 +70,14 @@ def metadata_path(output_dir: str = OUTPUT_DIR) -> str:
     return os.path.join(output_dir, "metadata", PIPELINE_NAME, "metadata.db")
 
 
+# --- Kubeflow Pipelines v2 ------------------------------------------------------------------------
+# The component image (see Dockerfile) and where the compiled pipeline spec is written.
+KUBEFLOW_IMAGE = "ghcr.io/imdb-bert-tfx/imdb-bert-tfx:latest"
+KUBEFLOW_PIPELINE_SPEC = "imdb-bert-tfx_pipeline.json"
+# On a cluster the encoder comes from TF Hub: the tutorial's default small BERT.
+KUBEFLOW_PREPROCESS_HANDLE = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
+KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/1"
+
 # --- Beam ---------------------------------------------------------------------------------------
 # Extra Beam options for the Beam-based components, e.g. ["--direct_running_mode=multi_processing",
 # "--direct_num_workers=0"], or Dataflow/Flink runner options.

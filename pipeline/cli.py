@@ -1,0 +1,68 @@
+"""Command-line flags shared by the runners: training and evaluation knobs, defaults from configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline import configs
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """Encoder, training and evaluation flags, each defaulting to its `configs` value."""
+    group = parser.add_argument_group("encoder")
+    group.add_argument("--preprocess-handle", default=configs.PREPROCESS_HANDLE,
+                       help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor")
+    group.add_argument("--encoder-handle", default=configs.ENCODER_HANDLE,
+                       help="TF Hub handle (URL or SavedModel dir) of the BERT encoder")
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, default=configs.EPOCHS)
+    group.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
+    group.add_argument("--learning-rate", type=float, default=None,
+                       help=f"default {configs.LEARNING_RATE} ({configs.RANDOM_ENCODER_LEARNING_RATE} "
+                            "for the built-in random encoder)")
+    group.add_argument("--warmup-fraction", type=float, default=configs.WARMUP_FRACTION)
+    group.add_argument("--dropout-rate", type=float, default=configs.DROPOUT_RATE)
+    group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH)
+    group.add_argument("--train-steps", type=int, default=configs.TRAIN_NUM_STEPS,
+                       help="total optimizer steps; default: --epochs passes over the train split")
+    group.add_argument("--eval-steps", type=int, default=configs.EVAL_NUM_STEPS,
+                       help="validation batches per epoch; default: one pass over the eval split")
+    group = parser.add_argument_group("evaluation")
+    group.add_argument("--accuracy-threshold", type=float, default=configs.EVAL_ACCURACY_THRESHOLD,
+                       help="bless only at or above this eval accuracy")
+    group.add_argument("--max-accuracy-drop", type=float, default=configs.EVAL_MAX_ACCURACY_DROP,
+                       help="bless only if at most this far below the last blessed model")
+    parser.add_argument("--beam-arg", action="append", default=list(configs.BEAM_PIPELINE_ARGS),
+                        help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)")
+
+
+def check_handles(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if (args.preprocess_handle is None) != (args.encoder_handle is None):
+        parser.error("give both --preprocess-handle and --encoder-handle, or neither")
+
+
+def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder_handle: str,
+                    default_learning_rate: float = configs.LEARNING_RATE) -> dict:
+    """The `create_pipeline` arguments that the shared flags set."""
+    from modules.trainer import TrainingConfig
+
+    return dict(
+        training=TrainingConfig(
+            preprocess_handle=preprocess_handle,
+            encoder_handle=encoder_handle,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate or default_learning_rate,
+            warmup_fraction=args.warmup_fraction,
+            dropout_rate=args.dropout_rate,
+            seq_length=args.seq_length,
+            seed=configs.SEED,
+        ),
+        train_split_buckets=configs.TRAIN_SPLIT_BUCKETS,
+        test_split=configs.TEST_SPLIT,
+        train_num_steps=args.train_steps,
+        eval_num_steps=args.eval_steps,
+        eval_accuracy_threshold=args.accuracy_threshold,
+        eval_max_accuracy_drop=args.max_accuracy_drop,
+        beam_pipeline_args=args.beam_arg,
+    )

@@ -1,0 +1,120 @@
+"""ImdbExampleGen on tiny aclImdb folders: features, splits, determinism and bad input."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from components import imdb_example_gen as gen
+
+
+def run_executor(data_root: Path, output_dir: Path, buckets=(("train", 4), ("eval", 1))) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(output_dir)
+    split_config = example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in buckets])
+    gen.Executor().Do({}, {gen.EXAMPLES_KEY: [examples]}, {
+        gen.DATA_ROOT_KEY: str(data_root),
+        gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config),
+        gen.TEST_SPLIT_NAME_KEY: "test",
+    })
+    return examples
+
+
+def read_split(examples: standard_artifacts.Examples, split: str) -> list[dict]:
+    files = tf.io.gfile.glob(artifact_utils.get_split_uri([examples], split) + "/*.gz")
+    assert files, f"no files written for split {split}"
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        f = example.features.feature
+        rows.append(dict(text=f["text"].bytes_list.value[0].decode(), label=f["label"].int64_list.value[0],
+                         rating=f["rating"].int64_list.value[0], review_id=f["review_id"].bytes_list.value[0].decode()))
+    return rows
+
+
+def write_review(root: Path, rel: str, content: bytes) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def minimal_corpus(root: Path) -> Path:
+    for split in ("train", "test"):
+        write_review(root, f"{split}/pos/0_9.txt", b"A wonderful film.<br /><br />Loved it.")
+        write_review(root, f"{split}/neg/0_2.txt", b"Dull and tedious.")
+    return root
+
+
+def test_writes_train_eval_test_with_all_features(tiny_corpus, tmp_path):
+    examples = run_executor(tiny_corpus, tmp_path / "out")
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test"]
+    splits = {name: read_split(examples, name) for name in ("train", "eval", "test")}
+
+    assert len(splits["train"]) + len(splits["eval"]) == 240
+    assert len(splits["test"]) == 60
+    assert 0.1 < len(splits["eval"]) / 240 < 0.3
+    ids = [row["review_id"] for rows in splits.values() for row in rows]
+    assert len(ids) == len(set(ids)) == 300
+    for name, rows in splits.items():
+        for row in rows:
+            corpus_split, label_dir, number = row["review_id"].split("/")
+            assert corpus_split == ("test" if name == "test" else "train")
+            assert row["label"] == (1 if label_dir == "pos" else 0)
+            source = tiny_corpus / corpus_split / label_dir / f"{number}_{row['rating']}.txt"
+            assert source.exists()
+            assert "<br" not in row["text"]
+            assert row["text"] == source.read_text().replace("<br /><br />", "\n\n").strip()
+
+
+def test_line_break_markup_becomes_newlines(tmp_path):
+    examples = run_executor(minimal_corpus(tmp_path / "aclImdb"), tmp_path / "out")
+    texts = {row["review_id"]: row["text"] for row in read_split(examples, "test")}
+    assert texts["test/pos/0"] == "A wonderful film.\n\nLoved it."
+
+
+def test_split_assignment_is_deterministic_and_machine_independent(tiny_corpus, tmp_path):
+    first = run_executor(tiny_corpus, tmp_path / "a")
+    second = run_executor(tiny_corpus, tmp_path / "b")
+    for split in ("train", "eval"):
+        assert sorted(r["review_id"] for r in read_split(first, split)) == \
+            sorted(r["review_id"] for r in read_split(second, split))
+    # SHA-256 of the review id: pinned values, the same on every machine and Python version.
+    assert [gen.hash_bucket(f"train/pos/{i}", 5) for i in range(8)] == [4, 4, 0, 2, 4, 0, 0, 1]
+
+
+def test_split_names_and_ratios_are_configurable(tiny_corpus, tmp_path):
+    examples = run_executor(tiny_corpus, tmp_path / "out", buckets=(("fit", 1), ("holdout", 1)))
+    assert artifact_utils.decode_split_names(examples.split_names) == ["fit", "holdout", "test"]
+    fit, holdout = len(read_split(examples, "fit")), len(read_split(examples, "holdout"))
+    assert fit + holdout == 240 and 0.35 < holdout / 240 < 0.65
+
+
+def test_missing_label_folder_is_named(tmp_path):
+    root = minimal_corpus(tmp_path / "aclImdb")
+    shutil.rmtree(root / "train" / "neg")
+    with pytest.raises(FileNotFoundError, match=r"train/neg: missing.*aclImdb"):
+        run_executor(root, tmp_path / "out")
+
+
+def test_unparsable_file_name_is_named(tmp_path):
+    root = minimal_corpus(tmp_path / "aclImdb")
+    write_review(root, "train/pos/notes.txt", b"hello")
+    with pytest.raises(gen.ReviewFormatError, match=r"train/pos/notes.txt: file name is not <id>_<rating>.txt"):
+        run_executor(root, tmp_path / "out")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"Caf\xe9 society was fine", r"1_8.txt: not valid UTF-8 at byte 3; re-encode"),
+    (b"  <br /> ", r"1_8.txt: the review is empty"),
+])
+def test_bad_review_content_is_named(tmp_path, content, message):
+    root = minimal_corpus(tmp_path / "aclImdb")
+    write_review(root, "train/pos/1_8.txt", content)
+    with pytest.raises(Exception, match=message):
+        run_executor(root, tmp_path / "out")
