@@ -1,6 +1,6 @@
 """Compiles the imdb-bert-tfx pipeline for Kubeflow Pipelines v2 (KubeflowV2DagRunner pipeline spec).
 
-    python kubeflow_runner.py --pipeline-root gs://BUCKET/imdb-bert-tfx --data-root gs://BUCKET/aclImdb \\
+    python kubeflow_runner.py --pipeline-root gs://BUCKET/imdb-bert-tfx --data gs://BUCKET/aclImdb \\
         --serving-model-dir gs://BUCKET/serving/imdb-bert-tfx --image REGISTRY/imdb-bert-tfx:TAG
 
 writes the pipeline spec JSON (`--output-file`), ready to upload to Kubeflow Pipelines or Vertex AI.
@@ -20,7 +20,10 @@ from pipeline import cli, configs
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline-root", required=True, help="artifact root the cluster can write (gs://...)")
-    parser.add_argument("--data-root", required=True, help="an extracted aclImdb folder the cluster can read")
+    parser.add_argument("--data", required=True,
+                        help="aclImdb folder the cluster can read (gs://...), or the tarball's URL")
+    parser.add_argument("--download-dir", default="/tmp/imdb-bert-tfx",
+                        help="where the ExampleGen container caches and extracts a downloaded tarball")
     parser.add_argument("--serving-model-dir", required=True, help="blessed models are pushed to <this>/<version>/")
     parser.add_argument("--image", default=configs.KUBEFLOW_IMAGE, help="component image (default: %(default)s)")
     parser.add_argument("--output-file", default=configs.KUBEFLOW_PIPELINE_SPEC, help="compiled spec (JSON)")
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> str:
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=args.pipeline_root,
-        data_root=args.data_root,
+        data_source=args.data,
+        download_dir=args.download_dir,
         serving_model_dir=args.serving_model_dir,
         **cli.pipeline_kwargs(args, preprocess_handle=args.preprocess_handle, encoder_handle=args.encoder_handle),
     )

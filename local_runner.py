@@ -1,7 +1,8 @@
 """Runs the imdb-bert-tfx pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner.
 
     python local_runner.py                      # offline default: synthetic corpus, built-in encoder
-    python local_runner.py --data-root ~/aclImdb --preprocess-handle URL_OR_DIR --encoder-handle URL_OR_DIR
+    python local_runner.py --data ~/aclImdb --preprocess-handle URL_OR_DIR --encoder-handle URL_OR_DIR
+    python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz ...
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default=configs.OUTPUT_DIR,
                         help="pipeline artifacts, ML Metadata and pushed models (default: %(default)s)")
     parser.add_argument("--cache-dir", default=configs.CACHE_DIR, help="offline defaults are built here")
-    parser.add_argument("--data-root", default=configs.DATA_ROOT,
-                        help="an extracted aclImdb folder; default: the synthetic offline corpus")
+    parser.add_argument("--data", default=configs.DATA_SOURCE,
+                        help="aclImdb folder, .tar.gz, or URL of the tarball; default: the synthetic offline corpus")
     cli.add_model_flags(parser)
     args = parser.parse_args(argv)
     cli.check_handles(parser, args)
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.pipeline import create_pipeline
     from tfx import v1 as tfx
 
-    data_root = args.data_root or offline_defaults.synthetic_corpus_dir(
+    data_source = args.data or offline_defaults.synthetic_corpus_dir(
         args.cache_dir, SyntheticCorpusSpec(reviews_per_label=configs.SYNTHETIC_REVIEWS_PER_LABEL))
     if args.encoder_handle is None:
         bert = offline_defaults.random_bert(args.cache_dir)
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=configs.pipeline_root(args.output_dir),
-        data_root=os.path.abspath(data_root),
+        data_source=data_source if "://" in data_source else os.path.abspath(os.path.expanduser(data_source)),
+        download_dir=configs.download_dir(args.cache_dir),
         serving_model_dir=serving_model_dir,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         **cli.pipeline_kwargs(args, **handles),

@@ -1,6 +1,8 @@
 """ImdbExampleGen: a TFX ExampleGen for the Large Movie Review Dataset (aclImdb layout).
 
-Reads `<data_root>/{train,test}/{pos,neg}/<id>_<rating>.txt` with Beam and writes gzipped TFRecords of
+The `source` is an aclImdb folder, a tarball or a URL (see `imdb_source`: download, checksum, safe
+extraction). The executor reads `{train,test}/{pos,neg}/<id>_<rating>.txt` with Beam, so the same
+component runs on DirectRunner or Dataflow/Flink (`beam_pipeline_args`), and writes gzipped TFRecords of
 `tf.Example`s with these features:
 
 - `text`: the review, UTF-8. The corpus marks line breaks with HTML `<br />` tags; they are replaced by
@@ -12,6 +14,11 @@ Reads `<data_root>/{train,test}/{pos,neg}/<id>_<rating>.txt` with Beam and write
 Splits: aclImdb/train is divided by `train_split_config` (hash buckets over a SHA-256 of `review_id`,
 default train 4 : eval 1), so every re-run and every machine puts each review in the same split;
 aclImdb/test becomes the `test` split whole. `train/unsup` (unlabelled) is not read.
+
+Bad input stops the component with an error that names the file and the fix: a missing `pos`/`neg`
+folder, a file name that is not `<id>_<rating>.txt`, an empty review, or bytes that are not UTF-8 (the
+real corpus is all UTF-8, so such a file is damaged: it is rejected, not silently altered). A failed run
+removes what it had written, so no half-written split is left behind.
 """
 
 from __future__ import annotations
@@ -33,13 +40,17 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
+from components import imdb_source
+
 CORPUS_SPLITS = ("train", "test")
 LABEL_DIRS = {"neg": 0, "pos": 1}
 REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 EXAMPLES_KEY = "examples"
-DATA_ROOT_KEY = "data_root"
+SOURCE_KEY = "source"
+SOURCE_SHA256_KEY = "source_sha256"
+DOWNLOAD_DIR_KEY = "download_dir"
 TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
 TEST_SPLIT_NAME_KEY = "test_split_name"
 
@@ -77,7 +88,7 @@ def list_review_files(data_root: str, corpus_split: str) -> list[ReviewFile]:
         if not tf.io.gfile.isdir(folder):
             raise FileNotFoundError(
                 f"{folder}: missing. An aclImdb folder needs {corpus_split}/pos and {corpus_split}/neg "
-                f"holding <id>_<rating>.txt files; point data_root at the extracted 'aclImdb' folder.")
+                f"holding <id>_<rating>.txt files; point the data source at the extracted 'aclImdb' folder.")
         for name in sorted(tf.io.gfile.listdir(folder)):
             match = REVIEW_FILE.match(name)
             path = os.path.join(folder, name)
@@ -161,7 +172,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        data_root = exec_properties[DATA_ROOT_KEY]
+        data_root = imdb_source.resolve(exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY],
+                                        exec_properties.get(SOURCE_SHA256_KEY) or None)
         split_config = example_gen_pb2.SplitConfig()
         proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], split_config)
         test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
@@ -172,6 +184,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
 
+        try:
+            self._write_splits(train_reviews, test_reviews, split_config, split_names, examples)
+        except BaseException:
+            _remove_split_dirs(examples, split_names)
+            raise
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+
+    def _write_splits(self, train_reviews: list[ReviewFile], test_reviews: list[ReviewFile],
+                      split_config: example_gen_pb2.SplitConfig, split_names: list[str],
+                      examples: types.Artifact) -> None:
         with self._make_beam_pipeline() as pipeline:
             train_parts = _distribute(pipeline, "train", train_reviews) | "SplitTrain" >> beam.Partition(
                 _partition, len(split_config.splits), split_config)
@@ -183,12 +205,20 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | f"WriteSplit[{name}]" >> write_split.WriteSplit(
                         artifact_utils.get_split_uri([examples], name), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
                 )
-        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+
+
+def _remove_split_dirs(examples: types.Artifact, split_names: list[str]) -> None:
+    for name in split_names:
+        split_uri = artifact_utils.get_split_uri([examples], name)
+        if tf.io.gfile.exists(split_uri):
+            tf.io.gfile.rmtree(split_uri)
 
 
 class ImdbExampleGenSpec(types.ComponentSpec):
     PARAMETERS = {
-        DATA_ROOT_KEY: ExecutionParameter(type=str),
+        SOURCE_KEY: ExecutionParameter(type=str),
+        SOURCE_SHA256_KEY: ExecutionParameter(type=str, optional=True),
+        DOWNLOAD_DIR_KEY: ExecutionParameter(type=str),
         TRAIN_SPLIT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.SplitConfig),
         TEST_SPLIT_NAME_KEY: ExecutionParameter(type=str),
     }
@@ -197,15 +227,25 @@ class ImdbExampleGenSpec(types.ComponentSpec):
 
 
 class ImdbExampleGen(base_beam_component.BaseBeamComponent):
-    """Turns an aclImdb-layout folder into train / eval / test `tf.Example` splits."""
+    """Turns the aclImdb corpus (folder, tarball or URL) into train / eval / test `tf.Example` splits.
+
+    Args:
+      source: an aclImdb folder (local or gs://...), a local `.tar.gz`, or an http(s)/file URL of one.
+      download_dir: where downloads and extracted archives are cached.
+      source_sha256: expected SHA-256 of the archive (known for the official URL); empty: not checked.
+      train_split_config: hash buckets dividing aclImdb/train (default train 4 : eval 1).
+      test_split_name: the name of the split made from aclImdb/test.
+    """
 
     SPEC_CLASS = ImdbExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, data_root: str, train_split_config: example_gen_pb2.SplitConfig | None = None,
-                 test_split_name: str = "test"):
+    def __init__(self, source: str, download_dir: str, source_sha256: str | None = None,
+                 train_split_config: example_gen_pb2.SplitConfig | None = None, test_split_name: str = "test"):
         super().__init__(spec=ImdbExampleGenSpec(
-            data_root=data_root,
+            source=source,
+            source_sha256=source_sha256 or "",
+            download_dir=download_dir,
             train_split_config=train_split_config or default_train_split_config(),
             test_split_name=test_split_name,
             examples=types.Channel(type=standard_artifacts.Examples),

@@ -8,7 +8,9 @@ from pipeline import configs
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """Encoder, training and evaluation flags, each defaulting to its `configs` value."""
+    """Data checksum, encoder, training and evaluation flags, each defaulting to its `configs` value."""
+    parser.add_argument("--data-sha256", default=configs.DATA_SHA256,
+                        help="expected SHA-256 of the corpus tarball (known for the official URL)")
     group = parser.add_argument_group("encoder")
     group.add_argument("--preprocess-handle", default=configs.PREPROCESS_HANDLE,
                        help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor")
@@ -58,6 +60,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
             seq_length=args.seq_length,
             seed=configs.SEED,
         ),
+        data_sha256=args.data_sha256,
         train_split_buckets=configs.TRAIN_SPLIT_BUCKETS,
         test_split=configs.TEST_SPLIT,
         train_num_steps=args.train_steps,

@@ -19,14 +19,22 @@ OUTPUT_DIR = os.environ.get("IMDB_BERT_TFX_OUTPUT", str(PROJECT_ROOT / "tfx_outp
 CACHE_DIR = os.environ.get("IMDB_BERT_TFX_CACHE", str(PROJECT_ROOT / ".cache"))
 
 # --- Data ---------------------------------------------------------------------------------------
-# An extracted aclImdb folder ({train,test}/{pos,neg}/<id>_<rating>.txt). None: the synthetic
-# offline corpus, generated under CACHE_DIR.
-DATA_ROOT: str | None = None
+# The corpus: an aclImdb folder ({train,test}/{pos,neg}/<id>_<rating>.txt, local or gs://...), a
+# .tar.gz of one, or an http(s)/file URL of the tarball (e.g. imdb_source.OFFICIAL_URL). None: the
+# synthetic offline corpus, generated under CACHE_DIR.
+DATA_SOURCE: str | None = None
+# Expected SHA-256 of the tarball; None: the known checksum for the official URL, else not checked.
+DATA_SHA256: str | None = None
 # aclImdb/train is divided into these splits by hash buckets of the review id; aclImdb/test is TEST_SPLIT.
 TRAIN_SPLIT_BUCKETS: dict[str, int] = {"train": 4, "eval": 1}
 TEST_SPLIT = "test"
 # Size of the synthetic offline corpus: reviews per label in aclImdb/train and aclImdb/test.
 SYNTHETIC_REVIEWS_PER_LABEL: dict[str, int] = {"train": 400, "test": 100}
+
+def download_dir(cache_dir: str = CACHE_DIR) -> str:
+    """Downloaded and extracted corpus archives are cached here."""
+    return os.path.join(cache_dir, "imdb")
+
 
 # --- Encoder ------------------------------------------------------------------------------------
 # TF Hub handles (tfhub.dev / Kaggle URLs or local SavedModel dirs) of the BERT preprocessor and

@@ -53,7 +53,9 @@ def create_pipeline(
     *,
     pipeline_name: str,
     pipeline_root: str,
-    data_root: str,
+    data_source: str,
+    data_sha256: str | None,
+    download_dir: str,
     train_split_buckets: dict[str, int],
     test_split: str,
     training: TrainingConfig,
@@ -68,7 +70,9 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """Ingest, validate, train, evaluate against the last blessed model, and push if blessed."""
     example_gen = ImdbExampleGen(
-        data_root=data_root,
+        source=data_source,
+        source_sha256=data_sha256,
+        download_dir=download_dir,
         train_split_config=train_split_config(train_split_buckets),
         test_split_name=test_split,
     )

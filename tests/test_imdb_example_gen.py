@@ -18,7 +18,8 @@ def run_executor(data_root: Path, output_dir: Path, buckets=(("train", 4), ("eva
     split_config = example_gen_pb2.SplitConfig(
         splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in buckets])
     gen.Executor().Do({}, {gen.EXAMPLES_KEY: [examples]}, {
-        gen.DATA_ROOT_KEY: str(data_root),
+        gen.SOURCE_KEY: str(data_root),
+        gen.DOWNLOAD_DIR_KEY: str(output_dir.parent / "downloads"),
         gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config),
         gen.TEST_SPLIT_NAME_KEY: "test",
     })

@@ -10,7 +10,7 @@ import kubeflow_runner
 
 def test_compiles_all_components_with_the_image(tmp_path):
     spec_path = kubeflow_runner.main([
-        "--pipeline-root", "gs://bucket/root", "--data-root", "gs://bucket/aclImdb",
+        "--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/aclImdb",
         "--serving-model-dir", "gs://bucket/serving", "--image", "registry.example/imdb:1",
         "--output-file", str(tmp_path / "spec.json"),
     ])

@@ -42,7 +42,7 @@ def test_pipeline_blesses_pushes_and_serves_raw_text(tiny_corpus, tiny_bert, tmp
     output_dir = tmp_path / "output"
     local_runner.main([
         "--output-dir", str(output_dir),
-        "--data-root", str(tiny_corpus),
+        "--data", str(tiny_corpus),
         "--preprocess-handle", str(tiny_bert.preprocess),
         "--encoder-handle", str(tiny_bert.encoder),
         "--seq-length", "64",

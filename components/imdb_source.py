@@ -1,0 +1,230 @@
+"""Turns a corpus source into a verified, extracted aclImdb folder.
+
+A source is one of:
+- an http(s) URL of the aclImdb tarball (the official one by default): streamed into a download cache
+  with progress logs, resumed with an HTTP Range request or retried when the transfer breaks, and
+  verified against a SHA-256;
+- a `file://` URL or a local path to a `.tar.gz` / `.tgz` / `.tar`: verified if a SHA-256 is given;
+- an already extracted folder (`aclImdb/` itself, or a folder holding it): used in place.
+
+Extraction is safe: every entry must be a plain file or folder inside the target (no absolute paths,
+no `..`, no links or devices), `train/unsup` (unlabelled reviews) is skipped, and the result appears
+atomically, so a failed run leaves nothing half-extracted behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path, PurePosixPath
+
+from absl import logging
+
+OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+OFFICIAL_SIZE = 84_125_825
+OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+KNOWN_SHA256 = {OFFICIAL_URL: OFFICIAL_SHA256}
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+SKIPPED_FOLDERS = ("train/unsup",)
+CHUNK_BYTES = 1 << 20
+
+
+class SourceError(RuntimeError):
+    """The corpus source cannot be used; the message names the file or URL and the fix."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str | None, origin: str) -> str:
+    """Returns the file's SHA-256; raises if `expected` is given and differs."""
+    actual = sha256_of(path)
+    if expected and actual != expected.lower():
+        raise SourceError(
+            f"{origin}: SHA-256 mismatch: expected {expected}, got {actual} ({path.stat().st_size} bytes). "
+            f"The file is corrupt or not the expected archive; delete it and fetch it again, or pass the "
+            f"right checksum (--data-sha256) if the archive legitimately changed.")
+    if not expected:
+        logging.info("%s has SHA-256 %s; pass it as --data-sha256 to pin this archive.", origin, actual)
+    return actual
+
+
+def _log_progress(url: str, received: int, total: int | None, started: float) -> None:
+    rate = received / max(time.monotonic() - started, 1e-6) / 1e6
+    if total:
+        logging.info("Downloading %s: %5.1f%% (%.1f / %.1f MB, %.1f MB/s)", url, 100 * received / total,
+                     received / 1e6, total / 1e6, rate)
+    else:
+        logging.info("Downloading %s: %.1f MB (%.1f MB/s)", url, received / 1e6, rate)
+
+
+def _fetch_once(url: str, partial: Path, timeout: float) -> None:
+    """Appends the rest of `url` to `partial` (resuming with a Range request); raises if cut short."""
+    offset = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        if offset and response.status != 206:
+            logging.info("%s does not support resuming; restarting the download.", url)
+            offset = 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else None
+        received, started, next_report = offset, time.monotonic(), 0.0
+        with open(partial, "ab" if offset else "wb") as out:
+            while chunk := response.read(CHUNK_BYTES):
+                out.write(chunk)
+                received += len(chunk)
+                if time.monotonic() >= next_report:
+                    _log_progress(url, received, total, started)
+                    next_report = time.monotonic() + 2.0
+        _log_progress(url, received, total, started)
+        if total is not None and received < total:
+            raise ConnectionError(f"transfer ended at {received} of {total} bytes")
+
+
+def download(url: str, download_dir: Path, expected_sha256: str | None, *, retries: int = 5,
+             backoff_seconds: float = 2.0, timeout: float = 60.0) -> tuple[Path, str]:
+    """Downloads `url` into `download_dir` and returns its path and SHA-256.
+
+    A complete earlier download is reused when it matches `expected_sha256` (or when none is given).
+    """
+    name = PurePosixPath(urllib.parse.urlparse(url).path).name or "download"
+    target = Path(download_dir) / name
+    if target.exists():
+        actual = sha256_of(target)
+        if not expected_sha256 or actual == expected_sha256.lower():
+            logging.info("Using the cached download %s", target)
+            return target, actual
+        logging.warning("Cached %s does not match the expected SHA-256; downloading again.", target)
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    for attempt in range(1, retries + 1):
+        try:
+            _fetch_once(url, partial, timeout)
+            break
+        except urllib.error.HTTPError as error:
+            if error.code == 416:  # the partial file is already complete (or longer than the file)
+                partial.unlink(missing_ok=True)
+            elif 400 <= error.code < 500:
+                raise SourceError(f"{url}: HTTP {error.code} {error.reason}; check the URL.") from error
+            last_error: Exception = error
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as error:
+            last_error = error
+        logging.warning("Download of %s broke (%s); attempt %d of %d, resuming.", url, last_error, attempt, retries)
+        if attempt == retries:
+            raise SourceError(
+                f"{url}: download failed after {retries} attempts ({last_error}); the partial file "
+                f"{partial} is kept and the next run resumes from it. Check the network or the URL.")
+        time.sleep(backoff_seconds * attempt)
+    try:
+        actual = verify_sha256(partial, expected_sha256, url)
+    except SourceError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target, actual
+
+
+def _checked_member_path(member: tarfile.TarInfo, archive: Path) -> PurePosixPath | None:
+    """The member's relative path, None to skip it; raises for anything that could escape the target."""
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts or member.name.startswith(("/", "\\")):
+        raise SourceError(
+            f"{archive}: entry '{member.name}' points outside the extraction folder; refusing to extract "
+            f"this archive. Use the official aclImdb archive or repack it with relative paths.")
+    if not (member.isfile() or member.isdir()):
+        raise SourceError(
+            f"{archive}: entry '{member.name}' is a link or special file; refusing to extract this "
+            f"archive. Repack it with plain files only.")
+    parts = [p for p in path.parts if p != "."]
+    relative = "/".join(parts)
+    if any(f"/{skipped}/" in f"/{relative}/" for skipped in SKIPPED_FOLDERS):
+        return None
+    return PurePosixPath(*parts) if parts else None
+
+
+def extract(archive: Path, target: Path) -> Path:
+    """Safely extracts `archive` into `target` (atomically; reused when already complete)."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    logging.info("Extracting %s into %s", archive, target)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            count = 0
+            for member in tar:
+                relative = _checked_member_path(member, archive)
+                if relative is None:
+                    continue
+                destination = staging.joinpath(*relative.parts)
+                if member.isdir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as source, open(destination, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                count += 1
+                if count % 10_000 == 0:
+                    logging.info("Extracted %d files from %s", count, archive)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SourceError(
+            f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete it and "
+            f"download it again.") from error
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.replace(staging, target)
+    return target
+
+
+def find_corpus_root(folder: Path, origin: str) -> Path:
+    """The folder holding `train/` and `test/`: `folder` itself or its `aclImdb/` child."""
+    for candidate in (folder, folder / "aclImdb"):
+        if (candidate / "train").is_dir() or (candidate / "test").is_dir():
+            return candidate
+    raise SourceError(
+        f"{origin}: no aclImdb corpus found (expected train/ and test/ folders, or an aclImdb/ folder "
+        f"holding them, in {folder}). Point the source at the extracted 'aclImdb' folder or its tarball.")
+
+
+def is_remote_folder(source: str) -> bool:
+    """Cloud folders (gs://, s3://, hdfs://) are read in place through tf.io.gfile."""
+    scheme = urllib.parse.urlparse(source).scheme
+    return scheme not in ("", "file", "http", "https") and len(scheme) > 1
+
+
+def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
+    """Returns the path of an aclImdb folder (with train/ and test/) for `source`."""
+    if is_remote_folder(source):
+        return source
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        archive, checksum = download(source, Path(cache_dir) / "downloads", sha256 or KNOWN_SHA256.get(source))
+    else:
+        path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else source).expanduser()
+        if path.is_dir():
+            return str(find_corpus_root(path, source))
+        if not path.exists():
+            raise SourceError(f"{source}: no such file or folder; give an aclImdb folder, tarball or URL.")
+        if not path.name.endswith(ARCHIVE_SUFFIXES):
+            raise SourceError(f"{source}: not a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive.")
+        archive = path
+        checksum = verify_sha256(archive, sha256, source)
+    extracted = extract(archive, Path(cache_dir) / "extracted" / checksum[:16])
+    return str(find_corpus_root(extracted, source))
