@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-file", default=configs.KUBEFLOW_PIPELINE_SPEC, help="compiled spec (JSON)")
     cli.add_model_flags(parser)
     parser.set_defaults(preprocess_handle=configs.KUBEFLOW_PREPROCESS_HANDLE,
-                        encoder_handle=configs.KUBEFLOW_ENCODER_HANDLE)
+                        encoder_handle=configs.KUBEFLOW_ENCODER_HANDLE,
+                        schema_file=os.path.join(configs.KUBEFLOW_IMAGE_PROJECT_ROOT,
+                                                 os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT)))
     args = parser.parse_args(argv)
     cli.check_handles(parser, args)
     return args

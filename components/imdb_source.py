@@ -15,6 +15,7 @@ atomically, so a failed run leaves nothing half-extracted behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
@@ -122,7 +123,7 @@ def download(url: str, download_dir: Path, expected_sha256: str | None, *, retri
             elif 400 <= error.code < 500:
                 raise SourceError(f"{url}: HTTP {error.code} {error.reason}; check the URL.") from error
             last_error: Exception = error
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as error:
             last_error = error
         logging.warning("Download of %s broke (%s); attempt %d of %d, resuming.", url, last_error, attempt, retries)
         if attempt == retries:

@@ -11,6 +11,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     """Data checksum, encoder, training and evaluation flags, each defaulting to its `configs` value."""
     parser.add_argument("--data-sha256", default=configs.DATA_SHA256,
                         help="expected SHA-256 of the corpus tarball (known for the official URL)")
+    parser.add_argument("--schema-file", default=None,
+                        help=f"curated schema the data must match (default: {configs.SCHEMA_FILE})")
     group = parser.add_argument_group("encoder")
     group.add_argument("--preprocess-handle", default=configs.PREPROCESS_HANDLE,
                        help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor")
@@ -61,6 +63,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
             seed=configs.SEED,
         ),
         data_sha256=args.data_sha256,
+        schema_file=args.schema_file or configs.SCHEMA_FILE,
         train_split_buckets=configs.TRAIN_SPLIT_BUCKETS,
         test_split=configs.TEST_SPLIT,
         train_num_steps=args.train_steps,

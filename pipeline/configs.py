@@ -28,6 +28,8 @@ DATA_SHA256: str | None = None
 # aclImdb/train is divided into these splits by hash buckets of the review id; aclImdb/test is TEST_SPLIT.
 TRAIN_SPLIT_BUCKETS: dict[str, int] = {"train": 4, "eval": 1}
 TEST_SPLIT = "test"
+# The curated schema every split is validated against (ImportSchemaGen + ExampleValidator).
+SCHEMA_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt")
 # Size of the synthetic offline corpus: reviews per label in aclImdb/train and aclImdb/test.
 SYNTHETIC_REVIEWS_PER_LABEL: dict[str, int] = {"train": 400, "test": 100}
 
@@ -82,6 +84,8 @@ def metadata_path(output_dir: str = OUTPUT_DIR) -> str:
 # The component image (see Dockerfile) and where the compiled pipeline spec is written.
 KUBEFLOW_IMAGE = "ghcr.io/imdb-bert-tfx/imdb-bert-tfx:latest"
 KUBEFLOW_PIPELINE_SPEC = "imdb-bert-tfx_pipeline.json"
+# Where the Dockerfile puts the project inside the image.
+KUBEFLOW_IMAGE_PROJECT_ROOT = "/opt/imdb-bert-tfx"
 # On a cluster the encoder comes from TF Hub: the tutorial's default small BERT.
 KUBEFLOW_PREPROCESS_HANDLE = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
 KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/1"

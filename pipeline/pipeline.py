@@ -9,6 +9,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
+from components.anomalies_gate import AnomaliesGate
 from components.imdb_example_gen import ImdbExampleGen
 from modules import model as model_lib
 from modules.trainer import TrainingConfig
@@ -66,9 +67,10 @@ def create_pipeline(
     serving_model_dir: str,
     metadata_connection_config: Any = None,
     beam_pipeline_args: list[str] | None = None,
+    schema_file: str,
     enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """Ingest, validate, train, evaluate against the last blessed model, and push if blessed."""
+    """Ingest, validate (anomalies stop the run), train, evaluate against the last blessed model, push if blessed."""
     example_gen = ImdbExampleGen(
         source=data_source,
         source_sha256=data_sha256,
@@ -77,9 +79,10 @@ def create_pipeline(
         test_split_name=test_split,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
@@ -89,6 +92,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=eval_num_steps),
         custom_config=dataclasses.asdict(training),
     )
+    trainer.add_upstream_node(anomalies_gate)
 
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -114,7 +118,8 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, trainer, model_resolver,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, trainer,
+                    model_resolver,
                     evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

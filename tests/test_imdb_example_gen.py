@@ -1,6 +1,7 @@
 """ImdbExampleGen on tiny aclImdb folders: features, splits, determinism and bad input."""
 
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,22 @@ def test_bad_review_content_is_named(tmp_path, content, message):
     write_review(root, "train/pos/1_8.txt", content)
     with pytest.raises(Exception, match=message):
         run_executor(root, tmp_path / "out")
+
+
+def test_reads_a_tarball_source(tiny_corpus, tmp_path):
+    tarball = tmp_path / "aclImdb.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(tiny_corpus, arcname="aclImdb")
+    examples = run_executor(tarball, tmp_path / "out")
+    assert sum(len(read_split(examples, s)) for s in ("train", "eval", "test")) == 300
+
+
+def test_a_failed_run_leaves_no_half_written_split(tmp_path):
+    root = minimal_corpus(tmp_path / "aclImdb")
+    for i in range(1, 40):
+        write_review(root, f"train/pos/{i}_8.txt", b"Fine film.")
+    write_review(root, "test/neg/7_1.txt", b"\xff\xfe broken")
+    output = tmp_path / "out"
+    with pytest.raises(Exception, match=r"test/neg/7_1.txt: not valid UTF-8"):
+        run_executor(root, output)
+    assert not output.exists() or list(output.iterdir()) == []

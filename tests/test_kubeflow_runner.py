@@ -17,8 +17,9 @@ def test_compiles_all_components_with_the_image(tmp_path):
     job = json.loads(open(spec_path).read())
     spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=True)
     tasks = set(spec.root.dag.tasks)
-    assert {"ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer", "Evaluator",
-            "Pusher"} <= tasks
+    assert {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Trainer",
+            "Evaluator", "Pusher"} <= tasks
+    assert "AnomaliesGate" in spec.root.dag.tasks["Trainer"].dependent_tasks
     deployment = job["pipelineSpec"]["deploymentSpec"]["executors"]
     container_images = {e["container"]["image"] for e in deployment.values() if "container" in e}
     assert container_images == {"registry.example/imdb:1"}

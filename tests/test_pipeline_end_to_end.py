@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import ml_metadata as mlmd
+import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
@@ -72,3 +73,20 @@ def test_pipeline_blesses_pushes_and_serves_raw_text(tiny_corpus, tiny_bert, tmp
     assert positive > 0.5 > negative
     assert result["text_label"] == ["positive", "negative"]
     assert all(abs(a - b) < 1e-6 for a, b in zip(result["text_probability"], result["example_probability"]))
+
+
+def test_anomalies_stop_the_pipeline_before_training(tiny_corpus, tiny_bert, tmp_path):
+    strict_schema = tmp_path / "schema.pbtxt"
+    strict_schema.write_text(Path(configs.SCHEMA_FILE).read_text().replace("int_domain { min: 1 max: 10 }",
+                                                                           "int_domain { min: 1 max: 4 }"))
+    output_dir = tmp_path / "output"
+    with pytest.raises(Exception) as failure:
+        local_runner.main([
+            "--output-dir", str(output_dir), "--data", str(tiny_corpus), "--schema-file", str(strict_schema),
+            "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
+        ])
+    message = str(failure.value)
+    assert "Data validation failed" in message
+    assert "split 'train', feature 'rating'" in message and "Out-of-range" in message
+    assert not (output_dir / "pipelines" / configs.PIPELINE_NAME / "Trainer").exists()
+    assert not Path(configs.serving_model_dir(str(output_dir))).exists()
