@@ -46,6 +46,7 @@ CORPUS_SPLITS = ("train", "test")
 LABEL_DIRS = {"neg": 0, "pos": 1}
 REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+READ_BATCH_SIZE = 250
 
 EXAMPLES_KEY = "examples"
 SOURCE_KEY = "source"
@@ -88,7 +89,9 @@ def list_review_files(data_root: str, corpus_split: str) -> list[ReviewFile]:
         if not tf.io.gfile.isdir(folder):
             raise FileNotFoundError(
                 f"{folder}: missing. An aclImdb folder needs {corpus_split}/pos and {corpus_split}/neg "
-                f"holding <id>_<rating>.txt files; point the data source at the extracted 'aclImdb' folder.")
+                f"holding <id>_<rating>.txt files; point the data source at the extracted 'aclImdb' folder"
+                + (" or, for a train-only corpus, set the test split name to '' (--test-split '')."
+                   if corpus_split == "test" else "."))
         for name in sorted(tf.io.gfile.listdir(folder)):
             match = REVIEW_FILE.match(name)
             path = os.path.join(folder, name)
@@ -119,7 +122,7 @@ def clean_review_text(raw: bytes, path: str) -> str:
 
 def review_to_example(review: ReviewFile) -> bytes:
     """Reads one review file and returns a serialized tf.Example."""
-    with tf.io.gfile.GFile(review.path, "rb") as f:
+    with (tf.io.gfile.GFile(review.path, "rb") if "://" in review.path else open(review.path, "rb")) as f:
         text = clean_review_text(f.read(), review.path)
     feature = {
         "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
@@ -147,23 +150,29 @@ def split_index(review: ReviewFile, split_config: example_gen_pb2.SplitConfig) -
 
 
 def output_split_names(split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> list[str]:
-    names = [s.name for s in split_config.splits] + [test_split_name]
+    names = [s.name for s in split_config.splits] + ([test_split_name] if test_split_name else [])
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"split names must be distinct and non-empty, got {names}")
     return names
 
 
-def _distribute(pipeline: beam.Pipeline, label: str, reviews: list[ReviewFile]) -> beam.PCollection:
-    return (
-        pipeline
-        | f"List[{label}]" >> beam.Create(reviews)
-        | f"Distribute[{label}]" >> beam.Reshuffle()
-    )
+def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile],
+                  split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> dict[str, list[ReviewFile]]:
+    """Which reviews go to which output split (cheap: hashing ids, no file is read)."""
+    splits: dict[str, list[ReviewFile]] = {split.name: [] for split in split_config.splits}
+    for review in train_reviews:
+        splits[split_config.splits[split_index(review, split_config)].name].append(review)
+    if test_split_name:
+        splits[test_split_name] = list(test_reviews)
+    return splits
 
 
-def _partition(review: ReviewFile, num_partitions: int, split_config: example_gen_pb2.SplitConfig) -> int:
-    del num_partitions
-    return split_index(review, split_config)
+def convert_batch(reviews: list[ReviewFile]) -> list[bytes]:
+    return [review_to_example(review) for review in reviews]
+
+
+def _batches(reviews: list[ReviewFile], size: int) -> list[list[ReviewFile]]:
+    return [reviews[start:start + size] for start in range(0, len(reviews), size)]
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -180,28 +189,27 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         split_names = output_split_names(split_config, test_split_name)
 
         train_reviews = list_review_files(data_root, "train")
-        test_reviews = list_review_files(data_root, "test")
+        test_reviews = list_review_files(data_root, "test") if test_split_name else []
+        splits = assign_splits(train_reviews, test_reviews, split_config, test_split_name)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
-
         try:
-            self._write_splits(train_reviews, test_reviews, split_config, split_names, examples)
+            self._write_splits(splits, examples)
         except BaseException:
             _remove_split_dirs(examples, split_names)
             raise
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
 
-    def _write_splits(self, train_reviews: list[ReviewFile], test_reviews: list[ReviewFile],
-                      split_config: example_gen_pb2.SplitConfig, split_names: list[str],
-                      examples: types.Artifact) -> None:
+    def _write_splits(self, splits: dict[str, list[ReviewFile]], examples: types.Artifact) -> None:
+        # Files are read in batches: per-element overhead dominates on small files, and a Reshuffle of
+        # the batches spreads the reading over the workers of a distributed runner.
         with self._make_beam_pipeline() as pipeline:
-            train_parts = _distribute(pipeline, "train", train_reviews) | "SplitTrain" >> beam.Partition(
-                _partition, len(split_config.splits), split_config)
-            test_part = _distribute(pipeline, "test", test_reviews)
-            for name, reviews in zip(split_names, [*train_parts, test_part]):
+            for name, reviews in splits.items():
                 _ = (
-                    reviews
-                    | f"ReadAndConvert[{name}]" >> beam.Map(review_to_example)
+                    pipeline
+                    | f"ListFiles[{name}]" >> beam.Create(_batches(reviews, READ_BATCH_SIZE))
+                    | f"Distribute[{name}]" >> beam.Reshuffle()
+                    | f"ReadAndConvert[{name}]" >> beam.FlatMap(convert_batch)
                     | f"WriteSplit[{name}]" >> write_split.WriteSplit(
                         artifact_utils.get_split_uri([examples], name), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
                 )
@@ -234,7 +242,7 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
       download_dir: where downloads and extracted archives are cached.
       source_sha256: expected SHA-256 of the archive (known for the official URL); empty: not checked.
       train_split_config: hash buckets dividing aclImdb/train (default train 4 : eval 1).
-      test_split_name: the name of the split made from aclImdb/test.
+      test_split_name: the name of the split made from aclImdb/test; empty for a train-only corpus.
     """
 
     SPEC_CLASS = ImdbExampleGenSpec

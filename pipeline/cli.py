@@ -13,6 +13,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                         help="expected SHA-256 of the corpus tarball (known for the official URL)")
     parser.add_argument("--schema-file", default=None,
                         help=f"curated schema the data must match (default: {configs.SCHEMA_FILE})")
+    parser.add_argument("--test-split", default=configs.TEST_SPLIT,
+                        help="split made from aclImdb/test; '' for a train-only corpus (default: %(default)s)")
     group = parser.add_argument_group("encoder")
     group.add_argument("--preprocess-handle", default=configs.PREPROCESS_HANDLE,
                        help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor")
@@ -65,7 +67,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
         data_sha256=args.data_sha256,
         schema_file=args.schema_file or configs.SCHEMA_FILE,
         train_split_buckets=configs.TRAIN_SPLIT_BUCKETS,
-        test_split=configs.TEST_SPLIT,
+        test_split=args.test_split,
         train_num_steps=args.train_steps,
         eval_num_steps=args.eval_steps,
         eval_accuracy_threshold=args.accuracy_threshold,

@@ -25,7 +25,8 @@ CACHE_DIR = os.environ.get("IMDB_BERT_TFX_CACHE", str(PROJECT_ROOT / ".cache"))
 DATA_SOURCE: str | None = None
 # Expected SHA-256 of the tarball; None: the known checksum for the official URL, else not checked.
 DATA_SHA256: str | None = None
-# aclImdb/train is divided into these splits by hash buckets of the review id; aclImdb/test is TEST_SPLIT.
+# aclImdb/train is divided into these splits by hash buckets of the review id; aclImdb/test is TEST_SPLIT
+# ("" for a corpus without aclImdb/test, such as a train-only archive).
 TRAIN_SPLIT_BUCKETS: dict[str, int] = {"train": 4, "eval": 1}
 TEST_SPLIT = "test"
 # The curated schema every split is validated against (ImportSchemaGen + ExampleValidator).
