@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         schema_file=os.path.join(configs.KUBEFLOW_IMAGE_PROJECT_ROOT,
                                                  os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT)))
     args = parser.parse_args(argv)
-    cli.check_handles(parser, args)
+    args.handles = cli.encoder_handles(parser, args)
     return args
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> str:
         data_source=args.data,
         download_dir=args.download_dir,
         serving_model_dir=args.serving_model_dir,
-        **cli.pipeline_kwargs(args, preprocess_handle=args.preprocess_handle, encoder_handle=args.encoder_handle),
+        **cli.pipeline_kwargs(args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder),
     )
     output_dir, output_filename = os.path.split(os.path.abspath(args.output_file))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(

@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="aclImdb folder, .tar.gz, or URL of the tarball; default: the synthetic offline corpus")
     cli.add_model_flags(parser)
     args = parser.parse_args(argv)
-    cli.check_handles(parser, args)
+    args.handles = cli.encoder_handles(parser, args)
     return args
 
 
@@ -39,18 +39,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.set_verbosity(logging.INFO)
 
     from components.synthetic_corpus import SyntheticCorpusSpec
-    from modules import predict
+    from modules import encoders, predict
     from pipeline import offline_defaults
     from pipeline.pipeline import create_pipeline
     from tfx import v1 as tfx
 
     data_source = args.data or offline_defaults.synthetic_corpus_dir(
         args.cache_dir, SyntheticCorpusSpec(reviews_per_label=configs.SYNTHETIC_REVIEWS_PER_LABEL))
-    if args.encoder_handle is None:
+    handles = args.handles
+    if handles is None:
         bert = offline_defaults.pretrained_minilm(args.cache_dir)
-        handles = dict(preprocess_handle=str(bert.preprocess), encoder_handle=str(bert.encoder))
-    else:
-        handles = dict(preprocess_handle=args.preprocess_handle, encoder_handle=args.encoder_handle)
+        handles = encoders.EncoderHandles(encoder=str(bert.encoder), preprocess=str(bert.preprocess))
+    encoders.check_handles(handles)  # fail fast, before any Beam work
     serving_model_dir = configs.serving_model_dir(args.output_dir)
     metadata_path = configs.metadata_path(args.output_dir)
     os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         download_dir=configs.download_dir(args.cache_dir),
         serving_model_dir=serving_model_dir,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
-        **cli.pipeline_kwargs(args, **handles),
+        **cli.pipeline_kwargs(args, preprocess_handle=handles.preprocess, encoder_handle=handles.encoder),
     )
     before = predict.latest_pushed_model_or_none(serving_model_dir)
     tfx.orchestration.LocalDagRunner().run(pipeline)

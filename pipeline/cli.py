@@ -16,6 +16,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-split", default=configs.TEST_SPLIT,
                         help="split made from aclImdb/test; '' for a train-only corpus (default: %(default)s)")
     group = parser.add_argument_group("encoder")
+    group.add_argument("--encoder", default=configs.ENCODER_NAME,
+                       help="a TF Hub BERT by the tutorial's name, e.g. small_bert/bert_en_uncased_L-4_H-512_A-8 "
+                            "(all names: modules/encoders.py)")
     group.add_argument("--preprocess-handle", default=configs.PREPROCESS_HANDLE,
                        help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor")
     group.add_argument("--encoder-handle", default=configs.ENCODER_HANDLE,
@@ -40,9 +43,22 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                         help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)")
 
 
-def check_handles(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def encoder_handles(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The handles the flags name: --encoder NAME, or both explicit handles; None if neither is given."""
+    from modules import encoders
+
     if (args.preprocess_handle is None) != (args.encoder_handle is None):
         parser.error("give both --preprocess-handle and --encoder-handle, or neither")
+    if args.encoder and args.encoder_handle:
+        parser.error("give --encoder NAME or the two handles, not both")
+    if args.encoder:
+        try:
+            return encoders.by_name(args.encoder)
+        except encoders.EncoderError as error:
+            parser.error(str(error))
+    if args.encoder_handle:
+        return encoders.EncoderHandles(encoder=args.encoder_handle, preprocess=args.preprocess_handle)
+    return None
 
 
 def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder_handle: str) -> dict:

