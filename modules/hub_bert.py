@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -86,26 +87,30 @@ def export_hub_bert(
     output_root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_root.name}-", dir=output_root.parent))
     paths = HubBertPaths(staging)
-    encoder = export_tfhub_lib.get_bert_encoder(bert_config)
-    checkpoint_prefix = checkpoint_writer(encoder, str(staging / "checkpoint" / "ckpt"))
-    export_tfhub_lib.export_model(
-        str(paths.encoder),
-        bert_config=bert_config,
-        model_checkpoint_path=checkpoint_prefix,
-        with_mlm=False,
-        vocab_file=str(vocab_file),
-        do_lower_case=do_lower_case,
-    )
-    export_tfhub_lib.export_preprocessing(
-        str(paths.preprocess),
-        vocab_file=str(vocab_file),
-        do_lower_case=do_lower_case,
-        tokenize_with_offsets=False,
-        default_seq_length=seq_length,
-    )
-    tf.io.gfile.rmtree(str(staging / "checkpoint"))
+    try:
+        encoder = export_tfhub_lib.get_bert_encoder(bert_config)
+        checkpoint_prefix = checkpoint_writer(encoder, str(staging / "checkpoint" / "ckpt"))
+        export_tfhub_lib.export_model(
+            str(paths.encoder),
+            bert_config=bert_config,
+            model_checkpoint_path=checkpoint_prefix,
+            with_mlm=False,
+            vocab_file=str(vocab_file),
+            do_lower_case=do_lower_case,
+        )
+        export_tfhub_lib.export_preprocessing(
+            str(paths.preprocess),
+            vocab_file=str(vocab_file),
+            do_lower_case=do_lower_case,
+            tokenize_with_offsets=False,
+            default_seq_length=seq_length,
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging / "checkpoint")
     if output_root.exists():
-        tf.io.gfile.rmtree(str(output_root))
+        shutil.rmtree(output_root)
     os.replace(staging, output_root)
     return HubBertPaths(output_root)
 

@@ -113,3 +113,13 @@ def test_pretrained_minilm_matches_the_numpy_reference_and_wordpiece(tmp_path):
     assert_preprocessor_matches_wordpiece(converted, vocab, SAMPLE_TEXTS + [
         "I didn't like the ending... but the soundtrack (by Zimmer) was überwältigend!",
         "Crème brûlée, Ångström, 東京 and emojis 🎬 are tokenized too."])
+
+
+def test_a_failed_conversion_leaves_nothing_behind(tmp_path):
+    folder = write_tiny_checkpoint(tmp_path / "ckpt")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))  # weights hold 64
+    with pytest.raises(hf_bert_converter.CheckpointError, match=r"intermediate/kernel' has shape \(32, 64\), "
+                                                                r"the encoder expects \(32, 96\)"):
+        hf_bert_converter.convert(folder, tmp_path / "out" / "hub")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
