@@ -8,6 +8,8 @@ probability and the class name.
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
@@ -21,6 +23,9 @@ CLASS_OUTPUT = "label"
 CLASS_NAMES = ("negative", "positive")
 SERVING_SIGNATURE = "serving_default"
 TEXT_SIGNATURE = "predict_text"
+# TF Serving replays these requests at load time, so the first real request does not pay for tracing.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+WARMUP_TEXTS = ("This movie was wonderful, I loved every minute.", "A dull, tedious film.")
 
 
 def build_classifier(
@@ -67,8 +72,31 @@ class ServingModule(tf.Module):
         return self._outputs(text)
 
 
+def text_example(text: str) -> bytes:
+    """A serialized tf.Example with the `text` feature, as `serving_default` takes."""
+    feature = {TEXT_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")]))}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_warmup_requests(export_dir: str) -> str:
+    """Writes `assets.extra/tf_serving_warmup_requests`: one `serving_default` PredictRequest."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = SERVING_SIGNATURE
+    request.inputs[SERVING_INPUT].CopyFrom(
+        tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string))
+    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    path = os.path.join(export_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(log.SerializeToString())
+    return path
+
+
 def export_serving_model(classifier: tf.keras.Model, export_dir: str) -> None:
-    """Saves `classifier` as a SavedModel with the `serving_default` and `predict_text` signatures."""
+    """Saves `classifier` as a SavedModel with the `serving_default` and `predict_text` signatures,
+    and TF Serving warm-up requests."""
     module = ServingModule(classifier)
     tf.saved_model.save(
         module,
@@ -78,3 +106,4 @@ def export_serving_model(classifier: tf.keras.Model, export_dir: str) -> None:
             TEXT_SIGNATURE: module.predict_text.get_concrete_function(),
         },
     )
+    write_warmup_requests(export_dir)

@@ -11,6 +11,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
+from modules import model as model_lib
 from pipeline import configs
 
 SERVE_IN_FRESH_PROCESS = r"""
@@ -30,6 +31,20 @@ print(json.dumps({
     "project_modules_loaded": sorted(m for m in ("modules", "tensorflow_hub", "tfx", "pipeline") if m in sys.modules),
 }))
 """
+
+
+def assert_warmup_requests_are_served(model_dir: Path) -> None:
+    """The warm-up file parses as PredictionLogs whose requests the named signature accepts."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    loaded = tf.saved_model.load(str(model_dir))
+    records = list(tf.data.TFRecordDataset(str(model_dir / model_lib.WARMUP_FILE)))
+    assert len(records) == 1
+    request = prediction_log_pb2.PredictionLog.FromString(records[0].numpy()).predict_log.request
+    inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
+    outputs = loaded.signatures[request.model_spec.signature_name](**inputs)
+    assert outputs[model_lib.PROBABILITY_OUTPUT].shape == (len(model_lib.WARMUP_TEXTS), 1)
 
 
 def blessings(metadata_path: str) -> list[bool]:
@@ -62,6 +77,8 @@ def test_pipeline_blesses_pushes_and_serves_raw_text(tiny_corpus, tiny_bert, tmp
     trainer_runs = list((output_dir / "pipelines" / configs.PIPELINE_NAME / "Trainer" / "model_run").iterdir())
     assert (trainer_runs[0] / "training_history.png").stat().st_size > 0
     assert list((trainer_runs[0] / "train").glob("events.out.tfevents.*"))
+
+    assert_warmup_requests_are_served(versions[0])
 
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     served = subprocess.run([sys.executable, "-c", SERVE_IN_FRESH_PROCESS, str(versions[0])],
