@@ -8,11 +8,16 @@ probability and the class name.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+from typing import Iterator
 
 import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
+
+from modules import keras_encoder
 
 TEXT_FEATURE = "text"
 LABEL_FEATURE = "label"
@@ -28,33 +33,86 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_TEXTS = ("This movie was wonderful, I loved every minute.", "A dull, tedious film.")
 
 
-def build_classifier(
-    preprocess_handle: str,
-    encoder_handle: str,
-    *,
-    seq_length: int,
-    dropout_rate: float,
-) -> tf.keras.Model:
-    """Raw string in, one logit out. The encoder is trainable (fine-tuned)."""
+ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+@contextlib.contextmanager
+def keras_policy(name: str) -> Iterator[None]:
+    """Sets the global Keras precision policy for the layers built inside the block."""
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierSpec:
+    """What the classifier is made of."""
+
+    preprocess_handle: str
+    encoder_handle: str
+    seq_length: int
+    dropout_rate: float
+
+
+@dataclasses.dataclass(frozen=True)
+class BertClassifier:
+    """The classifier in two parts, so training can tokenize in the input pipeline:
+    `preprocessor` maps raw strings to the encoder inputs (int32 [batch, seq_length] each);
+    `token_classifier` maps those to one logit per example and holds every trainable weight."""
+
+    spec: ClassifierSpec
+    precision: str
+    preprocessor: tf.keras.Model
+    token_classifier: tf.keras.Model
+
+    def text_classifier(self) -> tf.keras.Model:
+        """Raw string in, one logit out: the tutorial's model."""
+        text = tf.keras.layers.Input(shape=(), dtype=tf.string, name=TEXT_INPUT)
+        return tf.keras.Model(text, self.token_classifier(self.preprocessor(text)), name="bert_sentiment_classifier")
+
+
+def build_preprocessor(preprocess_handle: str, seq_length: int) -> tf.keras.Model:
     preprocessor = hub.load(preprocess_handle)
     text = tf.keras.layers.Input(shape=(), dtype=tf.string, name=TEXT_INPUT)
     tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
     pack = hub.KerasLayer(
         preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length), name="bert_pack_inputs")
-    encoder_inputs = pack([tokenize(text)])
-    encoder = hub.KerasLayer(encoder_handle, trainable=True, name="encoder")
-    pooled = encoder(encoder_inputs)["pooled_output"]
-    pooled = tf.keras.layers.Dropout(dropout_rate, name="dropout")(pooled)
-    logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
-    return tf.keras.Model(text, logit, name="bert_sentiment_classifier")
+    return tf.keras.Model(text, pack([tokenize(text)]), name="preprocessor")
+
+
+def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertClassifier:
+    """Hub preprocessor; trainable encoder + dropout on `pooled_output` + a float32 logit, built under the
+    Keras precision policy `precision` ("float32" or "mixed_bfloat16")."""
+    with keras_policy(precision):
+        preprocessor = build_preprocessor(spec.preprocess_handle, spec.seq_length)
+        encoder_inputs = {name: tf.keras.layers.Input(shape=(spec.seq_length,), dtype=tf.int32, name=name)
+                          for name in ENCODER_INPUTS}
+        pooled = keras_encoder.encoder_layer(spec.encoder_handle)(encoder_inputs)["pooled_output"]
+        pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(pooled)
+        logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
+        token_classifier = tf.keras.Model(encoder_inputs, logit, name="token_classifier")
+    return BertClassifier(spec, precision, preprocessor, token_classifier)
+
+
+def float32_copy(classifier: BertClassifier) -> BertClassifier:
+    """The same classifier with the same weights, computing in float32 (what the export serves: exact,
+    and fast on any CPU)."""
+    if classifier.precision == "float32":
+        return classifier
+    copy = build_classifier(classifier.spec, "float32")
+    copy.token_classifier.set_weights(classifier.token_classifier.get_weights())
+    return copy
 
 
 class ServingModule(tf.Module):
     """Wraps a trained classifier with the serving signatures."""
 
-    def __init__(self, classifier: tf.keras.Model):
+    def __init__(self, classifier: BertClassifier):
         super().__init__()
-        self.classifier = classifier
+        self.classifier = float32_copy(classifier).text_classifier()
 
     def _outputs(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         logits = tf.cast(self.classifier(text, training=False), tf.float32)
@@ -94,9 +152,9 @@ def write_warmup_requests(export_dir: str) -> str:
     return path
 
 
-def export_serving_model(classifier: tf.keras.Model, export_dir: str) -> None:
-    """Saves `classifier` as a SavedModel with the `serving_default` and `predict_text` signatures,
-    and TF Serving warm-up requests."""
+def export_serving_model(classifier: BertClassifier, export_dir: str) -> None:
+    """Saves `classifier`, in float32, as a SavedModel with the `serving_default` and `predict_text`
+    signatures, and TF Serving warm-up requests."""
     module = ServingModule(classifier)
     tf.saved_model.save(
         module,

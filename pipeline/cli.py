@@ -30,6 +30,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup-fraction", type=float, default=configs.WARMUP_FRACTION)
     group.add_argument("--dropout-rate", type=float, default=configs.DROPOUT_RATE)
     group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH)
+    group.add_argument("--precision", default=configs.PRECISION, choices=("auto", "float32", "mixed_bfloat16"),
+                       help="auto: mixed_bfloat16 where the hardware has native bfloat16 (default: %(default)s)")
     group.add_argument("--train-steps", type=int, default=configs.TRAIN_NUM_STEPS,
                        help="total optimizer steps; default: --epochs passes over the train split")
     group.add_argument("--eval-steps", type=int, default=configs.EVAL_NUM_STEPS,
@@ -76,6 +78,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
             dropout_rate=args.dropout_rate,
             seq_length=args.seq_length,
             seed=configs.SEED,
+            precision=args.precision,
         ),
         data_sha256=args.data_sha256,
         schema_file=args.schema_file or configs.SCHEMA_FILE,

@@ -56,6 +56,9 @@ WARMUP_FRACTION = 0.1
 DROPOUT_RATE = 0.1
 SEQ_LENGTH = 128
 SEED = 42
+# "auto": mixed_bfloat16 where bfloat16 math is native (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on),
+# float32 elsewhere; or force "float32" / "mixed_bfloat16". The exported model always serves in float32.
+PRECISION = "auto"
 # Total optimizer steps; None: `EPOCHS` passes over the train split.
 TRAIN_NUM_STEPS: int | None = None
 # Validation batches per epoch; None: one pass over the eval split.

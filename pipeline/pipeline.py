@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -90,7 +91,9 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_num_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=eval_num_steps),
-        custom_config=dataclasses.asdict(training),
+        # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
+        custom_config=dataclasses.asdict(dataclasses.replace(
+            training, backup_root=training.backup_root or os.path.join(pipeline_root, "Trainer", "backup"))),
     )
     trainer.add_upstream_node(anomalies_gate)
 

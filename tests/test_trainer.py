@@ -1,0 +1,173 @@
+"""The Trainer module on a tiny random BERT: it learns, exports a consistent model, and resumes after a crash."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.types import artifact_utils
+
+from modules import hardware, keras_encoder, trainer
+from modules import model as model_lib
+from tests.test_imdb_example_gen import run_executor
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["A wonderful, moving and brilliant film. I loved it.", "Awful. Boring, dull and painful to watch.",
+         "It was fine."]
+
+# Runs run_fn in a fresh process; with a crash epoch, dies hard right after that epoch's backup is written.
+RUN_FN_IN_PROCESS = r"""
+import json, os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow as tf
+from absl import logging
+from tfx.components.trainer.fn_args_utils import FnArgs
+from modules import trainer
+
+logging.set_verbosity(logging.INFO)
+
+fn_args, crash_after_epoch = json.loads(sys.argv[1]), int(sys.argv[2])
+backup_epoch_end = tf.keras.callbacks.BackupAndRestore.on_epoch_end
+
+def on_epoch_end(self, epoch, logs=None):
+    backup_epoch_end(self, epoch, logs)
+    if epoch == crash_after_epoch:
+        os._exit(3)
+
+tf.keras.callbacks.BackupAndRestore.on_epoch_end = on_epoch_end
+trainer.run_fn(FnArgs(**fn_args))
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_examples(tiny_corpus, tmp_path_factory):
+    return run_executor(tiny_corpus, tmp_path_factory.mktemp("examples") / "Examples")
+
+
+def fn_args_for(examples, tiny_bert, run_dir: Path, train_steps: int, **config) -> dict:
+    split_files = lambda split: [os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz")]
+    custom_config = dict(preprocess_handle=str(tiny_bert.preprocess), encoder_handle=str(tiny_bert.encoder),
+                         seq_length=64, batch_size=16, learning_rate=1e-3, epochs=3,
+                         backup_root=str(run_dir.parent / "backup"))
+    custom_config.update(config)
+    return dict(train_files=split_files("train"), eval_files=split_files("eval"), train_steps=train_steps, eval_steps=4,
+                serving_model_dir=str(run_dir / "serving"), model_run_dir=str(run_dir / "model_run"),
+                custom_config=custom_config)
+
+
+def read_history_csv(model_run_dir: Path) -> list[dict[str, float]]:
+    import csv
+    with open(model_run_dir / trainer.TRAINING_HISTORY_CSV) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, tmp_path):
+    args = fn_args_for(tiny_examples, tiny_bert, tmp_path / "run", train_steps=150, precision=hardware.MIXED_BFLOAT16)
+    trainer.run_fn(FnArgs(**args))
+
+    history = read_history_csv(Path(args["model_run_dir"]))
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+    assert history[-1]["val_binary_accuracy"] >= 0.9
+    run_dir = Path(args["model_run_dir"])
+    assert (run_dir / trainer.TRAINING_HISTORY_PLOT).stat().st_size > 0
+    assert list((run_dir / "train").glob("events.out.tfevents.*"))
+    assert not list((tmp_path / "backup").iterdir()), "a finished run leaves no backup behind"
+
+    exported = tf.saved_model.load(args["serving_model_dir"])
+    probabilities = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(TEXTS))["probability"]
+    assert probabilities.dtype == tf.float32, "the export serves in float32 whatever the training precision"
+    assert probabilities[0, 0] > 0.5 > probabilities[1, 0]
+
+
+def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_path):
+    spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64,
+                                    dropout_rate=0.1)
+    classifier = model_lib.build_classifier(spec, hardware.MIXED_BFLOAT16)
+    head = classifier.token_classifier.get_layer("classifier")
+    head.set_weights([np.full_like(w, 0.3) for w in head.get_weights()])  # non-trivial probabilities
+    model_lib.export_serving_model(classifier, str(tmp_path / "export"))
+
+    exported = tf.saved_model.load(str(tmp_path / "export"))
+    by_text = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(TEXTS))
+    by_example = exported.signatures[model_lib.SERVING_SIGNATURE](
+        examples=tf.constant([model_lib.text_example(t) for t in TEXTS]))
+    in_memory = tf.sigmoid(model_lib.float32_copy(classifier).text_classifier()(tf.constant(TEXTS))).numpy()
+    in_memory_bf16 = tf.sigmoid(classifier.text_classifier()(tf.constant(TEXTS))).numpy()
+
+    np.testing.assert_allclose(by_text["probability"].numpy(), in_memory, atol=1e-5)
+    np.testing.assert_allclose(by_example["probability"].numpy(), in_memory, atol=1e-5)
+    np.testing.assert_allclose(in_memory_bf16, in_memory, atol=2e-2)
+    assert len(set(np.round(in_memory.ravel(), 4))) > 1
+    expected_labels = [model_lib.CLASS_NAMES[int(p >= 0.5)] for p in in_memory.ravel()]
+    assert [label.decode() for label in by_text["label"].numpy().ravel()] == expected_labels
+
+
+def test_training_resumes_from_the_last_epoch_after_a_crash(tiny_examples, tiny_bert, tmp_path):
+    def run(run_dir: Path, crash_after_epoch: int) -> subprocess.CompletedProcess:
+        args = fn_args_for(tiny_examples, tiny_bert, run_dir, train_steps=15, precision=hardware.FLOAT32)
+        return subprocess.run([sys.executable, "-c", RUN_FN_IN_PROCESS, json.dumps(args), str(crash_after_epoch)],
+                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+
+    crashed = run(tmp_path / "execution-1", crash_after_epoch=1)
+    assert crashed.returncode == 3, crashed.stderr[-3000:]
+    assert "Epoch 2/3" in crashed.stdout and "Epoch 3/3" not in crashed.stdout
+    assert not (tmp_path / "execution-1" / "serving").exists()
+
+    # The re-run is a new Trainer execution (new output folders) on the same data and configuration.
+    resumed = run(tmp_path / "execution-2", crash_after_epoch=-1)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from the backup" in resumed.stderr
+    assert "Epoch 3/3" in resumed.stdout
+    assert "Epoch 1/3" not in resumed.stdout and "Epoch 2/3" not in resumed.stdout
+    history = read_history_csv(tmp_path / "execution-2" / "model_run")
+    assert [row["epoch"] for row in history] == [1, 2, 3], "the history includes the epochs before the crash"
+    assert (tmp_path / "execution-2" / "serving" / "saved_model.pb").exists()
+
+
+def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tiny_bert):
+    inputs = {"input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
+              "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
+              "input_type_ids": tf.zeros((2, 6), tf.int32)}
+    expected = hub.KerasLayer(str(tiny_bert.encoder))(inputs)
+    build = keras_encoder.native_encoder(str(tiny_bert.encoder))
+    rebuilt = build()(inputs)
+    for key in ("pooled_output", "sequence_output"):
+        np.testing.assert_allclose(rebuilt[key].numpy(), expected[key].numpy(), atol=1e-5)
+    with model_lib.keras_policy(hardware.MIXED_BFLOAT16):
+        encoder = build()
+        in_bfloat16 = encoder(inputs)
+    # Model Garden returns float32 from each block's LayerNorm; bfloat16 compute shows as rounding.
+    assert encoder.compute_dtype == "bfloat16"
+    bfloat16_error = np.abs(in_bfloat16["pooled_output"].numpy() - expected["pooled_output"].numpy()).max()
+    assert 1e-4 < bfloat16_error < 5e-2
+
+
+def test_encoders_without_keras_metadata_fall_back_to_hub_keras_layer(tiny_bert, tmp_path):
+    plain = tmp_path / "encoder"
+    shutil.copytree(tiny_bert.encoder, plain)
+    (plain / keras_encoder.KERAS_METADATA_FILE).unlink()
+    with pytest.raises(keras_encoder.NativeEncoderUnavailable, match="keras_metadata.pb"):
+        keras_encoder.native_encoder(str(plain))
+    assert isinstance(keras_encoder.encoder_layer(str(plain)), hub.KerasLayer)
+
+
+def test_precision_follows_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    assert "avx512_bf16" in hardware.cpu_flags(str(cpuinfo))
+    assert hardware.cpu_flags(str(tmp_path / "missing")) == set()
+    assert hardware.resolve_precision(hardware.FLOAT32) == hardware.FLOAT32
+    if not tf.config.list_physical_devices("GPU"):
+        native_bf16 = {"avx512_bf16", "amx_bf16"} & hardware.cpu_flags()
+        assert hardware.resolve_precision(hardware.AUTO) == (
+            hardware.MIXED_BFLOAT16 if native_bf16 else hardware.FLOAT32)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        hardware.resolve_precision("float16")
