@@ -88,7 +88,8 @@ def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertCl
     Keras precision policy `precision` ("float32" or "mixed_bfloat16")."""
     with keras_policy(precision):
         preprocessor = build_preprocessor(spec.preprocess_handle, spec.seq_length)
-        encoder_inputs = {name: tf.keras.layers.Input(shape=(spec.seq_length,), dtype=tf.int32, name=name)
+        # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
+        encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
                           for name in ENCODER_INPUTS}
         pooled = keras_encoder.encoder_layer(spec.encoder_handle)(encoder_inputs)["pooled_output"]
         pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(pooled)
@@ -107,15 +108,28 @@ def float32_copy(classifier: BertClassifier) -> BertClassifier:
     return copy
 
 
-class ServingModule(tf.Module):
-    """Wraps a trained classifier with the serving signatures."""
+def trim_padding(encoder_inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Cuts the padding columns that every sequence in the batch has. The encoder masks padding out, so
+    its outputs do not change (to float rounding), and short reviews no longer pay for `seq_length`."""
+    longest = tf.reduce_max(tf.reduce_sum(encoder_inputs["input_mask"], axis=1))
+    return {name: tensor[:, :longest] for name, tensor in encoder_inputs.items()}
 
-    def __init__(self, classifier: BertClassifier):
+
+class ServingModule(tf.Module):
+    """Wraps a trained classifier, in float32, with the serving signatures."""
+
+    def __init__(self, classifier: BertClassifier, trim: bool = True):
         super().__init__()
-        self.classifier = float32_copy(classifier).text_classifier()
+        float32_classifier = float32_copy(classifier)
+        self.preprocessor = float32_classifier.preprocessor
+        self.token_classifier = float32_classifier.token_classifier
+        self.trim = trim
 
     def _outputs(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = tf.cast(self.classifier(text, training=False), tf.float32)
+        encoder_inputs = self.preprocessor(text)
+        if self.trim:
+            encoder_inputs = trim_padding(encoder_inputs)
+        logits = tf.cast(self.token_classifier(encoder_inputs, training=False), tf.float32)
         probability = tf.sigmoid(logits)
         class_name = tf.where(probability >= 0.5, CLASS_NAMES[1], CLASS_NAMES[0])
         return {PROBABILITY_OUTPUT: probability, CLASS_OUTPUT: class_name}
@@ -152,10 +166,11 @@ def write_warmup_requests(export_dir: str) -> str:
     return path
 
 
-def export_serving_model(classifier: BertClassifier, export_dir: str) -> None:
+def export_serving_model(classifier: BertClassifier, export_dir: str, trim: bool = True) -> None:
     """Saves `classifier`, in float32, as a SavedModel with the `serving_default` and `predict_text`
-    signatures, and TF Serving warm-up requests."""
-    module = ServingModule(classifier)
+    signatures, and TF Serving warm-up requests. `trim=False` keeps every batch padded to `seq_length`
+    (only for comparing speed: bench/inference_benchmark.py)."""
+    module = ServingModule(classifier, trim)
     tf.saved_model.save(
         module,
         export_dir,

@@ -95,15 +95,20 @@ def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_p
     head.set_weights([np.full_like(w, 0.3) for w in head.get_weights()])  # non-trivial probabilities
     model_lib.export_serving_model(classifier, str(tmp_path / "export"))
 
+    # The export trims padding per batch; the in-memory model pads to seq_length. One text is truncated.
+    texts = [*TEXTS, " ".join(["good"] * 100)]
     exported = tf.saved_model.load(str(tmp_path / "export"))
-    by_text = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(TEXTS))
+    by_text = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(texts))
     by_example = exported.signatures[model_lib.SERVING_SIGNATURE](
-        examples=tf.constant([model_lib.text_example(t) for t in TEXTS]))
-    in_memory = tf.sigmoid(model_lib.float32_copy(classifier).text_classifier()(tf.constant(TEXTS))).numpy()
-    in_memory_bf16 = tf.sigmoid(classifier.text_classifier()(tf.constant(TEXTS))).numpy()
+        examples=tf.constant([model_lib.text_example(t) for t in texts]))
+    one_by_one = [exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant([t]))["probability"][0, 0]
+                  for t in texts]
+    in_memory = tf.sigmoid(model_lib.float32_copy(classifier).text_classifier()(tf.constant(texts))).numpy()
+    in_memory_bf16 = tf.sigmoid(classifier.text_classifier()(tf.constant(texts))).numpy()
 
     np.testing.assert_allclose(by_text["probability"].numpy(), in_memory, atol=1e-5)
     np.testing.assert_allclose(by_example["probability"].numpy(), in_memory, atol=1e-5)
+    np.testing.assert_allclose(np.array(one_by_one), in_memory.ravel(), atol=1e-5)
     np.testing.assert_allclose(in_memory_bf16, in_memory, atol=2e-2)
     assert len(set(np.round(in_memory.ravel(), 4))) > 1
     expected_labels = [model_lib.CLASS_NAMES[int(p >= 0.5)] for p in in_memory.ravel()]
