@@ -80,10 +80,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def compile_pipeline(args: argparse.Namespace) -> str:
-    """Builds the pipeline, exposes the runtime parameters and writes the spec; returns its path."""
-    from tfx import v1 as tfx
+def exposed_properties() -> list:
+    """configs.KUBEFLOW_RUNTIME_PARAMETERS as `runtime_parameters.ExposedProperty`s."""
+    from pipeline import runtime_parameters
 
+    return [runtime_parameters.ExposedProperty(name, component_id, exec_property, description)
+            for name, (component_id, exec_property, description) in configs.KUBEFLOW_RUNTIME_PARAMETERS.items()]
+
+
+def build_pipeline(args: argparse.Namespace):
+    """The pipeline the flags describe, its runtime parameters exposed; returns it and their defaults."""
     from pipeline import runtime_parameters
     from pipeline.pipeline import create_pipeline
 
@@ -95,9 +101,15 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         serving_model_dir=args.serving_model_dir,
         **cli.pipeline_kwargs(args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder),
     )
-    exposed = [runtime_parameters.ExposedProperty(name, component_id, exec_property, description)
-               for name, (component_id, exec_property, description) in configs.KUBEFLOW_RUNTIME_PARAMETERS.items()]
-    defaults = runtime_parameters.expose(pipeline, exposed)
+    return pipeline, runtime_parameters.expose(pipeline, exposed_properties())
+
+
+def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
+    """Writes the KFP v2 pipeline job spec (runtime config: defaults, then --parameter values); returns its path."""
+    from tfx import v1 as tfx
+
+    from pipeline import runtime_parameters
+
     args.parameter_values = {name: type(defaults[name])(value) for name, value in args.parameter_values.items()}
     output_dir, output_filename = os.path.split(os.path.abspath(args.output_file))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -108,13 +120,13 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     )
     runner.run(pipeline, parameter_values={**defaults, **args.parameter_values})
     spec_path = os.path.join(output_dir, output_filename)
-    runtime_parameters.record_defaults(spec_path, exposed, defaults)
+    runtime_parameters.record_defaults(spec_path, exposed_properties(), defaults)
     return spec_path
 
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
-    spec_path = compile_pipeline(args)
+    spec_path = compile_pipeline(args, *build_pipeline(args))
     print(f"Pipeline spec written to {spec_path}")
     if args.submit:
         from pipeline import kubeflow_submit
