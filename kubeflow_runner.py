@@ -56,9 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--serving-model-dir", required=True, help="blessed models are pushed to <this>/<version>/")
     add_kubeflow_flags(parser)
     cli.add_model_flags(parser)
-    parser.set_defaults(preprocess_handle=configs.KUBEFLOW_PREPROCESS_HANDLE,
-                        encoder_handle=configs.KUBEFLOW_ENCODER_HANDLE)
     args = parser.parse_args(argv)
+    if not (args.encoder or args.encoder_handle or args.preprocess_handle):  # on a cluster: a TF Hub BERT
+        args.preprocess_handle = configs.KUBEFLOW_PREPROCESS_HANDLE
+        args.encoder_handle = configs.KUBEFLOW_ENCODER_HANDLE
     if args.schema_file is None:  # the curated schema, where the image holds it
         args.schema_file = os.path.join(args.image_project_root,
                                         os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))

@@ -173,3 +173,11 @@ def test_submit_without_a_reachable_endpoint_fails_clearly_after_compiling(tmp_p
     package = tmp_path / "spec.kfp.yaml"  # what kfp.Client uploads: the bare PipelineSpec
     import yaml
     assert json_format.ParseDict(yaml.safe_load(package.read_text()), pipeline_spec_pb2.PipelineSpec()).root.dag.tasks
+
+
+def test_encoder_flag_picks_the_named_pair_and_the_default_is_the_tutorials_small_bert():
+    named = kubeflow_runner.parse_args([*BASE_FLAGS, "--encoder", "electra_small"])
+    assert "electra_small" in named.handles.encoder
+    default = kubeflow_runner.parse_args(BASE_FLAGS)
+    assert (default.handles.encoder, default.handles.preprocess) == (configs.KUBEFLOW_ENCODER_HANDLE,
+                                                                     configs.KUBEFLOW_PREPROCESS_HANDLE)
