@@ -181,3 +181,9 @@ def test_encoder_flag_picks_the_named_pair_and_the_default_is_the_tutorials_smal
     default = kubeflow_runner.parse_args(BASE_FLAGS)
     assert (default.handles.encoder, default.handles.preprocess) == (configs.KUBEFLOW_ENCODER_HANDLE,
                                                                      configs.KUBEFLOW_PREPROCESS_HANDLE)
+
+
+def test_vertex_submission_needs_a_project(capsys):
+    with pytest.raises(SystemExit):
+        kubeflow_runner.parse_args([*BASE_FLAGS, "--submit", "vertex"])
+    assert "--submit vertex needs --vertex-project" in capsys.readouterr().err
