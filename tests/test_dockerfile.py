@@ -9,6 +9,8 @@ import fnmatch
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -213,3 +215,20 @@ def test_dockerignore_keeps_local_state_out():
         assert is_ignored(excluded + "/anything", dockerignore_patterns()), excluded
     assert not any(f.startswith((".venv/", ".cache/", ".git/")) or "__pycache__" in f for f in context)
     assert fnmatch.filter(context, "pipeline/schema/*.pbtxt")
+
+
+def uv_command() -> list[str]:
+    """uv as scripts/setup.sh installs it (on PATH, or as a module of the machine's Python 3.11)."""
+    candidates = [[shutil.which("uv")]] if shutil.which("uv") else []
+    candidates += [[python, "-m", "uv"] for python in ("python3.11", "python3") if shutil.which(python)]
+    for command in candidates:
+        if subprocess.run([*command, "--version"], capture_output=True).returncode == 0:
+            return command
+    pytest.fail("uv not found; run scripts/setup.sh (it installs uv)")
+
+
+def test_the_lock_the_image_installs_matches_pyproject():
+    """`uv sync --locked` in the Dockerfile fails on a stale lock; this catches it before a build does."""
+    checked = subprocess.run([*uv_command(), "lock", "--check", "--offline"], cwd=REPO, capture_output=True,
+                             text=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}, timeout=120)
+    assert checked.returncode == 0, checked.stderr
