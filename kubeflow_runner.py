@@ -112,6 +112,7 @@ def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
     from pipeline import runtime_parameters
 
     args.parameter_values = {name: type(defaults[name])(value) for name, value in args.parameter_values.items()}
+    runtime_parameters.check_values(pipeline, exposed_properties(), args.parameter_values)
     output_dir, output_filename = os.path.split(os.path.abspath(args.output_file))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

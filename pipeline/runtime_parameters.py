@@ -73,3 +73,24 @@ def record_defaults(job_path: str, exposed: list[ExposedProperty], defaults: dic
         parameters[item.name].update(defaultValue=defaults[item.name], isOptional=True, description=item.description)
     with open(job_path, "w") as f:
         json.dump(job, f, indent=2, sort_keys=True)
+
+
+def check_values(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty], values: dict[str, Any]) -> None:
+    """Fails naming the parameter if a value is not valid for its property (e.g. bad TrainArgs JSON).
+
+    Stricter than the executors, which ignore unknown JSON fields: a misspelt field would silently do nothing.
+    """
+    from google.protobuf import json_format
+
+    components = {component.id: component for component in pipeline.components}
+    by_name = {item.name: item for item in exposed}
+    for name, value in values.items():
+        item = by_name[name]
+        declared = components[item.component_id].SPEC_CLASS.PARAMETERS[item.exec_property].type
+        if isinstance(declared, type) and issubclass(declared, message.Message):
+            try:
+                json_format.Parse(value, declared())
+            except (json_format.ParseError, ValueError) as error:
+                raise ValueError(f"runtime parameter '{name}': not a valid {declared.__name__} in JSON "
+                                 f"({error}); e.g. {proto_utils.proto_to_json(declared())!r} with its fields set"
+                                 ) from error

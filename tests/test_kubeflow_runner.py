@@ -187,3 +187,8 @@ def test_vertex_submission_needs_a_project(capsys):
     with pytest.raises(SystemExit):
         kubeflow_runner.parse_args([*BASE_FLAGS, "--submit", "vertex"])
     assert "--submit vertex needs --vertex-project" in capsys.readouterr().err
+
+
+def test_a_malformed_proto_parameter_is_refused_naming_it(tmp_path):
+    with pytest.raises(ValueError, match="runtime parameter 'train_args': not a valid TrainArgs in JSON"):
+        compile_with(tmp_path, "--parameter", 'train_args={"num_stepz": 5}')
