@@ -1,9 +1,13 @@
-"""Compiles the imdb-bert-tfx pipeline for Kubeflow Pipelines v2 (KubeflowV2DagRunner pipeline spec).
+"""Compiles the imdb-bert-tfx pipeline for Kubeflow Pipelines v2 and, with --submit, starts a run.
 
     python kubeflow_runner.py --pipeline-root gs://BUCKET/imdb-bert-tfx --data gs://BUCKET/aclImdb \\
-        --serving-model-dir gs://BUCKET/serving/imdb-bert-tfx --image REGISTRY/imdb-bert-tfx:TAG
+        --serving-model-dir gs://BUCKET/serving/imdb-bert-tfx --image REGISTRY/imdb-bert-tfx:TAG \\
+        [--submit kfp --kfp-host http://localhost:8080 | --submit vertex --vertex-project PROJECT]
 
-writes the pipeline spec JSON (`--output-file`), ready to upload to Kubeflow Pipelines or Vertex AI.
+writes the pipeline job spec JSON (`--output-file`, KubeflowV2DagRunner's format) whose every task runs in
+`--image` (see Dockerfile). The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy
+threshold) are pipeline parameters (configs.KUBEFLOW_RUNTIME_PARAMETERS): set them per run with
+`--parameter NAME=VALUE` here or in the KFP / Vertex AI UI.
 """
 
 from __future__ import annotations
@@ -13,35 +17,82 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is imported anywhere
 
 import argparse
+import sys
 
 from pipeline import cli, configs
 
 
+def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
+    """Image, runtime parameter, Dataflow and submission flags."""
+    parser.add_argument("--image", default=configs.KUBEFLOW_IMAGE, help="component image (default: %(default)s)")
+    parser.add_argument("--image-project-root", default=configs.KUBEFLOW_IMAGE_PROJECT_ROOT,
+                        help="where the image holds the project (Dockerfile's PROJECT_ROOT; default: %(default)s)")
+    parser.add_argument("--output-file", default=configs.KUBEFLOW_PIPELINE_SPEC, help="compiled spec (JSON)")
+    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="runtime parameter value for this run, repeatable; names: "
+                             + ", ".join(configs.KUBEFLOW_RUNTIME_PARAMETERS))
+    group = parser.add_argument_group("Dataflow (Beam components run on Dataflow, workers use --image)")
+    group.add_argument("--dataflow-project", help="GCP project to run Dataflow jobs in")
+    group.add_argument("--dataflow-region", default=configs.VERTEX_REGION, help="default: %(default)s")
+    group = parser.add_argument_group("submission")
+    group.add_argument("--submit", choices=("kfp", "vertex"), help="after compiling, start a run there")
+    group.add_argument("--kfp-host", default=configs.KFP_HOST, help="KFP API endpoint (default: %(default)s)")
+    group.add_argument("--kfp-namespace", help="KFP namespace (multi-user deployments)")
+    group.add_argument("--experiment", default=configs.PIPELINE_NAME, help="KFP experiment (default: %(default)s)")
+    group.add_argument("--run-name", help="run name shown in the UI")
+    group.add_argument("--vertex-project", help="GCP project for Vertex AI Pipelines")
+    group.add_argument("--vertex-region", default=configs.VERTEX_REGION, help="default: %(default)s")
+    group.add_argument("--service-account", help="service account the Vertex AI run uses")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pipeline-root", required=True, help="artifact root the cluster can write (gs://...)")
+    parser.add_argument("--pipeline-root", required=True,
+                        help="artifact root the cluster can write (gs://..., or any filesystem TFX supports)")
     parser.add_argument("--data", required=True,
                         help="aclImdb folder the cluster can read (gs://...), or the tarball's URL")
     parser.add_argument("--download-dir", default="/tmp/imdb-bert-tfx",
                         help="where the ExampleGen container caches and extracts a downloaded tarball")
     parser.add_argument("--serving-model-dir", required=True, help="blessed models are pushed to <this>/<version>/")
-    parser.add_argument("--image", default=configs.KUBEFLOW_IMAGE, help="component image (default: %(default)s)")
-    parser.add_argument("--output-file", default=configs.KUBEFLOW_PIPELINE_SPEC, help="compiled spec (JSON)")
+    add_kubeflow_flags(parser)
     cli.add_model_flags(parser)
-    parser.set_defaults(preprocess_handle=configs.KUBEFLOW_PREPROCESS_HANDLE,
-                        encoder_handle=configs.KUBEFLOW_ENCODER_HANDLE,
-                        schema_file=os.path.join(configs.KUBEFLOW_IMAGE_PROJECT_ROOT,
-                                                 os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT)))
     args = parser.parse_args(argv)
+    if not (args.encoder or args.encoder_handle or args.preprocess_handle):  # on a cluster: a TF Hub BERT
+        args.preprocess_handle = configs.KUBEFLOW_PREPROCESS_HANDLE
+        args.encoder_handle = configs.KUBEFLOW_ENCODER_HANDLE
+    if args.schema_file is None:  # the curated schema, where the image holds it
+        args.schema_file = os.path.join(args.image_project_root,
+                                        os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))
     args.handles = cli.encoder_handles(parser, args)
+    args.parameter_values = {}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep or name not in configs.KUBEFLOW_RUNTIME_PARAMETERS:
+            parser.error(f"--parameter {item!r}: expected NAME=VALUE with NAME one of "
+                         f"{', '.join(configs.KUBEFLOW_RUNTIME_PARAMETERS)}")
+        args.parameter_values[name] = value
+    if args.submit == "vertex" and not args.vertex_project:
+        parser.error("--submit vertex needs --vertex-project")
+    if args.dataflow_project:
+        args.beam_arg = [*configs.DATAFLOW_BEAM_ARGS, f"--project={args.dataflow_project}",
+                         f"--region={args.dataflow_region}",
+                         f"--temp_location={args.pipeline_root.rstrip('/')}/beam-temp",
+                         f"--sdk_container_image={args.image}", *args.beam_arg]
     return args
 
 
-def main(argv: list[str] | None = None) -> str:
-    args = parse_args(argv)
+def exposed_properties() -> list:
+    """configs.KUBEFLOW_RUNTIME_PARAMETERS as `runtime_parameters.ExposedProperty`s."""
+    from pipeline import runtime_parameters
 
+    return [runtime_parameters.ExposedProperty(name, component_id, exec_property, description)
+            for name, (component_id, exec_property, description) in configs.KUBEFLOW_RUNTIME_PARAMETERS.items()]
+
+
+def build_pipeline(args: argparse.Namespace):
+    """The pipeline the flags describe, its runtime parameters exposed; returns it and their defaults."""
+    from pipeline import runtime_parameters
     from pipeline.pipeline import create_pipeline
-    from tfx import v1 as tfx
 
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
@@ -51,17 +102,58 @@ def main(argv: list[str] | None = None) -> str:
         serving_model_dir=args.serving_model_dir,
         **cli.pipeline_kwargs(args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder),
     )
+    return pipeline, runtime_parameters.expose(pipeline, exposed_properties())
+
+
+def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
+    """Writes the KFP v2 pipeline job spec (runtime config: defaults, then --parameter values); returns its path."""
+    from tfx import v1 as tfx
+
+    from pipeline import runtime_parameters
+
+    args.parameter_values = {name: type(defaults[name])(value) for name, value in args.parameter_values.items()}
+    runtime_parameters.check_values(pipeline, exposed_properties(), args.parameter_values)
     output_dir, output_filename = os.path.split(os.path.abspath(args.output_file))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=args.image, use_pipeline_spec_2_1=configs.KUBEFLOW_USE_PIPELINE_SPEC_2_1),
         output_dir=output_dir,
         output_filename=output_filename,
     )
-    runner.run(pipeline)
+    runner.run(pipeline, parameter_values={**defaults, **args.parameter_values})
     spec_path = os.path.join(output_dir, output_filename)
+    runtime_parameters.record_defaults(spec_path, exposed_properties(), defaults)
+    return spec_path
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    spec_path = compile_pipeline(args, *build_pipeline(args))
     print(f"Pipeline spec written to {spec_path}")
+    if args.submit:
+        from pipeline import kubeflow_submit
+
+        if args.submit == "kfp":
+            run_id = kubeflow_submit.submit_to_kfp(
+                spec_path, host=args.kfp_host, pipeline_root=args.pipeline_root, parameters=args.parameter_values,
+                experiment=args.experiment, run_name=args.run_name, namespace=args.kfp_namespace)
+            print(f"Submitted to Kubeflow Pipelines at {args.kfp_host}: run {run_id}")
+        else:
+            job_name = kubeflow_submit.submit_to_vertex(
+                spec_path, project=args.vertex_project, region=args.vertex_region,
+                pipeline_root=args.pipeline_root, parameters=args.parameter_values, run_name=args.run_name,
+                service_account=args.service_account)
+            print(f"Submitted to Vertex AI Pipelines: {job_name}")
     return spec_path
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as error:  # the submit error's message is the whole story; no traceback
+        from pipeline.kubeflow_submit import SubmitError
+
+        if not isinstance(error, SubmitError):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

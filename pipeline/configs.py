@@ -93,6 +93,27 @@ KUBEFLOW_IMAGE_PROJECT_ROOT = "/opt/imdb-bert-tfx"
 # On a cluster the encoder comes from TF Hub: the tutorial's default small BERT.
 KUBEFLOW_PREPROCESS_HANDLE = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
 KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/1"
+# Pipeline spec schema 2.1 (typed parameters, `parameterValues`): what the KFP 2.x backend and Vertex AI
+# Pipelines read. The component command then passes each task's input spec to TFX's entrypoint.
+KUBEFLOW_USE_PIPELINE_SPEC_2_1 = True
+# Execution properties compiled as pipeline parameters, settable per run without recompiling:
+# parameter name -> (component id, execution property, description). TFX compiles a RuntimeParameter only
+# as a whole execution property, so proto-valued ones (TrainArgs, TFMA EvalConfig) take the proto's JSON.
+KUBEFLOW_RUNTIME_PARAMETERS: dict[str, tuple[str, str, str]] = {
+    "data_source": ("ImdbExampleGen", "source", "aclImdb folder (gs://...) or tarball URL to read"),
+    "train_args": ("Trainer", "train_args",
+                   'TFX TrainArgs as JSON, e.g. {"splits": ["train"], "num_steps": 2000}'),
+    "eval_args": ("Trainer", "eval_args", 'TFX EvalArgs as JSON, e.g. {"splits": ["eval"], "num_steps": 100}'),
+    "eval_config": ("Evaluator", "eval_config",
+                    "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
+}
+# Dataflow (--dataflow-project/--dataflow-region): Beam components run there, with the component image as
+# the workers' SDK container (it holds the project's code), staging under <pipeline root>/beam-temp.
+DATAFLOW_BEAM_ARGS: list[str] = ["--runner=DataflowRunner", "--experiments=use_runner_v2"]
+# Submission (--submit kfp|vertex). The KFP endpoint, e.g. after
+# `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`; Vertex AI region.
+KFP_HOST = os.environ.get("KFP_HOST", "http://localhost:8080")
+VERTEX_REGION = "us-central1"
 
 # --- Beam ---------------------------------------------------------------------------------------
 # Extra Beam options for the Beam-based components, e.g. ["--direct_running_mode=multi_processing",

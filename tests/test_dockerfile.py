@@ -1,0 +1,234 @@
+"""The component image's promises, checked without a container engine (none here).
+
+The Dockerfile and .dockerignore are read as Docker reads them: the build context is the repository minus
+what .dockerignore excludes, `COPY . .` puts it at PROJECT_ROOT, and the compiled spec must only name
+files that exist there, executors that import there, and this image.
+"""
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import kubeflow_runner
+from pipeline import configs
+
+REPO = configs.PROJECT_ROOT
+DEBIAN_GLIBC = {"bookworm": "2.36", "trixie": "2.41", "forky": "2.41"}
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (REPO / "Dockerfile").read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            result.append((keyword.upper(), " ".join(rest.split())))
+    return result
+
+
+def arg_defaults() -> dict[str, str]:
+    return dict(rest.split("=", 1) for keyword, rest in instructions() if keyword == "ARG" and "=" in rest)
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def env() -> dict[str, str]:
+    values = {}
+    for keyword, rest in final_stage():
+        if keyword == "ENV":
+            values.update(item.split("=", 1) for item in rest.split())
+    return values
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """Docker's .dockerignore matching: paths relative to the context, `**` any depth, `*` within a name."""
+    pattern = pattern.strip("/")
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def is_ignored(relative: str, patterns: list[str]) -> bool:
+    """A path is excluded if it or a parent folder matches the last matching pattern (`!` re-includes)."""
+    parts = relative.split("/")
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        regex = _pattern_regex(pattern.lstrip("!"))
+        if any(regex.fullmatch("/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            ignored = not negate
+    return ignored
+
+
+def build_context() -> set[str]:
+    """Relative paths of the files `COPY . .` puts in the image."""
+    patterns = dockerignore_patterns()
+    files = set()
+    for folder, dirs, names in os.walk(REPO):
+        rel_folder = os.path.relpath(folder, REPO)
+        rel = lambda name: name if rel_folder == "." else f"{rel_folder}/{name}"  # noqa: E731
+        dirs[:] = [d for d in dirs if not is_ignored(rel(d), patterns)]
+        files |= {rel(n) for n in names if not is_ignored(rel(n), patterns)}
+    return files
+
+
+@pytest.fixture(scope="module")
+def default_spec(tmp_path_factory):
+    """The spec as compiled for a cluster: default image and image project root."""
+    output = tmp_path_factory.mktemp("spec") / "spec.json"
+    kubeflow_runner.main(["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb",
+                          "--serving-model-dir", "gs://b/serving", "--output-file", str(output)])
+    return json.loads(output.read_text())
+
+
+def strings_in(value):
+    """Every string in a JSON value, also inside strings that are themselves JSON (TFX's proto properties)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, str):
+        yield value
+        if value[:1] in "{[":
+            try:
+                yield from strings_in(json.loads(value))
+            except json.JSONDecodeError:
+                pass
+
+
+def test_image_project_root_is_the_one_the_spec_names():
+    assert arg_defaults()["PROJECT_ROOT"] == configs.KUBEFLOW_IMAGE_PROJECT_ROOT
+    assert ("WORKDIR", "${PROJECT_ROOT}") in final_stage()
+    assert ("COPY", ". .") in final_stage()
+    assert env()["PYTHONPATH"] == "${PROJECT_ROOT}"
+
+
+def test_spec_names_exactly_the_default_image(default_spec):
+    images = {e["container"]["image"] for e in default_spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
+              if "container" in e}
+    assert images == {configs.KUBEFLOW_IMAGE}
+
+
+def test_every_path_the_spec_names_in_the_image_exists_in_its_copy_of_the_tree(default_spec):
+    context = build_context()
+    root = configs.KUBEFLOW_IMAGE_PROJECT_ROOT + "/"
+    paths = {s for s in strings_in(default_spec) if s.startswith(root)}
+    assert paths, "the spec names no file in the image (expected at least the schema)"
+    for path in paths:
+        relative = path[len(root):]
+        assert relative in context or any(f.startswith(relative + "/") for f in context), \
+            f"{path}: the spec needs it, but the image will not have {relative} (check .dockerignore)"
+
+
+def test_every_module_the_spec_imports_is_in_the_image(default_spec):
+    """Executor classes and the Trainer's run_fn: project modules as files in the image's tree, the rest locked."""
+    context = build_context()
+    project_packages = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    dotted = set()
+    for executor in default_spec["pipelineSpec"]["deploymentSpec"]["executors"].values():
+        if "container" in executor:
+            args = executor["container"]["args"]
+            dotted.add(args[args.index("--executor_class_path") + 1].rsplit(".", 1)[0])
+            dotted.add(executor["container"]["command"][2])
+    trainer = default_spec["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
+    dotted.add(trainer["inputs"]["parameters"]["run_fn"]["runtimeValue"]["constant"].rsplit(".", 1)[0])
+    assert "modules.trainer" in dotted
+    for module in dotted:
+        if module.split(".")[0] in project_packages:
+            assert module.replace(".", "/") + ".py" in context, f"{module}: not in the image's copy of the tree"
+        else:
+            __import__(module)  # from the locked environment the image installs
+
+
+def test_image_installs_the_repositorys_lock_and_nothing_else():
+    context = build_context()
+    assert {"uv.lock", "pyproject.toml", "README.md"} <= context  # README: pyproject's readme, needed to build
+    steps = final_stage()
+    assert ("COPY", "pyproject.toml uv.lock ./") in steps
+    syncs = [rest for keyword, rest in steps if keyword == "RUN" and "uv sync" in rest]
+    assert len(syncs) == 2 and all("--locked --no-dev" in s for s in syncs)  # --locked: a stale lock fails the build
+    assert "--no-install-project" in syncs[0]
+    assert [rest for keyword, rest in steps if keyword == "RUN" and ("pip install" in rest or "uv pip" in rest)] == []
+    groups = tomllib.loads((REPO / "pyproject.toml").read_text()).get("dependency-groups", {})
+    assert set(groups) <= {"dev"}  # --no-dev leaves out exactly the test tools
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    beam = next(p["version"] for p in lock["package"] if p["name"] == "apache-beam")
+    assert arg_defaults()["BEAM_VERSION"] == beam  # Dataflow's SDK harness must match the installed SDK
+
+
+def test_base_image_has_the_projects_python_and_a_new_enough_glibc():
+    base = arg_defaults()["PYTHON_IMAGE"]
+    assert ("FROM", "${PYTHON_IMAGE}") in final_stage()
+    match = re.fullmatch(r"python:(\d+\.\d+)-slim-(\w+)", base)
+    assert match, base
+    assert match[1] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"] == ">=3.11,<3.12"
+    required = re.search(r"^REQUIRED_GLIBC=([\d.]+)", (REPO / "scripts" / "setup.sh").read_text(), re.M)[1]
+    as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+    assert as_tuple(DEBIAN_GLIBC[match[2]]) >= as_tuple(required)
+    assert "--python /usr/local/bin/python" + match[1] in " ".join(r for k, r in final_stage() if k == "RUN")
+
+
+def test_image_runs_the_tasks_entrypoint_as_a_non_root_user_with_legacy_keras():
+    users = [rest for keyword, rest in final_stage() if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert env()["TF_USE_LEGACY_KERAS"] == "1"
+    assert env()["PATH"].startswith("${PROJECT_ROOT}/.venv/bin:")  # `python` in the spec's command is the venv's
+    assert env()["UV_PROJECT_ENVIRONMENT"] == "${PROJECT_ROOT}/.venv"
+
+
+def test_dockerignore_keeps_local_state_out():
+    context = build_context()
+    for excluded in (".venv", ".cache", "tfx_output", ".git", "data", ".pytest_cache"):
+        assert is_ignored(excluded + "/anything", dockerignore_patterns()), excluded
+    assert not any(f.startswith((".venv/", ".cache/", ".git/")) or "__pycache__" in f for f in context)
+    assert fnmatch.filter(context, "pipeline/schema/*.pbtxt")
+
+
+def uv_command() -> list[str]:
+    """uv as scripts/setup.sh installs it (on PATH, or as a module of the machine's Python 3.11)."""
+    candidates = [[shutil.which("uv")]] if shutil.which("uv") else []
+    candidates += [[python, "-m", "uv"] for python in ("python3.11", "python3") if shutil.which(python)]
+    for command in candidates:
+        if subprocess.run([*command, "--version"], capture_output=True).returncode == 0:
+            return command
+    pytest.fail("uv not found; run scripts/setup.sh (it installs uv)")
+
+
+def test_the_lock_the_image_installs_matches_pyproject():
+    """`uv sync --locked` in the Dockerfile fails on a stale lock; this catches it before a build does."""
+    checked = subprocess.run([*uv_command(), "lock", "--check", "--offline"], cwd=REPO, capture_output=True,
+                             text=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}, timeout=120)
+    assert checked.returncode == 0, checked.stderr
