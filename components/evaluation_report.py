@@ -12,7 +12,6 @@ the blessing and push records, and writes into its output artifact, for a reader
 - whether, and where, the model was pushed.
 """
 
-from __future__ import annotations
 
 import dataclasses
 import html
@@ -26,6 +25,7 @@ from tensorflow_model_analysis.slicer import slicer_lib
 from tensorflow_model_analysis.writers import eval_config_writer
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
 
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
@@ -39,10 +39,10 @@ METRIC_LABELS = {
 CLASSIFICATION_THRESHOLD = 0.5
 
 
-class ModelEvaluationReport(tfx.types.Artifact):
+class ModelEvaluationReport(Artifact):
     """A folder holding report.html, report.md and the PNG plots they show."""
 
-    TYPE_NAME = "ModelEvaluationReport"
+    TYPE_NAME = "imdb_bert_tfx.ModelEvaluationReport"  # <namespace>.<Name>, as KFP v2 requires
 
 
 @dataclasses.dataclass

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
@@ -59,7 +60,7 @@ def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: floa
         if max_accuracy_drop is None:
             raise ValueError("max_accuracy_drop is required with accuracy_threshold")
         accuracy = next(m for m in metrics if m.class_name == ACCURACY_METRIC)
-        accuracy.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
+        accuracy.per_slice_thresholds.append(tfma_config.PerSliceMetricThreshold(
             slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_gate(accuracy_threshold, max_accuracy_drop)))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
