@@ -15,6 +15,7 @@ the blessing and push records, and writes into its output artifact, for a reader
 
 import dataclasses
 import html
+import math
 import os
 from typing import Any
 
@@ -37,6 +38,7 @@ METRIC_LABELS = {
     "mean_label": "mean label", "mean_prediction": "mean prediction", "calibration": "calibration",
 }
 CLASSIFICATION_THRESHOLD = 0.5
+CALIBRATION_BINS = 10
 
 
 class ModelEvaluationReport(Artifact):
@@ -51,7 +53,8 @@ class ModelResults:
 
     metrics: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     diffs: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # candidate minus baseline
-    plots: dict[str, metrics_for_slice_pb2.PlotData] = dataclasses.field(default_factory=dict)
+    # TFMA writes every plot of a slice into one PlotData (calibration buckets, confusion matrices).
+    overall_plot: metrics_for_slice_pb2.PlotData = dataclasses.field(default_factory=metrics_for_slice_pb2.PlotData)
 
 
 @dataclasses.dataclass
@@ -120,7 +123,7 @@ def read_evaluation(path: str) -> Evaluation:
             continue
         for entry in plots_for_slice.plot_keys_and_values:
             if entry.key.model_name in results:
-                results[entry.key.model_name].plots[entry.key.name] = entry.value
+                results[entry.key.model_name].overall_plot.MergeFrom(entry.value)
     validation = (tfma.load_validation_result(path)
                   if tf.io.gfile.glob(os.path.join(path, "validations*")) else None)
     return Evaluation(path, config, results[candidate_name],
@@ -168,7 +171,7 @@ def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) ->
             passed = not any(f.metric_threshold.HasField("value_threshold") for f in failed)
             checks.append(ThresholdCheck(label, "absolute", f">= {bound:.4f}", value, passed))
             if not passed:
-                reasons.append(f"{label} {value:.4f} is below the absolute bound {bound:.4f}")
+                reasons.append(f"{label} {_format(value)} is below the absolute bound {bound:.4f}")
         if threshold.HasField("change_threshold"):
             allowed = threshold.change_threshold.absolute.value
             diff = overall_diff.get(name)
@@ -179,10 +182,10 @@ def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) ->
                     f"{label} {overall.get(name, float('nan')):.4f} is {-diff:.4f} below the last blessed "
                     f"model's {baseline_overall.get(name, float('nan')):.4f}; at most {-allowed:.4f} is allowed")
     if evaluation.validation is not None:
-        for missing in evaluation.validation.missing_thresholds:
-            reasons.append(f"threshold could not be checked, metric missing: {missing.name}")
+        if evaluation.validation.missing_thresholds:
+            reasons.append("a configured threshold could not be checked: its metric is missing")
         for missing in evaluation.validation.missing_slices:
-            reasons.append(f"threshold could not be checked, slice missing: {missing}")
+            reasons.append(f"a threshold's slice has no examples: {missing}".strip())
     if baseline_uri is None:
         # TFMA removed the change thresholds from the stored config: say they were skipped.
         checks.append(ThresholdCheck("accuracy", "change vs. baseline", "skipped: no baseline", None, None))
@@ -202,15 +205,25 @@ def plot_calibration(plot: metrics_for_slice_pb2.PlotData, title: str, path: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    buckets = [b for b in plot.calibration_histogram_buckets.buckets if b.num_weighted_examples.value > 0]
-    if not buckets:
+    # TFMA's histogram has 10,000 fine buckets; regroup them into CALIBRATION_BINS equal-width bins.
+    sums = [[0.0, 0.0, 0.0] for _ in range(CALIBRATION_BINS)]  # examples, labels, predictions
+    for bucket in plot.calibration_histogram_buckets.buckets:
+        if bucket.num_weighted_examples.value <= 0:
+            continue
+        lower = min(max(bucket.lower_threshold_inclusive, 0.0), 1.0)
+        target = sums[min(int(lower * CALIBRATION_BINS), CALIBRATION_BINS - 1)]
+        target[0] += bucket.num_weighted_examples.value
+        target[1] += bucket.total_weighted_label.value
+        target[2] += bucket.total_weighted_refined_prediction.value
+    bins = [b for b in sums if b[0] > 0]
+    if not bins:
         return False
-    counts = [b.num_weighted_examples.value for b in buckets]
-    predictions = [b.total_weighted_refined_prediction.value / n for b, n in zip(buckets, counts)]
-    labels = [b.total_weighted_label.value / n for b, n in zip(buckets, counts)]
+    counts = [b[0] for b in bins]
+    labels = [b[1] / b[0] for b in bins]
+    predictions = [b[2] / b[0] for b in bins]
     figure, axes = plt.subplots(figsize=(4.5, 4.5))
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axes.scatter(predictions, labels, s=[20 + 200 * n / max(counts) for n in counts], alpha=0.7, label="buckets")
+    axes.scatter(predictions, labels, s=[20 + 200 * n / max(counts) for n in counts], alpha=0.7, label=f"{CALIBRATION_BINS} bins (area ~ examples)")
     axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="fraction positive",
              title=title)
     axes.legend(loc="upper left", fontsize="small")
@@ -240,7 +253,9 @@ def plot_confusion_matrix(plot: metrics_for_slice_pb2.PlotData, title: str, path
     axes.imshow(cells, cmap="Blues")
     for row in range(2):
         for column in range(2):
-            axes.text(column, row, f"{cells[row][column]:.0f}", ha="center", va="center", fontsize=14)
+            dark = cells[row][column] > max(max(r) for r in cells) / 2
+            axes.text(column, row, f"{cells[row][column]:.0f}", ha="center", va="center", fontsize=14,
+                      color="white" if dark else "black")
     axes.set_xticks([0, 1], ["negative", "positive"])
     axes.set_yticks([0, 1], ["negative", "positive"])
     axes.set(xlabel="predicted", ylabel="actual", title=f"{title}\n(threshold {matrix.threshold:.2f})")
@@ -259,13 +274,15 @@ class Section:
 
     title: str
     paragraphs: list[str] = dataclasses.field(default_factory=list)
-    tables: list[tuple[list[str], list[list[str]]]] = dataclasses.field(default_factory=list)
+    tables: list[tuple[str, list[str], list[list[str]]]] = dataclasses.field(default_factory=list)  # caption, header, rows
     images: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (file name, caption)
 
 
 def _format(value: float | None, name: str = "") -> str:
     if value is None:
         return "–"
+    if math.isnan(value):
+        return "n/a"
     return f"{value:.0f}" if name == "example_count" else f"{value:.4f}"
 
 
@@ -299,31 +316,28 @@ def build_sections(gate: Evaluation, verdict: Verdict, test: Evaluation | None, 
         push.get("summary", ""),
         f"Baseline (last blessed model): {verdict.baseline_uri or 'none, this is the first blessing run'}.",
     ])
-    summary.tables.append((["metric", "threshold", "bound", "measured", "result"], [
+    summary.tables.append(("Thresholds (overall slice)", ["metric", "threshold", "bound", "measured", "result"], [
         [c.metric, c.kind, c.bound, _format(c.measured),
          {True: "pass", False: "FAIL", None: "not checked"}[c.passed]] for c in verdict.checks]))
     overall = Section("Overall metrics", paragraphs=[
         f"The gate uses the '{eval_split}' split"
         + (f"; the '{test_split}' split is reported only, never used for choices." if test else ".")])
-    overall.tables.append(overall_table({f"candidate ({eval_split})": gate.candidate,
+    overall.tables.append(("", *overall_table({f"candidate ({eval_split})": gate.candidate,
                                          f"last blessed ({eval_split})": gate.baseline,
-                                         f"candidate ({test_split})": test.candidate if test else None}))
+                                         f"candidate ({test_split})": test.candidate if test else None})))
     slices = Section("Metrics per slice", paragraphs=[
         "Slices: overall, review length bucket (words), rating. Slices are reported, not gated."])
-    slices.paragraphs.append(f"Candidate on the '{eval_split}' split"
-                             + (f", then on the '{test_split}' split:" if test else ":"))
-    slices.tables.append(metrics_table(gate.candidate))
+    slices.tables.append((f"Candidate, '{eval_split}' split", *metrics_table(gate.candidate)))
     if test is not None:
-        slices.tables.append(metrics_table(test.candidate))
+        slices.tables.append((f"Candidate, '{test_split}' split", *metrics_table(test.candidate)))
     plots = Section("Plots (overall slice, candidate)")
     for split, evaluation in ((eval_split, gate), (test_split, test)):
         if evaluation is None:
             continue
         for plot_name, draw, what in (("calibration_plot", plot_calibration, "calibration"),
                                       ("confusion_matrix_plot", plot_confusion_matrix, "confusion matrix")):
-            data = evaluation.candidate.plots.get(plot_name)
             file_name = f"{split}_{plot_name}.png"
-            if data is not None and draw(data, f"{what}, {split} split", os.path.join(out_dir, file_name)):
+            if draw(evaluation.candidate.overall_plot, f"{what}, {split} split", os.path.join(out_dir, file_name)):
                 plots.images.append((file_name, f"{what}, {split} split"))
     return [summary, overall, slices, plots]
 
@@ -333,7 +347,8 @@ def render_markdown(title: str, sections: list[Section]) -> str:
     for section in sections:
         lines += [f"## {section.title}", ""]
         lines += [p + "\n" for p in section.paragraphs if p]
-        for header, rows in section.tables:
+        for caption, header, rows in section.tables:
+            lines += [f"**{caption}**", ""] if caption else []
             lines.append("| " + " | ".join(header) + " |")
             lines.append("| " + " | ".join("---" for _ in header) + " |")
             lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -352,8 +367,8 @@ def render_html(title: str, sections: list[Section]) -> str:
     for section in sections:
         parts.append(f"<h2>{esc(section.title)}</h2>")
         parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs if p]
-        for header, rows in section.tables:
-            parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+        for caption, header, rows in section.tables:
+            parts.append("<table>" + (f"<caption>{esc(caption)}</caption>" if caption else "") + "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
             parts.append("</table>")
         parts += [f"<img src='{esc(f)}' alt='{esc(c)}' title='{esc(c)}'>" for f, c in section.images]

@@ -36,7 +36,7 @@ def run_pipeline(output_dir: Path, corpus: Path, bert, learning_rate: float, cap
     local_runner.main([
         "--output-dir", str(output_dir), "--data", str(corpus),
         "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
-        "--seq-length", "64", "--epochs", "2", "--train-steps", "80", "--batch-size", "32",
+        "--seq-length", "64", "--epochs", "2", "--train-steps", "120", "--batch-size", "32",
         "--learning-rate", str(learning_rate),
         "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP),
     ])
