@@ -226,7 +226,7 @@ def plot_calibration(plot: metrics_for_slice_pb2.PlotData, title: str, path: str
     axes.scatter(predictions, labels, s=[20 + 200 * n / max(counts) for n in counts], alpha=0.7, label=f"{CALIBRATION_BINS} bins (area ~ examples)")
     axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="fraction positive",
              title=title)
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     with tf.io.gfile.GFile(path, "wb") as f:
         figure.savefig(f, format="png")

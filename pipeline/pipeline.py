@@ -27,7 +27,7 @@ def train_split_config(buckets: dict[str, int]) -> example_gen_pb2.SplitConfig:
     ])
 
 
-# TFMA metric class names, and the name each writes its result under.
+# The TFMA metrics and plots both Evaluators compute (class names), and the one that gates.
 ACCURACY_METRIC = "BinaryAccuracy"
 REPORTED_METRICS = ("ExampleCount", "BinaryAccuracy", "AUC", "AUCPrecisionRecall", "Precision", "Recall",
                     "MeanLabel", "MeanPrediction", "Calibration")
