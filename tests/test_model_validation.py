@@ -132,7 +132,7 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
     # The thresholds TFMA checked are the configured ones, and both failed with the measured values.
     assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
                                                         [pytest.approx(-MAX_ACCURACY_DROP)])
-    failures = {f.metric_threshold.WhichOneof("threshold"): f
+    failures = {"value_threshold" if f.metric_threshold.HasField("value_threshold") else "change_threshold": f
                 for s in gate.validation.metric_validations_per_slice for f in s.failures}
     assert set(failures) == {"value_threshold", "change_threshold"}
     assert failures["value_threshold"].metric_threshold.value_threshold.lower_bound.value == \
