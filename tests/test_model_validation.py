@@ -8,6 +8,7 @@
 """
 
 import hashlib
+import html
 import re
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def printed_report(stdout: str) -> Path:
     return Path(match.group(1))
 
 
+def read_report(stdout: str) -> str:
+    """report.md of the printed report.html; the HTML states the same verdict."""
+    html_path = printed_report(stdout)
+    markdown = (html_path.parent / "report.md").read_text()
+    verdict = next(line for line in markdown.splitlines() if line.startswith("Blessed: "))
+    assert html.escape(verdict) in html_path.read_text()
+    return markdown
+
+
 def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
     thresholds = [t for name, t in evaluation_report.configured_thresholds(config) if name == "BinaryAccuracy"]
     return ([t.value_threshold.lower_bound.value for t in thresholds if t.HasField("value_threshold")],
@@ -99,13 +109,13 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
     versions = sorted(serving_dir.iterdir())
     assert len(versions) == 1 and versions[0].name.isdigit() and (versions[0] / "saved_model.pb").exists()
     report = printed_report(stdout)
-    text = report.read_text()
+    text = read_report(stdout)
     assert "Blessed: yes, because: no baseline: absolute bound only." in text
     assert f"Pushed as version {versions[0].name}" in text
     for png in ("eval_calibration_plot.png", "eval_confusion_matrix_plot.png",
                 "test_calibration_plot.png", "test_confusion_matrix_plot.png"):
         assert (report.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert png in text and png in (report.parent / "report.md").read_text()
+        assert png in text and png in report.read_text()
     # Slices: overall, each length bucket of the synthetic corpus, each rating.
     slices = set(gate.candidate.metrics)
     assert {"Overall", "length_bucket = 0-49", "length_bucket = 50-99"} <= slices
@@ -142,7 +152,7 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
         pytest.approx(-MAX_ACCURACY_DROP)
     assert failures["change_threshold"].metric_value.double_value.value == \
         pytest.approx(accuracy - baseline_accuracy)
-    text = printed_report(stdout).read_text()
+    text = read_report(stdout)
     assert "Blessed: no, because: " in text
     assert f"accuracy {accuracy:.4f} is below the absolute bound {ACCURACY_THRESHOLD:.4f}" in text
     assert (f"is {baseline_accuracy - accuracy:.4f} below the last blessed model's {baseline_accuracy:.4f}; "
@@ -163,7 +173,7 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
     assert len(versions) == 2
     assert {k: v for k, v in snapshot(serving_dir).items() if k in before} == before  # version 1 untouched
     assert f"Pushed model: {versions[1]}" in stdout
-    text = printed_report(stdout).read_text()
+    text = read_report(stdout)
     assert "Blessed: yes, because: all thresholds met." in text
     assert f"Pushed as version {versions[1].name}" in text
     print("overall accuracies:", {k: round(v, 4) for k, v in accuracies.items()})
