@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.set_verbosity(logging.INFO)
 
+    from components import evaluation_report
     from components.synthetic_corpus import SyntheticCorpusSpec
     from modules import encoders, predict
     from pipeline import offline_defaults
@@ -55,13 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     metadata_path = configs.metadata_path(args.output_dir)
     os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
 
+    metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=configs.pipeline_root(args.output_dir),
         data_source=data_source if "://" in data_source else os.path.abspath(os.path.expanduser(data_source)),
         download_dir=configs.download_dir(args.cache_dir),
         serving_model_dir=serving_model_dir,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        metadata_connection_config=metadata_config,
         **cli.pipeline_kwargs(args, preprocess_handle=handles.preprocess, encoder_handle=handles.encoder),
     )
     before = predict.latest_pushed_model_or_none(serving_model_dir)
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     after = predict.latest_pushed_model_or_none(serving_model_dir)
 
     print()
+    report = evaluation_report.latest_report_path(metadata_config)
+    if report:
+        print(f"Evaluation report: {report}")
     if after is None:
         print(f"No model is pushed yet in {serving_model_dir}: this run's model was not blessed.")
         return

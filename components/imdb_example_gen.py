@@ -10,6 +10,8 @@ component runs on DirectRunner or Dataflow/Flink (`beam_pipeline_args`), and wri
 - `label`: 0 for `neg`, 1 for `pos`.
 - `rating`: the 1-10 star rating from the file name.
 - `review_id`: `<split>/<label dir>/<id>`, unique in the corpus (ids repeat across `pos` and `neg`).
+- `length_bucket`: the review's length in words, as a range such as `100-199` (`LENGTH_BUCKETS`); the
+  Evaluator slices its metrics by it.
 
 Splits: aclImdb/train is divided by `train_split_config` (hash buckets over a SHA-256 of `review_id`,
 default train 4 : eval 1), so every re-run and every machine puts each review in the same split;
@@ -47,6 +49,10 @@ LABEL_DIRS = {"neg": 0, "pos": 1}
 REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 READ_BATCH_SIZE = 250
+# Review length buckets, in words (whitespace-separated tokens of the cleaned text): each bucket's lower
+# bound and its name. pipeline/schema/schema.pbtxt lists the same names as the feature's domain.
+LENGTH_BUCKETS: tuple[tuple[int, str], ...] = (
+    (0, "0-49"), (50, "50-99"), (100, "100-199"), (200, "200-399"), (400, "400-799"), (800, "800+"))
 
 EXAMPLES_KEY = "examples"
 SOURCE_KEY = "source"
@@ -120,6 +126,12 @@ def clean_review_text(raw: bytes, path: str) -> str:
     return text
 
 
+def length_bucket(text: str) -> str:
+    """The `LENGTH_BUCKETS` name of the range that the review's word count falls in."""
+    words = len(text.split())
+    return [name for lower, name in LENGTH_BUCKETS if words >= lower][-1]
+
+
 def review_to_example(review: ReviewFile) -> bytes:
     """Reads one review file and returns a serialized tf.Example."""
     with (tf.io.gfile.GFile(review.path, "rb") if "://" in review.path else open(review.path, "rb")) as f:
@@ -129,6 +141,7 @@ def review_to_example(review: ReviewFile) -> bytes:
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[LABEL_DIRS[review.label_dir]])),
         "rating": tf.train.Feature(int64_list=tf.train.Int64List(value=[review.rating])),
         "review_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[review.review_id.encode()])),
+        "length_bucket": tf.train.Feature(bytes_list=tf.train.BytesList(value=[length_bucket(text).encode()])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 

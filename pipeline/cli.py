@@ -40,7 +40,10 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--accuracy-threshold", type=float, default=configs.EVAL_ACCURACY_THRESHOLD,
                        help="bless only at or above this eval accuracy")
     group.add_argument("--max-accuracy-drop", type=float, default=configs.EVAL_MAX_ACCURACY_DROP,
-                       help="bless only if at most this far below the last blessed model")
+                       help="bless only if at most this far below the last blessed model's accuracy")
+    group.add_argument("--slice-features", default=",".join(configs.EVAL_SLICE_FEATURES),
+                       help="comma-separated example features to report metrics per value of "
+                            "(default: %(default)s; '' for the overall slice only)")
     parser.add_argument("--beam-arg", action="append", default=list(configs.BEAM_PIPELINE_ARGS),
                         help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)")
 
@@ -88,5 +91,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
         eval_num_steps=args.eval_steps,
         eval_accuracy_threshold=args.accuracy_threshold,
         eval_max_accuracy_drop=args.max_accuracy_drop,
+        eval_split=configs.EVAL_SPLIT,
+        eval_slice_features=tuple(f.strip() for f in args.slice_features.split(",") if f.strip()),
         beam_pipeline_args=args.beam_arg,
     )

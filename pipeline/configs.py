@@ -65,10 +65,17 @@ TRAIN_NUM_STEPS: int | None = None
 EVAL_NUM_STEPS: int | None = None
 
 # --- Evaluation and blessing --------------------------------------------------------------------
-# The candidate is blessed only if its eval-split accuracy is at least this...
+# The Evaluator (TFMA) gates on this split: the candidate is blessed only if its accuracy here is at
+# least EVAL_ACCURACY_THRESHOLD (a model that learned nothing scores about 0.5 on the balanced corpus)...
+EVAL_SPLIT = "eval"
 EVAL_ACCURACY_THRESHOLD = 0.7
-# ...and at most this much below the last blessed model's (ignored on the first run).
+# ...and at most this much below the last blessed model's accuracy on the same split (ignored on the
+# first run, when no model is blessed yet).
 EVAL_MAX_ACCURACY_DROP = 0.02
+# Metrics are also reported per value of these example features (besides overall): the review length
+# bucket that ImdbExampleGen adds, and the star rating.
+EVAL_SLICE_FEATURES: tuple[str, ...] = ("length_bucket", "rating")
+# TEST_SPLIT is evaluated by a second Evaluator, for the report only: it never gates or blesses.
 
 # --- Serving ------------------------------------------------------------------------------------
 def serving_model_dir(output_dir: str = OUTPUT_DIR) -> str:

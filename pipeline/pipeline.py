@@ -7,13 +7,16 @@ import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from components.anomalies_gate import AnomaliesGate
+from components.evaluation_report import EvaluationReport
 from components.imdb_example_gen import ImdbExampleGen
 from modules import model as model_lib
 from modules.trainer import TrainingConfig
+from pipeline import configs
 
 TRAINER_RUN_FN = "modules.trainer.run_fn"
 
@@ -24,15 +27,41 @@ def train_split_config(buckets: dict[str, int]) -> example_gen_pb2.SplitConfig:
     ])
 
 
-def create_eval_config(accuracy_threshold: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """TFMA config: the model's `serving_default` on the eval split, gated on binary accuracy."""
-    accuracy_gate = tfma.MetricThreshold(
+# The TFMA metrics and plots both Evaluators compute (class names), and the one that gates.
+ACCURACY_METRIC = "BinaryAccuracy"
+REPORTED_METRICS = ("ExampleCount", "BinaryAccuracy", "AUC", "AUCPrecisionRecall", "Precision", "Recall",
+                    "MeanLabel", "MeanPrediction", "Calibration")
+REPORTED_PLOTS = ("CalibrationPlot", "ConfusionMatrixPlot")
+
+
+def accuracy_gate(accuracy_threshold: float, max_accuracy_drop: float) -> tfma.MetricThreshold:
+    """Bless only if accuracy >= `accuracy_threshold` and >= the baseline's minus `max_accuracy_drop`.
+
+    TFMA drops the change threshold when there is no baseline (the first run): the absolute bound alone
+    decides then."""
+    return tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_threshold}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
             absolute={"value": -max_accuracy_drop},
         ),
     )
+
+
+def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: float | None,
+                       slice_features: tuple[str, ...] = configs.EVAL_SLICE_FEATURES) -> tfma.EvalConfig:
+    """TFMA config for the one-logit classifier's `serving_default` (serialized tf.Examples in).
+
+    Metrics and plots overall and per value of each of `slice_features`. With `accuracy_threshold` set,
+    the accuracy of the overall slice gates (see `accuracy_gate`); slices are reported, never gated.
+    With None, nothing is validated and the Evaluator blesses nothing (the test-split report)."""
+    metrics = [tfma.MetricConfig(class_name=name) for name in REPORTED_METRICS + REPORTED_PLOTS]
+    if accuracy_threshold is not None:
+        if max_accuracy_drop is None:
+            raise ValueError("max_accuracy_drop is required with accuracy_threshold")
+        accuracy = next(m for m in metrics if m.class_name == ACCURACY_METRIC)
+        accuracy.per_slice_thresholds.append(tfma_config.PerSliceMetricThreshold(
+            slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_gate(accuracy_threshold, max_accuracy_drop)))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name=model_lib.SERVING_SIGNATURE,
@@ -40,14 +69,8 @@ def create_eval_config(accuracy_threshold: float, max_accuracy_drop: float) -> t
             prediction_key=model_lib.PROBABILITY_OUTPUT,
             preprocessing_function_names=[],
         )],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["rating"])],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_gate),
-            tfma.MetricConfig(class_name="AUC"),
-            tfma.MetricConfig(class_name="Precision"),
-            tfma.MetricConfig(class_name="Recall"),
-        ])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in slice_features],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
     )
 
 
@@ -65,13 +88,16 @@ def create_pipeline(
     eval_num_steps: int | None,
     eval_accuracy_threshold: float,
     eval_max_accuracy_drop: float,
+    eval_split: str = configs.EVAL_SPLIT,
+    eval_slice_features: tuple[str, ...] = configs.EVAL_SLICE_FEATURES,
     serving_model_dir: str,
     metadata_connection_config: Any = None,
     beam_pipeline_args: list[str] | None = None,
     schema_file: str,
     enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """Ingest, validate (anomalies stop the run), train, evaluate against the last blessed model, push if blessed."""
+    """Ingest, validate (anomalies stop the run), train, evaluate against the last blessed model, push if
+    blessed, report (and evaluate the test split, for the report only)."""
     example_gen = ImdbExampleGen(
         source=data_source,
         source_sha256=data_sha256,
@@ -90,7 +116,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_num_steps),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=eval_num_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=eval_num_steps),
         # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
         custom_config=dataclasses.asdict(dataclasses.replace(
             training, backup_root=training.backup_root or os.path.join(pipeline_root, "Trainer", "backup"))),
@@ -103,14 +129,16 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
+    # Gates: its blessing decides the push, and the resolver above finds the blessed models by it.
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        example_splits=["eval"],
-        eval_config=create_eval_config(eval_accuracy_threshold, eval_max_accuracy_drop),
+        example_splits=[eval_split],
+        eval_config=create_eval_config(eval_accuracy_threshold, eval_max_accuracy_drop, eval_slice_features),
     )
 
+    # Pushes to <serving_model_dir>/<unix time>/ only when blessed; an existing version is never replaced.
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -118,12 +146,31 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
     )
 
+    # Held-out accuracy for the user: no thresholds, so this Evaluator's blessing carries no verdict and
+    # neither the Pusher nor the resolver ever reads it.
+    test_evaluator = None
+    if test_split:
+        test_evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            example_splits=[test_split],
+            eval_config=create_eval_config(None, None, eval_slice_features),
+        ).with_id("TestSetEvaluator")
+
+    report = EvaluationReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
+        eval_split=eval_split,
+        test_split=test_split,
+    )
+
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, trainer,
-                    model_resolver,
-                    evaluator, pusher],
+                    model_resolver, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

@@ -36,7 +36,8 @@ def read_split(examples: standard_artifacts.Examples, split: str) -> list[dict]:
         example = tf.train.Example.FromString(record.numpy())
         f = example.features.feature
         rows.append(dict(text=f["text"].bytes_list.value[0].decode(), label=f["label"].int64_list.value[0],
-                         rating=f["rating"].int64_list.value[0], review_id=f["review_id"].bytes_list.value[0].decode()))
+                         rating=f["rating"].int64_list.value[0], review_id=f["review_id"].bytes_list.value[0].decode(),
+                         length_bucket=f["length_bucket"].bytes_list.value[0].decode()))
     return rows
 
 
@@ -73,6 +74,31 @@ def test_writes_train_eval_test_with_all_features(tiny_corpus, tmp_path):
             assert source.exists()
             assert "<br" not in row["text"]
             assert row["text"] == source.read_text().replace("<br /><br />", "\n\n").strip()
+            words = len(row["text"].split())
+            low, high = (int(n) for n in row["length_bucket"].split("-"))
+            assert low <= words <= high
+    # The synthetic reviews have 12-65 words: both of the two shortest buckets occur.
+    assert {row["length_bucket"] for rows in splits.values() for row in rows} == {"0-49", "50-99"}
+
+
+@pytest.mark.parametrize("words, bucket", [
+    (1, "0-49"), (49, "0-49"), (50, "50-99"), (99, "50-99"), (100, "100-199"), (399, "200-399"),
+    (400, "400-799"), (799, "400-799"), (800, "800+"), (5000, "800+"),
+])
+def test_length_bucket_boundaries(words, bucket):
+    assert gen.length_bucket(" ".join(["word"] * words)) == bucket
+    assert gen.length_bucket("\n\n".join(["word"] * words)) == bucket  # any whitespace separates words
+
+
+def test_schema_declares_every_length_bucket():
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from google.protobuf import text_format
+    from pipeline import configs
+
+    schema = text_format.Parse(open(configs.SCHEMA_FILE).read(), schema_pb2.Schema())
+    domain = {d.name: list(d.value) for d in schema.string_domain}["length_bucket"]
+    assert domain == [name for _, name in gen.LENGTH_BUCKETS]
+    assert {f.name: f.domain for f in schema.feature}["length_bucket"] == "length_bucket"
 
 
 def test_line_break_markup_becomes_newlines(tmp_path):

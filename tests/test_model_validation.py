@@ -1,0 +1,179 @@
+"""Model validation gating, three real pipeline runs on one pipeline root and one ML Metadata store.
+
+1. a good model, no baseline yet: judged on the absolute accuracy bound alone, blessed, pushed;
+2. a model that learned nothing (learning rate 0): not blessed, not pushed, the serving directory
+   byte-for-byte unchanged, and the report says which thresholds failed, with their values;
+3. a good model again: blessed against run 1's model (the latest blessed, not run 2's) and pushed as a
+   new version next to the first one.
+"""
+
+import hashlib
+import html
+import re
+from pathlib import Path
+
+import ml_metadata as mlmd
+import pytest
+from ml_metadata.proto import metadata_store_pb2
+
+import local_runner
+from components import evaluation_report
+from pipeline import configs
+
+ACCURACY_THRESHOLD = 0.7
+MAX_ACCURACY_DROP = 0.1
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (relative path) with its SHA-256, and every folder (as '<dir>')."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+            for p in sorted(folder.rglob("*"))}
+
+
+def run_pipeline(output_dir: Path, corpus: Path, bert, learning_rate: float, capsys) -> str:
+    capsys.readouterr()
+    local_runner.main([
+        "--output-dir", str(output_dir), "--data", str(corpus),
+        "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
+        "--seq-length", "64", "--epochs", "2", "--train-steps", "120", "--batch-size", "32",
+        "--learning-rate", str(learning_rate),
+        "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP),
+    ])
+    return capsys.readouterr().out
+
+
+class Store:
+    def __init__(self, output_dir: Path):
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = configs.metadata_path(str(output_dir))
+        self.store = mlmd.MetadataStore(config)
+
+    def newest(self, type_name: str, uri_part: str = "") -> metadata_store_pb2.Artifact:
+        artifacts = [a for a in self.store.get_artifacts_by_type(type_name) if uri_part in a.uri]
+        return max(artifacts, key=lambda a: a.id)
+
+    def gate_blessing(self) -> metadata_store_pb2.Artifact:
+        """The newest verdict of the gating Evaluator (the test-split Evaluator's blessings carry none)."""
+        verdicts = [a for a in self.store.get_artifacts_by_type("ModelBlessing") if "blessed" in a.custom_properties]
+        return max(verdicts, key=lambda a: a.id)
+
+
+def props(artifact: metadata_store_pb2.Artifact) -> dict:
+    return {k: v.int_value if v.HasField("int_value") else v.string_value for k, v in artifact.custom_properties.items()}
+
+
+def overall_accuracy(evaluation_uri: str) -> float:
+    return evaluation_report.read_evaluation(evaluation_uri).candidate.metrics["Overall"]["binary_accuracy"]
+
+
+def printed_report(stdout: str) -> Path:
+    match = re.search(r"^Evaluation report: (.+)$", stdout, re.MULTILINE)
+    assert match, stdout
+    return Path(match.group(1))
+
+
+def read_report(stdout: str) -> str:
+    """report.md of the printed report.html; the HTML states the same verdict."""
+    html_path = printed_report(stdout)
+    markdown = (html_path.parent / "report.md").read_text()
+    verdict = next(line for line in markdown.splitlines() if line.startswith("Blessed: "))
+    assert html.escape(verdict) in html_path.read_text()
+    return markdown
+
+
+def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
+    thresholds = [t for name, t in evaluation_report.configured_thresholds(config) if name == "BinaryAccuracy"]
+    return ([t.value_threshold.lower_bound.value for t in thresholds if t.HasField("value_threshold")],
+            [t.change_threshold.absolute.value for t in thresholds if t.HasField("change_threshold")])
+
+
+def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_against_the_baseline(
+        tiny_corpus, tiny_bert, tmp_path, capsys):
+    output_dir = tmp_path / "output"
+    serving_dir = Path(configs.serving_model_dir(str(output_dir)))
+    accuracies = {}
+
+    # --- Run 1: good model, no baseline ----------------------------------------------------------
+    stdout = run_pipeline(output_dir, tiny_corpus, tiny_bert, 1e-3, capsys)
+    store = Store(output_dir)
+    blessing = props(store.gate_blessing())
+    evaluation = store.newest("ModelEvaluation", "/Evaluator/")
+    accuracies["run 1"] = overall_accuracy(evaluation.uri)
+    assert blessing["blessed"] == 1 and "baseline_model_id" not in blessing
+    assert accuracies["run 1"] >= ACCURACY_THRESHOLD
+    gate = evaluation_report.read_evaluation(evaluation.uri)
+    assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
+    assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)], [])  # no baseline
+    versions = sorted(serving_dir.iterdir())
+    assert len(versions) == 1 and versions[0].name.isdigit() and (versions[0] / "saved_model.pb").exists()
+    report = printed_report(stdout)
+    text = read_report(stdout)
+    assert "Blessed: yes, because: no baseline: absolute bound only." in text
+    assert f"Pushed as version {versions[0].name}" in text
+    for png in ("eval_calibration_plot.png", "eval_confusion_matrix_plot.png",
+                "test_calibration_plot.png", "test_confusion_matrix_plot.png"):
+        assert (report.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png in text and png in report.read_text()
+    # Slices: overall, each length bucket of the synthetic corpus, each rating.
+    slices = set(gate.candidate.metrics)
+    assert {"Overall", "length_bucket = 0-49", "length_bucket = 50-99"} <= slices
+    assert {f"rating = {r}" for r in (1, 2, 3, 4, 7, 8, 9, 10)} <= slices
+    test_evaluation = store.newest("ModelEvaluation", "/TestSetEvaluator/")
+    accuracies["run 1 (test split)"] = overall_accuracy(test_evaluation.uri)
+    assert evaluation_report.read_evaluation(test_evaluation.uri).candidate.metrics["Overall"]["example_count"] == 60
+    first_model_id = blessing["current_model_id"]
+
+    # --- Run 2: a model that learned nothing --------------------------------------------------------
+    before = snapshot(serving_dir)
+    stdout = run_pipeline(output_dir, tiny_corpus, tiny_bert, 0.0, capsys)
+    blessing = props(store.gate_blessing())
+    evaluation = store.newest("ModelEvaluation", "/Evaluator/")
+    gate = evaluation_report.read_evaluation(evaluation.uri)
+    accuracies["run 2"] = accuracy = gate.candidate.metrics["Overall"]["binary_accuracy"]
+    baseline_accuracy = gate.baseline.metrics["Overall"]["binary_accuracy"]
+    assert blessing["blessed"] == 0 and blessing["baseline_model_id"] == first_model_id
+    assert baseline_accuracy == pytest.approx(accuracies["run 1"])
+    assert accuracy < ACCURACY_THRESHOLD and accuracy < baseline_accuracy - MAX_ACCURACY_DROP
+    assert snapshot(serving_dir) == before  # nothing written, replaced or removed
+    assert props(store.newest("PushedModel"))["pushed"] == 0
+    assert "not blessed; the serving model is still" in stdout
+    # The thresholds TFMA checked are the configured ones, and both failed with the measured values.
+    assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
+                                                        [pytest.approx(-MAX_ACCURACY_DROP)])
+    failures = {"value_threshold" if f.metric_threshold.HasField("value_threshold") else "change_threshold": f
+                for s in gate.validation.metric_validations_per_slice for f in s.failures}
+    assert set(failures) == {"value_threshold", "change_threshold"}
+    assert failures["value_threshold"].metric_threshold.value_threshold.lower_bound.value == \
+        pytest.approx(ACCURACY_THRESHOLD)
+    assert failures["value_threshold"].metric_value.double_value.value == pytest.approx(accuracy)
+    assert failures["change_threshold"].metric_threshold.change_threshold.absolute.value == \
+        pytest.approx(-MAX_ACCURACY_DROP)
+    assert failures["change_threshold"].metric_value.double_value.value == \
+        pytest.approx(accuracy - baseline_accuracy)
+    text = read_report(stdout)
+    assert "Blessed: no, because: " in text
+    assert f"accuracy {accuracy:.4f} is below the absolute bound {ACCURACY_THRESHOLD:.4f}" in text
+    assert (f"is {baseline_accuracy - accuracy:.4f} below the last blessed model's {baseline_accuracy:.4f}; "
+            f"at most {MAX_ACCURACY_DROP:.4f} is allowed") in text
+    assert "Not pushed: the serving directory is unchanged." in text
+
+    # --- Run 3: a good model, judged against run 1's (the latest blessed) ---------------------------
+    stdout = run_pipeline(output_dir, tiny_corpus, tiny_bert, 1e-3, capsys)
+    blessing = props(store.gate_blessing())
+    evaluation = store.newest("ModelEvaluation", "/Evaluator/")
+    gate = evaluation_report.read_evaluation(evaluation.uri)
+    accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
+    assert blessing["blessed"] == 1 and blessing["baseline_model_id"] == first_model_id
+    assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
+    assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
+                                                        [pytest.approx(-MAX_ACCURACY_DROP)])
+    versions = sorted(serving_dir.iterdir(), key=lambda p: int(p.name))
+    assert len(versions) == 2
+    assert {k: v for k, v in snapshot(serving_dir).items() if k in before} == before  # version 1 untouched
+    assert f"Pushed model: {versions[1]}" in stdout
+    text = read_report(stdout)
+    assert "Blessed: yes, because: all thresholds met." in text
+    assert f"Pushed as version {versions[1].name}" in text
+    print("overall accuracies:", {k: round(v, 4) for k, v in accuracies.items()})
