@@ -44,7 +44,9 @@ CALIBRATION_BINS = 10
 class ModelEvaluationReport(Artifact):
     """A folder holding report.html, report.md and the PNG plots they show."""
 
-    TYPE_NAME = "imdb_bert_tfx.ModelEvaluationReport"  # <namespace>.<Name>, as KFP v2 requires
+    # KFP v2 wants <namespace>.<Name> (one dot), and TFX's Kubeflow V2 container entrypoint imports the
+    # artifact class by that path: `components` re-exports this class for it.
+    TYPE_NAME = "components.ModelEvaluationReport"
 
 
 @dataclasses.dataclass

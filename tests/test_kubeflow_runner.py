@@ -137,7 +137,8 @@ def test_runtime_parameters_default_to_the_compiled_values(compiled):
     assert train_args == trainer_pb2.TrainArgs(splits=["train"], num_steps=500)
     eval_config = json.loads(root_parameters["eval_config"].default_value.string_value)
     accuracy = next(m for m in eval_config["metrics_specs"][0]["metrics"] if m["class_name"] == "BinaryAccuracy")
-    assert accuracy["threshold"]["value_threshold"]["lower_bound"] == configs.EVAL_ACCURACY_THRESHOLD
+    (overall,) = accuracy["per_slice_thresholds"]
+    assert overall["threshold"]["value_threshold"]["lower_bound"] == configs.EVAL_ACCURACY_THRESHOLD
 
 
 def test_parameter_flag_sets_the_runs_value_and_dataflow_flags_reach_every_container(tmp_path):
