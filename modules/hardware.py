@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import tensorflow as tf
 
 AUTO = "auto"
@@ -57,3 +60,14 @@ def describe(strategy: tf.distribute.Strategy, precision: str) -> str:
     devices = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("CPU")
     return (f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) on "
             f"{', '.join(d.name for d in devices)}; precision {precision}")
+
+
+@contextlib.contextmanager
+def keras_policy(name: str) -> Iterator[None]:
+    """Sets the global Keras precision policy for the layers built inside the block."""
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)

@@ -20,6 +20,8 @@ import tensorflow_hub as hub
 from absl import logging
 from official.nlp.modeling import networks
 
+from modules import hardware
+
 try:
     from tf_keras.protobuf import saved_metadata_pb2
 except ImportError:  # pragma: no cover (tf_keras is a locked dependency)
@@ -100,12 +102,8 @@ def _max_difference(expected: dict[str, Any], actual: dict[str, Any]) -> float:
 
 def _rebuild(cls: type, config: dict[str, Any], hub_variables: dict[str, tf.Variable], saved_model_dir: str,
              policy: str) -> tf.keras.Model:
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(policy)
-    try:
+    with hardware.keras_policy(policy):
         encoder = cls.from_config(config)
-    finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
     _copy_weights(hub_variables, encoder, saved_model_dir)
     return encoder
 

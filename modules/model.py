@@ -8,16 +8,14 @@ probability and the class name.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-from typing import Iterator
 
 import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
-from modules import keras_encoder
+from modules import hardware, keras_encoder
 
 TEXT_FEATURE = "text"
 LABEL_FEATURE = "label"
@@ -34,17 +32,6 @@ WARMUP_TEXTS = ("This movie was wonderful, I loved every minute.", "A dull, tedi
 
 
 ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
-
-
-@contextlib.contextmanager
-def keras_policy(name: str) -> Iterator[None]:
-    """Sets the global Keras precision policy for the layers built inside the block."""
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +73,7 @@ def build_preprocessor(preprocess_handle: str, seq_length: int) -> tf.keras.Mode
 def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertClassifier:
     """Hub preprocessor; trainable encoder + dropout on `pooled_output` + a float32 logit, built under the
     Keras precision policy `precision` ("float32" or "mixed_bfloat16")."""
-    with keras_policy(precision):
+    with hardware.keras_policy(precision):
         preprocessor = build_preprocessor(spec.preprocess_handle, spec.seq_length)
         # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
         encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)

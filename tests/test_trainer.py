@@ -146,7 +146,7 @@ def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tin
     rebuilt = build()(inputs)
     for key in ("pooled_output", "sequence_output"):
         np.testing.assert_allclose(rebuilt[key].numpy(), expected[key].numpy(), atol=1e-5)
-    with model_lib.keras_policy(hardware.MIXED_BFLOAT16):
+    with hardware.keras_policy(hardware.MIXED_BFLOAT16):
         encoder = build()
         in_bfloat16 = encoder(inputs)
     # Model Garden returns float32 from each block's LayerNorm; bfloat16 compute shows as rounding.
