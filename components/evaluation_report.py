@@ -38,6 +38,10 @@ METRIC_LABELS = {
     "mean_label": "mean label", "mean_prediction": "mean prediction", "calibration": "calibration",
 }
 CLASSIFICATION_THRESHOLD = 0.5
+# Ranking metrics need both classes in a slice; TFMA writes 0.0 for them where a slice has one (every rating
+# slice: ratings 1-4 are negative reviews, 7-10 positive), which the report shows as "n/a (one class)".
+RANKING_METRICS = ("auc", "auc_precision_recall")
+ONE_CLASS = "n/a (one class)"
 CALIBRATION_BINS = 10
 
 
@@ -288,6 +292,13 @@ def _format(value: float | None, name: str = "") -> str:
     return f"{value:.0f}" if name == "example_count" else f"{value:.4f}"
 
 
+def format_metric(slice_metrics: dict[str, float], name: str) -> str:
+    """One metric of one slice as the report shows it."""
+    if name in RANKING_METRICS and slice_metrics.get("mean_label") in (0.0, 1.0):
+        return ONE_CLASS
+    return _format(slice_metrics.get(name), name)
+
+
 def _slice_order(name: str) -> tuple:
     if name == OVERALL:
         return (0, "", 0)
@@ -298,14 +309,14 @@ def _slice_order(name: str) -> tuple:
 
 def metrics_table(results: ModelResults) -> tuple[list[str], list[list[str]]]:
     names = [n for n in METRIC_LABELS if any(n in m for m in results.metrics.values())]
-    rows = [[name] + [_format(results.metrics[name].get(n), n) for n in names]
+    rows = [[name] + [format_metric(results.metrics[name], n) for n in names]
             for name in sorted(results.metrics, key=_slice_order)]
     return ["slice"] + [METRIC_LABELS[n] for n in names], rows
 
 
 def overall_table(columns: dict[str, ModelResults | None]) -> tuple[list[str], list[list[str]]]:
     present = {title: r for title, r in columns.items() if r is not None}
-    rows = [[label] + [_format(r.metrics.get(OVERALL, {}).get(name), name) for r in present.values()]
+    rows = [[label] + [format_metric(r.metrics.get(OVERALL, {}), name) for r in present.values()]
             for name, label in METRIC_LABELS.items()]
     return ["metric"] + list(present), rows
 
@@ -328,7 +339,8 @@ def build_sections(gate: Evaluation, verdict: Verdict, test: Evaluation | None, 
                                          f"last blessed ({eval_split})": gate.baseline,
                                          f"candidate ({test_split})": test.candidate if test else None})))
     slices = Section("Metrics per slice", paragraphs=[
-        "Slices: overall, review length bucket (words), rating. Slices are reported, not gated."])
+        "Slices: overall, review length bucket (words), rating. Slices are reported, not gated. "
+        f"AUC is {ONE_CLASS} where a slice holds one class only, as every rating slice does."])
     slices.tables.append((f"Candidate, '{eval_split}' split", *metrics_table(gate.candidate)))
     if test is not None:
         slices.tables.append((f"Candidate, '{test_split}' split", *metrics_table(test.candidate)))

@@ -120,6 +120,10 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
     slices = set(gate.candidate.metrics)
     assert {"Overall", "length_bucket = 0-49", "length_bucket = 50-99"} <= slices
     assert {f"rating = {r}" for r in (1, 2, 3, 4, 7, 8, 9, 10)} <= slices
+    # A rating slice holds one class: its AUC is undefined, not the 0.0 TFMA writes.
+    assert evaluation_report.format_metric(gate.candidate.metrics["rating = 9"], "auc") == "n/a (one class)"
+    assert re.search(r"^\| rating = 9 \|[^\n]*\| n/a \(one class\) \|", text, re.MULTILINE)
+    assert evaluation_report.format_metric(gate.candidate.metrics["Overall"], "auc") != "n/a (one class)"
     test_evaluation = store.newest("ModelEvaluation", "/TestSetEvaluator/")
     accuracies["run 1 (test split)"] = overall_accuracy(test_evaluation.uri)
     assert evaluation_report.read_evaluation(test_evaluation.uri).candidate.metrics["Overall"]["example_count"] == 60
