@@ -6,7 +6,8 @@ Both ways fine-tune the same encoder on the same reviews (real IMDB reviews from
 is there, else the synthetic corpus) with batch 32, sequence length 128, AdamW from `create_optimizer`:
 - tutorial: `hub.KerasLayer` preprocessor and encoder inside the model, float32, raw strings from memory;
 - trainer: what `modules.trainer.run_fn` builds and feeds (`build_classifier` at the precision `auto`
-  picks here, `compile_classifier`, `make_dataset` tokenizing gzipped tf.Example TFRecords in tf.data).
+  picks here, with the native encoder whose last layer computes only what `pooled_output` needs,
+  `compile_classifier`, `make_dataset` tokenizing gzipped tf.Example TFRecords in tf.data).
 The two are measured in alternating segments (A B A B ...) in one process, after one warm-up segment
 each, so both see the same machine load; each segment's first step is left out of its timing.
 """
@@ -120,7 +121,7 @@ def main() -> None:
         classifier = model_lib.build_classifier(config.classifier_spec, precision)
         trainer.compile_classifier(classifier, config, total_steps)
         encoder_kind = ("hub.KerasLayer" if any(isinstance(layer, hub.KerasLayer)
-                                                for layer in classifier.token_classifier.layers) else "native encoder")
+                                                for layer in classifier.token_classifier.layers) else "native, output_range=1")
         trainer_data = trainer.make_dataset([records], BATCH_SIZE, shuffle=True, seed=0,
                                             preprocessor=classifier.preprocessor)
 

@@ -6,6 +6,11 @@ from `export_tfhub`, and the ones `modules.hub_bert` builds) record their Keras 
 SavedModel, so they can be rebuilt natively under the current policy and loaded with the Hub weights.
 The rebuilt encoder is accepted only if, in float32, it reproduces the Hub encoder's outputs; anything
 else (another architecture, an old export without Keras metadata) falls back to `hub.KerasLayer`.
+
+A classifier that reads only `pooled_output` (the first token of the last layer) can rebuild the encoder
+with Model Garden's `output_range=1`: its last layer still attends over every token but computes queries,
+attention output and feed-forward for the first token only, a quarter of a 4-layer encoder's work, with
+the same `pooled_output`.
 """
 
 from __future__ import annotations
@@ -95,9 +100,9 @@ def _probe_inputs(vocab_size: int) -> dict[str, tf.Tensor]:
     }
 
 
-def _max_difference(expected: dict[str, Any], actual: dict[str, Any]) -> float:
-    return max(float(tf.reduce_max(tf.abs(tf.cast(actual[key], tf.float32) - expected[key])))
-               for key in ("pooled_output", "sequence_output"))
+def _max_difference(expected: dict[str, Any], actual: dict[str, Any],
+                    keys: tuple[str, ...] = ("pooled_output", "sequence_output")) -> float:
+    return max(float(tf.reduce_max(tf.abs(tf.cast(actual[key], tf.float32) - expected[key]))) for key in keys)
 
 
 def _rebuild(cls: type, config: dict[str, Any], hub_variables: dict[str, tf.Variable], saved_model_dir: str,
@@ -108,9 +113,11 @@ def _rebuild(cls: type, config: dict[str, Any], hub_variables: dict[str, tf.Vari
     return encoder
 
 
-def native_encoder(saved_model_dir: str) -> Callable[[], tf.keras.Model]:
+def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False) -> Callable[[], tf.keras.Model]:
     """Verifies that the Hub encoder at `saved_model_dir` rebuilds natively; returns a factory that
-    builds it, with the Hub weights, under the global policy at call time.
+    builds it, with the Hub weights, under the global policy at call time. With `pooled_output_only`,
+    the encoder's last layer computes the first token only: `pooled_output` is the Hub encoder's, and
+    `sequence_output` holds that one token.
 
     Raises NativeEncoderUnavailable when it cannot be rebuilt faithfully."""
     cls, config = _encoder_class_and_config(saved_model_dir)
@@ -124,24 +131,41 @@ def native_encoder(saved_model_dir: str) -> Callable[[], tf.keras.Model]:
         differences[str(candidate.get("inner_activation", candidate.get("activation")))] = difference = (
             _max_difference(expected, rebuilt(probe, training=False)))
         if difference <= REBUILD_TOLERANCE:
-            return lambda: _rebuild(cls, candidate, hub_variables, saved_model_dir,
-                                    tf.keras.mixed_precision.global_policy().name)
+            return _verified_factory(cls, candidate, hub_variables, saved_model_dir, probe, expected,
+                                     pooled_output_only)
     raise NativeEncoderUnavailable(
         f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs difference by activation: "
         f"{differences})")
 
 
-def encoder_layer(handle: str) -> tf.keras.layers.Layer:
+def _verified_factory(cls: type, config: dict[str, Any], hub_variables: dict[str, tf.Variable],
+                      saved_model_dir: str, probe: dict[str, tf.Tensor], expected: dict[str, Any],
+                      pooled_output_only: bool) -> Callable[[], tf.keras.Model]:
+    if pooled_output_only:
+        config = {**config, "output_range": 1}
+        difference = _max_difference(
+            expected, _rebuild(cls, config, hub_variables, saved_model_dir, "float32")(probe, training=False),
+            keys=("pooled_output",))
+        if difference > REBUILD_TOLERANCE:
+            raise NativeEncoderUnavailable(
+                f"{cls.__name__} with output_range=1 changes pooled_output of {saved_model_dir} by {difference}")
+    return lambda: _rebuild(cls, config, hub_variables, saved_model_dir,
+                            tf.keras.mixed_precision.global_policy().name)
+
+
+def encoder_layer(handle: str, *, pooled_output_only: bool = False) -> tf.keras.layers.Layer:
     """The trainable encoder at `handle` as a Keras layer that computes in the global policy's dtype.
 
-    Model Garden encoders are rebuilt natively (see the module docstring); any other encoder is wrapped
-    in `hub.KerasLayer`, as in the tutorial, and then computes in float32 whatever the policy."""
+    Model Garden encoders are rebuilt natively (see the module docstring), computing only what
+    `pooled_output` needs when `pooled_output_only`; any other encoder is wrapped in `hub.KerasLayer`, as
+    in the tutorial, and then computes all its outputs, in float32 whatever the policy."""
     policy = tf.keras.mixed_precision.global_policy()
     try:
-        encoder = native_encoder(hub.resolve(handle))()
+        encoder = native_encoder(hub.resolve(handle), pooled_output_only=pooled_output_only)()
     except NativeEncoderUnavailable as reason:
         log = logging.warning if policy.compute_dtype != "float32" else logging.info
         log("Encoder %s is used through hub.KerasLayer and computes in float32: %s", handle, reason)
         return hub.KerasLayer(handle, trainable=True, name="encoder")
-    logging.info("Encoder %s rebuilt natively; it computes in %s", handle, policy.compute_dtype)
+    logging.info("Encoder %s rebuilt natively; it computes in %s%s", handle, policy.compute_dtype,
+                 "; its last layer for the first token only" if pooled_output_only else "")
     return encoder

@@ -78,7 +78,8 @@ def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertCl
         # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
         encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
                           for name in ENCODER_INPUTS}
-        pooled = keras_encoder.encoder_layer(spec.encoder_handle)(encoder_inputs)["pooled_output"]
+        encoder = keras_encoder.encoder_layer(spec.encoder_handle, pooled_output_only=True)
+        pooled = encoder(encoder_inputs)["pooled_output"]
         pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(pooled)
         logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
         token_classifier = tf.keras.Model(encoder_inputs, logit, name="token_classifier")

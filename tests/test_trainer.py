@@ -16,6 +16,7 @@ from tfx.types import artifact_utils
 
 from modules import hardware, keras_encoder, trainer
 from modules import model as model_lib
+from tests.conftest import TINY_BERT
 from tests.test_imdb_example_gen import run_executor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +154,22 @@ def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tin
     assert encoder.compute_dtype == "bfloat16"
     bfloat16_error = np.abs(in_bfloat16["pooled_output"].numpy() - expected["pooled_output"].numpy()).max()
     assert 1e-4 < bfloat16_error < 5e-2
+
+
+def test_pooled_output_only_encoder_computes_the_first_token_alone_with_the_same_pooled_output(tiny_bert):
+    inputs = {"input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
+              "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
+              "input_type_ids": tf.zeros((2, 6), tf.int32)}
+    expected = hub.KerasLayer(str(tiny_bert.encoder))(inputs)
+    outputs = keras_encoder.native_encoder(str(tiny_bert.encoder), pooled_output_only=True)()(inputs)
+    assert outputs["sequence_output"].shape == (2, 1, TINY_BERT.hidden_size)
+    np.testing.assert_allclose(outputs["pooled_output"].numpy(), expected["pooled_output"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(outputs["sequence_output"][:, 0].numpy(), expected["sequence_output"][:, 0].numpy(),
+                               atol=1e-5)
+    classifier = model_lib.build_classifier(model_lib.ClassifierSpec(
+        str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=TINY_BERT.seq_length, dropout_rate=0.1))
+    encoder = next(layer for layer in classifier.token_classifier.layers if "encoder" in layer.name)
+    assert encoder.get_config()["output_range"] == 1
 
 
 def test_encoders_without_keras_metadata_fall_back_to_hub_keras_layer(tiny_bert, tmp_path):
