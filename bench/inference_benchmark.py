@@ -60,6 +60,7 @@ def main() -> None:
         model_lib.export_serving_model(classifier, f"{tmp}/trimmed")
         model_lib.export_serving_model(classifier, f"{tmp}/padded", trim=False)
         tutorial = tutorial_model(str(bert.preprocess), str(bert.encoder))
+        tutorial.get_layer("classifier").set_weights(head.get_weights())
         tutorial.save(f"{tmp}/tutorial", include_optimizer=False)
 
         reloaded = tf.saved_model.load(f"{tmp}/tutorial")
@@ -74,7 +75,9 @@ def main() -> None:
         for call in calls.values():  # trace every batch shape once
             call(texts[:1]), call(texts[:BATCH_SIZE])
         input_sets = {"full reviews": texts, "first sentences": [first_sentence(t) for t in texts]}
-        tables = {name: measure(calls, inputs, args.single, args.rounds, trimmed, padded)
+        references = {"padded export": lambda batch: padded(text=batch)["probability"],
+                      "tutorial model": lambda batch: tf.sigmoid(reloaded(batch))}
+        tables = {name: measure(calls, inputs, args.single, args.rounds, trimmed, references)
                   for name, inputs in input_sets.items()}
 
     for set_name, (latencies, rates, parity) in tables.items():
@@ -87,26 +90,30 @@ def main() -> None:
         base = rates["tutorial: reloaded Keras model"]
         print(f"throughput ratio pushed model / tutorial: {rates['export, trimmed (pushed model)'] / base:.2f} "
               f"(length-sorted: {rates['export, trimmed + length-sorted'] / base:.2f}); "
-              f"max |probability difference| trimmed vs padded: {parity:.1e}")
+              "max |probability difference| of the pushed model vs "
+              + ", ".join(f"{reference}: {difference:.1e}" for reference, difference in parity.items()))
 
 
 def first_sentence(review: str) -> str:
     return review.replace("<br />", " ").split(". ")[0].strip() + "."
 
 
-def measure(calls: dict, texts: list[str], single: int, rounds: int, trimmed, padded):
+def measure(calls: dict, texts: list[str], single: int, rounds: int, trimmed, references: dict):
     """Batch-1 latencies and batch-32 throughput of each way, in alternating rounds; and the largest
-    probability difference between the trimmed and the padded export (random and length-sorted batches)."""
+    probability difference between the pushed (trimmed) export and each reference (random and
+    length-sorted batches)."""
     import numpy as np
     import tensorflow as tf
 
-    def probabilities(signature, batch_texts):
-        return np.concatenate([signature(text=tf.constant(batch_texts[i:i + BATCH_SIZE]))["probability"].numpy()
-                               for i in range(0, len(batch_texts), BATCH_SIZE)]).ravel()
+    def probabilities(call, batch_texts):
+        return np.concatenate([np.asarray(call(tf.constant(batch_texts[i:i + BATCH_SIZE]))).ravel()
+                               for i in range(0, len(batch_texts), BATCH_SIZE)])
 
     by_length = sorted(texts, key=len)
-    parity = max(float(np.abs(probabilities(trimmed, order) - probabilities(padded, order)).max())
-                 for order in (texts, by_length))
+    pushed = lambda batch: trimmed(text=batch)["probability"]  # noqa: E731
+    parity = {name: max(float(np.abs(probabilities(pushed, order) - probabilities(reference, order)).max())
+                        for order in (texts, by_length))
+              for name, reference in references.items()}
     latencies = {name: [] for name in calls}
     totals = {name: [0, 0.0] for name in calls}
     singles = texts[::max(1, len(texts) // single)][:single]
