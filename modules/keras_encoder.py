@@ -9,7 +9,7 @@ else (another architecture, an old export without Keras metadata) falls back to 
 
 A classifier that reads only `pooled_output` (the first token of the last layer) can rebuild the encoder
 with Model Garden's `output_range=1`: its last layer still attends over every token but computes queries,
-attention output and feed-forward for the first token only, a quarter of a 4-layer encoder's work, with
+attention output and feed-forward for the first token only (about a fifth of a 4-layer encoder's work), with
 the same `pooled_output`.
 """
 
