@@ -110,9 +110,10 @@ def measure(calls: dict, texts: list[str], single: int, rounds: int, trimmed, re
                                for i in range(0, len(batch_texts), BATCH_SIZE)])
 
     by_length = sorted(texts, key=len)
-    pushed = lambda batch: trimmed(text=batch)["probability"]  # noqa: E731
-    parity = {name: max(float(np.abs(probabilities(pushed, order) - probabilities(reference, order)).max())
-                        for order in (texts, by_length))
+    orders = (texts, by_length)
+    pushed = [probabilities(lambda batch: trimmed(text=batch)["probability"], order) for order in orders]
+    parity = {name: max(float(np.abs(expected - probabilities(reference, order)).max())
+                        for expected, order in zip(pushed, orders))
               for name, reference in references.items()}
     latencies = {name: [] for name in calls}
     totals = {name: [0, 0.0] for name in calls}

@@ -138,10 +138,15 @@ def test_training_resumes_from_the_last_epoch_after_a_crash(tiny_examples, tiny_
     assert (tmp_path / "execution-2" / "serving" / "saved_model.pb").exists()
 
 
+def encoder_inputs() -> dict[str, tf.Tensor]:
+    """Two token sequences, one padded, as the encoder takes them."""
+    return {"input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
+            "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
+            "input_type_ids": tf.zeros((2, 6), tf.int32)}
+
+
 def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tiny_bert):
-    inputs = {"input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
-              "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
-              "input_type_ids": tf.zeros((2, 6), tf.int32)}
+    inputs = encoder_inputs()
     expected = hub.KerasLayer(str(tiny_bert.encoder))(inputs)
     build = keras_encoder.native_encoder(str(tiny_bert.encoder))
     rebuilt = build()(inputs)
@@ -157,9 +162,7 @@ def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tin
 
 
 def test_pooled_output_only_encoder_computes_the_first_token_alone_with_the_same_pooled_output(tiny_bert):
-    inputs = {"input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
-              "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
-              "input_type_ids": tf.zeros((2, 6), tf.int32)}
+    inputs = encoder_inputs()
     expected = hub.KerasLayer(str(tiny_bert.encoder))(inputs)
     outputs = keras_encoder.native_encoder(str(tiny_bert.encoder), pooled_output_only=True)()(inputs)
     assert outputs["sequence_output"].shape == (2, 1, TINY_BERT.hidden_size)
