@@ -17,6 +17,11 @@ Splits: aclImdb/train is divided by `train_split_config` (hash buckets over a SH
 default train 4 : eval 1), so every re-run and every machine puts each review in the same split;
 aclImdb/test becomes the `test` split whole. `train/unsup` (unlabelled) is not read.
 
+Order: each split's records are written in the order of another hash of `review_id` (`order_key`), not
+in the corpus's order (every negative review, then every positive one). So every run writes the same files,
+labels are mixed throughout, and any prefix of a split is a fair sample: a shuffle buffer smaller than the
+split, or validation on its first batches, sees both labels in their proportion.
+
 Bad input stops the component with an error that names the file and the fix: a missing `pos`/`neg`
 folder, a file name that is not `<id>_<rating>.txt`, an empty review, or bytes that are not UTF-8 (the
 real corpus is all UTF-8, so such a file is damaged: it is rejected, not silently altered). A failed run
@@ -27,14 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import apache_beam as beam
 import tensorflow as tf
 from tfx import types
-from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.proto import example_gen_pb2
@@ -43,12 +48,16 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
 from components import imdb_source
+from modules import review_text
 
 CORPUS_SPLITS = ("train", "test")
 LABEL_DIRS = {"neg": 0, "pos": 1}
 REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
-LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
 READ_BATCH_SIZE = 250
+# Each split is written as ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files named like Beam's.
+RECORDS_PER_SHARD = 10_000
+SHARD_FILE_PREFIX = "data_tfrecord"
 # Review length buckets, in words (whitespace-separated tokens of the cleaned text): each bucket's lower
 # bound and its name. pipeline/schema/schema.pbtxt lists the same names as the feature's domain.
 LENGTH_BUCKETS: tuple[tuple[int, str], ...] = (
@@ -120,7 +129,7 @@ def clean_review_text(raw: bytes, path: str) -> str:
     except UnicodeDecodeError as error:
         raise ReviewFormatError(
             f"{path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
-    text = LINE_BREAK_TAG.sub("\n", text).strip()
+    text = LINE_BREAK_TAG.sub(review_text.LINE_BREAK_REPLACEMENT, text).strip()
     if not text:
         raise ReviewFormatError(f"{path}: the review is empty; delete the file or restore its text.")
     return text
@@ -180,8 +189,36 @@ def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile
     return splits
 
 
-def convert_batch(reviews: list[ReviewFile]) -> list[bytes]:
-    return [review_to_example(review) for review in reviews]
+def order_key(review_id: str) -> bytes:
+    """Where a review goes in its split's files: a hash of its id, so the order is the same on every run and
+    machine and has nothing to do with the label (the corpus lists every negative review first)."""
+    return hashlib.sha256(f"order/{review_id}".encode("utf-8")).digest()
+
+
+def convert_batch(reviews: list[ReviewFile], num_shards: int) -> list[tuple[int, tuple[bytes, bytes]]]:
+    """(shard index, (order key, serialized tf.Example)) for each review of the batch."""
+    keyed = []
+    for review in reviews:
+        key = order_key(review.review_id)
+        keyed.append((int.from_bytes(key[:8], "big") % num_shards, (key, review_to_example(review))))
+    return keyed
+
+
+def shard_file_name(shard: int, num_shards: int) -> str:
+    return f"{SHARD_FILE_PREFIX}-{shard:05d}-of-{num_shards:05d}.gz"
+
+
+def write_shard(shard: int, keyed_records: Iterable[tuple[bytes, bytes]], split_uri: str, num_shards: int) -> str:
+    """Writes one gzipped TFRecord shard of a split, its records sorted by order key, under a temporary
+    name first so that a shard file is complete once it exists."""
+    path = os.path.join(split_uri, shard_file_name(shard, num_shards))
+    temporary = f"{path}.incomplete"
+    tf.io.gfile.makedirs(split_uri)
+    with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
+        for _, record in sorted(keyed_records):
+            writer.write(record)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+    return path
 
 
 def _batches(reviews: list[ReviewFile], size: int) -> list[list[ReviewFile]]:
@@ -215,16 +252,20 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def _write_splits(self, splits: dict[str, list[ReviewFile]], examples: types.Artifact) -> None:
         # Files are read in batches: per-element overhead dominates on small files, and a Reshuffle of
-        # the batches spreads the reading over the workers of a distributed runner.
+        # the batches spreads the reading over the workers of a distributed runner. Each shard is then
+        # written whole, in `order_key` order, by one worker.
         with self._make_beam_pipeline() as pipeline:
             for name, reviews in splits.items():
+                num_shards = max(1, math.ceil(len(reviews) / RECORDS_PER_SHARD))
                 _ = (
                     pipeline
                     | f"ListFiles[{name}]" >> beam.Create(_batches(reviews, READ_BATCH_SIZE))
                     | f"Distribute[{name}]" >> beam.Reshuffle()
-                    | f"ReadAndConvert[{name}]" >> beam.FlatMap(convert_batch)
-                    | f"WriteSplit[{name}]" >> write_split.WriteSplit(
-                        artifact_utils.get_split_uri([examples], name), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+                    | f"ReadAndConvert[{name}]" >> beam.FlatMap(convert_batch, num_shards)
+                    | f"GroupByShard[{name}]" >> beam.GroupByKey()
+                    | f"WriteShards[{name}]" >> beam.Map(
+                        lambda shard, uri, count: write_shard(shard[0], shard[1], uri, count),
+                        artifact_utils.get_split_uri([examples], name), num_shards)
                 )
 
 

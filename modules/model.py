@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
-from modules import hardware, keras_encoder
+from modules import hardware, keras_encoder, review_text
 
 TEXT_FEATURE = "text"
 LABEL_FEATURE = "label"
@@ -42,17 +42,18 @@ class ClassifierSpec:
     encoder_handle: str
     seq_length: int
     dropout_rate: float
+    truncation: str = review_text.HEAD
 
 
 @dataclasses.dataclass(frozen=True)
 class BertClassifier:
     """The classifier in two parts, so training can tokenize in the input pipeline:
-    `preprocessor` maps raw strings to the encoder inputs (int32 [batch, seq_length] each);
+    `preprocessor` maps raw strings to the encoder inputs (`Preprocessor`);
     `token_classifier` maps those to one logit per example and holds every trainable weight."""
 
     spec: ClassifierSpec
     precision: str
-    preprocessor: tf.keras.Model
+    preprocessor: Preprocessor
     token_classifier: tf.keras.Model
 
     def text_classifier(self) -> tf.keras.Model:
@@ -61,20 +62,31 @@ class BertClassifier:
         return tf.keras.Model(text, self.token_classifier(self.preprocessor(text)), name="bert_sentiment_classifier")
 
 
-def build_preprocessor(preprocess_handle: str, seq_length: int) -> tf.keras.Model:
-    preprocessor = hub.load(preprocess_handle)
-    text = tf.keras.layers.Input(shape=(), dtype=tf.string, name=TEXT_INPUT)
-    tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
-    pack = hub.KerasLayer(
-        preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length), name="bert_pack_inputs")
-    return tf.keras.Model(text, pack([tokenize(text)]), name="preprocessor")
+class Preprocessor(tf.keras.layers.Layer):
+    """Raw review strings to encoder inputs (int32 [batch, seq_length] each), with the Hub preprocessor's
+    tokenizer and packer: the text is normalized and each review cut to `seq_length` by `truncation`
+    (see `review_text`) before packing, in training and in the export alike."""
+
+    def __init__(self, preprocess_handle: str, seq_length: int, truncation: str = review_text.HEAD, **kwargs):
+        super().__init__(name="preprocessor", trainable=False, **kwargs)
+        review_text.head_and_tail_lengths(truncation, seq_length)  # validates both
+        preprocessor = hub.load(preprocess_handle)
+        self.seq_length = seq_length
+        self.truncation = truncation
+        self.tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
+        self.pack = hub.KerasLayer(
+            preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length), name="bert_pack_inputs")
+
+    def call(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        tokens = self.tokenize(review_text.normalize(text)).merge_dims(-2, -1)
+        return self.pack([review_text.truncate(tokens, self.truncation, self.seq_length)])
 
 
 def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertClassifier:
     """Hub preprocessor; trainable encoder + dropout on `pooled_output` + a float32 logit, built under the
     Keras precision policy `precision` ("float32" or "mixed_bfloat16")."""
     with hardware.keras_policy(precision):
-        preprocessor = build_preprocessor(spec.preprocess_handle, spec.seq_length)
+        preprocessor = Preprocessor(spec.preprocess_handle, spec.seq_length, spec.truncation)
         # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
         encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
                           for name in ENCODER_INPUTS}

@@ -26,13 +26,17 @@ from absl import logging
 from official.nlp import optimization
 from tfx import v1 as tfx
 
-from modules import hardware
+from modules import hardware, review_text
 from modules import model as model_lib
 
 TRAINING_HISTORY_PLOT = "training_history.png"
 TRAINING_HISTORY_CSV = "training_history.csv"
 BACKUP_CHECKPOINT_DIR = "checkpoint"
 EPOCH_LOG = "epochs.json"
+# The exported weights are those of the epoch with the best value of this metric (validation accuracy).
+BEST_EPOCH_METRIC = "val_binary_accuracy"
+MAX_INTERLEAVED_FILES = 16
+LENGTH_BUCKET_WIDTH = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,8 @@ class TrainingConfig:
     warmup_fraction: float = 0.1
     dropout_rate: float = 0.1
     seq_length: int = 128
+    # Which tokens of a review longer than seq_length are read: "head", "tail" or "head+tail".
+    truncation: str = review_text.HEAD
     shuffle_buffer: int = 10_000
     seed: int = 42
     # "auto" (mixed_bfloat16 where the hardware computes bfloat16 natively), "float32" or "mixed_bfloat16".
@@ -70,7 +76,7 @@ class TrainingConfig:
     @property
     def classifier_spec(self) -> model_lib.ClassifierSpec:
         return model_lib.ClassifierSpec(self.preprocess_handle, self.encoder_handle, self.seq_length,
-                                        self.dropout_rate)
+                                        self.dropout_rate, self.truncation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,38 +113,106 @@ def summarize_split(file_patterns: list[str]) -> SplitSummary:
     return SplitSummary(count, f"{count}:{digest_sum % (1 << 256):064x}")
 
 
+def read_records(file_patterns: list[str]) -> tf.data.Dataset:
+    """The serialized records of the gzipped TFRecord files, read interleaved (one record from each file in
+    turn), so a prefix of the split samples every shard."""
+    files = _record_files(file_patterns)
+    return tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=min(len(files), MAX_INTERLEAVED_FILES), block_length=1, deterministic=True)
+
+
+def length_bucket_boundaries(seq_length: int) -> list[int]:
+    """Token-length bucket edges for training batches: every LENGTH_BUCKET_WIDTH tokens up to seq_length."""
+    return list(range(LENGTH_BUCKET_WIDTH, seq_length + 1, LENGTH_BUCKET_WIDTH))
+
+
+def _unpadded(encoder_inputs: dict[str, tf.Tensor], label: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    length = tf.reduce_sum(encoder_inputs["input_mask"])
+    return {name: tensor[:length] for name, tensor in encoder_inputs.items()}, label
+
+
 def make_dataset(file_patterns: list[str], batch_size: int, *, shuffle: bool, seed: int,
-                 preprocessor: tf.keras.Model, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+                 preprocessor: model_lib.Preprocessor, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
     """(encoder inputs, label) batches from gzipped tf.Example TFRecords, repeated forever. Tokenizing
-    here, in parallel with training, keeps it off the training step."""
-    dataset = tf.data.TFRecordDataset(_record_files(file_patterns), compression_type="GZIP")
+    here, in parallel with training, keeps it off the training step.
+
+    Short reviews do not pay for long ones: training batches (`shuffle`) gather reviews of similar token
+    length (`length_bucket_boundaries`) padded to the longest of the batch; evaluation batches keep the
+    records' order and are cut to their longest review, as the serving export does."""
+    dataset = read_records(file_patterns)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return (dataset.repeat()
-            .batch(batch_size)
-            .map(_parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
-            .map(lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    dataset = (dataset.repeat()
+               .batch(batch_size)
+               .map(_parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
+               .map(lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE))
+    if shuffle:
+        boundaries = length_bucket_boundaries(preprocessor.seq_length)
+        dataset = (dataset.unbatch()
+                   .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
+                   .bucket_by_sequence_length(
+                       lambda inputs, label: tf.shape(inputs["input_mask"])[0],
+                       bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1)))
+    else:
+        dataset = dataset.map(lambda inputs, label: (model_lib.trim_padding(inputs), label),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 class EpochLog(tf.keras.callbacks.Callback):
-    """Keeps every finished epoch's metrics in a JSON file, so the history outlives a crash and a resume.
-    The file is rewritten whole each epoch (object stores such as GCS cannot append)."""
+    """Keeps every finished epoch's metrics, and the weights of the best epoch so far, so both outlive a
+    crash and a resume.
 
-    def __init__(self, path: str):
+    The best epoch has the highest `monitor` (validation accuracy on the eval split); a tie goes to the
+    later epoch. Its weights are saved under `directory` before the log that names it is written, and the
+    log is rewritten whole each epoch (object stores such as GCS cannot append): whatever the log says is
+    best is on disk."""
+
+    def __init__(self, directory: str, monitor: str = BEST_EPOCH_METRIC):
         super().__init__()
-        self.path = path
+        self.directory = directory
+        self.path = os.path.join(directory, EPOCH_LOG)
+        self.monitor = monitor
         self.epochs: dict[int, dict[str, float]] = {}
+        self.best_epoch: int | None = None
 
     def on_train_begin(self, logs=None):
         if tf.io.gfile.exists(self.path):
             with tf.io.gfile.GFile(self.path) as f:
-                self.epochs = {int(epoch): metrics for epoch, metrics in json.load(f).items()}
+                saved = json.load(f)
+            self.epochs = {int(epoch): metrics for epoch, metrics in saved["epochs"].items()}
+            self.best_epoch = saved["best_epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs[epoch] = {name: float(value) for name, value in (logs or {}).items()}
+        previous_best = self.best_epoch
+        if self._is_best(epoch):
+            self.model.save_weights(self._weights_prefix(epoch))
+            self.best_epoch = epoch
         with tf.io.gfile.GFile(self.path, "w") as f:
-            json.dump(self.epochs, f)
+            json.dump({"epochs": self.epochs, "best_epoch": self.best_epoch}, f)
+        if previous_best not in (None, self.best_epoch):
+            tf.io.gfile.rmtree(self._weights_dir(previous_best))
+
+    def _is_best(self, epoch: int) -> bool:
+        if self.best_epoch is None or self.best_epoch == epoch:
+            return True
+        value, best = self.epochs[epoch].get(self.monitor), self.epochs[self.best_epoch].get(self.monitor)
+        return value is None or best is None or value >= best
+
+    def _weights_dir(self, epoch: int) -> str:
+        return os.path.join(self.directory, f"best_epoch_{epoch + 1}")
+
+    def _weights_prefix(self, epoch: int) -> str:
+        return os.path.join(self._weights_dir(epoch), "weights")
+
+    def restore_best(self, model: tf.keras.Model) -> int:
+        """Loads the best epoch's weights into `model`; returns that epoch (1-based)."""
+        if self.best_epoch is None:
+            raise ValueError(f"no epoch has finished; nothing to restore from {self.path}")
+        model.load_weights(self._weights_prefix(self.best_epoch)).expect_partial()
+        return self.best_epoch + 1
 
     def history(self) -> dict[str, list[float]]:
         """Metric name -> one value per epoch, in epoch order."""
@@ -146,16 +220,18 @@ class EpochLog(tf.keras.callbacks.Callback):
         return {name: [metrics[name] for metrics in epochs] for name in (epochs[0] if epochs else {})}
 
 
-def write_history_csv(history: dict[str, list[float]], path: str) -> None:
+def write_history_csv(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
+    """One row per epoch (1-based) with its metrics; `best` is 1 on the exported (best) epoch."""
     with tf.io.gfile.GFile(path, "w") as f:
         writer = csv.writer(f)
-        writer.writerow(["epoch", *history])
+        writer.writerow(["epoch", *history, "best"])
         for epoch, values in enumerate(zip(*history.values()), start=1):
-            writer.writerow([epoch, *values])
+            writer.writerow([epoch, *values, int(epoch == best_epoch)])
 
 
-def plot_history(history: dict[str, list[float]], path: str) -> None:
-    """Draws training and validation loss and accuracy per epoch, as the tutorial does."""
+def plot_history(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
+    """Draws training and validation loss and accuracy per epoch, as the tutorial does, and marks the best
+    epoch (the one exported)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -166,6 +242,7 @@ def plot_history(history: dict[str, list[float]], path: str) -> None:
         axes.plot(epochs, history[metric], "r", label=f"Training {title.lower()}")
         if f"val_{metric}" in history:
             axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title.lower()}")
+        axes.axvline(best_epoch, color="g", linestyle="--", label=f"Best epoch ({best_epoch}, exported)")
         axes.set_title(f"Training and validation {title.lower()}")
         axes.set_ylabel(title)
         axes.legend()
@@ -230,7 +307,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                 preprocessor=classifier.preprocessor)
 
     run_backup_dir = backup_dir(config, fn_args, train_summary, eval_summary)
-    epoch_log = EpochLog(os.path.join(run_backup_dir, EPOCH_LOG))
+    epoch_log = EpochLog(run_backup_dir)
     if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
         logging.info("Resuming from the backup in %s", run_backup_dir)
     tf.io.gfile.makedirs(run_backup_dir)
@@ -248,8 +325,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         ],
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, a line per epoch in logs
     )
+    best_epoch = epoch_log.restore_best(classifier.token_classifier)
+    logging.info("Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs,
+                 BEST_EPOCH_METRIC)
     history = epoch_log.history()
-    write_history_csv(history, os.path.join(fn_args.model_run_dir, TRAINING_HISTORY_CSV))
-    plot_history(history, os.path.join(fn_args.model_run_dir, TRAINING_HISTORY_PLOT))
+    write_history_csv(history, best_epoch, os.path.join(fn_args.model_run_dir, TRAINING_HISTORY_CSV))
+    plot_history(history, best_epoch, os.path.join(fn_args.model_run_dir, TRAINING_HISTORY_PLOT))
     model_lib.export_serving_model(classifier, fn_args.serving_model_dir)
     tf.io.gfile.rmtree(run_backup_dir)

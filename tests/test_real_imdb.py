@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_imdb_example_gen import read_split, run_executor
+from tests.test_imdb_example_gen import label_mean_of_prefix, read_split, run_executor
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_train.tar.gz"
 
@@ -28,3 +28,6 @@ def test_real_train_reviews_become_balanced_deterministic_splits(tmp_path):
         assert abs(labels[0] - labels[1]) / len(rows) < 0.05
         assert all((row["rating"] >= 7) == (row["label"] == 1) for row in rows)
         assert not any("<br" in row["text"] for row in rows)
+    for name in ("train", "eval"):
+        mean, size, _ = label_mean_of_prefix(examples, name)
+        assert size == 1000 and 0.45 <= mean <= 0.55, f"{name}: label mean {mean:.3f} over its first 1,000 records"

@@ -14,7 +14,8 @@ import tensorflow_hub as hub
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils
 
-from modules import hardware, keras_encoder, trainer
+from components import synthetic_corpus
+from modules import hardware, keras_encoder, review_text, trainer
 from modules import model as model_lib
 from tests.conftest import TINY_BERT
 from tests.test_imdb_example_gen import run_executor
@@ -69,12 +70,20 @@ def read_history_csv(model_run_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def assert_best_epoch_marked(history: list[dict[str, float]]) -> None:
+    """Exactly one epoch is marked best: the last of those with the highest validation accuracy."""
+    accuracies = [row["val_binary_accuracy"] for row in history]
+    best = max(epoch for epoch, accuracy in enumerate(accuracies, start=1) if accuracy == max(accuracies))
+    assert [row["best"] for row in history] == [float(epoch == best) for epoch in range(1, len(history) + 1)]
+
+
 def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, tmp_path):
     args = fn_args_for(tiny_examples, tiny_bert, tmp_path / "run", train_steps=150, precision=hardware.MIXED_BFLOAT16)
     trainer.run_fn(FnArgs(**args))
 
     history = read_history_csv(Path(args["model_run_dir"]))
     assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert_best_epoch_marked(history)
     assert history[-1]["loss"] < 0.8 * history[0]["loss"]
     assert history[-1]["val_binary_accuracy"] >= 0.9
     run_dir = Path(args["model_run_dir"])
@@ -135,6 +144,7 @@ def test_training_resumes_from_the_last_epoch_after_a_crash(tiny_examples, tiny_
     assert "Epoch 1/3" not in resumed.stdout and "Epoch 2/3" not in resumed.stdout
     history = read_history_csv(tmp_path / "execution-2" / "model_run")
     assert [row["epoch"] for row in history] == [1, 2, 3], "the history includes the epochs before the crash"
+    assert_best_epoch_marked(history)
     assert (tmp_path / "execution-2" / "serving" / "saved_model.pb").exists()
 
 
@@ -196,3 +206,95 @@ def test_precision_follows_the_cpu_flags(tmp_path):
             hardware.MIXED_BFLOAT16 if native_bf16 else hardware.FLOAT32)
     with pytest.raises(ValueError, match="precision must be one of"):
         hardware.resolve_precision("float16")
+
+
+def test_the_best_epoch_is_kept_ties_go_to_the_later_one_and_a_resume_remembers_it(tmp_path):
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+    weights_of = lambda epoch: [np.full((2, 1), epoch, np.float32), np.full((1,), epoch, np.float32)]
+
+    def run_epochs(accuracies: dict[int, float]) -> trainer.EpochLog:
+        log = trainer.EpochLog(str(tmp_path / "backup"))  # a fresh callback, as in a new process
+        log.set_model(model)
+        log.on_train_begin()
+        for epoch, accuracy in accuracies.items():
+            model.set_weights(weights_of(epoch))
+            log.on_epoch_end(epoch, {"loss": 1.0 - accuracy, trainer.BEST_EPOCH_METRIC: accuracy})
+        return log
+
+    run_epochs({0: 0.6, 1: 0.8})  # then the process dies
+    log = run_epochs({2: 0.7, 3: 0.8, 4: 0.75})
+    assert log.history()[trainer.BEST_EPOCH_METRIC] == [0.6, 0.8, 0.7, 0.8, 0.75]
+    model.set_weights(weights_of(9))
+    assert log.restore_best(model) == 4, "epoch 4 (index 3) ties epoch 2 and is later"
+    np.testing.assert_array_equal(model.get_weights()[1], [3.0])
+    assert sorted(p.name for p in (tmp_path / "backup").glob("best_epoch_*")) == ["best_epoch_4"]
+
+    resumed = run_epochs({})
+    assert resumed.best_epoch == 3 and resumed.restore_best(model) == 4
+
+
+LONG_REVIEW_WORDS = [word for word in synthetic_corpus.LEXICON if word.isalpha()]
+
+
+def long_review(length: int, offset: int = 0) -> str:
+    return " ".join(LONG_REVIEW_WORDS[(offset + i) % len(LONG_REVIEW_WORDS)] for i in range(length))
+
+
+@pytest.mark.parametrize("truncation", review_text.TRUNCATIONS)
+def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, truncation):
+    seq_length = 24
+    preprocessor = model_lib.Preprocessor(str(tiny_bert.preprocess), seq_length, truncation)
+    texts = [long_review(60), long_review(10, offset=5)]
+    tokens = preprocessor.tokenize(tf.constant(texts)).merge_dims(-2, -1).to_list()
+    ids = preprocessor(tf.constant(texts))["input_word_ids"].numpy()
+    head, tail = review_text.head_and_tail_lengths(truncation, seq_length)
+    assert head + tail == seq_length - 2
+    expected_long = tokens[0][:head] + (tokens[0][-tail:] if tail else [])
+    assert ids[0, 1:seq_length - 1].tolist() == expected_long
+    assert ids[1, 1:len(tokens[1]) + 1].tolist() == tokens[1], "a short review is kept whole"
+    assert review_text.head_and_tail_lengths(review_text.HEAD_AND_TAIL, 512) == (128, 382)
+
+
+def test_training_batches_group_reviews_of_similar_length_and_evaluation_batches_are_trimmed(tiny_examples, tiny_bert):
+    preprocessor = model_lib.Preprocessor(str(tiny_bert.preprocess), TINY_BERT.seq_length)
+    files = [os.path.join(artifact_utils.get_split_uri([tiny_examples], "train"), "*.gz")]
+    boundaries = [0, *trainer.length_bucket_boundaries(TINY_BERT.seq_length), TINY_BERT.seq_length + 1]
+    widths = set()
+    for inputs, label in trainer.make_dataset(files, 8, shuffle=True, seed=1, preprocessor=preprocessor).take(20):
+        lengths = inputs["input_mask"].numpy().sum(axis=1)
+        widths.add(inputs["input_mask"].shape[1])
+        assert inputs["input_mask"].shape[1] == lengths.max() and label.shape == (8,)
+        buckets = {next(i for i, upper in enumerate(boundaries) if length < upper) for length in lengths}
+        assert len(buckets) == 1, f"one batch mixes lengths {sorted(lengths)}"
+    assert len(widths) > 1 and max(widths) <= TINY_BERT.seq_length
+    for inputs, _ in trainer.make_dataset(files, 8, shuffle=False, seed=1, preprocessor=preprocessor).take(5):
+        assert inputs["input_mask"].shape[1] == inputs["input_mask"].numpy().sum(axis=1).max()
+
+
+@pytest.mark.parametrize("truncation", review_text.TRUNCATIONS)
+def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_bert, tmp_path, truncation):
+    spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=32,
+                                    dropout_rate=0.1, truncation=truncation)
+    classifier = model_lib.build_classifier(spec, hardware.FLOAT32)
+    head = classifier.token_classifier.get_layer("classifier")
+    head.set_weights([np.linspace(-1, 1, w.size, dtype=np.float32).reshape(w.shape) for w in head.get_weights()])
+    model_lib.export_serving_model(classifier, str(tmp_path / "export"))
+    exported = tf.saved_model.load(str(tmp_path / "export"))
+
+    texts = [long_review(80), long_review(120, offset=7), "A short one.<br /><br />It was fine.<BR>Really."]
+    training_model = tf.sigmoid(classifier.text_classifier()(tf.constant(texts), training=False)).numpy()
+    by_text = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(texts))["probability"].numpy()
+    by_example = exported.signatures[model_lib.SERVING_SIGNATURE](
+        examples=tf.constant([model_lib.text_example(t) for t in texts]))["probability"].numpy()
+    np.testing.assert_allclose(by_text, training_model, atol=1e-5)
+    np.testing.assert_allclose(by_example, training_model, atol=1e-5)
+
+    # Markup is read as the corpus's cleaned text: a tag becomes a line break, in both signatures.
+    cleaned = "A short one.\n\nIt was fine.\nReally."
+    np.testing.assert_allclose(
+        exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant([cleaned]))["probability"].numpy(),
+        by_text[2:], atol=1e-6)
+    tag_tokens = classifier.preprocessor.tokenize(tf.constant(["<br />"])).merge_dims(-2, -1).to_list()
+    assert tag_tokens[0], "without normalization the tag would be read as words"
+    np.testing.assert_array_equal(classifier.preprocessor(tf.constant([texts[2]]))["input_word_ids"].numpy(),
+                                  classifier.preprocessor(tf.constant([cleaned]))["input_word_ids"].numpy())
