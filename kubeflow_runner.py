@@ -46,7 +46,7 @@ def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline-root", required=True,
                         help="artifact root the cluster can write (gs://..., or any filesystem TFX supports)")
     parser.add_argument("--data", required=True,
@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          f"--region={args.dataflow_region}",
                          f"--temp_location={args.pipeline_root.rstrip('/')}/beam-temp",
                          f"--sdk_container_image={args.image}", *args.beam_arg]
+    args.pipeline_kwargs = cli.checked(parser, lambda: cli.pipeline_kwargs(
+        args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder))
     return args
 
 
@@ -100,7 +102,7 @@ def build_pipeline(args: argparse.Namespace):
         data_source=args.data,
         download_dir=args.download_dir,
         serving_model_dir=args.serving_model_dir,
-        **cli.pipeline_kwargs(args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder),
+        **args.pipeline_kwargs,
     )
     return pipeline, runtime_parameters.expose(pipeline, exposed_properties())
 
@@ -128,7 +130,13 @@ def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
-    spec_path = compile_pipeline(args, *build_pipeline(args))
+    from pipeline import runtime_parameters
+
+    try:
+        spec_path = compile_pipeline(args, *build_pipeline(args))
+    except runtime_parameters.ParameterError as error:
+        print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
     print(f"Pipeline spec written to {spec_path}")
     if args.submit:
         from pipeline import kubeflow_submit

@@ -170,7 +170,7 @@ def trainer_way(bert, examples, args):
     config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=args.seq_length,
                                     truncation=args.truncation, learning_rate=args.learning_rate,
                                     batch_size=BATCH_SIZE, precision=precision, seed=args.seed)
-    classifier = model_lib.build_classifier(config.classifier_spec, precision)
+    classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
     trainer.compile_classifier(classifier, config, args.schedule_steps)
     train = trainer.make_dataset(files("train"), BATCH_SIZE, shuffle=True, seed=args.seed,
                                  preprocessor=classifier.preprocessor)

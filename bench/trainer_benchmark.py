@@ -118,7 +118,7 @@ def main() -> None:
         precision = hardware.resolve_precision(args.precision)
         config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=SEQ_LENGTH,
                                         batch_size=BATCH_SIZE, precision=precision)
-        classifier = model_lib.build_classifier(config.classifier_spec, precision)
+        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, total_steps)
         encoder_kind = ("hub.KerasLayer" if any(isinstance(layer, hub.KerasLayer)
                                                 for layer in classifier.token_classifier.layers) else "native, output_range=1")

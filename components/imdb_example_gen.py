@@ -35,20 +35,28 @@ import hashlib
 import math
 import os
 import re
+import time
+import urllib.parse
 from typing import Any, Iterable
 
 import apache_beam as beam
+from absl import logging
 import tensorflow as tf
 from tfx import types
 from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, base_driver, executor_spec
+from tfx.dsl.io import fileio
+from tfx.orchestration.portable import base_driver as ir_base_driver
+from tfx.orchestration.portable import data_types as portable_data_types
+from tfx.orchestration import data_types_utils
+from tfx.proto.orchestration import driver_output_pb2
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
 from components import imdb_source
-from modules import review_text
+from modules import crash_points, review_text
 
 CORPUS_SPLITS = ("train", "test")
 LABEL_DIRS = {"neg": 0, "pos": 1}
@@ -69,6 +77,7 @@ SOURCE_SHA256_KEY = "source_sha256"
 DOWNLOAD_DIR_KEY = "download_dir"
 TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
 TEST_SPLIT_NAME_KEY = "test_split_name"
+SOURCE_FINGERPRINT_KEY = "source_fingerprint"
 
 
 def default_train_split_config() -> example_gen_pb2.SplitConfig:
@@ -217,6 +226,7 @@ def write_shard(shard: int, keyed_records: Iterable[tuple[bytes, bytes]], split_
     with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
         for _, record in sorted(keyed_records):
             writer.write(record)
+    crash_points.crash_here(crash_points.EXAMPLE_GEN_SHARD)
     tf.io.gfile.rename(temporary, path, overwrite=True)
     return path
 
@@ -249,6 +259,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             _remove_split_dirs(examples, split_names)
             raise
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        if exec_properties.get(SOURCE_FINGERPRINT_KEY):
+            examples.set_string_custom_property(SOURCE_FINGERPRINT_KEY, exec_properties[SOURCE_FINGERPRINT_KEY])
 
     def _write_splits(self, splits: dict[str, list[ReviewFile]], examples: types.Artifact) -> None:
         # Files are read in batches: per-element overhead dominates on small files, and a Reshuffle of
@@ -276,6 +288,50 @@ def _remove_split_dirs(examples: types.Artifact, split_names: list[str]) -> None
             tf.io.gfile.rmtree(split_uri)
 
 
+def source_fingerprint(source: str, sha256: str | None = None) -> str:
+    """What the corpus at `source` is, for caching: a change to any review file changes it.
+
+    A folder (local or gs://...): every review file's path, size and modification time, as TFX's file-based
+    ExampleGens fingerprint their input. A local archive: its size and modification time, and the pinned
+    checksum. A URL: the URL and its checksum (given or known); a URL without one may change behind the same
+    address, so its fingerprint is unique to this run and a cached ingestion is never reused."""
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        checksum = sha256 or imdb_source.KNOWN_SHA256.get(source)
+        return f"{source} sha256:{checksum}" if checksum else f"{source} unpinned, read at {time.time_ns()}"
+    path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else os.path.expanduser(source)
+    entries = []
+    if fileio.isdir(path):
+        for directory, folders, names in fileio.walk(path):
+            folders[:] = [f for f in folders if not os.path.join(directory, f).rstrip("/").endswith("train/unsup")]
+            for name in names:
+                file_path = os.path.join(directory, name)
+                stat = fileio.stat(file_path)
+                entries.append(f"{os.path.relpath(file_path, path)}\t{stat.length}\t{stat.mtime_nsec}")
+    else:
+        stat = fileio.stat(path)
+        entries.append(f"{os.path.basename(path)}\t{stat.length}\t{stat.mtime_nsec}\t{sha256 or ''}")
+    digest = hashlib.sha256("\n".join(sorted(entries)).encode("utf-8")).hexdigest()
+    return f"{len(entries)} files, sha256 of names, sizes and times {digest}"
+
+
+class Driver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
+    """Runs before the cache lookup: adds the corpus's `source_fingerprint` to the execution properties, so a
+    cached ingestion is reused only for the same files, never for an edited corpus at the same path."""
+
+    def __init__(self, metadata_handle):
+        base_driver.BaseDriver.__init__(self, metadata_handle)
+        ir_base_driver.BaseDriver.__init__(self, metadata_handle)
+
+    def run(self, execution_info: portable_data_types.ExecutionInfo) -> driver_output_pb2.DriverOutput:
+        properties = execution_info.exec_properties
+        fingerprint = source_fingerprint(properties[SOURCE_KEY], properties.get(SOURCE_SHA256_KEY) or None)
+        logging.info("ImdbExampleGen source %s: %s", properties[SOURCE_KEY], fingerprint)
+        output = driver_output_pb2.DriverOutput()
+        data_types_utils.set_metadata_value(output.exec_properties[SOURCE_FINGERPRINT_KEY], fingerprint)
+        return output
+
+
 class ImdbExampleGenSpec(types.ComponentSpec):
     PARAMETERS = {
         SOURCE_KEY: ExecutionParameter(type=str),
@@ -283,6 +339,8 @@ class ImdbExampleGenSpec(types.ComponentSpec):
         DOWNLOAD_DIR_KEY: ExecutionParameter(type=str),
         TRAIN_SPLIT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.SplitConfig),
         TEST_SPLIT_NAME_KEY: ExecutionParameter(type=str),
+        # Set by the Driver when it runs (LocalDagRunner); what the cache key sees of the files.
+        SOURCE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -301,6 +359,7 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
 
     SPEC_CLASS = ImdbExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+    DRIVER_CLASS = Driver
 
     def __init__(self, source: str, download_dir: str, source_sha256: str | None = None,
                  train_split_config: example_gen_pb2.SplitConfig | None = None, test_split_name: str = "test"):

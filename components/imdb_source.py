@@ -210,6 +210,24 @@ def is_remote_folder(source: str) -> bool:
     return scheme not in ("", "file", "http", "https") and len(scheme) > 1
 
 
+def check_local_source(source: str) -> Path | None:
+    """A local source (a path or file:// URL) as a Path, after the checks that need no reading: it exists, and
+    is a folder holding an aclImdb corpus or an archive by its name. None for remote sources (URLs, gs://...),
+    which are checked when read."""
+    parsed = urllib.parse.urlparse(source)
+    if is_remote_folder(source) or parsed.scheme in ("http", "https"):
+        return None
+    path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else source).expanduser()
+    if path.is_dir():
+        find_corpus_root(path, source)
+    elif not path.exists():
+        raise SourceError(f"{source}: no such file or folder; give an aclImdb folder, tarball or URL.")
+    elif not path.name.endswith(ARCHIVE_SUFFIXES):
+        raise SourceError(f"{source}: not a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive; give an aclImdb "
+                          f"folder, tarball or URL.")
+    return path
+
+
 def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
     """Returns the path of an aclImdb folder (with train/ and test/) for `source`."""
     if is_remote_folder(source):
@@ -218,13 +236,9 @@ def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
     if parsed.scheme in ("http", "https"):
         archive, checksum = download(source, Path(cache_dir) / "downloads", sha256 or KNOWN_SHA256.get(source))
     else:
-        path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else source).expanduser()
+        path = check_local_source(source)
         if path.is_dir():
             return str(find_corpus_root(path, source))
-        if not path.exists():
-            raise SourceError(f"{source}: no such file or folder; give an aclImdb folder, tarball or URL.")
-        if not path.name.endswith(ARCHIVE_SUFFIXES):
-            raise SourceError(f"{source}: not a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive.")
         archive = path
         checksum = verify_sha256(archive, sha256, source)
     extracted = extract(archive, Path(cache_dir) / "extracted" / checksum[:16])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import tensorflow as tf
-
 ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 ENCODER_OUTPUTS = ("pooled_output", "sequence_output")
 PREPROCESS_FUNCTIONS = ("tokenize", "bert_pack_inputs")
@@ -78,13 +76,22 @@ def _load(handle: str, role: str):
             f"(see modules/encoders.py), offline: leave both handles unset for the built-in MiniLM.") from error
 
 
-def check_handles(handles: EncoderHandles) -> None:
-    """Loads both handles and checks they implement the TF Hub BERT preprocessor / encoder interface."""
+def position_embeddings(encoder) -> int | None:
+    """How many positions a loaded BERT encoder embeds (the longest sequence it reads); None if unknown."""
+    lengths = [v.shape[0] for v in encoder.variables if "position_embedding" in v.name and len(v.shape) == 2]
+    return lengths[0] if len(lengths) == 1 else None
+
+
+def check_handles(handles: EncoderHandles, seq_length: int | None = None) -> None:
+    """Loads both handles and checks they implement the TF Hub BERT preprocessor / encoder interface, and
+    that the encoder embeds `seq_length` positions when given."""
     preprocess = _load(handles.preprocess, "preprocess")
     missing = [f for f in PREPROCESS_FUNCTIONS if not hasattr(preprocess, f)]
     if missing:
         raise EncoderError(f"preprocess handle '{handles.preprocess}' is not a BERT preprocessor: it has no "
                            f"{missing} (a TF Hub BERT preprocessing model has tokenize and bert_pack_inputs).")
+    import tensorflow as tf
+
     encoder = _load(handles.encoder, "encoder")
     inputs = {name: tf.zeros([1, 8], tf.int32) for name in ENCODER_INPUTS}
     try:
@@ -96,3 +103,7 @@ def check_handles(handles: EncoderHandles) -> None:
     if missing:
         raise EncoderError(f"encoder handle '{handles.encoder}' does not return {missing}; a TF Hub BERT "
                            f"encoder returns {list(ENCODER_OUTPUTS)}.")
+    positions = position_embeddings(encoder)
+    if seq_length is not None and positions is not None and seq_length > positions:
+        raise EncoderError(f"--seq-length {seq_length} is longer than the encoder '{handles.encoder}' reads: it "
+                           f"embeds {positions} positions; give --seq-length {positions} or less.")

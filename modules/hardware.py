@@ -13,10 +13,7 @@ from typing import Iterator
 
 import tensorflow as tf
 
-AUTO = "auto"
-FLOAT32 = "float32"
-MIXED_BFLOAT16 = "mixed_bfloat16"
-PRECISIONS = (AUTO, FLOAT32, MIXED_BFLOAT16)
+from modules.training_config import AUTO, FLOAT32, MIXED_BFLOAT16, PRECISIONS
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

@@ -26,8 +26,9 @@ from absl import logging
 from official.nlp import optimization
 from tfx import v1 as tfx
 
-from modules import hardware, review_text
+from modules import crash_points, hardware
 from modules import model as model_lib
+from modules.training_config import TrainingConfig, check_steps
 
 TRAINING_HISTORY_PLOT = "training_history.png"
 TRAINING_HISTORY_CSV = "training_history.csv"
@@ -39,44 +40,9 @@ MAX_INTERLEAVED_FILES = 16
 LENGTH_BUCKET_WIDTH = 32
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    """The Trainer's `custom_config`; hyperparameter defaults are the tutorial's."""
-
-    preprocess_handle: str
-    encoder_handle: str
-    epochs: int = 5
-    batch_size: int = 32
-    learning_rate: float = 3e-5
-    warmup_fraction: float = 0.1
-    dropout_rate: float = 0.1
-    seq_length: int = 128
-    # Which tokens of a review longer than seq_length are read: "head", "tail" or "head+tail".
-    truncation: str = review_text.HEAD
-    shuffle_buffer: int = 10_000
-    seed: int = 42
-    # "auto" (mixed_bfloat16 where the hardware computes bfloat16 natively), "float32" or "mixed_bfloat16".
-    precision: str = hardware.AUTO
-    # Where per-run epoch backups live; "" keeps them in the Trainer's model_run folder (no resume across
-    # executions). The pipeline sets <pipeline_root>/Trainer/backup.
-    backup_root: str = ""
-
-    @classmethod
-    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> "TrainingConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        config = dict(custom_config or {})
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"Trainer custom_config has unknown keys {unknown}; known keys: {sorted(known)}")
-        missing = [k for k in ("preprocess_handle", "encoder_handle") if not config.get(k)]
-        if missing:
-            raise ValueError(f"Trainer custom_config must set {missing} (TF Hub handles or SavedModel dirs)")
-        return cls(**config)
-
-    @property
-    def classifier_spec(self) -> model_lib.ClassifierSpec:
-        return model_lib.ClassifierSpec(self.preprocess_handle, self.encoder_handle, self.seq_length,
-                                        self.dropout_rate, self.truncation)
+def classifier_spec(config: TrainingConfig) -> model_lib.ClassifierSpec:
+    return model_lib.ClassifierSpec(config.preprocess_handle, config.encoder_handle, config.seq_length,
+                                    config.dropout_rate, config.truncation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +124,17 @@ def make_dataset(file_patterns: list[str], batch_size: int, *, shuffle: bool, se
         dataset = dataset.map(lambda inputs, label: (model_lib.trim_padding(inputs), label),
                               num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class CrashMidEpoch(tf.keras.callbacks.Callback):
+    """The `crash_points.TRAINER_MID_EPOCH` crash point: halfway through the second epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1 and batch + 1 == max(1, self.params["steps"] // 2):
+            crash_points.crash_here(crash_points.TRAINER_MID_EPOCH)
 
 
 class EpochLog(tf.keras.callbacks.Callback):
@@ -283,6 +260,8 @@ def compile_classifier(classifier: model_lib.BertClassifier, config: TrainingCon
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point: fine-tunes, writes TensorBoard logs and a plot, exports the model."""
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
+    check_steps("train_steps", fn_args.train_steps)
+    check_steps("eval_steps", fn_args.eval_steps)
     tf.keras.utils.set_random_seed(config.seed)
     strategy = hardware.distribution_strategy()
     precision = hardware.resolve_precision(config.precision)
@@ -298,7 +277,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                  validation_steps, eval_summary.num_examples)
 
     with strategy.scope():
-        classifier = model_lib.build_classifier(config.classifier_spec, precision)
+        classifier = model_lib.build_classifier(classifier_spec(config), precision)
         compile_classifier(classifier, config, total_steps)
     classifier.token_classifier.summary(print_fn=logging.info)
     train_dataset = make_dataset(fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
@@ -322,7 +301,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
             epoch_log,
             tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
-        ],
+        ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, a line per epoch in logs
     )
     best_epoch = epoch_log.restore_best(classifier.token_classifier)

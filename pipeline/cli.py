@@ -1,10 +1,41 @@
-"""Command-line flags shared by the runners: training and evaluation knobs, defaults from configs."""
+"""Command-line flags shared by the runners: training and evaluation knobs, defaults from configs, and the
+checks every value passes before any work (one line on stderr and exit code 2 for a bad one)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
 
+from modules.training_config import ConfigError, TrainingConfig, check_steps
 from pipeline import configs
+from pipeline.evaluation_config import EvaluationConfig
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the flag, the value, what is allowed) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            sys.stderr.write(message)
+        sys.exit(status)
+
+
+def check_writable_dir(flag: str, path: str) -> None:
+    """`path` (local) exists or can be made, and a file can be written in it."""
+    if "://" in path:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{flag} {path!r}: cannot be written ({error.strerror or error}); "
+                          f"give a folder you can write") from error
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -24,16 +55,22 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encoder-handle", default=configs.ENCODER_HANDLE,
                        help="TF Hub handle (URL or SavedModel dir) of the BERT encoder")
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=configs.EPOCHS)
+    group.add_argument("--epochs", type=int, default=None,
+                       help=f"passes over the data (default: {configs.EPOCHS}; "
+                            f"{configs.QUICK_LOOK_EPOCHS} on the synthetic offline corpus)")
     group.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
     group.add_argument("--learning-rate", type=float, default=configs.LEARNING_RATE)
     group.add_argument("--warmup-fraction", type=float, default=configs.WARMUP_FRACTION)
     group.add_argument("--dropout-rate", type=float, default=configs.DROPOUT_RATE)
-    group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH)
+    group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH,
+                       help="tokens per review, at most the encoder's position embeddings (default: %(default)s)")
+    group.add_argument("--truncation", default=configs.TRUNCATION, choices=("head", "tail", "head+tail"),
+                       help="which tokens of a longer review are read (default: %(default)s)")
     group.add_argument("--precision", default=configs.PRECISION, choices=("auto", "float32", "mixed_bfloat16"),
                        help="auto: mixed_bfloat16 where the hardware has native bfloat16 (default: %(default)s)")
     group.add_argument("--train-steps", type=int, default=configs.TRAIN_NUM_STEPS,
-                       help="total optimizer steps; default: --epochs passes over the train split")
+                       help="total optimizer steps; default: --epochs passes over the train split "
+                            f"({configs.QUICK_LOOK_TRAIN_NUM_STEPS} on the synthetic offline corpus)")
     group.add_argument("--eval-steps", type=int, default=configs.EVAL_NUM_STEPS,
                        help="validation batches per epoch; default: one pass over the eval split")
     group = parser.add_argument_group("evaluation")
@@ -66,20 +103,47 @@ def encoder_handles(parser: argparse.ArgumentParser, args: argparse.Namespace):
     return None
 
 
-def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder_handle: str) -> dict:
-    """The `create_pipeline` arguments that the shared flags set."""
-    from modules.trainer import TrainingConfig
+def apply_quick_look(args: argparse.Namespace) -> None:
+    """On the synthetic offline corpus, train for the quick-look budget unless the flags set a length."""
+    if args.epochs is None and args.train_steps is None:
+        args.epochs, args.train_steps = configs.QUICK_LOOK_EPOCHS, configs.QUICK_LOOK_TRAIN_NUM_STEPS
 
+
+def checked(parser: argparse.ArgumentParser, build):
+    """`build()`, with a ConfigError turned into the parser's one-line error (exit code 2)."""
+    try:
+        return build()
+    except ConfigError as error:
+        parser.error(str(error))
+
+
+def evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
+    evaluation = EvaluationConfig(
+        accuracy_threshold=args.accuracy_threshold,
+        max_accuracy_drop=args.max_accuracy_drop,
+        split=configs.EVAL_SPLIT,
+        slice_features=tuple(f.strip() for f in args.slice_features.split(",") if f.strip()),
+    )
+    if os.path.exists(args.schema_file or configs.SCHEMA_FILE):  # the Kubeflow image's path may not be here
+        evaluation.check_slice_features(args.schema_file or configs.SCHEMA_FILE)
+    return evaluation
+
+
+def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder_handle: str) -> dict:
+    """The `create_pipeline` arguments that the shared flags set; raises ConfigError for a value out of range."""
+    check_steps("train_steps", args.train_steps)
+    check_steps("eval_steps", args.eval_steps)
     return dict(
         training=TrainingConfig(
             preprocess_handle=preprocess_handle,
             encoder_handle=encoder_handle,
-            epochs=args.epochs,
+            epochs=configs.EPOCHS if args.epochs is None else args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             warmup_fraction=args.warmup_fraction,
             dropout_rate=args.dropout_rate,
             seq_length=args.seq_length,
+            truncation=args.truncation,
             seed=configs.SEED,
             precision=args.precision,
         ),
@@ -89,9 +153,6 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
         test_split=args.test_split,
         train_num_steps=args.train_steps,
         eval_num_steps=args.eval_steps,
-        eval_accuracy_threshold=args.accuracy_threshold,
-        eval_max_accuracy_drop=args.max_accuracy_drop,
-        eval_split=configs.EVAL_SPLIT,
-        eval_slice_features=tuple(f.strip() for f in args.slice_features.split(",") if f.strip()),
+        evaluation=evaluation_config(args),
         beam_pipeline_args=args.beam_arg,
     )

@@ -54,7 +54,11 @@ BATCH_SIZE = 32
 LEARNING_RATE = 3e-5
 WARMUP_FRACTION = 0.1
 DROPOUT_RATE = 0.1
+# Tokens per review, [CLS] and [SEP] included; at most the encoder's position embeddings (512 for BERTs).
 SEQ_LENGTH = 128
+# Which tokens of a longer review are read: "head" (the first, as BERT's packer does), "tail" (the last) or
+# "head+tail" (the first quarter and the last three quarters of the budget; Sun et al. 2019).
+TRUNCATION = "head"
 SEED = 42
 # "auto": mixed_bfloat16 where bfloat16 math is native (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on),
 # float32 elsewhere; or force "float32" / "mixed_bfloat16". The exported model always serves in float32.
@@ -63,6 +67,10 @@ PRECISION = "auto"
 TRAIN_NUM_STEPS: int | None = None
 # Validation batches per epoch; None: one pass over the eval split.
 EVAL_NUM_STEPS: int | None = None
+# The offline default (synthetic corpus, no --data) is a quick first look: its short, formulaic reviews are
+# learned within the first epoch, so unless --epochs or --train-steps say otherwise it trains this long.
+QUICK_LOOK_EPOCHS = 2
+QUICK_LOOK_TRAIN_NUM_STEPS = 30
 
 # --- Evaluation and blessing --------------------------------------------------------------------
 # The Evaluator (TFMA) gates on this split: the candidate is blessed only if its accuracy here is at

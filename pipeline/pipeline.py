@@ -9,14 +9,17 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from components import atomic_pusher
 from components.anomalies_gate import AnomaliesGate
 from components.evaluation_report import EvaluationReport
 from components.imdb_example_gen import ImdbExampleGen
 from modules import model as model_lib
-from modules.trainer import TrainingConfig
+from modules.training_config import TrainingConfig
 from pipeline import configs
+from pipeline.evaluation_config import EvaluationConfig
 
 TRAINER_RUN_FN = "modules.trainer.run_fn"
 
@@ -86,10 +89,7 @@ def create_pipeline(
     training: TrainingConfig,
     train_num_steps: int | None,
     eval_num_steps: int | None,
-    eval_accuracy_threshold: float,
-    eval_max_accuracy_drop: float,
-    eval_split: str = configs.EVAL_SPLIT,
-    eval_slice_features: tuple[str, ...] = configs.EVAL_SLICE_FEATURES,
+    evaluation: EvaluationConfig,
     serving_model_dir: str,
     metadata_connection_config: Any = None,
     beam_pipeline_args: list[str] | None = None,
@@ -116,7 +116,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_num_steps),
-        eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=eval_num_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[evaluation.split], num_steps=eval_num_steps),
         # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
         custom_config=dataclasses.asdict(dataclasses.replace(
             training, backup_root=training.backup_root or os.path.join(pipeline_root, "Trainer", "backup"))),
@@ -134,16 +134,19 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        example_splits=[eval_split],
-        eval_config=create_eval_config(eval_accuracy_threshold, eval_max_accuracy_drop, eval_slice_features),
+        example_splits=[evaluation.split],
+        eval_config=create_eval_config(evaluation.accuracy_threshold, evaluation.max_accuracy_drop,
+                                       evaluation.slice_features),
     )
 
-    # Pushes to <serving_model_dir>/<unix time>/ only when blessed; an existing version is never replaced.
+    # Pushes to <serving_model_dir>/<unix time>/ only when blessed, whole or not at all (staged, then renamed);
+    # an existing version is never replaced.
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
 
     # Held-out accuracy for the user: no thresholds, so this Evaluator's blessing carries no verdict and
@@ -154,7 +157,7 @@ def create_pipeline(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             example_splits=[test_split],
-            eval_config=create_eval_config(None, None, eval_slice_features),
+            eval_config=create_eval_config(None, None, evaluation.slice_features),
         ).with_id("TestSetEvaluator")
 
     report = EvaluationReport(
@@ -162,7 +165,7 @@ def create_pipeline(
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
         test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
-        eval_split=eval_split,
+        eval_split=evaluation.split,
         test_split=test_split,
     )
 

@@ -75,6 +75,27 @@ def record_defaults(job_path: str, exposed: list[ExposedProperty], defaults: dic
         json.dump(job, f, indent=2, sort_keys=True)
 
 
+class ParameterError(ValueError):
+    """A runtime parameter value that its property cannot take; the message names the parameter and the fix."""
+
+
+def _check_ranges(name: str, proto: message.Message) -> None:
+    """Step counts not negative (TrainArgs, EvalArgs; 0 is unset: whole passes) and metric value bounds in
+    [0, 1] (TFMA EvalConfig)."""
+    if "num_steps" in proto.DESCRIPTOR.fields_by_name and proto.num_steps < 0:
+        raise ParameterError(f"runtime parameter '{name}': num_steps {proto.num_steps}: must be an integer >= 1 "
+                             f"(or 0 or unset: whole passes over the split)")
+    for spec in getattr(proto, "metrics_specs", []):
+        for metric in spec.metrics:
+            thresholds = [metric.threshold] + [t.threshold for t in metric.per_slice_thresholds]
+            for threshold in thresholds:
+                for side in ("lower_bound", "upper_bound"):
+                    bound = getattr(threshold.value_threshold, side)
+                    if threshold.value_threshold.HasField(side) and not 0 <= bound.value <= 1:
+                        raise ParameterError(f"runtime parameter '{name}': {metric.class_name} {side} "
+                                             f"{bound.value}: must be a number in [0, 1]")
+
+
 def check_values(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty], values: dict[str, Any]) -> None:
     """Fails naming the parameter if a value is not valid for its property (e.g. bad TrainArgs JSON).
 
@@ -89,8 +110,9 @@ def check_values(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty], val
         declared = components[item.component_id].SPEC_CLASS.PARAMETERS[item.exec_property].type
         if isinstance(declared, type) and issubclass(declared, message.Message):
             try:
-                json_format.Parse(value, declared())
+                parsed = json_format.Parse(value, declared())
             except (json_format.ParseError, ValueError) as error:
-                raise ValueError(f"runtime parameter '{name}': not a valid {declared.__name__} in JSON "
-                                 f"({error}); e.g. {proto_utils.proto_to_json(declared())!r} with its fields set"
-                                 ) from error
+                raise ParameterError(f"runtime parameter '{name}': not a valid {declared.__name__} in JSON "
+                                     f"({error}); e.g. {proto_utils.proto_to_json(declared())!r} with its fields set"
+                                     ) from error
+            _check_ranges(name, parsed)

@@ -169,8 +169,8 @@ def test_a_failed_run_leaves_no_half_written_split(tmp_path):
 
 
 def label_mean_of_prefix(examples: standard_artifacts.Examples, split: str) -> tuple[float, int, list[str]]:
-    """Label mean of the first records the Trainer reads from a split (at most 1,000, at most half the split,
-    so a label-sorted split cannot pass), with the prefix size and every review id in reading order."""
+    """Label mean of the first 1,000 records the Trainer reads from a split (at most half the split, so a
+    label-sorted split cannot pass), with the prefix size and every review id in reading order."""
     from modules import trainer
 
     records = trainer.read_records([artifact_utils.get_split_uri([examples], split) + "/*.gz"])
@@ -184,11 +184,10 @@ def test_every_split_is_written_in_a_label_mixed_order_that_is_the_same_on_every
     from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 
     corpus = write_synthetic_corpus(tmp_path / "aclImdb", SyntheticCorpusSpec(
-        reviews_per_label={"train": 1250, "test": 500}, sentences_per_review=(1, 2)))
+        reviews_per_label={"train": 5000, "test": 1000}, sentences_per_review=(1, 1), words_per_sentence=(3, 5)))
     first, second = (run_executor(corpus, tmp_path / f"run{i}" / "Examples") for i in (1, 2))
     for split in ("train", "eval", "test"):
         mean, size, order = label_mean_of_prefix(first, split)
-        assert size >= 200
+        assert size == 1000
         assert 0.45 <= mean <= 0.55, f"{split}: label mean {mean:.3f} over its first {size} records"
         assert order == label_mean_of_prefix(second, split)[2], f"{split}: a re-run wrote another order"
-    assert label_mean_of_prefix(first, "train")[1] == 1000

@@ -1,0 +1,30 @@
+"""Named points where a test can make the whole process die at once, as an OOM kill or a power cut would.
+
+Set `IMDB_BERT_TFX_CRASH_AT=<point>` and the process that reaches `<point>` kills itself with SIGKILL: no
+`finally`, no atexit, no flush. The crash-recovery tests use it where a crash cannot be timed from outside
+(between two files of a push, in the middle of an epoch). Unset, as in any real run, a point costs one
+environment lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+CRASH_AT_ENV = "IMDB_BERT_TFX_CRASH_AT"
+EXAMPLE_GEN_SHARD = "example_gen.shard"  # a shard file written, not yet renamed into place
+TRAINER_MID_EPOCH = "trainer.mid_epoch"  # halfway through the second epoch
+PUSHER_COPY = "pusher.copy"  # the first file of a version copied, the rest not yet
+POINTS = (EXAMPLE_GEN_SHARD, TRAINER_MID_EPOCH, PUSHER_COPY)
+
+
+def armed(point: str) -> bool:
+    return os.environ.get(CRASH_AT_ENV) == point
+
+
+def crash_here(point: str) -> None:
+    """Kills this process with SIGKILL if `point` is the armed crash point."""
+    if armed(point):
+        print(f"{CRASH_AT_ENV}: killing process {os.getpid()} at {point}", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,109 @@
+"""`TrainingConfig`: the Trainer's hyperparameters (its `custom_config`), their defaults and the ranges they
+must lie in. Light on purpose (no TensorFlow): runners and the pipeline definition check a configuration
+before any work, and the Trainer checks it again when it starts, so a bad value that reached a Kubeflow run
+another way stops there, before any training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from modules import review_text
+
+AUTO, FLOAT32, MIXED_BFLOAT16 = "auto", "float32", "mixed_bfloat16"
+PRECISIONS = (AUTO, FLOAT32, MIXED_BFLOAT16)
+# The longest input any BERT on TF Hub embeds; the encoder at hand may embed fewer (checked when it loads).
+MAX_SEQ_LENGTH = 512
+MIN_SEQ_LENGTH = review_text.SPECIAL_TOKENS + 1
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its range; the message names the flag, the value and what is allowed."""
+
+
+def flag(field: str) -> str:
+    """The runners' flag for a configuration field."""
+    return "--" + field.replace("_", "-")
+
+
+def check(field: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{flag(field)} {value!r}: {allowed}")
+
+
+def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:
+    in_range = isinstance(value, int) and not isinstance(value, bool) and value >= low and (
+        high is None or value <= high)
+    check(field, value, in_range, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
+
+
+def check_unit_interval(field: str, value: Any, *, closed: bool) -> None:
+    """`value` in [0, 1] (`closed`) or [0, 1)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    check(field, value, number and 0 <= value and (value <= 1 if closed else value < 1),
+          f"must be a number in [0, 1{']' if closed else ')'}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """The Trainer's `custom_config`; hyperparameter defaults are the tutorial's (`pipeline/configs.py`
+    sets the pipeline's)."""
+
+    preprocess_handle: str
+    encoder_handle: str
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 3e-5
+    warmup_fraction: float = 0.1
+    dropout_rate: float = 0.1
+    seq_length: int = 128
+    # Which tokens of a review longer than seq_length are read (review_text.TRUNCATIONS).
+    truncation: str = review_text.HEAD
+    shuffle_buffer: int = 10_000
+    seed: int = 42
+    # "auto" (mixed_bfloat16 where the hardware computes bfloat16 natively), "float32" or "mixed_bfloat16".
+    precision: str = AUTO
+    # Where per-run epoch backups live; "" keeps them in the Trainer's model_run folder (no resume across
+    # executions). The pipeline sets <pipeline_root>/Trainer/backup.
+    backup_root: str = ""
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first value out of its range."""
+        for field in ("preprocess_handle", "encoder_handle"):
+            check(field, getattr(self, field), isinstance(getattr(self, field), str) and bool(getattr(self, field)),
+                  "must name a TF Hub handle (URL) or a SavedModel folder")
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check("learning_rate", self.learning_rate,
+              isinstance(self.learning_rate, (int, float)) and not isinstance(self.learning_rate, bool)
+              and 0 < self.learning_rate < float("inf"), "must be a number > 0")
+        check_unit_interval("warmup_fraction", self.warmup_fraction, closed=False)
+        check_unit_interval("dropout_rate", self.dropout_rate, closed=False)
+        check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
+        check("truncation", self.truncation, self.truncation in review_text.TRUNCATIONS,
+              f"must be one of {', '.join(review_text.TRUNCATIONS)}")
+        check_int("shuffle_buffer", self.shuffle_buffer, 1)
+        check_int("seed", self.seed, 0)
+        check("precision", self.precision, self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
+
+    @classmethod
+    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> "TrainingConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        config = dict(custom_config or {})
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ConfigError(f"Trainer custom_config has unknown keys {unknown}; known keys: {sorted(known)}")
+        missing = [k for k in ("preprocess_handle", "encoder_handle") if not config.get(k)]
+        if missing:
+            raise ConfigError(f"Trainer custom_config must set {missing} (TF Hub handles or SavedModel dirs)")
+        return cls(**config)
+
+
+def check_steps(field: str, steps: int | None) -> None:
+    """Train or eval steps: unset (None: whole passes), or at least 1."""
+    if steps is not None:
+        check_int(field, steps, 1)

@@ -1,0 +1,276 @@
+"""Mistakes and faults: bad input refused in seconds with one line, crashes that lose nothing, atomic pushes,
+caching that is never stale, one run per output directory."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ml_metadata as mlmd
+import pytest
+from ml_metadata.proto import metadata_store_pb2
+
+from components import atomic_pusher
+from modules import crash_points
+from modules.training_config import ConfigError, TrainingConfig
+from pipeline import configs, run_lock
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_command(script: str, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, script, *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+BAD_LOCAL_FLAGS = [
+    (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
+    (["--epochs", "0"], "--epochs 0: must be an integer >= 1"),
+    (["--train-steps", "0"], "--train-steps 0: must be an integer >= 1"),
+    (["--eval-steps", "-3"], "--eval-steps -3: must be an integer >= 1"),
+    (["--learning-rate", "0"], "--learning-rate 0.0: must be a number > 0"),
+    (["--warmup-fraction", "1"], "--warmup-fraction 1.0: must be a number in [0, 1)"),
+    (["--dropout-rate", "-0.1"], "--dropout-rate -0.1: must be a number in [0, 1)"),
+    (["--seq-length", "1024"], "--seq-length 1024: must be an integer >= 3 and <= 512"),
+    (["--truncation", "middle"], "argument --truncation: invalid choice: 'middle'"),
+    (["--accuracy-threshold", "1.5"], "--accuracy-threshold 1.5: must be a number in [0, 1]"),
+    (["--max-accuracy-drop", "-0.01"], "--max-accuracy-drop -0.01: must be a number in [0, 1]"),
+    (["--slice-features", "rating,genre"], "--slice-features 'rating,genre': genre not in the schema"),
+    (["--data", "/nonexistent/aclImdb"], "--data /nonexistent/aclImdb: no such file or folder"),
+    (["--data", "/etc/passwd"], "--data /etc/passwd: not a folder or a .tar.gz/.tgz/.tar archive"),
+    (["--data", "/etc"], "--data /etc: no aclImdb corpus found"),
+    (["--output-dir", "/proc/imdb-bert-tfx"], "--output-dir '/proc/imdb-bert-tfx': cannot be written"),
+    (["--batch-size", "many"], "argument --batch-size: invalid int value: 'many'"),
+]
+
+
+def assert_one_line_refusal(result: subprocess.CompletedProcess, expected: str, *, after_tensorflow=False) -> None:
+    """Exit code 2 and one line naming the problem, no traceback. Where the check needs TensorFlow loaded
+    (`after_tensorflow`), TensorFlow's own start-up log lines may come first; the refusal is the last line."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(lines) == 1 or after_tensorflow, result.stderr[-2000:]
+    assert expected in lines[-1] and lines[-1].startswith(("local_runner.py: error:", "kubeflow_runner.py: error:"))
+
+
+@pytest.mark.parametrize("flags,expected", BAD_LOCAL_FLAGS, ids=[" ".join(f) for f, _ in BAD_LOCAL_FLAGS])
+def test_the_local_runner_refuses_bad_input_at_once_with_one_line(flags, expected, tmp_path):
+    started = time.monotonic()
+    result = run_command("local_runner.py", "--output-dir", str(tmp_path / "out"), *flags)
+    assert_one_line_refusal(result, expected)
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "out" / "pipelines").exists()
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
+    (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
+    (["--parameter", "train_args={\"num_steps\": -5}"], "'train_args': num_steps -5: must be an integer >= 1"),
+    (["--parameter", 'eval_config={"metrics_specs": [{"metrics": [{"class_name": "BinaryAccuracy", "threshold": '
+                     '{"value_threshold": {"lower_bound": 70}}}]}]}'],
+     "'eval_config': BinaryAccuracy lower_bound 70.0: must be a number in [0, 1]"),
+])
+def test_the_kubeflow_runner_refuses_bad_input_before_compiling(flags, expected, tmp_path):
+    result = run_command("kubeflow_runner.py", "--pipeline-root", "gs://b/r", "--data", "gs://b/d",
+                         "--serving-model-dir", "gs://b/s", "--output-file", str(tmp_path / "spec.json"), *flags)
+    assert_one_line_refusal(result, expected, after_tensorflow=flags[0] == "--parameter")
+    assert not (tmp_path / "spec.json").exists()
+
+
+def test_encoder_checks_name_the_handle_and_the_longest_sequence_it_reads(tiny_bert, tmp_path):
+    import dataclasses
+
+    from components import synthetic_corpus
+    from modules import hub_bert
+    from tests.conftest import TINY_BERT
+
+    short = hub_bert.build_random_bert(hub_bert.write_vocab(synthetic_corpus.LEXICON, tmp_path / "vocab.txt"),
+                                       tmp_path / "short_bert", dataclasses.replace(TINY_BERT, max_position_embeddings=64))
+    result = run_command("local_runner.py", "--output-dir", str(tmp_path / "out"),
+                         "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tmp_path / "none"))
+    assert_one_line_refusal(result, f"encoder handle '{tmp_path / 'none'}' cannot be loaded", after_tensorflow=True)
+    result = run_command("local_runner.py", "--output-dir", str(tmp_path / "out"), "--seq-length", "100",
+                         "--preprocess-handle", str(short.preprocess), "--encoder-handle", str(short.encoder))
+    assert_one_line_refusal(result, "--seq-length 100 is longer than the encoder", after_tensorflow=True)
+    assert "embeds 64 positions; give --seq-length 64 or less" in result.stderr
+
+
+@pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", -1), ("learning_rate", 0.0),
+                                         ("warmup_fraction", 1.0), ("dropout_rate", 1.0), ("seq_length", 2),
+                                         ("truncation", "middle"), ("precision", "float16")])
+def test_the_trainer_refuses_a_bad_custom_config_before_training(field, value):
+    custom_config = {"preprocess_handle": "p", "encoder_handle": "e", field: value}
+    with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')} "):
+        TrainingConfig.from_custom_config(custom_config)
+
+
+def test_a_second_run_on_the_same_output_directory_stops_at_once_naming_the_lock_and_the_other_run(tmp_path):
+    output_dir = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pipeline import run_lock\n"
+        "with run_lock.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"), str(output_dir)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        second = run_command("local_runner.py", "--output-dir", str(output_dir))
+        assert time.monotonic() - started < 30
+        assert second.returncode == run_lock.EXIT_CODE, second.stderr[-2000:]
+        message = second.stderr.strip().splitlines()[-1]
+        assert str(output_dir / run_lock.LOCK_FILE) in message and f"pid {holder.pid}" in message
+        assert not (output_dir / "metadata").exists()
+    finally:
+        holder.kill()  # SIGKILL: the kernel releases the lock, none is left stale
+        holder.wait()
+    with run_lock.hold(str(output_dir)) as path:
+        assert f"pid {os.getpid()}" in Path(path).read_text()
+
+
+SAVE_TINY_MODEL = r"""
+import sys, tensorflow as tf
+class Doubler(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def double(self, x):
+        return {"y": 2 * x}
+module = Doubler()
+tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.double})
+"""
+
+PUSH = "import sys; from components import atomic_pusher; print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])"
+
+
+def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tmp_path):
+    import tensorflow as tf
+
+    model, serving = tmp_path / "model", tmp_path / "serving"
+    subprocess.run([sys.executable, "-c", SAVE_TINY_MODEL, str(model)], check=True, timeout=120)
+    killed = subprocess.run([sys.executable, "-c", PUSH, str(model), str(serving)], cwd=PROJECT_ROOT,
+                            env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    leftovers = [p.name for p in serving.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(atomic_pusher.STAGING_PREFIX)
+    assert atomic_pusher.versions(str(serving)) == [], "TF Serving would see no version at all"
+
+    (serving / "9999999999").mkdir()  # a version from the future: never replaced, the next is one past it
+    (serving / "9999999999" / "keep").write_text("untouched")
+    version, path = atomic_pusher.push(str(model), str(serving))
+    assert version == "10000000000"
+    assert sorted(p.name for p in serving.iterdir()) == ["10000000000", "9999999999"]
+    assert (serving / "9999999999" / "keep").read_text() == "untouched"
+    loaded = tf.saved_model.load(path)
+    assert loaded.signatures["serving_default"](x=tf.constant([1.5]))["y"].numpy().tolist() == [3.0]
+
+
+def metadata_store(output_dir: Path) -> mlmd.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = configs.metadata_path(str(output_dir))
+    return mlmd.MetadataStore(config)
+
+
+def executions_of(store: mlmd.MetadataStore, component: str) -> list:
+    types = {t.id: t.name for t in store.get_execution_types()}
+    return [e for e in store.get_executions() if types[e.type_id].endswith(component)]
+
+
+def example_gen_pipeline(corpus: Path, output_dir: Path):
+    from tfx import v1 as tfx
+
+    from components.imdb_example_gen import ImdbExampleGen
+
+    return tfx.dsl.Pipeline(
+        pipeline_name="cache-test", pipeline_root=str(output_dir / "root"), enable_cache=True,
+        components=[ImdbExampleGen(source=str(corpus), download_dir=str(output_dir / "downloads"))],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            configs.metadata_path(str(output_dir))))
+
+
+def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_corpus(tiny_corpus, tmp_path):
+    import shutil
+
+    from tfx import v1 as tfx
+
+    from tests.test_imdb_example_gen import read_split
+
+    corpus = tmp_path / "aclImdb"
+    shutil.copytree(tiny_corpus, corpus)
+    output_dir = tmp_path / "out"
+    store = lambda: metadata_store(output_dir)
+    states = lambda: [e.last_known_state for e in executions_of(store(), "ImdbExampleGen")]
+    E = metadata_store_pb2.Execution
+
+    for _ in range(2):
+        tfx.orchestration.LocalDagRunner().run(example_gen_pipeline(corpus, output_dir))
+    assert states() == [E.COMPLETE, E.CACHED]
+
+    edited = sorted((corpus / "train" / "pos").iterdir())[0]
+    edited.write_text("An edited review, read again. " + edited.read_text())
+    (corpus / "train" / "neg" / "99999_2.txt").write_text("A review added after the first run. Dull.")
+    tfx.orchestration.LocalDagRunner().run(example_gen_pipeline(corpus, output_dir))
+    assert states() == [E.COMPLETE, E.CACHED, E.COMPLETE]
+
+    from tfx.types import standard_artifacts
+    newest = max(store().get_artifacts_by_type("Examples"), key=lambda a: a.id)
+    examples = standard_artifacts.Examples()
+    examples.set_mlmd_artifact(newest)
+    rows = [row for split in ("train", "eval") for row in read_split(examples, split)]
+    assert len(rows) == 2 * 120 + 1
+    assert any(row["text"].startswith("An edited review, read again.") for row in rows)
+    assert any(row["review_id"] == "train/neg/99999" for row in rows)
+
+
+def test_a_run_killed_anywhere_then_run_again_completes_and_never_uses_a_partial_artifact(
+        tiny_corpus, tiny_bert, tmp_path):
+    output_dir = tmp_path / "out"
+    command = [sys.executable, "local_runner.py", "--output-dir", str(output_dir), "--data", str(tiny_corpus),
+               "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
+               "--seq-length", "64", "--epochs", "4", "--train-steps", "240", "--learning-rate", "1e-3", "--cache"]
+    evaluation_dir = output_dir / "pipelines" / configs.PIPELINE_NAME / "Evaluator" / "evaluation"
+    serving = Path(configs.serving_model_dir(str(output_dir)))
+    wall_times = {}
+
+    def run(name: str, crash_at: str | None = None, kill_when=None) -> str:
+        log_path = tmp_path / f"{name}.log"
+        env = {**os.environ, crash_points.CRASH_AT_ENV: crash_at or ""}
+        started = time.monotonic()
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+            while process.poll() is None and time.monotonic() - started < 900:
+                if kill_when and kill_when():
+                    process.send_signal(signal.SIGKILL)
+                time.sleep(0.05)
+            returncode = process.wait(timeout=60)
+        wall_times[name] = round(time.monotonic() - started)
+        output = log_path.read_text()
+        expected = 0 if name == "completes" else -signal.SIGKILL
+        assert returncode == expected, f"{name}: exit {returncode}\n{output[-4000:]}"
+        return output
+
+    run("ImdbExampleGen", crash_points.EXAMPLE_GEN_SHARD)
+    run("Trainer", crash_points.TRAINER_MID_EPOCH)
+    resumed = run("Evaluator", kill_when=lambda: evaluation_dir.exists() and any(evaluation_dir.iterdir()))
+    assert "Resuming from the backup" in resumed and "Epoch 4/4" in resumed and "Epoch 1/4" not in resumed
+    run("Pusher", crash_points.PUSHER_COPY)
+    assert atomic_pusher.versions(str(serving)) == [], "a killed copy must not show as a version"
+    assert any(p.name.startswith(atomic_pusher.STAGING_PREFIX) for p in serving.iterdir())
+    completed = run("completes")
+    print("wall seconds per run:", wall_times)
+
+    assert "Pushed model:" in completed
+    assert [p.name for p in serving.iterdir()] == [str(v) for v in atomic_pusher.versions(str(serving))]
+    assert len(atomic_pusher.versions(str(serving))) == 1
+    from tests.test_pipeline_end_to_end import assert_warmup_requests_are_served
+    assert_warmup_requests_are_served(next(serving.iterdir()))
+
+    store = metadata_store(output_dir)
+    live = metadata_store_pb2.Artifact.LIVE
+    inputs = [event.artifact_id for event in store.get_events_by_execution_ids([e.id for e in store.get_executions()])
+              if event.type == metadata_store_pb2.Event.INPUT]
+    assert inputs, "the store is readable and records the runs' inputs"
+    assert all(a.state == live for a in store.get_artifacts_by_id(sorted(set(inputs)))), \
+        "an artifact of a killed execution was used as an input"
+    killed_states = {e.last_known_state for e in store.get_executions()}
+    assert metadata_store_pb2.Execution.RUNNING in killed_states  # the killed executions, never published
