@@ -12,13 +12,11 @@ threshold) are pipeline parameters (configs.KUBEFLOW_RUNTIME_PARAMETERS): set th
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is imported anywhere
-
 import argparse
+import os
 import sys
 
+import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from pipeline import cli, configs
 
 

@@ -7,16 +7,14 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is imported anywhere
-
 import argparse
+import os
 import dataclasses
 import sys
 
 from absl import logging
 
+import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from components import imdb_source
 from pipeline import cli, configs, run_lock
 

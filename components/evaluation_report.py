@@ -424,10 +424,10 @@ def EvaluationReport(
     evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
     report: tfx.dsl.components.OutputArtifact[ModelEvaluationReport],
+    eval_split: tfx.dsl.components.Parameter[str],
+    test_split: tfx.dsl.components.Parameter[str],
     pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel] = None,
     test_evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation] = None,
-    eval_split: tfx.dsl.components.Parameter[str] = "eval",
-    test_split: tfx.dsl.components.Parameter[str] = "test",
 ) -> None:
     """Writes report.html / report.md (+ PNGs) on the gating evaluation, the push and the test split."""
     verdict = write_report(report.uri, evaluation.uri, blessing, pushed_model,

@@ -58,8 +58,7 @@ from tfx.utils import proto_utils
 from components import imdb_source
 from modules import crash_points, review_text
 
-CORPUS_SPLITS = ("train", "test")
-LABEL_DIRS = {"neg": 0, "pos": 1}
+LABEL_DIRS = imdb_source.LABEL_DIRS
 REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
 READ_BATCH_SIZE = 250
@@ -78,13 +77,6 @@ DOWNLOAD_DIR_KEY = "download_dir"
 TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
 TEST_SPLIT_NAME_KEY = "test_split_name"
 SOURCE_FINGERPRINT_KEY = "source_fingerprint"
-
-
-def default_train_split_config() -> example_gen_pb2.SplitConfig:
-    return example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
-        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-    ])
 
 
 class ReviewFormatError(ValueError):
@@ -352,22 +344,22 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     Args:
       source: an aclImdb folder (local or gs://...), a local `.tar.gz`, or an http(s)/file URL of one.
       download_dir: where downloads and extracted archives are cached.
-      source_sha256: expected SHA-256 of the archive (known for the official URL); empty: not checked.
-      train_split_config: hash buckets dividing aclImdb/train (default train 4 : eval 1).
+      train_split_config: hash buckets dividing aclImdb/train (the pipeline's: train 4 : eval 1).
       test_split_name: the name of the split made from aclImdb/test; empty for a train-only corpus.
+      source_sha256: expected SHA-256 of the archive (known for the official URL); empty: not checked.
     """
 
     SPEC_CLASS = ImdbExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
     DRIVER_CLASS = Driver
 
-    def __init__(self, source: str, download_dir: str, source_sha256: str | None = None,
-                 train_split_config: example_gen_pb2.SplitConfig | None = None, test_split_name: str = "test"):
+    def __init__(self, source: str, download_dir: str, train_split_config: example_gen_pb2.SplitConfig,
+                 test_split_name: str, source_sha256: str | None = None):
         super().__init__(spec=ImdbExampleGenSpec(
             source=source,
             source_sha256=source_sha256 or "",
             download_dir=download_dir,
-            train_split_config=train_split_config or default_train_split_config(),
+            train_split_config=train_split_config,
             test_split_name=test_split_name,
             examples=types.Channel(type=standard_artifacts.Examples),
         ))

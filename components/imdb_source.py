@@ -34,6 +34,9 @@ OFFICIAL_SIZE = 84_125_825
 OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 KNOWN_SHA256 = {OFFICIAL_URL: OFFICIAL_SHA256}
 
+# The aclImdb layout: {train,test}/{neg,pos}/<id>_<rating>.txt; the folder name is the label.
+CORPUS_SPLITS = ("train", "test")
+LABEL_DIRS = {"neg": 0, "pos": 1}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SKIPPED_FOLDERS = ("train/unsup",)
 CHUNK_BYTES = 1 << 20

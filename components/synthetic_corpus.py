@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from components import imdb_source
+
 POSITIVE_WORDS = (
     "great", "excellent", "wonderful", "brilliant", "moving", "superb", "delightful", "masterful",
     "charming", "gripping", "beautiful", "funny", "touching", "memorable", "stunning", "loved",
@@ -32,8 +34,6 @@ NEUTRAL_WORDS = (
 PUNCTUATION = (".", ",", "!", "?", "<", ">", "/", "'", "-", "(", ")", ":", ";", '"')
 LEXICON = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS + PUNCTUATION + ("br",)
 
-SPLITS = ("train", "test")
-LABEL_DIRS = ("neg", "pos")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,9 +68,9 @@ def write_synthetic_corpus(root: Path, spec: SyntheticCorpusSpec = SyntheticCorp
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     rng = random.Random(spec.seed)
-    for split in SPLITS:
+    for split in imdb_source.CORPUS_SPLITS:
         review_id = 0
-        for label_dir in LABEL_DIRS:
+        for label_dir in imdb_source.LABEL_DIRS:
             positive = label_dir == "pos"
             folder = staging / split / label_dir
             folder.mkdir(parents=True)

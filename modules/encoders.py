@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+from modules.model_interface import ENCODER_INPUTS
+
 ENCODER_OUTPUTS = ("pooled_output", "sequence_output")
 PREPROCESS_FUNCTIONS = ("tokenize", "bert_pack_inputs")
 

@@ -16,22 +16,13 @@ import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
 from modules import hardware, keras_encoder, review_text
+from modules.model_interface import (CLASS_NAME_OUTPUT, CLASS_NAMES, ENCODER_INPUTS, LABEL_FEATURE,  # noqa: F401
+                                     PROBABILITY_OUTPUT, SERVING_INPUT, SERVING_SIGNATURE, TEXT_FEATURE, TEXT_INPUT,
+                                     TEXT_SIGNATURE)
 
-TEXT_FEATURE = "text"
-LABEL_FEATURE = "label"
-SERVING_INPUT = "examples"
-TEXT_INPUT = "text"
-PROBABILITY_OUTPUT = "probability"
-CLASS_OUTPUT = "label"
-CLASS_NAMES = ("negative", "positive")
-SERVING_SIGNATURE = "serving_default"
-TEXT_SIGNATURE = "predict_text"
 # TF Serving replays these requests at load time, so the first real request does not pay for tracing.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_TEXTS = ("This movie was wonderful, I loved every minute.", "A dull, tedious film.")
-
-
-ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +123,7 @@ class ServingModule(tf.Module):
         logits = tf.cast(self.token_classifier(encoder_inputs, training=False), tf.float32)
         probability = tf.sigmoid(logits)
         class_name = tf.where(probability >= 0.5, CLASS_NAMES[1], CLASS_NAMES[0])
-        return {PROBABILITY_OUTPUT: probability, CLASS_OUTPUT: class_name}
+        return {PROBABILITY_OUTPUT: probability, CLASS_NAME_OUTPUT: class_name}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
     def serve_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:

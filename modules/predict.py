@@ -12,17 +12,15 @@ padding per batch), with a progress bar on stderr; results come out in input ord
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is imported anywhere
-
 import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from typing import Iterable, TextIO
 
+import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
@@ -72,10 +70,10 @@ def load_text_signature(model_dir: str):
     inputs = signature.structured_input_signature[1]
     outputs = signature.structured_outputs
     if (set(inputs) != {model_lib.TEXT_INPUT} or inputs[model_lib.TEXT_INPUT].dtype != tf.string
-            or not {model_lib.PROBABILITY_OUTPUT, model_lib.CLASS_OUTPUT} <= set(outputs)):
+            or not {model_lib.PROBABILITY_OUTPUT, model_lib.CLASS_NAME_OUTPUT} <= set(outputs)):
         raise PredictError(f"{model_dir}: '{model_lib.TEXT_SIGNATURE}' takes {inputs} and returns {sorted(outputs)}; "
                            f"expected a string input '{model_lib.TEXT_INPUT}' and outputs "
-                           f"'{model_lib.PROBABILITY_OUTPUT}' and '{model_lib.CLASS_OUTPUT}'.")
+                           f"'{model_lib.PROBABILITY_OUTPUT}' and '{model_lib.CLASS_NAME_OUTPUT}'.")
     return signature
 
 
@@ -91,7 +89,7 @@ def classify(model_dir: str, texts: list[str], batch_size: int = DEFAULT_BATCH_S
         batch = order[start:start + batch_size]
         outputs = signature(**{model_lib.TEXT_INPUT: tf.constant([texts[i] for i in batch])})
         probabilities = outputs[model_lib.PROBABILITY_OUTPUT].numpy().reshape(-1)
-        labels = outputs[model_lib.CLASS_OUTPUT].numpy().reshape(-1)
+        labels = outputs[model_lib.CLASS_NAME_OUTPUT].numpy().reshape(-1)
         for i, probability, label in zip(batch, probabilities, labels):
             results[i] = Prediction(texts[i], float(probability), label.decode())
         if bar is not None:

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import sys
-from typing import Any
 
 import tensorflow as tf
 from absl import logging

@@ -1,4 +1,1 @@
-import os
-
-# TF Hub and Model Garden need Keras 2 (tf_keras); this must be set before TensorFlow is imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import modules  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from modules.training_config import TrainingConfig
+
 PIPELINE_NAME = "imdb-bert-tfx"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,21 +50,21 @@ ENCODER_HANDLE: str | None = None
 # Or a name from modules/encoders.py (the tutorial's list), which sets both handles.
 ENCODER_NAME: str | None = None
 
-# --- Training (tutorial defaults) ---------------------------------------------------------------
-EPOCHS = 5
-BATCH_SIZE = 32
-LEARNING_RATE = 3e-5
-WARMUP_FRACTION = 0.1
-DROPOUT_RATE = 0.1
+# --- Training (tutorial defaults: TrainingConfig's, their one home) --------------------------------
+EPOCHS = TrainingConfig.epochs
+BATCH_SIZE = TrainingConfig.batch_size
+LEARNING_RATE = TrainingConfig.learning_rate
+WARMUP_FRACTION = TrainingConfig.warmup_fraction
+DROPOUT_RATE = TrainingConfig.dropout_rate
 # Tokens per review, [CLS] and [SEP] included; at most the encoder's position embeddings (512 for BERTs).
-SEQ_LENGTH = 128
+SEQ_LENGTH = TrainingConfig.seq_length
 # Which tokens of a longer review are read: "head" (the first, as BERT's packer does), "tail" (the last) or
 # "head+tail" (the first quarter and the last three quarters of the budget; Sun et al. 2019).
-TRUNCATION = "head"
-SEED = 42
+TRUNCATION = TrainingConfig.truncation
+SEED = TrainingConfig.seed
 # "auto": mixed_bfloat16 where bfloat16 math is native (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on),
 # float32 elsewhere; or force "float32" / "mixed_bfloat16". The exported model always serves in float32.
-PRECISION = "auto"
+PRECISION = TrainingConfig.precision
 # Total optimizer steps; None: `EPOCHS` passes over the train split.
 TRAIN_NUM_STEPS: int | None = None
 # Validation batches per epoch; None: one pass over the eval split.

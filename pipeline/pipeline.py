@@ -16,7 +16,7 @@ from components import atomic_pusher
 from components.anomalies_gate import AnomaliesGate
 from components.evaluation_report import EvaluationReport
 from components.imdb_example_gen import ImdbExampleGen
-from modules import model as model_lib
+from modules import model_interface
 from modules.training_config import TrainingConfig
 from pipeline import configs
 from pipeline.evaluation_config import EvaluationConfig
@@ -67,9 +67,9 @@ def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: floa
             slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_gate(accuracy_threshold, max_accuracy_drop)))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name=model_lib.SERVING_SIGNATURE,
-            label_key=model_lib.LABEL_FEATURE,
-            prediction_key=model_lib.PROBABILITY_OUTPUT,
+            signature_name=model_interface.SERVING_SIGNATURE,
+            label_key=model_interface.LABEL_FEATURE,
+            prediction_key=model_interface.PROBABILITY_OUTPUT,
             preprocessing_function_names=[],
         )],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in slice_features],

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"

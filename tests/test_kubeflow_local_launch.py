@@ -17,10 +17,12 @@ import kubeflow_runner
 from pipeline import configs
 from tests import kfp_local_launcher
 
+pytestmark = pytest.mark.slow
+
 # Compiled with 1 training step, which cannot reach the accuracy gate; the run sets the train_args pipeline
 # parameter to enough steps, so a pushed model proves the runtime parameter reached the Trainer's executor.
 COMPILED_STEPS = 1
-RUN_TRAIN_ARGS = '{"splits": ["train"], "num_steps": 240}'
+RUN_TRAIN_ARGS = '{"splits": ["train"], "num_steps": 120}'
 
 
 def image_standin_env() -> dict[str, str]:

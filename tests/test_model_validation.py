@@ -1,15 +1,24 @@
-"""Model validation gating, three real pipeline runs on one pipeline root and one ML Metadata store.
+"""The whole pipeline on tiny data, three real runs on one pipeline root and one ML Metadata store, each a
+module fixture that the next one builds on, with one test each:
 
-1. a good model, no baseline yet: judged on the absolute accuracy bound alone, blessed, pushed;
-2. a model that learned nothing (learning rate 0): not blessed, not pushed, the serving directory
-   byte-for-byte unchanged, and the report says which thresholds failed, with their values;
+1. a good model, no baseline yet: judged on the absolute accuracy bound alone, blessed, pushed, and the
+   pushed model serves raw text in a fresh process;
+2. a model that learned nothing (one step at a negligible learning rate): not blessed, not pushed, the
+   serving directory byte-for-byte unchanged, and the report says which thresholds failed, with their values;
 3. a good model again: blessed against run 1's model (the latest blessed, not run 2's) and pushed as a
    new version next to the first one.
 """
 
+import contextlib
+import dataclasses
 import hashlib
 import html
+import io
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import ml_metadata as mlmd
@@ -19,6 +28,7 @@ from ml_metadata.proto import metadata_store_pb2
 import local_runner
 from components import evaluation_report
 from pipeline import configs
+from tests.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served
 
 ACCURACY_THRESHOLD = 0.7
 MAX_ACCURACY_DROP = 0.1
@@ -32,16 +42,42 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*"))}
 
 
-def run_pipeline(output_dir: Path, corpus: Path, bert, learning_rate: float, capsys) -> str:
-    capsys.readouterr()
-    local_runner.main([
-        "--output-dir", str(output_dir), "--data", str(corpus),
-        "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
-        "--seq-length", "64", "--epochs", "2", "--train-steps", "120", "--batch-size", "32",
-        "--learning-rate", str(learning_rate),
-        "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP),
-    ])
-    return capsys.readouterr().out
+GOOD_TRAINING = ("--epochs", "2", "--train-steps", "120", "--learning-rate", "1e-3")
+NO_TRAINING = ("--epochs", "1", "--train-steps", "1", "--learning-rate", "1e-12")
+
+
+def run_pipeline(output_dir: Path, corpus: Path, bert, training: tuple[str, ...]) -> str:
+    """Runs local_runner.py in this process; returns what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        local_runner.main([
+            "--output-dir", str(output_dir), "--data", str(corpus),
+            "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
+            "--seq-length", "64", "--batch-size", "32", *training,
+            "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP),
+        ])
+    return printed.getvalue()
+
+
+@dataclasses.dataclass
+class Runs:
+    """The runs so far on one output directory."""
+
+    output_dir: Path
+    corpus: Path
+    bert: object
+    stdout: dict[int, str] = dataclasses.field(default_factory=dict)
+    accuracies: dict[str, float] = dataclasses.field(default_factory=dict)
+    serving_before_run_2: dict[str, str] = dataclasses.field(default_factory=dict)
+    first_model_id: int = 0
+
+    @property
+    def serving_dir(self) -> Path:
+        return Path(configs.serving_model_dir(str(self.output_dir)))
+
+    def run(self, number: int, training: tuple[str, ...]) -> str:
+        self.stdout[number] = run_pipeline(self.output_dir, self.corpus, self.bert, training)
+        return self.stdout[number]
 
 
 class Store:
@@ -89,25 +125,42 @@ def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
             [t.change_threshold.absolute.value for t in thresholds if t.HasField("change_threshold")])
 
 
-def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_against_the_baseline(
-        tiny_corpus, tiny_bert, tmp_path, capsys):
-    output_dir = tmp_path / "output"
-    serving_dir = Path(configs.serving_model_dir(str(output_dir)))
-    accuracies = {}
+@pytest.fixture(scope="module")
+def run_1(tiny_corpus, tiny_bert, tmp_path_factory) -> Runs:
+    runs = Runs(tmp_path_factory.mktemp("gating") / "output", tiny_corpus, tiny_bert)
+    runs.run(1, GOOD_TRAINING)
+    return runs
 
-    # --- Run 1: good model, no baseline ----------------------------------------------------------
-    stdout = run_pipeline(output_dir, tiny_corpus, tiny_bert, 1e-3, capsys)
+
+@pytest.fixture(scope="module")
+def run_2(run_1: Runs) -> Runs:
+    run_1.first_model_id = props(Store(run_1.output_dir).gate_blessing())["current_model_id"]
+    run_1.serving_before_run_2 = snapshot(run_1.serving_dir)
+    run_1.run(2, NO_TRAINING)
+    return run_1
+
+
+@pytest.fixture(scope="module")
+def run_3(run_2: Runs) -> Runs:
+    run_2.run(3, GOOD_TRAINING)
+    return run_2
+
+
+@pytest.mark.slow
+def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_serves(run_1):
+    stdout, serving_dir, output_dir = run_1.stdout[1], run_1.serving_dir, run_1.output_dir
     store = Store(output_dir)
     blessing = props(store.gate_blessing())
     evaluation = store.newest("ModelEvaluation", "/Evaluator/")
-    accuracies["run 1"] = overall_accuracy(evaluation.uri)
+    run_1.accuracies["run 1"] = overall_accuracy(evaluation.uri)
     assert blessing["blessed"] == 1 and "baseline_model_id" not in blessing
-    assert accuracies["run 1"] >= ACCURACY_THRESHOLD
+    assert run_1.accuracies["run 1"] >= ACCURACY_THRESHOLD
     gate = evaluation_report.read_evaluation(evaluation.uri)
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
     assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)], [])  # no baseline
     versions = sorted(serving_dir.iterdir())
     assert len(versions) == 1 and versions[0].name.isdigit() and (versions[0] / "saved_model.pb").exists()
+    assert f"Pushed model: {versions[0]}" in stdout
     report = printed_report(stdout)
     text = read_report(stdout)
     assert "Blessed: yes, because: no baseline: absolute bound only." in text
@@ -125,22 +178,38 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
     assert re.search(r"^\| rating = 9 \|[^\n]*\| n/a \(one class\) \|", text, re.MULTILINE)
     assert evaluation_report.format_metric(gate.candidate.metrics["Overall"], "auc") != "n/a (one class)"
     test_evaluation = store.newest("ModelEvaluation", "/TestSetEvaluator/")
-    accuracies["run 1 (test split)"] = overall_accuracy(test_evaluation.uri)
+    run_1.accuracies["run 1 (test split)"] = overall_accuracy(test_evaluation.uri)
     assert evaluation_report.read_evaluation(test_evaluation.uri).candidate.metrics["Overall"]["example_count"] == 60
-    first_model_id = blessing["current_model_id"]
 
-    # --- Run 2: a model that learned nothing --------------------------------------------------------
-    before = snapshot(serving_dir)
-    stdout = run_pipeline(output_dir, tiny_corpus, tiny_bert, 0.0, capsys)
+    trainer_runs = list((output_dir / "pipelines" / configs.PIPELINE_NAME / "Trainer" / "model_run").iterdir())
+    assert (trainer_runs[0] / "training_history.png").stat().st_size > 0
+    assert list((trainer_runs[0] / "train").glob("events.out.tfevents.*"))
+    assert_warmup_requests_are_served(versions[0])
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    served = subprocess.run([sys.executable, "-c", SERVE_IN_FRESH_PROCESS, str(versions[0])],
+                            env=env, capture_output=True, text=True, timeout=300, cwd=output_dir)
+    assert served.returncode == 0, served.stderr[-3000:]
+    result = json.loads(served.stdout.strip().splitlines()[-1])
+    assert result["project_modules_loaded"] == []
+    positive, negative = result["text_probability"]
+    assert positive > 0.5 > negative
+    assert result["text_label"] == ["positive", "negative"]
+    assert all(abs(a - b) < 1e-6 for a, b in zip(result["text_probability"], result["example_probability"]))
+
+
+@pytest.mark.slow
+def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_directory_as_it_was(run_2):
+    stdout, serving_dir = run_2.stdout[2], run_2.serving_dir
+    store = Store(run_2.output_dir)
     blessing = props(store.gate_blessing())
     evaluation = store.newest("ModelEvaluation", "/Evaluator/")
     gate = evaluation_report.read_evaluation(evaluation.uri)
-    accuracies["run 2"] = accuracy = gate.candidate.metrics["Overall"]["binary_accuracy"]
+    run_2.accuracies["run 2"] = accuracy = gate.candidate.metrics["Overall"]["binary_accuracy"]
     baseline_accuracy = gate.baseline.metrics["Overall"]["binary_accuracy"]
-    assert blessing["blessed"] == 0 and blessing["baseline_model_id"] == first_model_id
-    assert baseline_accuracy == pytest.approx(accuracies["run 1"])
+    assert blessing["blessed"] == 0 and blessing["baseline_model_id"] == run_2.first_model_id
+    assert baseline_accuracy >= ACCURACY_THRESHOLD
     assert accuracy < ACCURACY_THRESHOLD and accuracy < baseline_accuracy - MAX_ACCURACY_DROP
-    assert snapshot(serving_dir) == before  # nothing written, replaced or removed
+    assert snapshot(serving_dir) == run_2.serving_before_run_2  # nothing written, replaced or removed
     assert props(store.newest("PushedModel"))["pushed"] == 0
     assert "not blessed; the serving model is still" in stdout
     # The thresholds TFMA checked are the configured ones, and both failed with the measured values.
@@ -163,21 +232,25 @@ def test_blesses_the_first_model_rejects_a_worse_one_and_pushes_a_good_one_again
             f"at most {MAX_ACCURACY_DROP:.4f} is allowed") in text
     assert "Not pushed: the serving directory is unchanged." in text
 
-    # --- Run 3: a good model, judged against run 1's (the latest blessed) ---------------------------
-    stdout = run_pipeline(output_dir, tiny_corpus, tiny_bert, 1e-3, capsys)
+
+@pytest.mark.slow
+def test_run_3_blesses_a_good_model_against_the_latest_blessed_one_and_pushes_a_new_version(run_3):
+    stdout, serving_dir = run_3.stdout[3], run_3.serving_dir
+    store = Store(run_3.output_dir)
     blessing = props(store.gate_blessing())
     evaluation = store.newest("ModelEvaluation", "/Evaluator/")
     gate = evaluation_report.read_evaluation(evaluation.uri)
-    accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
-    assert blessing["blessed"] == 1 and blessing["baseline_model_id"] == first_model_id
+    run_3.accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
+    assert blessing["blessed"] == 1 and blessing["baseline_model_id"] == run_3.first_model_id
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
     assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
                                                         [pytest.approx(-MAX_ACCURACY_DROP)])
     versions = sorted(serving_dir.iterdir(), key=lambda p: int(p.name))
     assert len(versions) == 2
+    before = run_3.serving_before_run_2
     assert {k: v for k, v in snapshot(serving_dir).items() if k in before} == before  # version 1 untouched
     assert f"Pushed model: {versions[1]}" in stdout
     text = read_report(stdout)
     assert "Blessed: yes, because: all thresholds met." in text
     assert f"Pushed as version {versions[1].name}" in text
-    print("overall accuracies:", {k: round(v, 4) for k, v in accuracies.items()})
+    print("overall accuracies:", {k: round(v, 4) for k, v in run_3.accuracies.items()})

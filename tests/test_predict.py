@@ -119,7 +119,7 @@ def test_the_readme_rest_requests_are_accepted_by_the_signatures(exported_model,
     (input_name,) = loaded.structured_input_signature[1]
     outputs = loaded(**{input_name: rest_instances_to_tensor(body["instances"])})
     assert outputs[model_lib.PROBABILITY_OUTPUT].shape == (len(body["instances"]), 1)
-    assert set(outputs) == {model_lib.PROBABILITY_OUTPUT, model_lib.CLASS_OUTPUT}
+    assert set(outputs) == {model_lib.PROBABILITY_OUTPUT, model_lib.CLASS_NAME_OUTPUT}
 
 
 def test_the_readme_lists_the_tensorflow_text_ops_the_model_needs(exported_model):

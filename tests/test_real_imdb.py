@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_imdb_example_gen import label_mean_of_prefix, read_split, run_executor
+from tests.example_gen_helpers import label_mean_of_prefix, read_split, run_executor
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_train.tar.gz"
 

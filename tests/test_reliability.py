@@ -80,6 +80,7 @@ def test_the_kubeflow_runner_refuses_bad_input_before_compiling(flags, expected,
     assert not (tmp_path / "spec.json").exists()
 
 
+@pytest.mark.slow
 def test_encoder_checks_name_the_handle_and_the_longest_sequence_it_reads(tiny_bert, tmp_path):
     import dataclasses
 
@@ -180,20 +181,24 @@ def example_gen_pipeline(corpus: Path, output_dir: Path):
     from tfx import v1 as tfx
 
     from components.imdb_example_gen import ImdbExampleGen
+    from pipeline.pipeline import train_split_config
 
     return tfx.dsl.Pipeline(
         pipeline_name="cache-test", pipeline_root=str(output_dir / "root"), enable_cache=True,
-        components=[ImdbExampleGen(source=str(corpus), download_dir=str(output_dir / "downloads"))],
+        components=[ImdbExampleGen(source=str(corpus), download_dir=str(output_dir / "downloads"),
+                                   train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS),
+                                   test_split_name=configs.TEST_SPLIT)],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             configs.metadata_path(str(output_dir))))
 
 
+@pytest.mark.slow
 def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_corpus(tiny_corpus, tmp_path):
     import shutil
 
     from tfx import v1 as tfx
 
-    from tests.test_imdb_example_gen import read_split
+    from tests.example_gen_helpers import read_split
 
     corpus = tmp_path / "aclImdb"
     shutil.copytree(tiny_corpus, corpus)
@@ -222,6 +227,7 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
     assert any(row["review_id"] == "train/neg/99999" for row in rows)
 
 
+@pytest.mark.slow
 def test_a_run_killed_anywhere_then_run_again_completes_and_never_uses_a_partial_artifact(
         tiny_corpus, tiny_bert, tmp_path):
     output_dir = tmp_path / "out"
@@ -262,7 +268,7 @@ def test_a_run_killed_anywhere_then_run_again_completes_and_never_uses_a_partial
     assert "Pushed model:" in completed
     assert [p.name for p in serving.iterdir()] == [str(v) for v in atomic_pusher.versions(str(serving))]
     assert len(atomic_pusher.versions(str(serving))) == 1
-    from tests.test_pipeline_end_to_end import assert_warmup_requests_are_served
+    from tests.serving_checks import assert_warmup_requests_are_served
     assert_warmup_requests_are_served(next(serving.iterdir()))
 
     store = metadata_store(output_dir)

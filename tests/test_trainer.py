@@ -18,7 +18,7 @@ from components import synthetic_corpus
 from modules import hardware, keras_encoder, review_text, trainer
 from modules import model as model_lib
 from tests.conftest import TINY_BERT
-from tests.test_imdb_example_gen import run_executor
+from tests.example_gen_helpers import run_executor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["A wonderful, moving and brilliant film. I loved it.", "Awful. Boring, dull and painful to watch.",
@@ -77,6 +77,7 @@ def assert_best_epoch_marked(history: list[dict[str, float]]) -> None:
     assert [row["best"] for row in history] == [float(epoch == best) for epoch in range(1, len(history) + 1)]
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, tmp_path):
     args = fn_args_for(tiny_examples, tiny_bert, tmp_path / "run", train_steps=150, precision=hardware.MIXED_BFLOAT16)
     trainer.run_fn(FnArgs(**args))
@@ -125,6 +126,7 @@ def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_p
     assert [label.decode() for label in by_text["label"].numpy().ravel()] == expected_labels
 
 
+@pytest.mark.slow
 def test_training_resumes_from_the_last_epoch_after_a_crash(tiny_examples, tiny_bert, tmp_path):
     def run(run_dir: Path, crash_after_epoch: int) -> subprocess.CompletedProcess:
         args = fn_args_for(tiny_examples, tiny_bert, run_dir, train_steps=15, precision=hardware.FLOAT32)
