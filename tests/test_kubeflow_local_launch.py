@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 # Compiled with 1 training step, which cannot reach the accuracy gate; the run sets the train_args pipeline
 # parameter to enough steps, so a pushed model proves the runtime parameter reached the Trainer's executor.
 COMPILED_STEPS = 1
-RUN_TRAIN_ARGS = '{"splits": ["train"], "num_steps": 120}'
+RUN_TRAIN_ARGS = '{"splits": ["train"], "num_steps": 240}'
 
 
 def image_standin_env() -> dict[str, str]:
