@@ -12,6 +12,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.components.evaluator import executor as evaluator_executor
+from tfx.components.pusher import executor as pusher_executor_lib
 from tfx.dsl.components.base import base_executor
 from tfx.proto import trainer_pb2
 from tfx.utils import import_utils, name_utils, proto_utils
@@ -115,9 +116,12 @@ def test_pusher_is_gated_by_the_evaluators_blessing(compiled):
     assert issubclass(import_utils.import_class_by_path(class_path), evaluator_executor.Executor)
     assert blessing.output_artifact_key == "blessing"
     assert blessing.producer_task in spec.root.dag.tasks[pusher.id].dependent_tasks
-    # TFX's Pusher checks the blessing in its executor (tested by running it: test_kubeflow_local_launch.py).
+    # TFX's Pusher executor checks the blessing; ours adds the atomic push (tested by running it:
+    # test_kubeflow_local_launch.py, test_reliability.py).
     pusher_executor = executors(job)[spec.components[pusher.id].executor_label]["container"]
-    assert "tfx.components.pusher.executor.Executor" in pusher_executor["args"]
+    pusher_class = pusher_executor["args"][pusher_executor["args"].index("--executor_class_path") + 1]
+    assert pusher_class == "components.atomic_pusher.Executor"
+    assert issubclass(import_utils.import_class_by_path(pusher_class), pusher_executor_lib.Executor)
 
 
 def test_runtime_parameters_default_to_the_compiled_values(compiled):
