@@ -84,7 +84,7 @@ def read_records(file_patterns: list[str]) -> tf.data.Dataset:
     files = _record_files(file_patterns)
     return tf.data.Dataset.from_tensor_slices(files).interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-        cycle_length=min(len(files), MAX_INTERLEAVED_FILES), block_length=1, deterministic=True)
+        cycle_length=min(len(files), MAX_INTERLEAVED_FILES), block_length=1)
 
 
 def length_bucket_boundaries(seq_length: int) -> list[int]:

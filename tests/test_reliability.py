@@ -65,6 +65,7 @@ def test_the_local_runner_refuses_bad_input_at_once_with_one_line(flags, expecte
     assert not (tmp_path / "out" / "pipelines").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,expected", [
     (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
     (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
@@ -143,6 +144,7 @@ tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.d
 PUSH = "import sys; from components import atomic_pusher; print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])"
 
 
+@pytest.mark.slow
 def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tmp_path):
     import tensorflow as tf
 

@@ -98,6 +98,7 @@ def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, t
     assert probabilities[0, 0] > 0.5 > probabilities[1, 0]
 
 
+@pytest.mark.slow
 def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_path):
     spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64,
                                     dropout_rate=0.1)
@@ -257,6 +258,7 @@ def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, 
     assert review_text.head_and_tail_lengths(review_text.HEAD_AND_TAIL, 512) == (128, 382)
 
 
+@pytest.mark.slow
 def test_training_batches_group_reviews_of_similar_length_and_evaluation_batches_are_trimmed(tiny_examples, tiny_bert):
     preprocessor = model_lib.Preprocessor(str(tiny_bert.preprocess), TINY_BERT.seq_length)
     files = [os.path.join(artifact_utils.get_split_uri([tiny_examples], "train"), "*.gz")]
@@ -273,6 +275,7 @@ def test_training_batches_group_reviews_of_similar_length_and_evaluation_batches
         assert inputs["input_mask"].shape[1] == inputs["input_mask"].numpy().sum(axis=1).max()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("truncation", review_text.TRUNCATIONS)
 def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_bert, tmp_path, truncation):
     spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=32,
