@@ -1,8 +1,10 @@
 """The whole pipeline on tiny data, three real runs on one pipeline root and one ML Metadata store, each a
 module fixture that the next one builds on, with one test each:
 
-1. a good model, no baseline yet: judged on the absolute accuracy bound alone, blessed, pushed, and the
-   pushed model serves raw text in a fresh process;
+1. a good model, no baseline yet, reached through crashes: the runner is killed (SIGKILL) during
+   ImdbExampleGen, mid-epoch in the Trainer, during the Evaluator and in the middle of the Pusher's copy, and
+   the same command is run again each time until it completes. Then: judged on the absolute accuracy bound
+   alone, blessed, pushed, and the pushed model serves raw text in a fresh process;
 2. a model that learned nothing (one step at a negligible learning rate): not blessed, not pushed, the
    serving directory byte-for-byte unchanged, and the report says which thresholds failed, with their values;
 3. a good model again: blessed against run 1's model (the latest blessed, not run 2's) and pushed as a
@@ -17,8 +19,10 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ml_metadata as mlmd
@@ -26,10 +30,12 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
-from components import evaluation_report
+from components import atomic_pusher, evaluation_report
+from modules import crash_points
 from pipeline import configs
 from tests.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ACCURACY_THRESHOLD = 0.7
 MAX_ACCURACY_DROP = 0.1
 
@@ -43,20 +49,38 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 GOOD_TRAINING = ("--epochs", "2", "--train-steps", "120", "--learning-rate", "1e-3")
+RUN_1_CRASH_POINTS = ("ImdbExampleGen", "Trainer", "Evaluator", "Pusher")
 NO_TRAINING = ("--epochs", "1", "--train-steps", "1", "--learning-rate", "1e-12")
+
+
+def runner_flags(output_dir: Path, corpus: Path, bert, training: tuple[str, ...]) -> list[str]:
+    return ["--output-dir", str(output_dir), "--data", str(corpus),
+            "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
+            "--seq-length", "64", "--batch-size", "32", *training,
+            "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP)]
 
 
 def run_pipeline(output_dir: Path, corpus: Path, bert, training: tuple[str, ...]) -> str:
     """Runs local_runner.py in this process; returns what it printed."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        local_runner.main([
-            "--output-dir", str(output_dir), "--data", str(corpus),
-            "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
-            "--seq-length", "64", "--batch-size", "32", *training,
-            "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP),
-        ])
+        local_runner.main(runner_flags(output_dir, corpus, bert, training))
     return printed.getvalue()
+
+
+def run_until_killed(command: list[str], log_path: Path, crash_at: str = "", kill_when=None) -> tuple[int, str]:
+    """Runs `command` in a child process, armed to crash at `crash_at` or killed (SIGKILL) from here once
+    `kill_when()` holds; returns its exit code and output."""
+    env = {**os.environ, crash_points.CRASH_AT_ENV: crash_at}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        started = time.monotonic()
+        while process.poll() is None and time.monotonic() - started < 900:
+            if kill_when and kill_when():
+                process.send_signal(signal.SIGKILL)
+            time.sleep(0.05)
+        returncode = process.wait(timeout=60)
+    return returncode, log_path.read_text()
 
 
 @dataclasses.dataclass
@@ -70,6 +94,9 @@ class Runs:
     accuracies: dict[str, float] = dataclasses.field(default_factory=dict)
     serving_before_run_2: dict[str, str] = dataclasses.field(default_factory=dict)
     first_model_id: int = 0
+    crash_logs: dict[str, str] = dataclasses.field(default_factory=dict)
+    serving_after_killed_push: list[str] = dataclasses.field(default_factory=list)
+    wall_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def serving_dir(self) -> Path:
@@ -127,9 +154,57 @@ def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
 
 @pytest.fixture(scope="module")
 def run_1(tiny_corpus, tiny_bert, tmp_path_factory) -> Runs:
+    """Run 1, killed at each of RUN_1_CRASH_POINTS in turn and rerun with the same command (with --cache, as
+    the README advises after a crash), then rerun to completion."""
     runs = Runs(tmp_path_factory.mktemp("gating") / "output", tiny_corpus, tiny_bert)
-    runs.run(1, GOOD_TRAINING)
+    command = [sys.executable, "local_runner.py", *runner_flags(runs.output_dir, tiny_corpus, tiny_bert,
+                                                                 GOOD_TRAINING), "--cache"]
+    evaluation_dir = runs.output_dir / "pipelines" / configs.PIPELINE_NAME / "Evaluator" / "evaluation"
+    how = {"ImdbExampleGen": dict(crash_at=crash_points.EXAMPLE_GEN_SHARD),
+           "Trainer": dict(crash_at=crash_points.TRAINER_MID_EPOCH),
+           "Evaluator": dict(kill_when=lambda: evaluation_dir.exists() and any(evaluation_dir.iterdir())),
+           "Pusher": dict(crash_at=crash_points.PUSHER_COPY)}
+    for point in RUN_1_CRASH_POINTS:
+        started = time.monotonic()
+        returncode, runs.crash_logs[point] = run_until_killed(command, runs.output_dir.parent / f"{point}.log",
+                                                              **how[point])
+        runs.wall_seconds[f"killed in {point}"] = round(time.monotonic() - started)
+        assert returncode == -signal.SIGKILL, f"{point}: exit {returncode}\n{runs.crash_logs[point][-4000:]}"
+    runs.serving_after_killed_push = sorted(p.name for p in runs.serving_dir.iterdir())
+    started = time.monotonic()
+    runs.run(1, GOOD_TRAINING + ("--cache",))
+    runs.wall_seconds["completed"] = round(time.monotonic() - started)
     return runs
+
+
+@pytest.mark.slow
+def test_run_1_killed_anywhere_then_run_again_completes_and_never_uses_a_partial_artifact(run_1):
+    print("wall seconds per run:", run_1.wall_seconds)
+    resumed = run_1.crash_logs["Evaluator"]  # the run after the Trainer was killed mid-epoch 2
+    assert "Resuming from the backup" in resumed and "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed
+    model_runs = run_1.output_dir / "pipelines" / configs.PIPELINE_NAME / "Trainer" / "model_run"
+    finished = [p for p in model_runs.iterdir() if (p / "training_history.csv").exists()]
+    assert len(finished) == 1, "one Trainer execution finished: the one that resumed"
+    history = (finished[0] / "training_history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"], "the epoch before the crash is kept"
+    assert [name.startswith(atomic_pusher.STAGING_PREFIX) for name in run_1.serving_after_killed_push] == [True], \
+        "a push killed mid-copy leaves only its staging folder, which TF Serving ignores"
+    versions = atomic_pusher.versions(str(run_1.serving_dir))
+    assert [p.name for p in run_1.serving_dir.iterdir()] == [str(v) for v in versions] and len(versions) == 1, \
+        "the next push removed the staging folder and published one whole version"
+    assert "Pushed model:" in run_1.stdout[1]
+
+    store = Store(run_1.output_dir).store
+    executions = store.get_executions()
+    inputs = {event.artifact_id for event in store.get_events_by_execution_ids([e.id for e in executions])
+              if event.type == metadata_store_pb2.Event.INPUT}
+    assert inputs, "the store is readable and records the runs' inputs"
+    assert all(a.state == metadata_store_pb2.Artifact.LIVE for a in store.get_artifacts_by_id(sorted(inputs))), \
+        "an artifact of a killed execution was used as an input"
+    states = [e.last_known_state for e in executions]
+    assert states.count(metadata_store_pb2.Execution.RUNNING) == len(RUN_1_CRASH_POINTS), \
+        "each killed execution stays unfinished, its outputs never published"
+    assert metadata_store_pb2.Execution.CACHED in states, "--cache reused what finished before a crash"
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,7 @@
 """The Trainer module on a tiny random BERT: it learns, exports a consistent model, and resumes after a crash."""
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,33 +17,8 @@ from modules import model as model_lib
 from tests.conftest import TINY_BERT
 from tests.example_gen_helpers import run_executor
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["A wonderful, moving and brilliant film. I loved it.", "Awful. Boring, dull and painful to watch.",
          "It was fine."]
-
-# Runs run_fn in a fresh process; with a crash epoch, dies hard right after that epoch's backup is written.
-RUN_FN_IN_PROCESS = r"""
-import json, os, sys
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-import tensorflow as tf
-from absl import logging
-from tfx.components.trainer.fn_args_utils import FnArgs
-from modules import trainer
-
-logging.set_verbosity(logging.INFO)
-
-fn_args, crash_after_epoch = json.loads(sys.argv[1]), int(sys.argv[2])
-backup_epoch_end = tf.keras.callbacks.BackupAndRestore.on_epoch_end
-
-def on_epoch_end(self, epoch, logs=None):
-    backup_epoch_end(self, epoch, logs)
-    if epoch == crash_after_epoch:
-        os._exit(3)
-
-tf.keras.callbacks.BackupAndRestore.on_epoch_end = on_epoch_end
-trainer.run_fn(FnArgs(**fn_args))
-"""
-
 
 @pytest.fixture(scope="module")
 def tiny_examples(tiny_corpus, tmp_path_factory):
@@ -125,30 +97,6 @@ def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_p
     assert len(set(np.round(in_memory.ravel(), 4))) > 1
     expected_labels = [model_lib.CLASS_NAMES[int(p >= 0.5)] for p in in_memory.ravel()]
     assert [label.decode() for label in by_text["label"].numpy().ravel()] == expected_labels
-
-
-@pytest.mark.slow
-def test_training_resumes_from_the_last_epoch_after_a_crash(tiny_examples, tiny_bert, tmp_path):
-    def run(run_dir: Path, crash_after_epoch: int) -> subprocess.CompletedProcess:
-        args = fn_args_for(tiny_examples, tiny_bert, run_dir, train_steps=15, precision=hardware.FLOAT32)
-        return subprocess.run([sys.executable, "-c", RUN_FN_IN_PROCESS, json.dumps(args), str(crash_after_epoch)],
-                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
-
-    crashed = run(tmp_path / "execution-1", crash_after_epoch=1)
-    assert crashed.returncode == 3, crashed.stderr[-3000:]
-    assert "Epoch 2/3" in crashed.stdout and "Epoch 3/3" not in crashed.stdout
-    assert not (tmp_path / "execution-1" / "serving").exists()
-
-    # The re-run is a new Trainer execution (new output folders) on the same data and configuration.
-    resumed = run(tmp_path / "execution-2", crash_after_epoch=-1)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Resuming from the backup" in resumed.stderr
-    assert "Epoch 3/3" in resumed.stdout
-    assert "Epoch 1/3" not in resumed.stdout and "Epoch 2/3" not in resumed.stdout
-    history = read_history_csv(tmp_path / "execution-2" / "model_run")
-    assert [row["epoch"] for row in history] == [1, 2, 3], "the history includes the epochs before the crash"
-    assert_best_epoch_marked(history)
-    assert (tmp_path / "execution-2" / "serving" / "saved_model.pb").exists()
 
 
 def encoder_inputs() -> dict[str, tf.Tensor]:
