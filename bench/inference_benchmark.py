@@ -49,7 +49,7 @@ def main() -> None:
         bert, encoder_name = encoder_paths(args.encoder, Path(tmp))
         classifier = model_lib.build_classifier(
             model_lib.ClassifierSpec(str(bert.preprocess), str(bert.encoder), SEQ_LENGTH, dropout_rate=0.1))
-        head = classifier.token_classifier.get_layer("classifier")
+        head = classifier.logit_model.get_layer("classifier")
         head.set_weights([np.random.default_rng(0).normal(0, 0.5, w.shape).astype(w.dtype)
                           for w in head.get_weights()])
         model_lib.export_serving_model(classifier, f"{tmp}/trimmed")

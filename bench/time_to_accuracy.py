@@ -171,7 +171,7 @@ def trainer_way(bert, examples, args):
     evaluation = trainer.make_dataset(files("eval"), BATCH_SIZE, shuffle=False, seed=args.seed,
                                       preprocessor=classifier.preprocessor)
     eval_steps = math.ceil(trainer.summarize_split(files("eval")).num_examples / BATCH_SIZE)
-    return classifier.token_classifier, train, evaluation, eval_steps, precision
+    return classifier.logit_model, train, evaluation, eval_steps, precision
 
 
 def plot(rows: list[dict], target: float, path: Path) -> None:

@@ -116,7 +116,7 @@ def main() -> None:
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, total_steps)
         encoder_kind = ("hub.KerasLayer" if any(isinstance(layer, hub.KerasLayer)
-                                                for layer in classifier.token_classifier.layers) else "native, output_range=1")
+                                                for layer in classifier.logit_model.layers) else "native, output_range=1")
         trainer_data = trainer.make_dataset([records], BATCH_SIZE, shuffle=True, seed=0,
                                             preprocessor=classifier.preprocessor)
 
@@ -125,7 +125,7 @@ def main() -> None:
             "tutorial (float32, hub.KerasLayer)": lambda: tutorial.fit(
                 tutorial_data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.callback]),
             f"trainer ({precision}, {encoder_kind})": lambda: (
-                classifier.token_classifier.fit(trainer_data, epochs=1, steps_per_epoch=args.steps, verbose=0,
+                classifier.logit_model.fit(trainer_data, epochs=1, steps_per_epoch=args.steps, verbose=0,
                                                 callbacks=[timer.callback])),
         }
         for name, fit in ways.items():

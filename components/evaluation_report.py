@@ -31,7 +31,8 @@ from tfx.types.artifact import Artifact
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
 OVERALL = "Overall"
-# Metric names as TFMA writes them (pipeline.REPORTED_METRICS), with the labels the report shows.
+# How the report labels the metrics pipeline.REPORTED_METRICS computes (by the names TFMA writes them under,
+# `metric_name`); a metric missing here is shown by that name.
 METRIC_LABELS = {
     "example_count": "examples", "binary_accuracy": "accuracy", "auc": "AUC (ROC)",
     "auc_precision_recall": "AUC (PR)", "precision": "precision", "recall": "recall",
@@ -148,12 +149,9 @@ def configured_thresholds(config: config_pb2.EvalConfig) -> list[tuple[str, conf
     return thresholds
 
 
-# TFMA metric class name -> the name its value is written under.
-METRIC_NAMES = {
-    "ExampleCount": "example_count", "BinaryAccuracy": "binary_accuracy", "AUC": "auc",
-    "AUCPrecisionRecall": "auc_precision_recall", "Precision": "precision", "Recall": "recall",
-    "MeanLabel": "mean_label", "MeanPrediction": "mean_prediction", "Calibration": "calibration",
-}
+def metric_name(class_name: str) -> str:
+    """The name TFMA writes the value of a metric class under (BinaryAccuracy -> binary_accuracy)."""
+    return getattr(tfma.metrics, class_name)().name
 
 
 def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) -> Verdict:
@@ -168,7 +166,7 @@ def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) ->
     overall_diff = evaluation.candidate.diffs.get(OVERALL, {})
     baseline_overall = evaluation.baseline.metrics.get(OVERALL, {}) if evaluation.baseline else {}
     for class_name, threshold in configured_thresholds(evaluation.config):
-        name = METRIC_NAMES[class_name]
+        name = metric_name(class_name)
         label = METRIC_LABELS.get(name, name)
         failed = [f for f in failures if f.metric_key.name == name]
         if threshold.HasField("value_threshold"):
@@ -396,7 +394,7 @@ def push_summary(pushed_model: standard_artifacts.PushedModel | None) -> dict[st
     if pushed_model.get_int_custom_property("pushed") == 1:
         destination = pushed_model.get_string_custom_property("pushed_destination")
         return {"summary": f"Pushed as version {pushed_model.get_string_custom_property('pushed_version')} "
-                           f"to {destination}.", "destination": destination}
+                           f"to {destination}."}
     return {"summary": "Not pushed: the serving directory is unchanged."}
 
 

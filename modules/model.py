@@ -37,20 +37,20 @@ class ClassifierSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class BertClassifier:
+class ClassifierParts:
     """The classifier in two parts, so training can tokenize in the input pipeline:
     `preprocessor` maps raw strings to the encoder inputs (`Preprocessor`);
-    `token_classifier` maps those to one logit per example and holds every trainable weight."""
+    `logit_model` maps those to one logit per example and holds every trainable weight."""
 
     spec: ClassifierSpec
     precision: str
     preprocessor: Preprocessor
-    token_classifier: tf.keras.Model
+    logit_model: tf.keras.Model
 
     def text_classifier(self) -> tf.keras.Model:
         """Raw string in, one logit out: the tutorial's model."""
         text = tf.keras.layers.Input(shape=(), dtype=tf.string, name=TEXT_INPUT)
-        return tf.keras.Model(text, self.token_classifier(self.preprocessor(text)), name="bert_sentiment_classifier")
+        return tf.keras.Model(text, self.logit_model(self.preprocessor(text)), name="bert_sentiment_classifier")
 
 
 class Preprocessor(tf.keras.layers.Layer):
@@ -73,7 +73,7 @@ class Preprocessor(tf.keras.layers.Layer):
         return self.pack([review_text.truncate(tokens, self.truncation, self.seq_length)])
 
 
-def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertClassifier:
+def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> ClassifierParts:
     """Hub preprocessor; trainable encoder + dropout on `pooled_output` + a float32 logit, built under the
     Keras precision policy `precision` ("float32" or "mixed_bfloat16")."""
     with hardware.keras_policy(precision):
@@ -85,17 +85,17 @@ def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> BertCl
         pooled = encoder(encoder_inputs)["pooled_output"]
         pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(pooled)
         logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
-        token_classifier = tf.keras.Model(encoder_inputs, logit, name="token_classifier")
-    return BertClassifier(spec, precision, preprocessor, token_classifier)
+        logit_model = tf.keras.Model(encoder_inputs, logit, name="logit_model")
+    return ClassifierParts(spec, precision, preprocessor, logit_model)
 
 
-def float32_copy(classifier: BertClassifier) -> BertClassifier:
+def float32_copy(classifier: ClassifierParts) -> ClassifierParts:
     """The same classifier with the same weights, computing in float32 (what the export serves: exact,
     and fast on any CPU)."""
     if classifier.precision == "float32":
         return classifier
     copy = build_classifier(classifier.spec, "float32")
-    copy.token_classifier.set_weights(classifier.token_classifier.get_weights())
+    copy.logit_model.set_weights(classifier.logit_model.get_weights())
     return copy
 
 
@@ -109,18 +109,18 @@ def trim_padding(encoder_inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 class ServingModule(tf.Module):
     """Wraps a trained classifier, in float32, with the serving signatures."""
 
-    def __init__(self, classifier: BertClassifier, trim: bool = True):
+    def __init__(self, classifier: ClassifierParts, trim: bool = True):
         super().__init__()
         float32_classifier = float32_copy(classifier)
         self.preprocessor = float32_classifier.preprocessor
-        self.token_classifier = float32_classifier.token_classifier
+        self.logit_model = float32_classifier.logit_model
         self.trim = trim
 
     def _outputs(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         encoder_inputs = self.preprocessor(text)
         if self.trim:
             encoder_inputs = trim_padding(encoder_inputs)
-        logits = tf.cast(self.token_classifier(encoder_inputs, training=False), tf.float32)
+        logits = tf.cast(self.logit_model(encoder_inputs, training=False), tf.float32)
         probability = tf.sigmoid(logits)
         class_name = tf.where(probability >= 0.5, CLASS_NAMES[1], CLASS_NAMES[0])
         return {PROBABILITY_OUTPUT: probability, CLASS_NAME_OUTPUT: class_name}
@@ -157,7 +157,7 @@ def write_warmup_requests(export_dir: str) -> str:
     return path
 
 
-def export_serving_model(classifier: BertClassifier, export_dir: str, trim: bool = True) -> None:
+def export_serving_model(classifier: ClassifierParts, export_dir: str, trim: bool = True) -> None:
     """Saves `classifier`, in float32, as a SavedModel with the `serving_default` and `predict_text`
     signatures, and TF Serving warm-up requests. `trim=False` keeps every batch padded to `seq_length`
     (only for comparing speed: bench/inference_benchmark.py)."""

@@ -241,7 +241,7 @@ def backup_dir(config: TrainingConfig, fn_args: tfx.components.FnArgs, train: Sp
     return os.path.join(config.backup_root or os.path.join(fn_args.model_run_dir, "backup"), key)
 
 
-def compile_classifier(classifier: model_lib.BertClassifier, config: TrainingConfig, total_steps: int) -> None:
+def compile_classifier(classifier: model_lib.ClassifierParts, config: TrainingConfig, total_steps: int) -> None:
     """AdamW with linear warm-up then linear decay (`official.nlp.optimization`, as the tutorial)."""
     optimizer = optimization.create_optimizer(
         init_lr=config.learning_rate,
@@ -249,7 +249,7 @@ def compile_classifier(classifier: model_lib.BertClassifier, config: TrainingCon
         num_warmup_steps=int(config.warmup_fraction * total_steps),
         optimizer_type="adamw",
     )
-    classifier.token_classifier.compile(
+    classifier.logit_model.compile(
         optimizer=optimizer,
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)],
@@ -257,7 +257,17 @@ def compile_classifier(classifier: model_lib.BertClassifier, config: TrainingCon
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """TFX Trainer entry point: fine-tunes, writes TensorBoard logs and a plot, exports the model."""
+    """TFX Trainer entry point: fine-tunes, writes TensorBoard logs and a plot, exports the best epoch's model.
+
+    Args:
+      fn_args: from the Trainer: `custom_config` (a `TrainingConfig` as a dict), `train_files` and
+        `eval_files` (gzipped tf.Example TFRecords), `train_steps` (total optimizer steps, or 0/None for
+        `epochs` whole passes), `eval_steps` (validation batches per epoch, or whole passes),
+        `model_run_dir` (logs, history) and `serving_model_dir` (the export).
+
+    Raises:
+      ConfigError: a configuration value out of its range, before any training.
+    """
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
     check_steps("train_steps", fn_args.train_steps)
     check_steps("eval_steps", fn_args.eval_steps)
@@ -278,7 +288,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     with strategy.scope():
         classifier = model_lib.build_classifier(classifier_spec(config), precision)
         compile_classifier(classifier, config, total_steps)
-    classifier.token_classifier.summary(print_fn=logging.info)
+    classifier.logit_model.summary(print_fn=logging.info)
     train_dataset = make_dataset(fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
                                  preprocessor=classifier.preprocessor, shuffle_buffer=config.shuffle_buffer)
     eval_dataset = make_dataset(fn_args.eval_files, config.batch_size, shuffle=False, seed=config.seed,
@@ -289,7 +299,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
         logging.info("Resuming from the backup in %s", run_backup_dir)
     tf.io.gfile.makedirs(run_backup_dir)
-    classifier.token_classifier.fit(
+    classifier.logit_model.fit(
         train_dataset,
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
@@ -303,7 +313,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, a line per epoch in logs
     )
-    best_epoch = epoch_log.restore_best(classifier.token_classifier)
+    best_epoch = epoch_log.restore_best(classifier.logit_model)
     logging.info("Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs,
                  BEST_EPOCH_METRIC)
     history = epoch_log.history()

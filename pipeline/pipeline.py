@@ -97,7 +97,29 @@ def create_pipeline(
     enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
     """Ingest, validate (anomalies stop the run), train, evaluate against the last blessed model, push if
-    blessed, report (and evaluate the test split, for the report only)."""
+    blessed, report (and evaluate the test split, for the report only).
+
+    Args:
+      pipeline_name: the pipeline's name in ML Metadata and on Kubeflow.
+      pipeline_root: where every component writes its artifacts (local path or gs://...).
+      data_source: aclImdb folder, tarball or URL (`components.imdb_source`).
+      data_sha256: expected SHA-256 of a tarball; None: the known one for the official URL, else unchecked.
+      download_dir: where ImdbExampleGen caches downloads and extracted archives.
+      train_split_buckets: split name -> hash buckets dividing aclImdb/train (e.g. train 4 : eval 1).
+      test_split: the split made from aclImdb/test; "" for a train-only corpus.
+      training: the Trainer's hyperparameters (its `custom_config`); checked when built.
+      train_num_steps: total optimizer steps (TrainArgs); None: `training.epochs` passes.
+      eval_num_steps: validation batches per epoch (EvalArgs); None: the whole eval split.
+      evaluation: the gate (thresholds, split) and the slices the Evaluator reports.
+      serving_model_dir: blessed models are pushed to `<this>/<version>/`, whole (atomic push).
+      schema_file: the curated schema every split is validated against.
+      metadata_connection_config: ML Metadata connection (local: SQLite); None on Kubeflow.
+      beam_pipeline_args: options for the Beam-based components (DirectRunner, Dataflow...).
+      enable_cache: reuse finished executions whose inputs and properties are unchanged.
+
+    Returns:
+      The TFX pipeline, for LocalDagRunner or KubeflowV2DagRunner.
+    """
     example_gen = ImdbExampleGen(
         source=data_source,
         source_sha256=data_sha256,

@@ -24,7 +24,7 @@ REVIEWS = ["A wonderful, moving and brilliant film.", "Awful.", " ".join(["dull"
 def exported_model(tiny_bert, tmp_path_factory) -> Path:
     spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64, dropout_rate=0.1)
     classifier = model_lib.build_classifier(spec)
-    head = classifier.token_classifier.get_layer("classifier")
+    head = classifier.logit_model.get_layer("classifier")
     head.set_weights([np.full_like(w, 0.3) for w in head.get_weights()])  # spread-out probabilities
     export_dir = tmp_path_factory.mktemp("serving") / "1700000000"
     model_lib.export_serving_model(classifier, str(export_dir))

@@ -75,7 +75,7 @@ def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_p
     spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64,
                                     dropout_rate=0.1)
     classifier = model_lib.build_classifier(spec, hardware.MIXED_BFLOAT16)
-    head = classifier.token_classifier.get_layer("classifier")
+    head = classifier.logit_model.get_layer("classifier")
     head.set_weights([np.full_like(w, 0.3) for w in head.get_weights()])  # non-trivial probabilities
     model_lib.export_serving_model(classifier, str(tmp_path / "export"))
 
@@ -132,7 +132,7 @@ def test_pooled_output_only_encoder_computes_the_first_token_alone_with_the_same
                                atol=1e-5)
     classifier = model_lib.build_classifier(model_lib.ClassifierSpec(
         str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=TINY_BERT.seq_length, dropout_rate=0.1))
-    encoder = next(layer for layer in classifier.token_classifier.layers if "encoder" in layer.name)
+    encoder = next(layer for layer in classifier.logit_model.layers if "encoder" in layer.name)
     assert encoder.get_config()["output_range"] == 1
 
 
@@ -229,7 +229,7 @@ def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_b
     spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=32,
                                     dropout_rate=0.1, truncation=truncation)
     classifier = model_lib.build_classifier(spec, hardware.FLOAT32)
-    head = classifier.token_classifier.get_layer("classifier")
+    head = classifier.logit_model.get_layer("classifier")
     head.set_weights([np.linspace(-1, 1, w.size, dtype=np.float32).reshape(w.shape) for w in head.get_weights()])
     model_lib.export_serving_model(classifier, str(tmp_path / "export"))
     exported = tf.saved_model.load(str(tmp_path / "export"))
