@@ -1,13 +1,15 @@
 """AnomaliesGate: stops the pipeline when ExampleValidator found anomalies, naming each one.
 
-TFX's ExampleValidator records anomalies but lets the pipeline go on; this component fails instead, and
-the Trainer runs only after it passes.
+TFX's ExampleValidator records its verdict per split (the `blessed` property of its anomalies artifact) but
+lets the pipeline go on; this component fails on a split it did not bless instead, and the Trainer runs only
+after it passes. The message reads each such split's anomalies, so it names every feature and problem.
 """
 
 import os
 
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import v1 as tfx
+from tfx.components.example_validator import executor as example_validator_executor
 from tfx.types import artifact_utils
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
@@ -18,9 +20,13 @@ class DataValidationError(RuntimeError):
 
 
 def describe_anomalies(anomalies_artifact: "tfx.types.standard_artifacts.ExampleAnomalies") -> list[str]:
-    """One line per anomaly: split, feature and TFDV's description."""
+    """One line per anomaly of each split ExampleValidator did not bless: split, feature and TFDV's description."""
+    blessed = anomalies_artifact.get_json_value_custom_property(
+        example_validator_executor.ARTIFACT_PROPERTY_BLESSED_KEY) or {}
     problems = []
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
+        if blessed.get(split) == example_validator_executor.BLESSED_VALUE:
+            continue
         path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), SCHEMA_DIFF_FILE)
         anomalies = anomalies_util.load_anomalies_binary(path)
         for feature, info in sorted(anomalies.anomaly_info.items()):
