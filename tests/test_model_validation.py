@@ -133,6 +133,13 @@ def props(artifact: metadata_store_pb2.Artifact) -> dict:
     return {k: v.int_value if v.HasField("int_value") else v.string_value for k, v in artifact.custom_properties.items()}
 
 
+def latest_gate(runs: "Runs") -> tuple["Store", dict, evaluation_report.Evaluation]:
+    """The store, the gating Evaluator's newest verdict (its properties) and its evaluation."""
+    store = Store(runs.output_dir)
+    evaluation = store.newest("ModelEvaluation", "/Evaluator/")
+    return store, props(store.gate_blessing()), evaluation_report.read_evaluation(evaluation.uri)
+
+
 def overall_accuracy(evaluation_uri: str) -> float:
     return evaluation_report.read_evaluation(evaluation_uri).candidate.metrics["Overall"]["binary_accuracy"]
 
@@ -293,10 +300,7 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
 @pytest.mark.slow
 def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_directory_as_it_was(run_2):
     stdout, serving_dir = run_2.stdout[2], run_2.serving_dir
-    store = Store(run_2.output_dir)
-    blessing = props(store.gate_blessing())
-    evaluation = store.newest("ModelEvaluation", "/Evaluator/")
-    gate = evaluation_report.read_evaluation(evaluation.uri)
+    store, blessing, gate = latest_gate(run_2)
     run_2.accuracies["run 2"] = accuracy = gate.candidate.metrics["Overall"]["binary_accuracy"]
     baseline_accuracy = gate.baseline.metrics["Overall"]["binary_accuracy"]
     assert blessing["blessed"] == 0 and blessing["baseline_model_id"] == run_2.first_model_id
@@ -329,10 +333,7 @@ def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_direc
 @pytest.mark.slow
 def test_run_3_blesses_a_good_model_against_the_latest_blessed_one_and_pushes_a_new_version(run_3):
     stdout, serving_dir = run_3.stdout[3], run_3.serving_dir
-    store = Store(run_3.output_dir)
-    blessing = props(store.gate_blessing())
-    evaluation = store.newest("ModelEvaluation", "/Evaluator/")
-    gate = evaluation_report.read_evaluation(evaluation.uri)
+    _, blessing, gate = latest_gate(run_3)
     run_3.accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
     assert blessing["blessed"] == 1 and blessing["baseline_model_id"] == run_3.first_model_id
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
