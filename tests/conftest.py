@@ -1,19 +1,14 @@
 """Shared fixtures: tiny offline assets built once per test session."""
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is imported
-
 from pathlib import Path
 
 import pytest
 
+import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from components import synthetic_corpus
 from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from modules import hub_bert
-from components import synthetic_corpus
-
-TINY_BERT = hub_bert.RandomBertSpec(num_layers=1, hidden_size=32, num_attention_heads=2,
-                                    intermediate_size=64, seq_length=64)
+from tests.tiny_assets import TINY_BERT
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tests.conftest import TINY_BERT
+from tests.tiny_assets import TINY_BERT
 
 
 def test_random_bert_has_the_hub_bert_interface(tiny_bert):

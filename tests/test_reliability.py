@@ -88,7 +88,7 @@ def test_encoder_checks_name_the_handle_and_the_longest_sequence_it_reads(tiny_b
 
     from components import synthetic_corpus
     from modules import hub_bert
-    from tests.conftest import TINY_BERT
+    from tests.tiny_assets import TINY_BERT
 
     short = hub_bert.build_random_bert(hub_bert.write_vocab(synthetic_corpus.LEXICON, tmp_path / "vocab.txt"),
                                        tmp_path / "short_bert", dataclasses.replace(TINY_BERT, max_position_embeddings=64))
