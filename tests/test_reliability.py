@@ -66,39 +66,50 @@ def test_the_local_runner_refuses_bad_input_at_once_with_one_line(flags, expecte
     assert not (tmp_path / "out" / "pipelines").exists()
 
 
-@pytest.mark.slow
+KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s"]
+
+
 @pytest.mark.parametrize("flags,expected", [
     (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
     (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
-    (["--parameter", "train_args={\"num_steps\": -5}"], "'train_args': num_steps -5: must be an integer >= 1"),
-    (["--parameter", 'eval_config={"metrics_specs": [{"metrics": [{"class_name": "BinaryAccuracy", "threshold": '
-                     '{"value_threshold": {"lower_bound": 70}}}]}]}'],
+])
+def test_the_kubeflow_runner_refuses_bad_flags_at_once_with_one_line(flags, expected, tmp_path):
+    result = run_command("kubeflow_runner.py", *KUBEFLOW_FLAGS, "--output-file", str(tmp_path / "spec.json"), *flags)
+    assert_one_line_refusal(result, expected)
+    assert not (tmp_path / "spec.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parameter,expected", [
+    ('train_args={"num_steps": -5}', "'train_args': num_steps -5: must be an integer >= 1"),
+    ('eval_config={"metrics_specs": [{"metrics": [{"class_name": "BinaryAccuracy", "threshold": '
+     '{"value_threshold": {"lower_bound": 70}}}]}]}',
      "'eval_config': BinaryAccuracy lower_bound 70.0: must be a number in [0, 1]"),
 ])
-def test_the_kubeflow_runner_refuses_bad_input_before_compiling(flags, expected, tmp_path):
-    result = run_command("kubeflow_runner.py", "--pipeline-root", "gs://b/r", "--data", "gs://b/d",
-                         "--serving-model-dir", "gs://b/s", "--output-file", str(tmp_path / "spec.json"), *flags)
-    assert_one_line_refusal(result, expected, after_tensorflow=flags[0] == "--parameter")
+def test_the_kubeflow_runner_refuses_bad_runtime_parameter_values_before_compiling(parameter, expected, tmp_path,
+                                                                                    capsys):
+    import kubeflow_runner
+
+    with pytest.raises(SystemExit) as exit_:
+        kubeflow_runner.main([*KUBEFLOW_FLAGS, "--output-file", str(tmp_path / "spec.json"), "--parameter", parameter])
+    assert exit_.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line.startswith(f"kubeflow_runner.py: error: runtime parameter {expected}")
     assert not (tmp_path / "spec.json").exists()
 
 
 @pytest.mark.slow
 def test_encoder_checks_name_the_handle_and_the_longest_sequence_it_reads(tiny_bert, tmp_path):
-    import dataclasses
+    from modules import encoders
 
-    from components import synthetic_corpus
-    from modules import hub_bert
-    from tests.tiny_assets import TINY_BERT
-
-    short = hub_bert.build_random_bert(hub_bert.write_vocab(synthetic_corpus.LEXICON, tmp_path / "vocab.txt"),
-                                       tmp_path / "short_bert", dataclasses.replace(TINY_BERT, max_position_embeddings=64))
     result = run_command("local_runner.py", "--output-dir", str(tmp_path / "out"),
                          "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tmp_path / "none"))
     assert_one_line_refusal(result, f"encoder handle '{tmp_path / 'none'}' cannot be loaded", after_tensorflow=True)
-    result = run_command("local_runner.py", "--output-dir", str(tmp_path / "out"), "--seq-length", "100",
-                         "--preprocess-handle", str(short.preprocess), "--encoder-handle", str(short.encoder))
-    assert_one_line_refusal(result, "--seq-length 100 is longer than the encoder", after_tensorflow=True)
-    assert "embeds 64 positions; give --seq-length 64 or less" in result.stderr
+    handles = encoders.EncoderHandles(encoder=str(tiny_bert.encoder), preprocess=str(tiny_bert.preprocess))
+    encoders.check_handles(handles, 512)
+    with pytest.raises(encoders.EncoderError, match="--seq-length 600 is longer than the encoder .* it embeds 512 "
+                                                    "positions; give --seq-length 512 or less"):
+        encoders.check_handles(handles, 600)
 
 
 @pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", -1), ("learning_rate", 0.0),
@@ -132,15 +143,17 @@ def test_a_second_run_on_the_same_output_directory_stops_at_once_naming_the_lock
         assert f"pid {os.getpid()}" in Path(path).read_text()
 
 
-SAVE_TINY_MODEL = r"""
-import sys, tensorflow as tf
-class Doubler(tf.Module):
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-    def double(self, x):
-        return {"y": 2 * x}
-module = Doubler()
-tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.double})
-"""
+def save_doubler(path: Path) -> None:
+    """A real SavedModel, small: y = 2x."""
+    import tensorflow as tf
+
+    class Doubler(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def double(self, x):
+            return {"y": 2 * x}
+
+    module = Doubler()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.double})
 
 PUSH = "import sys; from components import atomic_pusher; print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])"
 
@@ -150,7 +163,7 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
     import tensorflow as tf
 
     model, serving = tmp_path / "model", tmp_path / "serving"
-    subprocess.run([sys.executable, "-c", SAVE_TINY_MODEL, str(model)], check=True, timeout=120)
+    save_doubler(model)
     killed = subprocess.run([sys.executable, "-c", PUSH, str(model), str(serving)], cwd=PROJECT_ROOT,
                             env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY},
                             capture_output=True, text=True, timeout=120)
