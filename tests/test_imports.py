@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOADED = r"""
 import json, sys
@@ -23,6 +25,7 @@ def modules_loaded_by(module: str) -> list[str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # imports TFX, TFMA and Beam in a fresh process
 def test_the_pipeline_definition_loads_neither_tf_hub_nor_model_garden_nor_the_model():
     # TFX itself (tfx.v1 -> TFMA) loads TF Text; TF Hub, Model Garden and the model's modules stay unloaded
     # until the Trainer runs.
