@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
+import os
 import sys
 
 from absl import logging
@@ -22,7 +22,8 @@ REAL_CORPUS_HINT = """
 That was the quick first look: a synthetic corpus, learned in a few steps. For a real sentiment model, train
 on the Large Movie Review Dataset (84 MB download, or a local aclImdb folder or tarball):
   python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
-  python local_runner.py --data ~/aclImdb_train.tar.gz --test-split '' --epochs 2 --seq-length 256 --truncation head+tail
+  python local_runner.py --data ~/aclImdb_train.tar.gz --test-split '' \\
+      --seq-length 256 --truncation head+tail --learning-rate 5e-5 --train-steps 625 --epochs 5
 Epochs take minutes to hours on a CPU (see README, "Real data and real encoders"); a GPU is used when there is one."""
 EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.",
                      "A dull, tedious film. I hated every minute."]

@@ -24,16 +24,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from modules import crash_points
+from modules import crash_points, serving_versions
 
 STAGING_PREFIX = ".incomplete-"
-
-
-def versions(base_directory: str) -> list[int]:
-    """The numeric version folders under `base_directory`, in ascending order."""
-    if not fileio.exists(base_directory):
-        return []
-    return sorted(int(name.rstrip("/")) for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit())
 
 
 def remove_incomplete_pushes(base_directory: str) -> list[str]:
@@ -52,16 +45,15 @@ def remove_incomplete_pushes(base_directory: str) -> list[str]:
 
 def next_version(base_directory: str, now: float | None = None) -> str:
     """The Unix time, or one past the highest existing version if that is not older."""
-    existing = versions(base_directory)
+    existing = serving_versions.versions(base_directory)
     return str(max(int(time.time() if now is None else now), existing[-1] + 1 if existing else 0))
 
 
 def copy_tree(source: str, destination: str) -> None:
-    """Copies every file under `source` to `destination`, `saved_model.pb` last."""
-    files = []
-    for directory, _, names in fileio.walk(source):
-        files.extend(os.path.join(directory, name) for name in names)
-    files.sort(key=lambda path: os.path.basename(path) == "saved_model.pb")
+    """Copies every file under `source` to `destination` (TFX's io_utils.copy_dir, file by file, with the
+    `PUSHER_COPY` crash point after the first file; the order does not matter: the copy is renamed into
+    place whole)."""
+    files = [os.path.join(directory, name) for directory, _, names in fileio.walk(source) for name in names]
     for index, path in enumerate(files):
         target = os.path.join(destination, os.path.relpath(path, source))
         fileio.makedirs(os.path.dirname(target))

@@ -40,17 +40,17 @@ import urllib.parse
 from typing import Any, Iterable
 
 import apache_beam as beam
-from absl import logging
 import tensorflow as tf
+from absl import logging
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, base_driver, executor_spec
 from tfx.dsl.io import fileio
+from tfx.orchestration import data_types_utils
 from tfx.orchestration.portable import base_driver as ir_base_driver
 from tfx.orchestration.portable import data_types as portable_data_types
-from tfx.orchestration import data_types_utils
-from tfx.proto.orchestration import driver_output_pb2
 from tfx.proto import example_gen_pb2
+from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils

@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
 from modules import model as model_lib
+from modules import serving_versions
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -42,12 +43,11 @@ class PredictError(Exception):
 
 def latest_pushed_model(serving_model_dir: str) -> str:
     """The newest `<serving_model_dir>/<version>/` SavedModel; versions are increasing integers."""
-    versions = [name for name in tf.io.gfile.listdir(serving_model_dir) if name.rstrip("/").isdigit()] \
-        if tf.io.gfile.isdir(serving_model_dir) else []
+    versions = serving_versions.versions(serving_model_dir)
     if not versions:
         raise FileNotFoundError(
             f"{serving_model_dir}: no pushed model version; run the pipeline until a model is blessed.")
-    return os.path.join(serving_model_dir, max(versions, key=lambda v: int(v.rstrip("/"))).rstrip("/"))
+    return os.path.join(serving_model_dir, str(versions[-1]))
 
 
 def latest_pushed_model_or_none(serving_model_dir: str) -> str | None:

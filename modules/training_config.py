@@ -38,10 +38,13 @@ def check_int(field: str, value: Any, low: int, high: int | None = None) -> None
     check(field, value, in_range, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
 
 
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_unit_interval(field: str, value: Any, *, closed: bool) -> None:
     """`value` in [0, 1] (`closed`) or [0, 1)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    check(field, value, number and 0 <= value and (value <= 1 if closed else value < 1),
+    check(field, value, is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
           f"must be a number in [0, 1{']' if closed else ')'}")
 
 
@@ -79,8 +82,7 @@ class TrainingConfig:
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1)
         check("learning_rate", self.learning_rate,
-              isinstance(self.learning_rate, (int, float)) and not isinstance(self.learning_rate, bool)
-              and 0 < self.learning_rate < float("inf"), "must be a number > 0")
+              is_number(self.learning_rate) and 0 < self.learning_rate < float("inf"), "must be a number > 0")
         check_unit_interval("warmup_fraction", self.warmup_fraction, closed=False)
         check_unit_interval("dropout_rate", self.dropout_rate, closed=False)
         check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 
+from modules import review_text, training_config
 from modules.training_config import ConfigError, TrainingConfig, check_steps
 from pipeline import configs
 from pipeline.evaluation_config import EvaluationConfig
@@ -18,11 +18,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-    def exit(self, status: int = 0, message: str | None = None):
-        if message:
-            sys.stderr.write(message)
-        sys.exit(status)
 
 
 def check_writable_dir(flag: str, path: str) -> None:
@@ -64,9 +59,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout-rate", type=float, default=configs.DROPOUT_RATE)
     group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH,
                        help="tokens per review, at most the encoder's position embeddings (default: %(default)s)")
-    group.add_argument("--truncation", default=configs.TRUNCATION, choices=("head", "tail", "head+tail"),
+    group.add_argument("--truncation", default=configs.TRUNCATION, choices=review_text.TRUNCATIONS,
                        help="which tokens of a longer review are read (default: %(default)s)")
-    group.add_argument("--precision", default=configs.PRECISION, choices=("auto", "float32", "mixed_bfloat16"),
+    group.add_argument("--precision", default=configs.PRECISION, choices=training_config.PRECISIONS,
                        help="auto: mixed_bfloat16 where the hardware has native bfloat16 (default: %(default)s)")
     group.add_argument("--train-steps", type=int, default=configs.TRAIN_NUM_STEPS,
                        help="total optimizer steps; default: --epochs passes over the train split "

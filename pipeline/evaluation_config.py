@@ -20,9 +20,7 @@ class EvaluationConfig:
 
     def __post_init__(self):
         check_unit_interval("accuracy_threshold", self.accuracy_threshold, closed=True)
-        check("max_accuracy_drop", self.max_accuracy_drop,
-              isinstance(self.max_accuracy_drop, (int, float)) and not isinstance(self.max_accuracy_drop, bool)
-              and 0 <= self.max_accuracy_drop <= 1, "must be a number in [0, 1]")
+        check_unit_interval("max_accuracy_drop", self.max_accuracy_drop, closed=True)
         check("split", self.split, bool(self.split), "must name a split")
 
     def check_slice_features(self, schema_file: str) -> None:

@@ -85,15 +85,16 @@ def _check_ranges(name: str, proto: message.Message) -> None:
     if "num_steps" in proto.DESCRIPTOR.fields_by_name and proto.num_steps < 0:
         raise ParameterError(f"runtime parameter '{name}': num_steps {proto.num_steps}: must be an integer >= 1 "
                              f"(or 0 or unset: whole passes over the split)")
-    for spec in getattr(proto, "metrics_specs", []):
-        for metric in spec.metrics:
-            thresholds = [metric.threshold] + [t.threshold for t in metric.per_slice_thresholds]
-            for threshold in thresholds:
-                for side in ("lower_bound", "upper_bound"):
-                    bound = getattr(threshold.value_threshold, side)
-                    if threshold.value_threshold.HasField(side) and not 0 <= bound.value <= 1:
-                        raise ParameterError(f"runtime parameter '{name}': {metric.class_name} {side} "
-                                             f"{bound.value}: must be a number in [0, 1]")
+    if not hasattr(proto, "metrics_specs"):
+        return
+    from components.evaluation_report import configured_thresholds
+
+    for class_name, threshold in configured_thresholds(proto):
+        for side in ("lower_bound", "upper_bound"):
+            bound = getattr(threshold.value_threshold, side)
+            if threshold.value_threshold.HasField(side) and not 0 <= bound.value <= 1:
+                raise ParameterError(f"runtime parameter '{name}': {class_name} {side} {bound.value}: "
+                                     f"must be a number in [0, 1]")
 
 
 def check_values(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty], values: dict[str, Any]) -> None:

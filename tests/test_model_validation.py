@@ -32,7 +32,7 @@ from tfx.types import standard_artifacts
 
 import local_runner
 from components import atomic_pusher, evaluation_report
-from modules import crash_points
+from modules import crash_points, serving_versions
 from pipeline import configs
 from tests.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served
 
@@ -202,7 +202,7 @@ def test_run_1_killed_anywhere_then_run_again_completes_and_never_uses_a_partial
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"], "the epoch before the crash is kept"
     assert [name.startswith(atomic_pusher.STAGING_PREFIX) for name in run_1.serving_after_killed_push] == [True], \
         "a push killed mid-copy leaves only its staging folder, which TF Serving ignores"
-    versions = atomic_pusher.versions(str(run_1.serving_dir))
+    versions = serving_versions.versions(str(run_1.serving_dir))
     assert [p.name for p in run_1.serving_dir.iterdir()] == [str(v) for v in versions] and len(versions) == 1, \
         "the next push removed the staging folder and published one whole version"
     assert "Pushed model:" in run_1.stdout[1]

@@ -14,7 +14,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from components import atomic_pusher
-from modules import crash_points
+from modules import crash_points, serving_versions
 from modules.training_config import ConfigError, TrainingConfig
 from pipeline import configs, run_lock
 
@@ -170,7 +170,7 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     leftovers = [p.name for p in serving.iterdir()]
     assert len(leftovers) == 1 and leftovers[0].startswith(atomic_pusher.STAGING_PREFIX)
-    assert atomic_pusher.versions(str(serving)) == [], "TF Serving would see no version at all"
+    assert serving_versions.versions(str(serving)) == [], "TF Serving would see no version at all"
 
     (serving / "9999999999").mkdir()  # a version from the future: never replaced, the next is one past it
     (serving / "9999999999" / "keep").write_text("untouched")
