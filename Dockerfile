@@ -1,8 +1,11 @@
-# syntax=docker/dockerfile:1
 # The component image: every task of the compiled Kubeflow / Vertex AI pipeline runs in it
 # (kubeflow_runner.py --image), and Dataflow workers use it as their SDK container (--dataflow-project).
 #
 #   docker build -t REGISTRY/imdb-bert-tfx:TAG . && docker push REGISTRY/imdb-bert-tfx:TAG
+#
+# Two targets: `kfp` (what every pipeline task needs) and the default, `kfp` plus the Beam SDK harness boot
+# program for Dataflow's custom containers. Where Docker Hub is out of reach, scripts/build_image.sh builds
+# the `kfp` target on a base made from Debian packages (--build-arg BASE_IMAGE=...).
 #
 # It holds the repository's locked dependencies (uv.lock, installed with --locked: the build fails if the
 # lock is out of date) and the project's code at PROJECT_ROOT, which must equal
@@ -10,19 +13,18 @@
 # ml-metadata and TFDV 1.21 ship only manylinux_2_39 wheels: the base must have glibc >= 2.39 (trixie: 2.41).
 # tests/test_dockerfile.py checks these promises without a container engine.
 
-ARG PYTHON_IMAGE=python:3.11-slim-trixie
+ARG BASE_IMAGE=python:3.11-slim-trixie
 ARG UV_VERSION=0.13.9
 # Must equal apache-beam's version in uv.lock (the workers' SDK harness and the installed SDK must match).
 ARG BEAM_VERSION=2.77.0
 
-FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv
-FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk
-
-FROM ${PYTHON_IMAGE}
+# Any base with Python 3.11 as `python3.11` on PATH (with its venv module and headers) and glibc >= 2.39.
+FROM ${BASE_IMAGE} AS kfp
+ARG UV_VERSION
 ARG PROJECT_ROOT=/opt/imdb-bert-tfx
 # `python` on PATH is the project's virtual environment: the compiled tasks run
-# `python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`, which imports the project's
-# executors (components.*) and the Trainer's run_fn (modules.trainer) from PROJECT_ROOT.
+# `python -m pipeline.kfp_entrypoint` (TFX's v2 executor entrypoint, see that module), which imports the
+# project's executors (components.*) and the Trainer's run_fn (modules.trainer) from PROJECT_ROOT.
 ENV PROJECT_ROOT=${PROJECT_ROOT} \
     VIRTUAL_ENV=${PROJECT_ROOT}/.venv \
     UV_PROJECT_ENVIRONMENT=${PROJECT_ROOT}/.venv \
@@ -35,23 +37,31 @@ ENV PROJECT_ROOT=${PROJECT_ROOT} \
     TF_USE_LEGACY_KERAS=1 \
     TFHUB_CACHE_DIR=/tmp/tfhub_modules
 
+# g++: the lock's one source-only package, pyfarmhash (TFDV's), is compiled at install.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
+    && apt-get install -y --no-install-recommends ca-certificates libstdc++6 g++ \
     && rm -rf /var/lib/apt/lists/*
-COPY --from=uv /uv /uvx /usr/local/bin/
-# The Beam SDK harness boot program, for Dataflow custom containers (ENTRYPOINT below; KFP sets its own command).
-COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
+# uv from PyPI (a registry, not an image), in its own environment.
+RUN python3.11 -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}" \
+    && ln -s /opt/uv/bin/uv /usr/local/bin/uv
 
 WORKDIR ${PROJECT_ROOT}
 # Dependencies first, so a code change does not reinstall them: exactly the repository's lock, no dev group.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project --python /usr/local/bin/python3.11
+RUN uv sync --locked --no-dev --no-install-project --python python3.11
 # The project (see .dockerignore for what stays out), then the project itself into the environment.
 COPY . .
-RUN uv sync --locked --no-dev --python /usr/local/bin/python3.11 \
-    && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.imdb_example_gen, components.anomalies_gate"
+RUN uv sync --locked --no-dev --python python3.11 \
+    && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.imdb_example_gen, components.anomalies_gate, pipeline.kfp_entrypoint"
 
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin tfx
 USER 1000:1000
 
+FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk
+
+# The default target: the task image plus the Beam SDK harness boot program, for Dataflow custom containers
+# (ENTRYPOINT; KFP sets its own command).
+FROM kfp
+COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
 ENTRYPOINT ["/opt/apache/beam/boot"]

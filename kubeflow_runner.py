@@ -2,10 +2,13 @@
 
     python kubeflow_runner.py --pipeline-root gs://BUCKET/imdb-bert-tfx --data gs://BUCKET/aclImdb \\
         --serving-model-dir gs://BUCKET/serving/imdb-bert-tfx --image REGISTRY/imdb-bert-tfx:TAG \\
-        [--submit kfp --kfp-host http://localhost:8080 | --submit vertex --vertex-project PROJECT]
+        [--target kfp | --submit kfp --kfp-host http://localhost:8080 | --submit vertex --vertex-project PROJECT]
 
 writes the pipeline job spec JSON (`--output-file`, KubeflowV2DagRunner's format) whose every task runs in
-`--image` (see Dockerfile). The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy
+`--image` (see Dockerfile) as a container: open-source Kubeflow Pipelines, Vertex AI Pipelines and kfp.local
+run it. `--target` says where, for the checks on paths: on a cluster (kfp, vertex) the pods open artifacts
+with TensorFlow's filesystems, so the roots must be gs://; `kfp-local` (kfp.local's DockerRunner) takes
+absolute local paths, mounted into the containers. The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy
 threshold) are pipeline parameters (configs.KUBEFLOW_RUNTIME_PARAMETERS): set them per run with
 `--parameter NAME=VALUE` here or in the KFP / Vertex AI UI.
 """
@@ -33,7 +36,10 @@ def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dataflow-project", help="GCP project to run Dataflow jobs in")
     group.add_argument("--dataflow-region", default=configs.VERTEX_REGION, help="default: %(default)s")
     group = parser.add_argument_group("submission")
-    group.add_argument("--submit", choices=("kfp", "vertex"), help="after compiling, start a run there")
+    group.add_argument("--target", choices=tuple(configs.KUBEFLOW_TARGETS),
+                       help="where the spec will run, for the path checks (default: --submit's, else kfp)")
+    group.add_argument("--submit", choices=("kfp", "vertex"),
+                       help="after compiling, start a run there (implies --target of the same name)")
     group.add_argument("--kfp-host", default=configs.KFP_HOST, help="KFP API endpoint (default: %(default)s)")
     group.add_argument("--kfp-namespace", help="KFP namespace (multi-user deployments)")
     group.add_argument("--experiment", default=configs.PIPELINE_NAME, help="KFP experiment (default: %(default)s)")
@@ -61,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.schema_file is None:  # the curated schema, where the image holds it
         args.schema_file = os.path.join(args.image_project_root,
                                         os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))
+    if args.target and args.submit and args.target != args.submit:
+        parser.error(f"--submit {args.submit} runs the spec on {args.submit}, not --target {args.target}")
+    args.target = args.target or args.submit or "kfp"
+    check_paths_for_target(parser, args)
     args.handles = cli.encoder_handles(parser, args)
     args.parameter_values = {}
     for item in args.parameter:
@@ -79,6 +89,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.pipeline_kwargs = cli.checked(parser, lambda: cli.pipeline_kwargs(
         args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder))
     return args
+
+
+def check_paths_for_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stops with one line unless the artifact and serving roots and the data are paths the target's pods open
+    (configs.KUBEFLOW_TARGETS)."""
+    schemes = configs.KUBEFLOW_TARGETS[args.target]
+    for flag, value, extra in (("--pipeline-root", args.pipeline_root, ()),
+                               ("--serving-model-dir", args.serving_model_dir, ()),
+                               ("--data", args.data, ("http://", "https://"))):
+        if schemes:
+            if not value.startswith(schemes + extra):
+                parser.error(f"{flag} {value}: the pipeline's pods open it with TensorFlow's filesystems, which "
+                             f"read {', '.join(schemes + extra)} on a cluster ({configs.KUBEFLOW_FILESYSTEMS_NOTE}); "
+                             f"use {schemes[0]}BUCKET/PATH")
+        elif not (os.path.isabs(value) or value.startswith(extra)):
+            parser.error(f"{flag} {value}: --target kfp-local mounts absolute local paths into the containers; "
+                         f"use {os.path.abspath(value)}")
 
 
 def exposed_properties() -> list:
@@ -109,7 +136,7 @@ def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
     """Writes the KFP v2 pipeline job spec (runtime config: defaults, then --parameter values); returns its path."""
     from tfx import v1 as tfx
 
-    from pipeline import runtime_parameters
+    from pipeline import kfp_entrypoint, runtime_parameters
 
     args.parameter_values = {name: type(defaults[name])(value) for name, value in args.parameter_values.items()}
     runtime_parameters.check_values(pipeline, exposed_properties(), args.parameter_values)
@@ -122,6 +149,7 @@ def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
     )
     runner.run(pipeline, parameter_values={**defaults, **args.parameter_values})
     spec_path = os.path.join(output_dir, output_filename)
+    kfp_entrypoint.use_in_spec(spec_path)
     runtime_parameters.record_defaults(spec_path, exposed_properties(), defaults)
     return spec_path
 

@@ -28,6 +28,8 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
+from components import served_baseline
+
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
 OVERALL = "Overall"
@@ -320,12 +322,12 @@ def overall_table(columns: dict[str, ModelResults | None]) -> tuple[list[str], l
 
 
 def build_sections(gate: Evaluation, verdict: Verdict, test: Evaluation | None, push: dict[str, str],
-                   out_dir: str, eval_split: str, test_split: str) -> list[Section]:
+                   out_dir: str, eval_split: str, test_split: str, baseline: str | None = None) -> list[Section]:
     """The report's content; writes its PNG plots into `out_dir`."""
     summary = Section("Verdict", paragraphs=[
         f"Blessed: {'yes' if verdict.blessed else 'no'}, because: {'; '.join(verdict.reasons)}.",
         push.get("summary", ""),
-        f"Baseline (last blessed model): {verdict.baseline_uri or 'none, this is the first blessing run'}.",
+        f"Baseline (last blessed model): {baseline or verdict.baseline_uri or 'none, this is the first blessing run'}.",
     ])
     summary.tables.append(("Thresholds (overall slice)", ["metric", "threshold", "bound", "measured", "result"], [
         [c.metric, c.kind, c.bound, _format(c.measured),
@@ -401,14 +403,14 @@ def push_summary(pushed_model: standard_artifacts.PushedModel | None) -> dict[st
 def write_report(out_dir: str, evaluation_uri: str, blessing: standard_artifacts.ModelBlessing,
                  pushed_model: standard_artifacts.PushedModel | None = None,
                  test_evaluation_uri: str | None = None, eval_split: str = "eval",
-                 test_split: str = "test") -> Verdict:
+                 test_split: str = "test", baseline_model: standard_artifacts.Model | None = None) -> Verdict:
     """Writes report.html, report.md and the PNGs into `out_dir`; returns the verdict it states."""
     tf.io.gfile.makedirs(out_dir)
     gate = read_evaluation(evaluation_uri)
     test = read_evaluation(test_evaluation_uri) if test_evaluation_uri else None
     verdict = judge(gate, blessing)
-    sections = build_sections(gate, verdict, test, push_summary(pushed_model), out_dir,
-                              eval_split, test_split)
+    sections = build_sections(gate, verdict, test, push_summary(pushed_model), out_dir, eval_split, test_split,
+                              served_baseline.describe(baseline_model) if baseline_model is not None else None)
     title = f"Model evaluation: {'BLESSED' if verdict.blessed else 'NOT BLESSED'}"
     with tf.io.gfile.GFile(os.path.join(out_dir, REPORT_MARKDOWN), "w") as f:
         f.write(render_markdown(title, sections))
@@ -426,10 +428,12 @@ def EvaluationReport(
     test_split: tfx.dsl.components.Parameter[str],
     pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel] = None,
     test_evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation] = None,
+    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
 ) -> None:
     """Writes report.html / report.md (+ PNGs) on the gating evaluation, the push and the test split."""
     verdict = write_report(report.uri, evaluation.uri, blessing, pushed_model,
-                           test_evaluation.uri if test_evaluation is not None else None, eval_split, test_split)
+                           test_evaluation.uri if test_evaluation is not None else None, eval_split, test_split,
+                           baseline_model)
     report.set_int_custom_property("blessed", int(verdict.blessed))
     report.set_string_custom_property("reason", "; ".join(verdict.reasons))
 

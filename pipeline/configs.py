@@ -110,6 +110,13 @@ KUBEFLOW_IMAGE_PROJECT_ROOT = "/opt/imdb-bert-tfx"
 # On a cluster the encoder comes from TF Hub: the tutorial's default small BERT.
 KUBEFLOW_PREPROCESS_HANDLE = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
 KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/1"
+# Where a compiled spec runs (--target) -> the URL schemes its artifact and serving roots may use. TFX's
+# executors open artifact URIs themselves with tf.io.gfile, so KFP's default minio:// root will not do; this
+# project's TensorFlow opens gs:// (tests/test_kubeflow_runner.py checks it). "kfp-local": kfp.local's
+# DockerRunner, absolute local paths mounted into the containers.
+KUBEFLOW_TARGETS: dict[str, tuple[str, ...]] = {"kfp": ("gs://",), "vertex": ("gs://",), "kfp-local": ()}
+KUBEFLOW_FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest release (0.37.1) is built for "
+                             "TensorFlow 2.16 and does not load with 2.21")
 # Pipeline spec schema 2.1 (typed parameters, `parameterValues`): what the KFP 2.x backend and Vertex AI
 # Pipelines read. The component command then passes each task's input spec to TFX's entrypoint.
 KUBEFLOW_USE_PIPELINE_SPEC_2_1 = True

@@ -16,6 +16,7 @@ from components import atomic_pusher
 from components.anomalies_gate import AnomaliesGate
 from components.evaluation_report import EvaluationReport
 from components.imdb_example_gen import ImdbExampleGen
+from components.served_baseline import Evaluator, LatestServedModel
 from modules import model_interface
 from modules.training_config import TrainingConfig
 from pipeline import configs
@@ -145,22 +146,19 @@ def create_pipeline(
     )
     trainer.add_upstream_node(anomalies_gate)
 
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    # The baseline: the model being served (the newest version under serving_model_dir; only blessed models
+    # get there), a plain container task on every orchestrator (see components/served_baseline.py).
+    served_model = LatestServedModel(serving_model_dir=serving_model_dir)
 
-    # Gates: its blessing decides the push, and the resolver above finds the blessed models by it.
-    evaluator = tfx.components.Evaluator(
+    # Gates: its blessing decides the push.
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=served_model.outputs["model"],
         example_splits=[evaluation.split],
         eval_config=create_eval_config(evaluation.accuracy_threshold, evaluation.max_accuracy_drop,
                                        evaluation.slice_features),
     )
-
     # Pushes to <serving_model_dir>/<unix time>/ only when blessed, whole or not at all (staged, then renamed);
     # an existing version is never replaced.
     pusher = tfx.components.Pusher(
@@ -172,7 +170,7 @@ def create_pipeline(
     )
 
     # Held-out accuracy for the user: no thresholds, so this Evaluator's blessing carries no verdict and
-    # neither the Pusher nor the resolver ever reads it.
+    # the Pusher never reads it.
     test_evaluator = None
     if test_split:
         test_evaluator = tfx.components.Evaluator(
@@ -186,6 +184,7 @@ def create_pipeline(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
+        baseline_model=served_model.outputs["model"],
         test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
         eval_split=evaluation.split,
         test_split=test_split,
@@ -195,7 +194,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, trainer,
-                    model_resolver, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
+                    served_model, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

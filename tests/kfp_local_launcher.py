@@ -9,10 +9,8 @@ Dockerfile sets them). For each task, in dependency order, it does what the KFP 
   artifacts with fresh URIs under the pipeline root; the output file), substitutes it for the `{{$}}`
   placeholder in the container args and runs the container's command as is. The executor's
   `ExecutorOutput` (artifact metadata such as split names or `blessed`) is recorded for downstream tasks.
-- resolver tasks (`outputArtifactQueries`): the driver-side metadata queries that TFX's Resolver compiles
-  to, evaluated against the artifacts this launcher recorded (its stand-in for ML Metadata), newest first.
 
-Not supported, and refused with an error rather than skipped: importer executors, lifecycle hooks
+Not supported, and refused with an error rather than skipped: importer and resolver executors, lifecycle hooks
 (FileBasedExampleGen's driver), trigger-policy conditions and placeholders other than `{{$}}`.
 """
 
@@ -22,18 +20,15 @@ import dataclasses
 import graphlib
 import json
 import os
-import re
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
-INPUT_METADATA_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.artifacts\['([^']+)'\]\.metadata\['([^']+)'\]\}\}")
 
 
 class LaunchError(RuntimeError):
@@ -48,12 +43,6 @@ class ArtifactRecord:
     type: pipeline_spec_pb2.ArtifactTypeSchema
     uri: str
     metadata: dict[str, Any]
-
-    @property
-    def schema_title(self) -> str:
-        if self.type.WhichOneof("kind") == "schema_title":
-            return self.type.schema_title
-        return yaml.safe_load(self.type.instance_schema).get("title", "")
 
     def to_runtime_artifact(self) -> pipeline_spec_pb2.RuntimeArtifact:
         artifact = pipeline_spec_pb2.RuntimeArtifact(name=self.name, uri=self.uri)
@@ -72,31 +61,6 @@ class LocalMetadata:
         record = ArtifactRecord(f"local/artifacts/{len(self.artifacts) + 1}", type_, uri, metadata)
         self.artifacts.append(record)
         return record
-
-    def query(self, artifact_filter: str) -> list[ArtifactRecord]:
-        """Artifacts matching a KFP resolver filter (`a=b AND c="d"`), newest first."""
-        clauses = [clause.strip() for clause in artifact_filter.split(" AND ")]
-        return [a for a in reversed(self.artifacts) if all(_matches(a, clause) for clause in clauses)]
-
-
-def _matches(artifact: ArtifactRecord, clause: str) -> bool:
-    key, sep, expected = clause.partition("=")
-    if not sep:
-        raise LaunchError(f"resolver filter clause {clause!r}: only key=value clauses are implemented")
-    expected = expected.strip().strip('"')
-    if key == "schema_title":
-        return artifact.schema_title == expected
-    if key == "state":
-        return expected == "LIVE"  # nothing here is ever deleted
-    if key == "name":
-        return artifact.name == expected
-    match = re.fullmatch(r"metadata\.(\w+)\.(number_value|string_value)", key)
-    if match:
-        value = artifact.metadata.get(match[1])
-        if match[2] == "number_value":
-            return isinstance(value, (int, float)) and float(value) == float(expected)
-        return value == expected
-    raise LaunchError(f"resolver filter clause {clause!r}: key {key!r} is not implemented")
 
 
 @dataclasses.dataclass
@@ -173,8 +137,6 @@ class LocalKfpLauncher:
         if "container" in executor_spec:
             return self._run_container(task_name, executor_spec["container"], component, task, inputs, parameters,
                                        run_root)
-        if "resolver" in executor_spec:
-            return self._run_resolver(task_name, executor_spec["resolver"], inputs)
         raise LaunchError(f"task {task_name}: executor kind {sorted(executor_spec)} is not implemented here")
 
     @staticmethod
@@ -183,26 +145,6 @@ class LocalKfpLauncher:
             raise LaunchError(f"task {task_name}, input {key}: only task output artifacts are implemented")
         producer = runs[spec.task_output_artifact.producer_task]
         return producer.outputs.get(spec.task_output_artifact.output_artifact_key, [])
-
-    def _run_resolver(self, task_name: str, resolver: dict, inputs: dict[str, list[ArtifactRecord]]) -> TaskRun:
-        outputs = {}
-        for key, query in resolver["outputArtifactQueries"].items():
-            missing_input = False
-
-            def metadata_value(match: re.Match) -> str:
-                nonlocal missing_input
-                artifacts = inputs.get(match[1], [])
-                if not artifacts:
-                    missing_input = True
-                    return ""
-                return str(artifacts[0].metadata.get(match[2], ""))
-
-            artifact_filter = INPUT_METADATA_PLACEHOLDER.sub(metadata_value, query["filter"])
-            if "{{$" in artifact_filter:
-                raise LaunchError(f"task {task_name}: unimplemented placeholder in filter {artifact_filter!r}")
-            found = [] if missing_input else self.metadata.query(artifact_filter)
-            outputs[key] = found[:1]
-        return TaskRun(outputs=outputs)
 
     def _run_container(self, task_name: str, container: dict, component: Any, task: Any,
                        inputs: dict[str, list[ArtifactRecord]], parameters: dict[str, Any], run_root: Path) -> TaskRun:

@@ -39,15 +39,28 @@ def arg_defaults() -> dict[str, str]:
     return dict(rest.split("=", 1) for keyword, rest in instructions() if keyword == "ARG" and "=" in rest)
 
 
-def final_stage() -> list[tuple[str, str]]:
-    steps = instructions()
-    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
-    return steps[last_from:]
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Each stage's instructions by its name (`FROM x AS name`; the unnamed last stage is ""), ARGs before
+    the first FROM left out."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for keyword, rest in instructions():
+        if keyword == "FROM":
+            current = rest.split(" AS ")[1] if " AS " in rest else ""
+            result[current] = []
+        if current is not None:
+            result[current].append((keyword, rest))
+    return result
+
+
+def task_stage() -> list[tuple[str, str]]:
+    """The `kfp` stage: everything a pipeline task needs (the default target adds Dataflow's boot program)."""
+    return stages()["kfp"]
 
 
 def env() -> dict[str, str]:
     values = {}
-    for keyword, rest in final_stage():
+    for keyword, rest in task_stage():
         if keyword == "ENV":
             values.update(item.split("=", 1) for item in rest.split())
     return values
@@ -129,8 +142,8 @@ def strings_in(value):
 
 def test_image_project_root_is_the_one_the_spec_names():
     assert arg_defaults()["PROJECT_ROOT"] == configs.KUBEFLOW_IMAGE_PROJECT_ROOT
-    assert ("WORKDIR", "${PROJECT_ROOT}") in final_stage()
-    assert ("COPY", ". .") in final_stage()
+    assert ("WORKDIR", "${PROJECT_ROOT}") in task_stage()
+    assert ("COPY", ". .") in task_stage()
     assert env()["PYTHONPATH"] == "${PROJECT_ROOT}"
 
 
@@ -174,12 +187,13 @@ def test_every_module_the_spec_imports_is_in_the_image(default_spec):
 def test_image_installs_the_repositorys_lock_and_nothing_else():
     context = build_context()
     assert {"uv.lock", "pyproject.toml", "README.md"} <= context  # README: pyproject's readme, needed to build
-    steps = final_stage()
+    steps = task_stage()
     assert ("COPY", "pyproject.toml uv.lock ./") in steps
     syncs = [rest for keyword, rest in steps if keyword == "RUN" and "uv sync" in rest]
     assert len(syncs) == 2 and all("--locked --no-dev" in s for s in syncs)  # --locked: a stale lock fails the build
     assert "--no-install-project" in syncs[0]
-    assert [rest for keyword, rest in steps if keyword == "RUN" and ("pip install" in rest or "uv pip" in rest)] == []
+    installs = [rest for keyword, rest in steps if keyword == "RUN" and ("pip install" in rest or "uv pip" in rest)]
+    assert len(installs) == 1 and '"uv==${UV_VERSION}"' in installs[0]  # uv itself; everything else from the lock
     groups = tomllib.loads((REPO / "pyproject.toml").read_text()).get("dependency-groups", {})
     assert set(groups) <= {"dev"}  # --no-dev leaves out exactly the test tools
     lock = tomllib.loads((REPO / "uv.lock").read_text())
@@ -188,8 +202,8 @@ def test_image_installs_the_repositorys_lock_and_nothing_else():
 
 
 def test_base_image_has_the_projects_python_and_a_new_enough_glibc():
-    base = arg_defaults()["PYTHON_IMAGE"]
-    assert ("FROM", "${PYTHON_IMAGE}") in final_stage()
+    base = arg_defaults()["BASE_IMAGE"]
+    assert ("FROM", "${BASE_IMAGE} AS kfp") in task_stage()
     match = re.fullmatch(r"python:(\d+\.\d+)-slim-(\w+)", base)
     assert match, base
     assert match[1] == f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -197,11 +211,20 @@ def test_base_image_has_the_projects_python_and_a_new_enough_glibc():
     required = re.search(r"^REQUIRED_GLIBC=([\d.]+)", (REPO / "scripts" / "setup.sh").read_text(), re.M)[1]
     as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
     assert as_tuple(DEBIAN_GLIBC[match[2]]) >= as_tuple(required)
-    assert "--python /usr/local/bin/python" + match[1] in " ".join(r for k, r in final_stage() if k == "RUN")
+    assert "--python python" + match[1] in " ".join(r for k, r in task_stage() if k == "RUN")
+    # scripts/build_image.sh's base: bookworm's Python, trixie's C library.
+    script = (REPO / "scripts" / "build_image.sh").read_text()
+    assert "bookworm" in script and "python" + match[1] in script and "-t trixie libc6 libstdc++6" in script
+
+
+def test_the_default_target_is_the_task_image_plus_dataflows_boot_program():
+    default = stages()[""]
+    assert default[0] == ("FROM", "kfp")
+    assert [k for k, _ in default] == ["FROM", "COPY", "ENTRYPOINT"]  # nothing a task relies on changes
 
 
 def test_image_runs_the_tasks_entrypoint_as_a_non_root_user_with_legacy_keras():
-    users = [rest for keyword, rest in final_stage() if keyword == "USER"]
+    users = [rest for keyword, rest in task_stage() if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert env()["TF_USE_LEGACY_KERAS"] == "1"
     assert env()["PATH"].startswith("${PROJECT_ROOT}/.venv/bin:")  # `python` in the spec's command is the venv's

@@ -92,21 +92,20 @@ def test_artifacts_flow_between_tasks_as_the_launcher_passes_them(launched):
     assert Path(model.uri, "Format-Serving", "saved_model.pb").exists()
 
 
-def test_first_run_has_no_baseline_and_the_resolver_then_finds_the_blessed_model(launched):
-    launcher, spec_path, runs, _ = launched
-    resolvers = [name for name, run in runs.items() if run.log_path is None]
-    assert resolvers, "the pipeline should resolve the latest blessed model"
-    # This run: nothing was blessed before, so the Evaluator got no baseline.
-    assert runs["Evaluator"].executor_input["inputs"]["artifacts"]["baseline_model"] == {}
-    # The same compiled queries, run now (as the next run's resolver would), find this run's model.
+def test_first_run_has_no_baseline_and_the_next_runs_baseline_task_finds_the_pushed_model(launched):
+    launcher, spec_path, runs, root = launched
+    # This run: nothing was served before, so the baseline artifact is empty and the report says so.
+    empty = only(runs["LatestServedModel"].outputs["model"])
+    assert empty.metadata["served_version"] == 0 and not Path(empty.uri, "Format-Serving").exists()
+    report = Path(only(runs["EvaluationReport"].outputs["report"]).uri, "report.md").read_text()
+    assert "Baseline (last blessed model): none: nothing is served yet (first run)" in report
+    # The same task, run now (as the next run's would), copies the version this run pushed.
     spec, parameters = launcher.job_parameters(spec_path)
-    again = {}
-    for name in kfp_local_launcher.task_order(spec):
-        if name in resolvers:
-            again[name] = launcher.run_task(spec, name, again, parameters, Path("unused"))
-    model = only(runs["Trainer"].outputs["model"])
-    baseline = [a for run in again.values() for a in run.outputs.get("model", [])]
-    assert [a.name for a in baseline] == [model.name]
+    again = launcher.run_task(spec, "LatestServedModel", {}, parameters, root / "pipeline_root" / "next")
+    baseline = only(again.outputs["model"])
+    pushed = only(runs["Pusher"].outputs["pushed_model"])
+    assert str(baseline.metadata["served_version"]) == pushed.metadata["pushed_version"]
+    assert Path(baseline.uri, "Format-Serving", "saved_model.pb").exists()
 
 
 def test_pusher_does_not_push_a_model_the_evaluator_did_not_bless(launched):

@@ -21,7 +21,7 @@ import kubeflow_runner
 from pipeline import configs, kubeflow_submit
 
 IMAGE = "registry.example/imdb:1"
-ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+ENTRYPOINT = ["python", "-m", "pipeline.kfp_entrypoint"]
 BASE_FLAGS = ["--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/aclImdb",
               "--serving-model-dir", "gs://bucket/serving", "--image", IMAGE]
 
@@ -44,16 +44,6 @@ def executors(job) -> dict:
     return job["pipelineSpec"]["deploymentSpec"]["executors"]
 
 
-def node_of_task(pipeline, task_name: str) -> str:
-    """The pipeline node a compiled task comes from (a Resolver compiles to '<id>-<input>-resolver' tasks)."""
-    ids = {node.id for node in pipeline.components}
-    if task_name in ids:
-        return task_name
-    owners = [i for i in ids if isinstance(_node(pipeline, i), tfx.dsl.Resolver) and task_name.startswith(i + "-")]
-    assert len(owners) == 1, f"task {task_name} maps to no single pipeline node ({owners})"
-    return owners[0]
-
-
 def _node(pipeline, node_id):
     return next(node for node in pipeline.components if node.id == node_id)
 
@@ -61,16 +51,14 @@ def _node(pipeline, node_id):
 def test_dag_is_the_local_pipelines_components_and_edges(compiled):
     pipeline, _, spec = compiled
     tasks = spec.root.dag.tasks
-    assert {node_of_task(pipeline, name) for name in tasks} == {node.id for node in pipeline.components}
+    assert set(tasks) == {node.id for node in pipeline.components}
     for node in pipeline.components:
-        if isinstance(node, tfx.dsl.Resolver):
-            continue
         task = tasks[node.id]
-        assert {node_of_task(pipeline, t) for t in task.dependent_tasks} == {u.id for u in node.upstream_nodes}, node.id
+        assert set(task.dependent_tasks) == {u.id for u in node.upstream_nodes}, node.id
         # Every data edge: the task reads the same output key of the same producer as the local node.
         for key, channel in node.inputs.items():
             source = task.inputs.artifacts[key].task_output_artifact
-            assert node_of_task(pipeline, source.producer_task) == channel.producer_component_id, (node.id, key)
+            assert source.producer_task == channel.producer_component_id, (node.id, key)
             assert source.output_artifact_key == channel.output_key, (node.id, key)
         assert set(task.inputs.artifacts) == set(node.inputs), node.id
 
@@ -79,11 +67,6 @@ def test_each_task_runs_the_image_and_a_resolvable_tfx_executor(compiled):
     pipeline, job, spec = compiled
     containers = 0
     for node in pipeline.components:
-        if isinstance(node, tfx.dsl.Resolver):
-            for name, task in spec.root.dag.tasks.items():
-                if node_of_task(pipeline, name) == node.id:
-                    assert "resolver" in executors(job)[spec.components[task.component_ref.name].executor_label]
-            continue
         container = executors(job)[spec.components[node.id].executor_label]["container"]
         assert container["image"] == IMAGE
         assert container["command"] == ENTRYPOINT
@@ -95,7 +78,7 @@ def test_each_task_runs_the_image_and_a_resolvable_tfx_executor(compiled):
         assert class_path == name_utils.get_full_name(node.executor_spec.executor_class)
         assert args[args.index("--json_serialized_invocation_args") + 1] == "{{$}}"
         containers += 1
-    assert containers == len([n for n in pipeline.components if not isinstance(n, tfx.dsl.Resolver)])
+    assert containers == len(pipeline.components)
     images = {e["container"]["image"] for e in executors(job).values() if "container" in e}
     assert images == {IMAGE}
 
@@ -197,3 +180,56 @@ def test_vertex_submission_needs_a_project(capsys):
 def test_a_malformed_proto_parameter_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match="runtime parameter 'train_args': not a valid TrainArgs in JSON"):
         compile_with(tmp_path, "--parameter", 'train_args={"num_stepz": 5}')
+
+
+# What open-source KFP's Argo compiler turns into a workflow (backend/src/v2/compiler/argocompiler: container
+# and importer executors; `resolver executors not implemented`), and all kfp.local runs.
+OSS_KFP_EXECUTORS = {"container", "importer"}
+
+
+def test_the_kfp_target_spec_has_only_executors_open_source_kfp_runs(tmp_path):
+    _, job, _ = compile_with(tmp_path, "--target", "kfp")
+    kinds = {name: set(executor) for name, executor in executors(job).items()}
+    assert all(kind <= OSS_KFP_EXECUTORS and len(kind) == 1 for kind in kinds.values()), kinds
+    assert "LatestServedModel_executor" in kinds  # the baseline is a task, not a resolver
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
+    (["--serving-model-dir", "s3://bucket/serving"], "s3:// needs tensorflow-io's plugin"),
+    (["--data", "/local/aclImdb"], "--data /local/aclImdb: the pipeline's pods open it"),
+    (["--target", "kfp-local"], "--pipeline-root gs://bucket/root: --target kfp-local mounts absolute local paths"),
+    (["--target", "vertex", "--submit", "kfp"], "--submit kfp runs the spec on kfp, not --target vertex"),
+])
+def test_paths_the_targets_pods_cannot_open_are_refused_in_one_line(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        kubeflow_runner.parse_args([*BASE_FLAGS, *flags])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_cluster_filesystems_are_the_ones_this_tensorflow_opens():
+    import tensorflow as tf
+
+    schemes = {scheme.removesuffix("://") for target in ("kfp", "vertex")
+               for scheme in configs.KUBEFLOW_TARGETS[target]}
+    assert schemes <= set(tf.io.gfile.get_registered_schemes())
+    assert "s3" not in tf.io.gfile.get_registered_schemes()  # configs.KUBEFLOW_FILESYSTEMS_NOTE says why
+
+
+def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(tmp_path):
+    from pipeline import kfp_entrypoint
+
+    _, job, _ = compile_with(tmp_path)
+    args = executors(job)["StatisticsGen_executor"]["container"]["args"]
+    inputs_spec = args[args.index(kfp_entrypoint.INPUTS_SPEC_FLAG) + 1]
+    # What kfp.local (and the open-source driver) hand a task: the upstream output typed system.Artifact.
+    invocation = json.dumps({"inputs": {"artifacts": {"examples": {"artifacts": [
+        {"name": "a1", "uri": "/root/examples", "type": {"schemaTitle": "system.Artifact"}}]}}}})
+    argv = ["--executor_class_path", "x.Executor", kfp_entrypoint.INVOCATION_FLAG, invocation,
+            kfp_entrypoint.INPUTS_SPEC_FLAG, inputs_spec, "--runner=DirectRunner"]
+    retyped = kfp_entrypoint.retyped_argv(argv)
+    artifact = json.loads(retyped[3])["inputs"]["artifacts"]["examples"]["artifacts"][0]
+    assert "title: tfx.Examples" in artifact["type"]["instanceSchema"] and artifact["uri"] == "/root/examples"
+    assert retyped[:3] + retyped[4:] == argv[:3] + argv[4:]
+    assert kfp_entrypoint.retyped_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged

@@ -31,7 +31,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.types import standard_artifacts
 
 import local_runner
-from components import atomic_pusher, evaluation_report
+from components import atomic_pusher, evaluation_report, served_baseline
 from modules import crash_points, serving_versions
 from pipeline import configs
 from tests.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served
@@ -94,7 +94,7 @@ class Runs:
     stdout: dict[int, str] = dataclasses.field(default_factory=dict)
     accuracies: dict[str, float] = dataclasses.field(default_factory=dict)
     serving_before_run_2: dict[str, str] = dataclasses.field(default_factory=dict)
-    first_model_id: int = 0
+    first_version: int = 0
     crash_logs: dict[str, str] = dataclasses.field(default_factory=dict)
     serving_after_killed_push: list[str] = dataclasses.field(default_factory=list)
     wall_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -123,6 +123,11 @@ class Store:
         return sorted((a for a in self.store.get_artifacts_by_type("ModelBlessing")
                        if "blessed" in a.custom_properties and a.state == metadata_store_pb2.Artifact.LIVE),
                       key=lambda a: a.id)
+
+    def served_version(self, blessing: dict) -> int:
+        """The served version the gating Evaluator compared against (its baseline artifact's record)."""
+        (baseline,) = self.store.get_artifacts_by_id([blessing["baseline_model_id"]])
+        return props(baseline)[served_baseline.SERVED_VERSION_PROPERTY]
 
     def gate_blessing(self) -> metadata_store_pb2.Artifact:
         """The newest verdict of the gating Evaluator."""
@@ -222,7 +227,7 @@ def test_run_1_killed_anywhere_then_run_again_completes_and_never_uses_a_partial
 
 @pytest.fixture(scope="module")
 def run_2(run_1: Runs) -> Runs:
-    run_1.first_model_id = props(Store(run_1.output_dir).gate_blessing())["current_model_id"]
+    (run_1.first_version,) = (int(p.name) for p in run_1.serving_dir.iterdir())
     run_1.serving_before_run_2 = snapshot(run_1.serving_dir)
     run_1.run(2, NO_TRAINING)
     return run_1
@@ -238,23 +243,21 @@ def run_3(run_2: Runs) -> Runs:
 def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_serves(run_1):
     stdout, serving_dir, output_dir = run_1.stdout[1], run_1.serving_dir, run_1.output_dir
     store = Store(output_dir)
-    # The Evaluator first finished in the run killed in the Pusher: no model was blessed yet, so the
-    # absolute bound alone judged. That model is then the latest blessed one, so the rerun judged the
-    # same model (its Trainer execution cached) against itself: blessed again, and pushed.
-    first_blessing, final_blessing = store.gate_blessings()
-    first, final = props(first_blessing), props(final_blessing)
+    # The Evaluator finished in the run killed in the Pusher: nothing was served yet, so the absolute bound
+    # alone judged. The killed push left no version, so the rerun's baseline task found none again: the
+    # Evaluator's execution was reused from the cache (one verdict), and the model was pushed.
+    (blessing,) = store.gate_blessings()
+    first = props(blessing)
     assert first["blessed"] == 1 and "baseline_model_id" not in first
-    assert final["blessed"] == 1 and final["baseline_model_id"] == final["current_model_id"] == first["current_model_id"]
-    first_evaluation, evaluation = sorted(
-        (a for a in store.store.get_artifacts_by_type("ModelEvaluation")
-         if "/Evaluator/" in a.uri and a.state == metadata_store_pb2.Artifact.LIVE), key=lambda a: a.id)
+    (evaluation,) = (a for a in store.store.get_artifacts_by_type("ModelEvaluation")
+                     if "/Evaluator/" in a.uri and a.state == metadata_store_pb2.Artifact.LIVE)
     run_1.accuracies["run 1"] = overall_accuracy(evaluation.uri)
     assert run_1.accuracies["run 1"] >= ACCURACY_THRESHOLD
-    assert value_and_change_thresholds(evaluation_report.read_evaluation(first_evaluation.uri).config) == (
+    assert value_and_change_thresholds(evaluation_report.read_evaluation(evaluation.uri).config) == (
         [pytest.approx(ACCURACY_THRESHOLD)], [])  # no baseline: TFMA dropped the change threshold
     blessing_artifact = standard_artifacts.ModelBlessing()
-    blessing_artifact.set_mlmd_artifact(first_blessing)
-    first_verdict = evaluation_report.judge(evaluation_report.read_evaluation(first_evaluation.uri), blessing_artifact)
+    blessing_artifact.set_mlmd_artifact(blessing)
+    first_verdict = evaluation_report.judge(evaluation_report.read_evaluation(evaluation.uri), blessing_artifact)
     assert first_verdict.blessed and first_verdict.reasons == ["no baseline: absolute bound only"]
     gate = evaluation_report.read_evaluation(evaluation.uri)
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
@@ -304,7 +307,7 @@ def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_direc
     store, blessing, gate = latest_gate(run_2)
     run_2.accuracies["run 2"] = accuracy = gate.candidate.metrics["Overall"]["binary_accuracy"]
     baseline_accuracy = gate.baseline.metrics["Overall"]["binary_accuracy"]
-    assert blessing["blessed"] == 0 and blessing["baseline_model_id"] == run_2.first_model_id
+    assert blessing["blessed"] == 0 and store.served_version(blessing) == run_2.first_version
     assert baseline_accuracy >= ACCURACY_THRESHOLD
     assert accuracy < ACCURACY_THRESHOLD and accuracy < baseline_accuracy - MAX_ACCURACY_DROP
     assert snapshot(serving_dir) == run_2.serving_before_run_2  # nothing written, replaced or removed
@@ -334,9 +337,9 @@ def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_direc
 @pytest.mark.slow
 def test_run_3_blesses_a_good_model_against_the_latest_blessed_one_and_pushes_a_new_version(run_3):
     stdout, serving_dir = run_3.stdout[3], run_3.serving_dir
-    _, blessing, gate = latest_gate(run_3)
+    store, blessing, gate = latest_gate(run_3)
     run_3.accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
-    assert blessing["blessed"] == 1 and blessing["baseline_model_id"] == run_3.first_model_id
+    assert blessing["blessed"] == 1 and store.served_version(blessing) == run_3.first_version
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
     assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
                                                         [pytest.approx(-MAX_ACCURACY_DROP)])

@@ -1,0 +1,123 @@
+"""The compiled Kubeflow pipeline runs in the real image, in containers, by KFP's own local runner.
+
+Opt-in (IMDB_BERT_TFX_DOCKER_TESTS=1, or `make test-kubeflow`): it needs root or a running Docker engine,
+debootstrap and a few GB of disk, and takes about half an hour on 2 cores. scripts/build_image.sh builds the
+image on a Debian base made here (no Docker Hub); `kubeflow_runner.py --target kfp-local` compiles the spec;
+the pipeline YAML is loaded with `kfp.components.load_component_from_file` and run under
+`kfp.local.DockerRunner`: every task is a container of that image, with the tiny offline corpus, encoder and
+serving directory mounted at their paths (kfp.local mounts the pipeline root itself).
+
+Three runs share one serving directory: the first has no baseline and is pushed, the second finds the first's
+model as its baseline, the third (one step at a learning rate of 1e-12) is rejected and pushes nothing.
+"""
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import kubeflow_runner
+from pipeline import configs, kubeflow_submit
+from tests.serving_checks import assert_warmup_requests_are_served
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("IMDB_BERT_TFX_DOCKER_TESTS") != "1",
+                       reason="opt-in: IMDB_BERT_TFX_DOCKER_TESTS=1 (make test-kubeflow)"),
+]
+
+IMAGE = "imdb-bert-tfx:test"
+TRAIN_STEPS = "120"
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    started = time.monotonic()
+    subprocess.run([str(configs.PROJECT_ROOT / "scripts" / "build_image.sh"), IMAGE], check=True)
+    print(f"image {IMAGE} ready in {time.monotonic() - started:.0f} s")
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_corpus, tiny_bert) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("kfp_docker")
+    paths = {"root": root, "pipeline_root": root / "pipeline_root", "serving": root / "serving",
+             "corpus": tiny_corpus, "preprocess": tiny_bert.preprocess, "encoder": tiny_bert.encoder}
+    paths["pipeline_root"].mkdir()
+    paths["serving"].mkdir()
+    return paths
+
+
+def run_in_containers(image: str, workspace: dict[str, Path], name: str, *flags: str) -> Path:
+    """Compiles for kfp.local, runs the pipeline YAML under DockerRunner; returns the run's report.md."""
+    import docker
+    from kfp import components, local
+
+    job_path = workspace["root"] / f"{name}.json"
+    kubeflow_runner.main([
+        "--target", "kfp-local", "--image", image, "--output-file", str(job_path),
+        "--pipeline-root", str(workspace["pipeline_root"]), "--data", str(workspace["corpus"]),
+        "--serving-model-dir", str(workspace["serving"]),
+        "--preprocess-handle", str(workspace["preprocess"]), "--encoder-handle", str(workspace["encoder"]),
+        "--seq-length", "64", "--epochs", "2", *flags])
+    pipeline = components.load_component_from_file(kubeflow_submit.kfp_package(str(job_path)))
+
+    def bind(path: Path, read_only: bool) -> docker.types.Mount:
+        return docker.types.Mount(target=str(path), source=str(path), type="bind", read_only=read_only)
+
+    # kfp.local creates the output folders as this user: the tasks run as it too, to write into them.
+    local.init(runner=local.DockerRunner(
+        mounts=[bind(workspace["corpus"], True), bind(Path(workspace["preprocess"]).parent, True),
+                bind(workspace["serving"], False)],
+        user=f"{os.getuid()}:{os.getgid()}"), pipeline_root=str(workspace["pipeline_root"]))
+    before = set(workspace["pipeline_root"].rglob("report.md"))
+    started = time.monotonic()
+    pipeline()  # raises if any task fails
+    print(f"{name}: every task finished in containers in {time.monotonic() - started:.0f} s")
+    (report,) = set(workspace["pipeline_root"].rglob("report.md")) - before
+    return report
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def first_run(image, workspace) -> str:
+    return run_in_containers(image, workspace, "first", "--train-steps", TRAIN_STEPS,
+                             "--learning-rate", "1e-3").read_text()
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run, image, workspace) -> tuple[str, list[str]]:
+    served_before = sorted(os.listdir(workspace["serving"]))
+    report = run_in_containers(image, workspace, "second", "--train-steps", TRAIN_STEPS,
+                               "--learning-rate", "1e-3").read_text()
+    return report, served_before
+
+
+def test_first_run_has_no_baseline_is_blessed_and_pushed(first_run, workspace):
+    assert "# Model evaluation: BLESSED" in first_run
+    assert "none: nothing is served yet (first run)" in first_run
+    (version,) = os.listdir(workspace["serving"])
+    assert_warmup_requests_are_served(workspace["serving"] / version)
+
+
+def test_second_run_is_judged_against_the_first_runs_served_model(second_run, workspace):
+    report, served_before = second_run
+    (first_version,) = served_before
+    assert f"served version {first_version} from {workspace['serving']}" in report
+    assert "change vs. baseline" in report and "skipped: no baseline" not in report
+
+
+def test_an_untrained_candidate_is_rejected_and_the_serving_directory_is_unchanged(second_run, image, workspace):
+    before = tree_digest(workspace["serving"])
+    report = run_in_containers(image, workspace, "untrained", "--train-steps", "1",
+                               "--learning-rate", "1e-12").read_text()
+    assert "# Model evaluation: NOT BLESSED" in report
+    assert "Not pushed: the serving directory is unchanged." in report
+    assert tree_digest(workspace["serving"]) == before
