@@ -18,7 +18,9 @@ from typing import Any
 
 from absl import logging
 from tfx import types
+from tfx import v1 as tfx
 from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
@@ -94,3 +96,9 @@ class Executor(pusher_executor.Executor):
         logging.info("Model version %s written whole to %s", version, serving_path)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+
+
+class Pusher(tfx.components.Pusher):
+    """TFX's Pusher with the atomic push (filesystem destinations)."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -9,7 +9,6 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import atomic_pusher
@@ -161,12 +160,11 @@ def create_pipeline(
     )
     # Pushes to <serving_model_dir>/<unix time>/ only when blessed, whole or not at all (staged, then renamed);
     # an existing version is never replaced.
-    pusher = tfx.components.Pusher(
+    pusher = atomic_pusher.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
 
     # Held-out accuracy for the user: no thresholds, so this Evaluator's blessing carries no verdict and
