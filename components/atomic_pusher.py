@@ -102,3 +102,35 @@ class Pusher(tfx.components.Pusher):
     """TFX's Pusher with the atomic push (filesystem destinations)."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+
+def rollback(base_directory: str, version: int) -> tuple[str, str]:
+    """Serves `version` again: publishes a copy of it as a new, highest version (TF Serving serves the highest),
+    whole, by the same staged push. Nothing is deleted, so the rollback is itself undone the same way.
+    Returns (new version, its path)."""
+    source = os.path.join(base_directory, str(version))
+    if version not in serving_versions.versions(base_directory):
+        raise FileNotFoundError(f"{source}: no such version; the versions under {base_directory} are "
+                                f"{serving_versions.versions(base_directory)}")
+    return push(source, base_directory)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m components.atomic_pusher",
+        description="Make a previous pushed version the served one again: it is copied as a new highest version.")
+    parser.add_argument("command", choices=["rollback"])
+    parser.add_argument("serving_model_dir", help="the Pusher's destination (local or gs://...)")
+    parser.add_argument("version", type=int, help="the version to serve again")
+    args = parser.parse_args(argv)
+    try:
+        new_version, path = rollback(args.serving_model_dir, args.version)
+    except FileNotFoundError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(f"Version {args.version} is served again as version {new_version}: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,9 @@ the blessing and push records, and writes into its output artifact, for a reader
 - whether the model was blessed and why: the failed thresholds with their values, "all thresholds met",
   or "no baseline: absolute bound only" on the first run;
 - the thresholds (from the eval config TFMA stored) next to the measured values;
-- overall metrics of the candidate, of the baseline (the last blessed model) and on the test split;
+- the data: the spans both models were evaluated on, which spans each was trained on (and whether the
+  candidate was warm-started), and every drift and skew measure against its bound;
+- overall metrics of the candidate, of the baseline (the served model) and on the test split;
 - per-slice tables (review length bucket, rating);
 - calibration and confusion-matrix plots;
 - whether, and where, the model was pushed.
@@ -28,7 +30,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
-from components import served_baseline
+from components import drift, provenance, served_baseline
 
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
@@ -356,6 +358,30 @@ def build_sections(gate: Evaluation, verdict: Verdict, test: Evaluation | None, 
     return [summary, overall, slices, plots]
 
 
+def data_section(eval_split: str, examples: standard_artifacts.Examples | None,
+                 models: dict[str, standard_artifacts.Model | None],
+                 drift_anomalies: standard_artifacts.ExampleAnomalies | None) -> Section:
+    """Which data each model was trained on, what both were judged on, and the drift and skew measured."""
+    spans = provenance.spans_of(examples) if examples is not None else []
+    section = Section("Data: spans, lineage and drift", paragraphs=[
+        f"Both models were evaluated on this run's '{eval_split}' split"
+        + (f", from span{'s' if len(spans) > 1 else ''} {', '.join(map(str, spans))}." if spans else ".")])
+    section.tables.append(("What each model was trained on", ["model", "trained on"], [
+        [name, provenance.describe(provenance.read_provenance(served_baseline.model_path(model)))]
+        for name, model in models.items() if model is not None and served_baseline.model_path(model)]))
+    if drift_anomalies is not None:
+        rows = []
+        for result in drift.read_drift(drift_anomalies):
+            if not result.compared:
+                rows.append([result.label, "", "", "", "", "not compared: no previous span (first run)"])
+            for m in result.measurements:
+                rows.append([result.label, m.feature, m.measure, _format(m.value), _format(m.threshold),
+                             "BEYOND BOUND" if m.beyond else "within"])
+        section.tables.append(("Drift and skew (pipeline/schema/drift.pbtxt)",
+                               ["comparison", "feature", "measure", "measured", "bound", "result"], rows))
+    return section
+
+
 def render_markdown(title: str, sections: list[Section]) -> str:
     lines = [f"# {title}", ""]
     for section in sections:
@@ -403,7 +429,9 @@ def push_summary(pushed_model: standard_artifacts.PushedModel | None) -> dict[st
 def write_report(out_dir: str, evaluation_uri: str, blessing: standard_artifacts.ModelBlessing,
                  pushed_model: standard_artifacts.PushedModel | None = None,
                  test_evaluation_uri: str | None = None, eval_split: str = "eval",
-                 test_split: str = "test", baseline_model: standard_artifacts.Model | None = None) -> Verdict:
+                 test_split: str = "test", baseline_model: standard_artifacts.Model | None = None,
+                 model: standard_artifacts.Model | None = None, examples: standard_artifacts.Examples | None = None,
+                 drift_anomalies: standard_artifacts.ExampleAnomalies | None = None) -> Verdict:
     """Writes report.html, report.md and the PNGs into `out_dir`; returns the verdict it states."""
     tf.io.gfile.makedirs(out_dir)
     gate = read_evaluation(evaluation_uri)
@@ -411,6 +439,8 @@ def write_report(out_dir: str, evaluation_uri: str, blessing: standard_artifacts
     verdict = judge(gate, blessing)
     sections = build_sections(gate, verdict, test, push_summary(pushed_model), out_dir, eval_split, test_split,
                               served_baseline.describe(baseline_model) if baseline_model is not None else None)
+    sections.insert(1, data_section(eval_split, examples, {"candidate": model, "baseline (served)": baseline_model},
+                                    drift_anomalies))
     title = f"Model evaluation: {'BLESSED' if verdict.blessed else 'NOT BLESSED'}"
     with tf.io.gfile.GFile(os.path.join(out_dir, REPORT_MARKDOWN), "w") as f:
         f.write(render_markdown(title, sections))
@@ -429,11 +459,14 @@ def EvaluationReport(
     pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel] = None,
     test_evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation] = None,
     baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples] = None,
+    drift: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies] = None,
 ) -> None:
     """Writes report.html / report.md (+ PNGs) on the gating evaluation, the push and the test split."""
     verdict = write_report(report.uri, evaluation.uri, blessing, pushed_model,
                            test_evaluation.uri if test_evaluation is not None else None, eval_split, test_split,
-                           baseline_model)
+                           baseline_model, model, examples, drift)
     report.set_int_custom_property("blessed", int(verdict.blessed))
     report.set_string_custom_property("reason", "; ".join(verdict.reasons))
 

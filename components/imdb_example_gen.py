@@ -17,6 +17,12 @@ Splits: aclImdb/train is divided by `train_split_config` (hash buckets over a SH
 default train 4 : eval 1), so every re-run and every machine puts each review in the same split;
 aclImdb/test becomes the `test` split whole. `train/unsup` (unlabelled) is not read.
 
+Spans: a source with TFX's `{SPAN}` spec (`reviews/span-{SPAN}`, see `imdb_spans`) is a series of drops,
+each an aclImdb folder. The `range_config` picks the window read (default: the newest span); review ids
+get a `span-<n>/` prefix. The Examples artifact records the newest span and its version (`span`,
+`version`, as TFX's ExampleGens do) and the window (`spans`). The previous span's aclImdb/train, when
+there is one, becomes one more split, `previous_span`, which DistributionValidator compares with `train`.
+
 Order: each split's records are written in the order of another hash of `review_id` (`order_key`), not
 in the corpus's order (every negative review, then every positive one). So every run writes the same files,
 labels are mixed throughout, and any prefix of a split is a fair sample: a shuffle buffer smaller than the
@@ -49,13 +55,13 @@ from tfx.dsl.io import fileio
 from tfx.orchestration import data_types_utils
 from tfx.orchestration.portable import base_driver as ir_base_driver
 from tfx.orchestration.portable import data_types as portable_data_types
-from tfx.proto import example_gen_pb2
+from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
-from components import imdb_source
+from components import imdb_source, imdb_spans
 from modules import crash_points, review_text
 
 LABEL_DIRS = imdb_source.LABEL_DIRS
@@ -77,6 +83,10 @@ DOWNLOAD_DIR_KEY = "download_dir"
 TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
 TEST_SPLIT_NAME_KEY = "test_split_name"
 SOURCE_FINGERPRINT_KEY = "source_fingerprint"
+RANGE_CONFIG_KEY = "range_config"
+PREVIOUS_SPAN_SPLIT = "previous_span"
+SPANS_PROPERTY = "spans"  # the window read, e.g. "2,3"
+PREVIOUS_SPAN_PROPERTY = "previous_span"  # 0: none
 
 
 class ReviewFormatError(ValueError):
@@ -90,13 +100,14 @@ class ReviewFile:
     label_dir: str
     review_number: int
     rating: int
+    id_prefix: str = ""  # "span-<n>/" for a span of a series
 
     @property
     def review_id(self) -> str:
-        return f"{self.corpus_split}/{self.label_dir}/{self.review_number}"
+        return f"{self.id_prefix}{self.corpus_split}/{self.label_dir}/{self.review_number}"
 
 
-def list_review_files(data_root: str, corpus_split: str) -> list[ReviewFile]:
+def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "") -> list[ReviewFile]:
     """Lists and checks the review files of one corpus split; fails naming the first bad path."""
     split_dir = os.path.join(data_root, corpus_split)
     files = []
@@ -117,7 +128,7 @@ def list_review_files(data_root: str, corpus_split: str) -> list[ReviewFile]:
             rating = int(match["rating"])
             if not 1 <= rating <= 10:
                 raise ReviewFormatError(f"{path}: rating {rating} is outside 1-10; fix the file name.")
-            files.append(ReviewFile(path, corpus_split, label_dir, int(match["id"]), rating))
+            files.append(ReviewFile(path, corpus_split, label_dir, int(match["id"]), rating, id_prefix))
         if not any(f.label_dir == label_dir for f in files):
             raise ReviewFormatError(f"{folder}: holds no reviews; the corpus needs both labels.")
     return files
@@ -227,24 +238,75 @@ def _batches(reviews: list[ReviewFile], size: int) -> list[list[ReviewFile]]:
     return [reviews[start:start + size] for start in range(0, len(reviews), size)]
 
 
+def parse_range_config(value: str | None) -> range_config_pb2.RangeConfig | None:
+    if not value:
+        return None
+    return proto_utils.json_to_proto(value, range_config_pb2.RangeConfig())
+
+
+@dataclasses.dataclass
+class CorpusReviews:
+    """The review files one run reads: aclImdb/train and /test of the source (or of each span of its window),
+    and the previous span's aclImdb/train."""
+
+    train: list[ReviewFile]
+    test: list[ReviewFile]
+    previous_span: list[ReviewFile]
+    selection: imdb_spans.SpanSelection | None
+
+
+def list_corpus(source: str, download_dir: str, sha256: str | None,
+                range_config: range_config_pb2.RangeConfig | None, with_test: bool) -> CorpusReviews:
+    if not imdb_spans.has_spans(source):
+        root = imdb_source.resolve(source, download_dir, sha256)
+        return CorpusReviews(list_review_files(root, "train"),
+                             list_review_files(root, "test") if with_test else [], [], None)
+    selection = imdb_spans.select(imdb_spans.find_spans(source), range_config, source)
+    corpus = CorpusReviews([], [], [], selection)
+    for span in selection.window:
+        root = imdb_source.resolve(span.path, download_dir)
+        corpus.train += list_review_files(root, "train", f"span-{span.number}/")
+        if with_test:
+            corpus.test += list_review_files(root, "test", f"span-{span.number}/")
+    if selection.previous is not None:
+        root = imdb_source.resolve(selection.previous.path, download_dir)
+        corpus.previous_span = list_review_files(root, "train", f"span-{selection.previous.number}/")
+    logging.info("Spans read: %s; previous span: %s", [s.number for s in selection.window],
+                 selection.previous.number if selection.previous else "none")
+    return corpus
+
+
+def record_spans(examples: types.Artifact, selection: imdb_spans.SpanSelection | None) -> None:
+    """`span` and `version` (TFX's Examples properties) and the window, for lineage."""
+    if selection is None:
+        return
+    examples.span = selection.newest.number
+    if selection.newest.version is not None:
+        examples.version = selection.newest.version
+    examples.set_string_custom_property(SPANS_PROPERTY, ",".join(str(s.number) for s in selection.window))
+    examples.set_int_custom_property(PREVIOUS_SPAN_PROPERTY, selection.previous.number if selection.previous else 0)
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Reads the aclImdb folder with Beam and writes the train / eval / test example splits."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        data_root = imdb_source.resolve(exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY],
-                                        exec_properties.get(SOURCE_SHA256_KEY) or None)
         split_config = example_gen_pb2.SplitConfig()
         proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], split_config)
         test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
-        split_names = output_split_names(split_config, test_split_name)
-
-        train_reviews = list_review_files(data_root, "train")
-        test_reviews = list_review_files(data_root, "test") if test_split_name else []
-        splits = assign_splits(train_reviews, test_reviews, split_config, test_split_name)
+        corpus = list_corpus(exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY],
+                             exec_properties.get(SOURCE_SHA256_KEY) or None,
+                             parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)), bool(test_split_name))
+        splits = assign_splits(corpus.train, corpus.test, split_config, test_split_name)
+        if corpus.previous_span:
+            splits[PREVIOUS_SPAN_SPLIT] = corpus.previous_span
+        split_names = output_split_names(split_config, test_split_name) + (
+            [PREVIOUS_SPAN_SPLIT] if corpus.previous_span else [])
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
+        record_spans(examples, corpus.selection)
         try:
             self._write_splits(splits, examples)
         except BaseException:
@@ -307,6 +369,16 @@ def source_fingerprint(source: str, sha256: str | None = None) -> str:
     return f"{len(entries)} files, sha256 of names, sizes and times {digest}"
 
 
+def read_fingerprint(source: str, sha256: str | None, range_config: range_config_pb2.RangeConfig | None) -> str:
+    """`source_fingerprint` of what a run reads: the source, or each span of the window and the previous
+    span (so a span already ingested is not read again while its files, and the window, are unchanged)."""
+    if not imdb_spans.has_spans(source):
+        return source_fingerprint(source, sha256)
+    selection = imdb_spans.select(imdb_spans.find_spans(source), range_config, source)
+    read = selection.window + ([selection.previous] if selection.previous else [])
+    return "; ".join(f"span {s.number} v{s.version}: {source_fingerprint(s.path)}" for s in read)
+
+
 class Driver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
     """Runs before the cache lookup: adds the corpus's `source_fingerprint` to the execution properties, so a
     cached ingestion is reused only for the same files, never for an edited corpus at the same path."""
@@ -317,7 +389,8 @@ class Driver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
 
     def run(self, execution_info: portable_data_types.ExecutionInfo) -> driver_output_pb2.DriverOutput:
         properties = execution_info.exec_properties
-        fingerprint = source_fingerprint(properties[SOURCE_KEY], properties.get(SOURCE_SHA256_KEY) or None)
+        fingerprint = read_fingerprint(properties[SOURCE_KEY], properties.get(SOURCE_SHA256_KEY) or None,
+                                       parse_range_config(properties.get(RANGE_CONFIG_KEY)))
         logging.info("ImdbExampleGen source %s: %s", properties[SOURCE_KEY], fingerprint)
         output = driver_output_pb2.DriverOutput()
         data_types_utils.set_metadata_value(output.exec_properties[SOURCE_FINGERPRINT_KEY], fingerprint)
@@ -331,6 +404,8 @@ class ImdbExampleGenSpec(types.ComponentSpec):
         DOWNLOAD_DIR_KEY: ExecutionParameter(type=str),
         TRAIN_SPLIT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.SplitConfig),
         TEST_SPLIT_NAME_KEY: ExecutionParameter(type=str),
+        # Which spans of a `{SPAN}` source are read (imdb_spans); unset: the newest.
+        RANGE_CONFIG_KEY: ExecutionParameter(type=range_config_pb2.RangeConfig, optional=True),
         # Set by the Driver when it runs (LocalDagRunner); what the cache key sees of the files.
         SOURCE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
@@ -342,11 +417,13 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     """Turns the aclImdb corpus (folder, tarball or URL) into train / eval / test `tf.Example` splits.
 
     Args:
-      source: an aclImdb folder (local or gs://...), a local `.tar.gz`, or an http(s)/file URL of one.
+      source: an aclImdb folder (local or gs://...), a local `.tar.gz`, or an http(s)/file URL of one; or
+        a series of aclImdb folders, a path with `{SPAN}` (see `imdb_spans`).
       download_dir: where downloads and extracted archives are cached.
       train_split_config: hash buckets dividing aclImdb/train (the pipeline's: train 4 : eval 1).
       test_split_name: the name of the split made from aclImdb/test; empty for a train-only corpus.
       source_sha256: expected SHA-256 of the archive (known for the official URL); empty: not checked.
+      range_config: which spans of a `{SPAN}` source to read (TFX's RangeConfig); None: the newest.
     """
 
     SPEC_CLASS = ImdbExampleGenSpec
@@ -354,12 +431,14 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     DRIVER_CLASS = Driver
 
     def __init__(self, source: str, download_dir: str, train_split_config: example_gen_pb2.SplitConfig,
-                 test_split_name: str, source_sha256: str | None = None):
+                 test_split_name: str, source_sha256: str | None = None,
+                 range_config: range_config_pb2.RangeConfig | None = None):
         super().__init__(spec=ImdbExampleGenSpec(
             source=source,
             source_sha256=source_sha256 or "",
             download_dir=download_dir,
             train_split_config=train_split_config,
             test_split_name=test_split_name,
+            range_config=range_config,
             examples=types.Channel(type=standard_artifacts.Examples),
         ))

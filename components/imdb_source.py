@@ -29,6 +29,8 @@ from pathlib import Path, PurePosixPath
 
 from absl import logging
 
+from components import imdb_spans
+
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_SIZE = 84_125_825
 OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -215,8 +217,17 @@ def is_remote_folder(source: str) -> bool:
 
 def check_local_source(source: str) -> Path | None:
     """A local source (a path or file:// URL) as a Path, after the checks that need no reading: it exists, and
-    is a folder holding an aclImdb corpus or an archive by its name. None for remote sources (URLs, gs://...),
-    which are checked when read."""
+    is a folder holding an aclImdb corpus or an archive by its name; for a series of spans (`{SPAN}`), that
+    its newest span is such a folder. None for remote sources (URLs, gs://...), which are checked when read,
+    and for series."""
+    if imdb_spans.has_spans(source):
+        if "://" not in source:
+            try:
+                selection = imdb_spans.select(imdb_spans.find_spans(os.path.expanduser(source)), None, source)
+            except imdb_spans.SpanError as error:
+                raise SourceError(str(error)) from error
+            find_corpus_root(Path(selection.newest.path), selection.newest.path)
+        return None
     parsed = urllib.parse.urlparse(source)
     if is_remote_folder(source) or parsed.scheme in ("http", "https"):
         return None

@@ -38,10 +38,12 @@ LEXICON = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS + PUNCTUATION + ("br",
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticCorpusSpec:
-    """How many reviews to write per split and label, and the generator's seed."""
+    """How many reviews to write per split and label (on average: `positive_share` of each split's
+    2 x reviews_per_label reviews are positive), and the generator's seed."""
 
     reviews_per_label: dict[str, int] = dataclasses.field(
         default_factory=lambda: {"train": 200, "test": 50})
+    positive_share: float = 0.5
     sentences_per_review: tuple[int, int] = (2, 5)
     words_per_sentence: tuple[int, int] = (5, 12)
     seed: int = 1234
@@ -74,7 +76,9 @@ def write_synthetic_corpus(root: Path, spec: SyntheticCorpusSpec = SyntheticCorp
             positive = label_dir == "pos"
             folder = staging / split / label_dir
             folder.mkdir(parents=True)
-            for _ in range(spec.reviews_per_label[split]):
+            positives = round(2 * spec.reviews_per_label[split] * spec.positive_share)
+            count = positives if positive else 2 * spec.reviews_per_label[split] - positives
+            for _ in range(count):
                 rating = rng.randint(7, 10) if positive else rng.randint(1, 4)
                 text = synthetic_review(rng, positive, spec)
                 (folder / f"{review_id}_{rating}.txt").write_text(text, encoding="utf-8")

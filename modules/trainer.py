@@ -235,10 +235,38 @@ def backup_dir(config: TrainingConfig, fn_args: tfx.components.FnArgs, train: Sp
     identity = {
         "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "backup_root"},
         "train_steps": fn_args.train_steps, "eval_steps": fn_args.eval_steps,
-        "train": train.fingerprint, "eval": evaluation.fingerprint,
+        "train": train.fingerprint, "eval": evaluation.fingerprint, "base_model": fn_args.base_model,
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return os.path.join(config.backup_root or os.path.join(fn_args.model_run_dir, "backup"), key)
+
+
+class WarmStartError(ValueError):
+    """The served model's weights do not fit the classifier being trained; the message says what to change."""
+
+
+def warm_start_model(config: TrainingConfig, base_model: str | None) -> str | None:
+    """The served SavedModel to start from: `base_model` (the Trainer's, from LatestServedModel) with
+    --warm-start and a model there; None otherwise (train from the pretrained encoder), said in the log."""
+    if not config.warm_start:
+        return None
+    if not base_model or not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
+        logging.info("--warm-start: no model is served yet, so this run trains from the pretrained encoder")
+        return None
+    return base_model
+
+
+def restore_served_weights(classifier: model_lib.ClassifierParts, served_model: str) -> None:
+    """Loads the served SavedModel's weights (its `logit_model`, which ServingModule tracks) into `classifier`."""
+    checkpoint = tf.train.Checkpoint(logit_model=classifier.logit_model)
+    try:
+        checkpoint.read(os.path.join(served_model, "variables", "variables")).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise WarmStartError(
+            f"--warm-start: the served model {served_model} does not fit this classifier ({error}); it was "
+            f"trained with another encoder or head. Train without --warm-start, or with the served model's "
+            f"encoder.") from error
+    logging.info("Warm start: the weights of %s", served_model)
 
 
 def compile_classifier(classifier: model_lib.ClassifierParts, config: TrainingConfig, total_steps: int) -> None:
@@ -263,12 +291,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       fn_args: from the Trainer: `custom_config` (a `TrainingConfig` as a dict), `train_files` and
         `eval_files` (gzipped tf.Example TFRecords), `train_steps` (total optimizer steps, or 0/None for
         `epochs` whole passes), `eval_steps` (validation batches per epoch, or whole passes),
-        `model_run_dir` (logs, history) and `serving_model_dir` (the export).
+        `model_run_dir` (logs, history), `serving_model_dir` (the export) and, with `warm_start`,
+        `base_model` (the served SavedModel to start from, if any).
 
     Raises:
+      WarmStartError: the served model's weights do not fit the classifier.
       ConfigError: a configuration value out of its range, before any training.
     """
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
+    served_model = warm_start_model(config, fn_args.base_model)
+    if served_model:
+        config = config.warm_started()
     check_steps("train_steps", fn_args.train_steps)
     check_steps("eval_steps", fn_args.eval_steps)
     tf.keras.utils.set_random_seed(config.seed)
@@ -287,6 +320,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     with strategy.scope():
         classifier = model_lib.build_classifier(classifier_spec(config), precision)
+        if served_model:
+            restore_served_weights(classifier, served_model)
         compile_classifier(classifier, config, total_steps)
     classifier.logit_model.summary(print_fn=logging.info)
     train_dataset = make_dataset(fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,

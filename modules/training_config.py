@@ -67,6 +67,12 @@ class TrainingConfig:
     seed: int = 42
     # "auto" (mixed_bfloat16 where the hardware computes bfloat16 natively), "float32" or "mixed_bfloat16".
     precision: str = AUTO
+    # With a served model to start from (the Trainer's base_model), fine-tune it instead of the pretrained
+    # encoder, with its own learning rate and number of epochs (new data on top of a trained model needs
+    # less); without one, train as usual.
+    warm_start: bool = False
+    warm_start_learning_rate: float = 1e-5
+    warm_start_epochs: int = 1
     # Where per-run epoch backups live; "" keeps them in the Trainer's model_run folder (no resume across
     # executions). The pipeline sets <pipeline_root>/Trainer/backup.
     backup_root: str = ""
@@ -80,9 +86,12 @@ class TrainingConfig:
             check(field, getattr(self, field), isinstance(getattr(self, field), str) and bool(getattr(self, field)),
                   "must name a TF Hub handle (URL) or a SavedModel folder")
         check_int("epochs", self.epochs, 1)
+        check_int("warm_start_epochs", self.warm_start_epochs, 1)
+        check("warm_start", self.warm_start, isinstance(self.warm_start, bool), "must be true or false")
         check_int("batch_size", self.batch_size, 1)
-        check("learning_rate", self.learning_rate,
-              is_number(self.learning_rate) and 0 < self.learning_rate < float("inf"), "must be a number > 0")
+        for field in ("learning_rate", "warm_start_learning_rate"):
+            value = getattr(self, field)
+            check(field, value, is_number(value) and 0 < value < float("inf"), "must be a number > 0")
         check_unit_interval("warmup_fraction", self.warmup_fraction, closed=False)
         check_unit_interval("dropout_rate", self.dropout_rate, closed=False)
         check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
@@ -91,6 +100,10 @@ class TrainingConfig:
         check_int("shuffle_buffer", self.shuffle_buffer, 1)
         check_int("seed", self.seed, 0)
         check("precision", self.precision, self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
+
+    def warm_started(self) -> "TrainingConfig":
+        """The settings a warm-started run trains with: its own learning rate and epochs."""
+        return dataclasses.replace(self, learning_rate=self.warm_start_learning_rate, epochs=self.warm_start_epochs)
 
     @classmethod
     def from_custom_config(cls, custom_config: dict[str, Any] | None) -> "TrainingConfig":

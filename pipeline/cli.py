@@ -8,7 +8,8 @@ import os
 import tempfile
 
 from modules import review_text, training_config
-from modules.training_config import ConfigError, TrainingConfig, check_steps
+from components import imdb_spans
+from modules.training_config import ConfigError, TrainingConfig, check_int, check_steps
 from pipeline import configs
 from pipeline.evaluation_config import EvaluationConfig
 
@@ -41,6 +42,13 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                         help=f"curated schema the data must match (default: {configs.SCHEMA_FILE})")
     parser.add_argument("--test-split", default=configs.TEST_SPLIT,
                         help="split made from aclImdb/test; '' for a train-only corpus (default: %(default)s)")
+    parser.add_argument("--spans", type=int, default=None,
+                        help="with --data holding {SPAN} (e.g. reviews/span-{SPAN}): read the newest K spans "
+                             f"(default: {configs.SPANS})")
+    parser.add_argument("--drift-config", default=configs.DRIFT_CONFIG_FILE,
+                        help="what DistributionValidator compares and its bounds (default: %(default)s)")
+    parser.add_argument("--stop-on-drift", action="store_true", default=configs.STOP_ON_DRIFT,
+                        help="stop before training when drift or skew is beyond a bound of --drift-config")
     group = parser.add_argument_group("encoder")
     group.add_argument("--encoder", default=configs.ENCODER_NAME,
                        help="a TF Hub BERT by the tutorial's name, e.g. small_bert/bert_en_uncased_L-4_H-512_A-8 "
@@ -63,6 +71,11 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                        help="which tokens of a longer review are read (default: %(default)s)")
     group.add_argument("--precision", default=configs.PRECISION, choices=training_config.PRECISIONS,
                        help="auto: mixed_bfloat16 where the hardware has native bfloat16 (default: %(default)s)")
+    group.add_argument("--warm-start", action="store_true", default=configs.WARM_START,
+                       help="fine-tune the served model (the newest pushed version) if there is one, with "
+                            "--warm-start-learning-rate and --warm-start-epochs")
+    group.add_argument("--warm-start-learning-rate", type=float, default=configs.WARM_START_LEARNING_RATE)
+    group.add_argument("--warm-start-epochs", type=int, default=configs.WARM_START_EPOCHS)
     group.add_argument("--train-steps", type=int, default=configs.TRAIN_NUM_STEPS,
                        help="total optimizer steps; default: --epochs passes over the train split "
                             f"({configs.QUICK_LOOK_TRAIN_NUM_STEPS} on the synthetic offline corpus)")
@@ -128,6 +141,13 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
     """The `create_pipeline` arguments that the shared flags set; raises ConfigError for a value out of range."""
     check_steps("train_steps", args.train_steps)
     check_steps("eval_steps", args.eval_steps)
+    if args.spans is not None:
+        check_int("spans", args.spans, 1)
+        if not imdb_spans.has_spans(args.data or ""):
+            raise ConfigError(f"--spans {args.spans}: --data must name a series of spans with "
+                              f"{imdb_spans.SPAN_SPEC}, e.g. reviews/span-{imdb_spans.SPAN_SPEC}")
+    if not os.path.exists(args.drift_config):
+        raise ConfigError(f"--drift-config {args.drift_config!r}: no such file")
     return dict(
         training=TrainingConfig(
             preprocess_handle=preprocess_handle,
@@ -141,6 +161,9 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
             truncation=args.truncation,
             seed=configs.SEED,
             precision=args.precision,
+            warm_start=args.warm_start,
+            warm_start_learning_rate=args.warm_start_learning_rate,
+            warm_start_epochs=args.warm_start_epochs,
         ),
         data_sha256=args.data_sha256,
         schema_file=args.schema_file or configs.SCHEMA_FILE,
@@ -150,4 +173,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
         eval_num_steps=args.eval_steps,
         evaluation=evaluation_config(args),
         beam_pipeline_args=args.beam_arg,
+        spans=args.spans,
+        drift_config_file=args.drift_config,
+        stop_on_drift=args.stop_on_drift,
     )

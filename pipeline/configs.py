@@ -33,6 +33,13 @@ TRAIN_SPLIT_BUCKETS: dict[str, int] = {"train": 4, "eval": 1}
 TEST_SPLIT = "test"
 # The curated schema every split is validated against (ImportSchemaGen + ExampleValidator).
 SCHEMA_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt")
+# A data source with TFX's {SPAN} spec (e.g. gs://BUCKET/reviews/span-{SPAN}) is a series of drops, each an
+# aclImdb folder: a run reads the newest SPANS of them (--spans).
+SPANS = 1
+# What DistributionValidator compares (this span vs the previous one, eval vs train) and its bounds; with
+# STOP_ON_DRIFT (--stop-on-drift), a measure beyond its bound stops the run before training.
+DRIFT_CONFIG_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "drift.pbtxt")
+STOP_ON_DRIFT = False
 # Size of the synthetic offline corpus: reviews per label in aclImdb/train and aclImdb/test.
 SYNTHETIC_REVIEWS_PER_LABEL: dict[str, int] = {"train": 400, "test": 100}
 
@@ -65,6 +72,10 @@ SEED = TrainingConfig.seed
 # "auto": mixed_bfloat16 where bfloat16 math is native (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on),
 # float32 elsewhere; or force "float32" / "mixed_bfloat16". The exported model always serves in float32.
 PRECISION = TrainingConfig.precision
+# --warm-start: fine-tune the served model (if any) on the new data, with its own learning rate and epochs.
+WARM_START = TrainingConfig.warm_start
+WARM_START_LEARNING_RATE = TrainingConfig.warm_start_learning_rate
+WARM_START_EPOCHS = TrainingConfig.warm_start_epochs
 # Total optimizer steps; None: `EPOCHS` passes over the train split.
 TRAIN_NUM_STEPS: int | None = None
 # Validation batches per epoch; None: one pass over the eval split.

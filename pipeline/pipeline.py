@@ -12,9 +12,11 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from components import atomic_pusher
+from components import drift, imdb_spans
 from components.anomalies_gate import AnomaliesGate
 from components.evaluation_report import EvaluationReport
 from components.imdb_example_gen import ImdbExampleGen
+from components.provenance import Trainer
 from components.served_baseline import Evaluator, LatestServedModel
 from modules import model_interface
 from modules.training_config import TrainingConfig
@@ -94,10 +96,15 @@ def create_pipeline(
     metadata_connection_config: Any = None,
     beam_pipeline_args: list[str] | None = None,
     schema_file: str,
+    drift_config_file: str = configs.DRIFT_CONFIG_FILE,
+    stop_on_drift: bool = False,
+    spans: int | None = None,
     enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """Ingest, validate (anomalies stop the run), train, evaluate against the last blessed model, push if
-    blessed, report (and evaluate the test split, for the report only).
+    """Ingest (the newest span of a series), validate (anomalies stop the run), measure drift (a stop with
+    stop_on_drift), train (warm-started from the served model with training.warm_start), evaluate against the
+    served model on this run's eval split, push if blessed, report (and evaluate the test split, for the
+    report only).
 
     Args:
       pipeline_name: the pipeline's name in ML Metadata and on Kubeflow.
@@ -113,6 +120,9 @@ def create_pipeline(
       evaluation: the gate (thresholds, split) and the slices the Evaluator reports.
       serving_model_dir: blessed models are pushed to `<this>/<version>/`, whole (atomic push).
       schema_file: the curated schema every split is validated against.
+      drift_config_file: what DistributionValidator compares, and its bounds (components/drift.py).
+      stop_on_drift: stop before training when a drift or skew measure is beyond its bound.
+      spans: with a `{SPAN}` data source, read the newest this many spans (None: the newest one).
       metadata_connection_config: ML Metadata connection (local: SQLite); None on Kubeflow.
       beam_pipeline_args: options for the Beam-based components (DirectRunner, Dataflow...).
       enable_cache: reuse finished executions whose inputs and properties are unchanged.
@@ -126,17 +136,28 @@ def create_pipeline(
         download_dir=download_dir,
         train_split_config=train_split_config(train_split_buckets),
         test_split_name=test_split,
+        range_config=imdb_spans.rolling_range(spans) if spans else None,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    # This span against the previous one, and eval against train: reported, and with stop_on_drift a gate.
+    distribution_validator = drift.DistributionValidator(
+        statistics=statistics_gen.outputs["statistics"], config=drift.load_config(drift_config_file))
+    drift_gate = drift.DriftGate(anomalies=distribution_validator.outputs["anomalies"]) if stop_on_drift else None
 
-    trainer = tfx.components.Trainer(
+    # The baseline: the model being served (the newest version under serving_model_dir; only blessed models
+    # get there), a plain container task on every orchestrator (see components/served_baseline.py). The
+    # Evaluator compares with it, and a warm-started Trainer starts from it.
+    served_model = LatestServedModel(serving_model_dir=serving_model_dir)
+
+    trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
+        base_model=served_model.outputs["model"] if training.warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_num_steps),
         eval_args=tfx.proto.EvalArgs(splits=[evaluation.split], num_steps=eval_num_steps),
         # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
@@ -144,10 +165,8 @@ def create_pipeline(
             training, backup_root=training.backup_root or os.path.join(pipeline_root, "Trainer", "backup"))),
     )
     trainer.add_upstream_node(anomalies_gate)
-
-    # The baseline: the model being served (the newest version under serving_model_dir; only blessed models
-    # get there), a plain container task on every orchestrator (see components/served_baseline.py).
-    served_model = LatestServedModel(serving_model_dir=serving_model_dir)
+    if drift_gate:
+        trainer.add_upstream_node(drift_gate)
 
     # Gates: its blessing decides the push.
     evaluator = Evaluator(
@@ -183,6 +202,9 @@ def create_pipeline(
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
         baseline_model=served_model.outputs["model"],
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        drift=distribution_validator.outputs["anomalies"],
         test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
         eval_split=evaluation.split,
         test_split=test_split,
@@ -191,8 +213,9 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, trainer,
-                    served_model, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+                    distribution_validator] + ([drift_gate] if drift_gate else []) + [
+                    served_model, trainer, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

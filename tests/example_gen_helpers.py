@@ -10,8 +10,8 @@ from tfx.utils import proto_utils
 from components import imdb_example_gen as gen
 
 
-def run_executor(data_root: Path, output_dir: Path, buckets=(("train", 4), ("eval", 1)),
-                 test_split: str = "test") -> standard_artifacts.Examples:
+def run_executor(data_root: Path | str, output_dir: Path, buckets=(("train", 4), ("eval", 1)),
+                 test_split: str = "test", range_config=None) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
     examples.uri = str(output_dir)
     split_config = example_gen_pb2.SplitConfig(
@@ -21,6 +21,7 @@ def run_executor(data_root: Path, output_dir: Path, buckets=(("train", 4), ("eva
         gen.DOWNLOAD_DIR_KEY: str(output_dir.parent / "downloads"),
         gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config),
         gen.TEST_SPLIT_NAME_KEY: test_split,
+        gen.RANGE_CONFIG_KEY: proto_utils.proto_to_json(range_config) if range_config else None,
     })
     return examples
 

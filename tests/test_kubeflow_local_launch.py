@@ -37,7 +37,7 @@ def image_standin_env() -> dict[str, str]:
 def launched(tiny_corpus, tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("kfp_local")
     args = kubeflow_runner.parse_args([
-        "--pipeline-root", str(root / "pipeline_root"), "--data", str(tiny_corpus),
+        "--target", "kfp-local", "--pipeline-root", str(root / "pipeline_root"), "--data", str(tiny_corpus),
         "--download-dir", str(root / "downloads"), "--serving-model-dir", str(root / "serving"),
         "--image-project-root", str(configs.PROJECT_ROOT), "--output-file", str(root / "spec.json"),
         "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
@@ -104,7 +104,7 @@ def test_first_run_has_no_baseline_and_the_next_runs_baseline_task_finds_the_pus
     again = launcher.run_task(spec, "LatestServedModel", {}, parameters, root / "pipeline_root" / "next")
     baseline = only(again.outputs["model"])
     pushed = only(runs["Pusher"].outputs["pushed_model"])
-    assert str(baseline.metadata["served_version"]) == pushed.metadata["pushed_version"]
+    assert int(baseline.metadata["served_version"]) == int(pushed.metadata["pushed_version"])  # KFP: numbers are floats
     assert Path(baseline.uri, "Format-Serving", "saved_model.pb").exists()
 
 

@@ -18,6 +18,7 @@ from tfx.proto import trainer_pb2
 from tfx.utils import import_utils, name_utils, proto_utils
 
 import kubeflow_runner
+from components import drift
 from pipeline import configs, kubeflow_submit
 
 IMAGE = "registry.example/imdb:1"
@@ -233,3 +234,31 @@ def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(tmp_pa
     assert "title: tfx.Examples" in artifact["type"]["instanceSchema"] and artifact["uri"] == "/root/examples"
     assert retyped[:3] + retyped[4:] == argv[:3] + argv[4:]
     assert kfp_entrypoint.retyped_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged
+
+
+def test_spans_warm_start_and_the_drift_stop_compile_into_the_spec(tmp_path):
+    pipeline, job, spec = compile_with(tmp_path, "--data", "gs://bucket/reviews/span-{SPAN}", "--spans", "2",
+                                       "--warm-start", "--stop-on-drift")
+    tasks = spec.root.dag.tasks
+    range_config = json.loads(tasks["ImdbExampleGen"].inputs.parameters["range_config"]
+                              .runtime_value.constant.string_value)
+    assert range_config == {"rolling_range": {"num_spans": 2}}
+    assert job["runtimeConfig"]["parameterValues"]["data_source"] == "gs://bucket/reviews/span-{SPAN}"
+    base_model = tasks["Trainer"].inputs.artifacts["base_model"].task_output_artifact
+    assert (base_model.producer_task, base_model.output_artifact_key) == ("LatestServedModel", "model")
+    validator = tasks["DistributionValidator"].inputs.artifacts
+    assert {validator[k].task_output_artifact.producer_task for k in ("statistics", "baseline_statistics")} == {
+        "StatisticsGen"}
+    assert "DriftGate" in tasks["Trainer"].dependent_tasks
+    custom_config = json.loads(tasks["Trainer"].inputs.parameters["custom_config"].runtime_value.constant.string_value)
+    assert custom_config["warm_start"] is True
+    drift_config = json.loads(tasks["DistributionValidator"].inputs.parameters["distribution_validator_config"]
+                              .runtime_value.constant.string_value)
+    assert drift_config == json_format.MessageToDict(drift.load_config(configs.DRIFT_CONFIG_FILE))
+
+
+def test_without_the_flags_the_trainer_starts_from_the_encoder_and_nothing_stops_on_drift(compiled):
+    _, _, spec = compiled
+    tasks = spec.root.dag.tasks
+    assert "base_model" not in tasks["Trainer"].inputs.artifacts
+    assert "DriftGate" not in tasks and "DistributionValidator" in tasks

@@ -1,0 +1,153 @@
+"""Drift and skew, measured by TFX's DistributionValidator, reported, and (optionally) a stop before training.
+
+Two comparisons of the statistics StatisticsGen computed for this run's splits:
+
+- drift: `train` (this run's span, or window of spans) against `previous_span` (the span before it; see
+  `imdb_example_gen`), i.e. "did the new reviews change?";
+- skew: `eval` against `train`, i.e. "is the gate's data like the training data?".
+
+What is compared, and the bounds, are in `pipeline/schema/drift.pbtxt` (a DistributionValidatorConfig
+beside the schema): the label balance and the star ratings by Jensen-Shannon divergence, the review-length
+buckets by L-infinity distance. On the first span there is no previous span: that comparison is skipped,
+and said so. `DriftGate` fails the run (before training) on any measure beyond its bound.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from absl import logging
+from google.protobuf import text_format
+from tensorflow_data_validation.utils import anomalies_util
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx import v1 as tfx
+from tfx.components.distribution_validator import component as distribution_validator_component
+from tfx.components.distribution_validator import executor as distribution_validator_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import distribution_validator_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.utils import json_utils
+
+from components.imdb_example_gen import PREVIOUS_SPAN_SPLIT
+
+DRIFT_PAIR = ("train", PREVIOUS_SPAN_SPLIT)
+SKEW_PAIR = ("eval", "train")
+SPLIT_PAIRS = (DRIFT_PAIR, SKEW_PAIR)
+PAIR_LABELS = {DRIFT_PAIR: "drift: this span's train split vs the previous span",
+               SKEW_PAIR: "skew: eval split vs train split"}
+MEASURES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity distance",
+            anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
+            anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized difference"}
+
+
+class DriftError(RuntimeError):
+    """A measure beyond its bound (with --stop-on-drift); the message names the feature, measure and bound."""
+
+
+def load_config(path: str) -> distribution_validator_pb2.DistributionValidatorConfig:
+    """The DistributionValidatorConfig in text format at `path` (pipeline/schema/drift.pbtxt)."""
+    with open(path, encoding="utf-8") as f:
+        return text_format.Parse(f.read(), distribution_validator_pb2.DistributionValidatorConfig())
+
+
+def pair_name(pair: tuple[str, str]) -> str:
+    """The split name DistributionValidator gives a pair's results."""
+    return f"{pair[0]}_{pair[1]}"
+
+
+class Executor(distribution_validator_executor.Executor):
+    """TFX's DistributionValidator, comparing only the pairs whose splits exist (no previous span on the
+    first run), and recording which pairs it skipped."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> Any:
+        statistics = artifact_utils.get_single_instance(input_dict[standard_component_specs.STATISTICS_KEY])
+        splits = set(artifact_utils.decode_split_names(statistics.split_names))
+        wanted = [tuple(p) for p in json_utils.loads(exec_properties[standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY])]
+        present = [p for p in wanted if set(p) <= splits]
+        skipped = [pair_name(p) for p in wanted if p not in present]
+        for name in skipped:
+            logging.info("Not compared: %s (no such split; on the first span there is no previous span)", name)
+        anomalies = artifact_utils.get_single_instance(output_dict[standard_component_specs.ANOMALIES_KEY])
+        anomalies.set_json_value_custom_property("skipped_pairs", skipped)
+        return super().Do(input_dict, output_dict, {
+            **exec_properties, standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(present)})
+
+
+class DistributionValidator(distribution_validator_component.DistributionValidator):
+    """TFX's DistributionValidator over this pipeline's split pairs (`SPLIT_PAIRS`), with `Executor`."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, statistics: types.BaseChannel, config: distribution_validator_pb2.DistributionValidatorConfig):
+        super().__init__(statistics=statistics, baseline_statistics=statistics, config=config,
+                         include_split_pairs=list(SPLIT_PAIRS))
+
+
+@dataclasses.dataclass
+class Measurement:
+    feature: str
+    measure: str
+    value: float
+    threshold: float
+
+    @property
+    def beyond(self) -> bool:
+        return self.value > self.threshold
+
+
+@dataclasses.dataclass
+class PairResult:
+    pair: tuple[str, str]
+    compared: bool
+    measurements: list[Measurement]
+
+    @property
+    def label(self) -> str:
+        return PAIR_LABELS.get(self.pair, pair_name(self.pair))
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{self.label}: feature '{m.feature}', {m.measure} {m.value:.4f} is above the bound "
+                f"{m.threshold:.4f}" for m in self.measurements if m.beyond]
+
+
+def read_drift(anomalies: types.Artifact) -> list[PairResult]:
+    """Every configured pair: skipped, or each feature's measures against their bounds."""
+    skipped = set(anomalies.get_json_value_custom_property("skipped_pairs") or [])
+    compared = set(artifact_utils.decode_split_names(anomalies.split_names)) if anomalies.split_names else set()
+    results = []
+    for pair in SPLIT_PAIRS:
+        name = pair_name(pair)
+        if name in skipped or name not in compared:
+            results.append(PairResult(pair, False, []))
+            continue
+        path = os.path.join(anomalies.uri, f"SplitPair-{name}", distribution_validator_executor.DEFAULT_FILE_NAME)
+        proto = anomalies_util.load_anomalies_binary(path)
+        measurements = [Measurement(".".join(info.path.step), MEASURES.get(m.type, str(m.type)), m.value, m.threshold)
+                        for info in proto.drift_skew_info for m in info.drift_measurements if m.threshold > 0]
+        results.append(PairResult(pair, True, sorted(measurements, key=lambda m: (m.feature, m.measure))))
+    return results
+
+
+def drift_summary(anomalies: types.Artifact) -> str:
+    """One JSON line of the results (for logs and artifact properties)."""
+    return json.dumps({pair_name(r.pair): [dataclasses.asdict(m) for m in r.measurements] if r.compared else "skipped"
+                       for r in read_drift(anomalies)})
+
+
+@tfx.dsl.components.component
+def DriftGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies]) -> None:
+    """Raises DriftError if any compared pair has a measure beyond its bound (run with --stop-on-drift)."""
+    results = read_drift(anomalies)
+    problems = [p for r in results for p in r.problems]
+    if problems:
+        raise DriftError(
+            "Drift beyond its bounds; training is stopped (--stop-on-drift):\n  " + "\n  ".join(problems)
+            + "\nLook at the new reviews; if the change is expected, raise the bound in pipeline/schema/drift.pbtxt "
+            "or run without --stop-on-drift.")
+    for result in results:
+        logging.info("%s: %s", result.label, "within bounds" if result.compared else
+                     "not compared (no previous span: first run)")
