@@ -28,7 +28,7 @@ from tfx.components.distribution_validator import executor as distribution_valid
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.utils import json_utils
+from tfx.utils import json_utils, proto_utils
 
 from components.imdb_example_gen import PREVIOUS_SPAN_SPLIT
 
@@ -72,8 +72,12 @@ class Executor(distribution_validator_executor.Executor):
             logging.info("Not compared: %s (no such split; on the first span there is no previous span)", name)
         anomalies = artifact_utils.get_single_instance(output_dict[standard_component_specs.ANOMALIES_KEY])
         anomalies.set_json_value_custom_property("skipped_pairs", skipped)
+        config = exec_properties.get(standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY)
+        if isinstance(config, str):  # the Kubeflow V2 entrypoint hands proto properties over as their JSON
+            config = proto_utils.json_to_proto(config, distribution_validator_pb2.DistributionValidatorConfig())
         return super().Do(input_dict, output_dict, {
-            **exec_properties, standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(present)})
+            **exec_properties, standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(present),
+            standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY: config})
 
 
 class DistributionValidator(distribution_validator_component.DistributionValidator):

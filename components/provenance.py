@@ -55,11 +55,11 @@ def describe(record: dict[str, Any] | None) -> str:
     """'spans 2, 3; warm-started from served version 17...' or what is unknown."""
     if record is None:
         return "unknown (no training record in the model)"
-    spans = ", ".join(map(str, record["spans"])) if record["spans"] else "the whole source (no spans)"
+    spans = "spans " + ", ".join(map(str, record["spans"])) if record["spans"] else "the whole source (no spans)"
     started = record["warm_started_from"]
     origin = (f"warm-started from served version {started['served_version']}" if started
               else "trained from the pretrained encoder")
-    return f"spans {spans}; {origin}"
+    return f"{spans}; {origin}"
 
 
 class TrainerExecutor(trainer_executor.GenericExecutor):

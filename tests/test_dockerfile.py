@@ -212,8 +212,8 @@ def test_base_image_has_the_projects_python_and_a_new_enough_glibc():
     as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
     assert as_tuple(DEBIAN_GLIBC[match[2]]) >= as_tuple(required)
     assert "--python python" + match[1] in " ".join(r for k, r in task_stage() if k == "RUN")
-    # scripts/build_image.sh's base: bookworm's Python, trixie's C library.
-    script = (REPO / "scripts" / "build_image.sh").read_text()
+    # scripts/build_image.sh builds on scripts/debian_base.sh: bookworm's Python, trixie's C library.
+    script = (REPO / "scripts" / "debian_base.sh").read_text()
     assert "bookworm" in script and "python" + match[1] in script and "-t trixie libc6 libstdc++6" in script
 
 

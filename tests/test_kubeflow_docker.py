@@ -7,8 +7,8 @@ the pipeline YAML is loaded with `kfp.components.load_component_from_file` and r
 `kfp.local.DockerRunner`: every task is a container of that image, with the tiny offline corpus, encoder and
 serving directory mounted at their paths (kfp.local mounts the pipeline root itself).
 
-Three runs share one serving directory: the first has no baseline and is pushed, the second finds the first's
-model as its baseline, the third (one step at a learning rate of 1e-12) is rejected and pushes nothing.
+Three runs share one serving directory: the first has no baseline and is pushed, the second starts from the
+first's model (--warm-start) and is judged against it, the third (one step at a learning rate of 1e-12) is rejected and pushes nothing.
 """
 
 import hashlib
@@ -96,7 +96,7 @@ def first_run(image, workspace) -> str:
 def second_run(first_run, image, workspace) -> tuple[str, list[str]]:
     served_before = sorted(os.listdir(workspace["serving"]))
     report = run_in_containers(image, workspace, "second", "--train-steps", TRAIN_STEPS,
-                               "--learning-rate", "1e-3").read_text()
+                               "--learning-rate", "1e-3", "--warm-start", "--warm-start-learning-rate", "1e-4").read_text()
     return report, served_before
 
 
@@ -107,10 +107,11 @@ def test_first_run_has_no_baseline_is_blessed_and_pushed(first_run, workspace):
     assert_warmup_requests_are_served(workspace["serving"] / version)
 
 
-def test_second_run_is_judged_against_the_first_runs_served_model(second_run, workspace):
+def test_second_run_starts_from_and_is_judged_against_the_first_runs_served_model(second_run, workspace):
     report, served_before = second_run
     (first_version,) = served_before
     assert f"served version {first_version} from {workspace['serving']}" in report
+    assert f"| candidate | the whole source (no spans); warm-started from served version {first_version} |" in report
     assert "change vs. baseline" in report and "skipped: no baseline" not in report
 
 

@@ -44,6 +44,11 @@ BAD_LOCAL_FLAGS = [
     (["--data", "/etc"], "--data /etc: no aclImdb corpus found"),
     (["--output-dir", "/proc/imdb-bert-tfx"], "--output-dir '/proc/imdb-bert-tfx': cannot be written"),
     (["--batch-size", "many"], "argument --batch-size: invalid int value: 'many'"),
+    (["--data", "/nonexistent/span-{SPAN}"], "--data /nonexistent/span-{SPAN}: no folder matches; expected span "
+                                             "folders such as /nonexistent/span-1"),
+    (["--spans", "2"], "--spans 2: --data must name a series of spans with {SPAN}"),
+    (["--warm-start-epochs", "0"], "--warm-start-epochs 0: must be an integer >= 1"),
+    (["--warm-start-learning-rate", "-1"], "--warm-start-learning-rate -1.0: must be a number > 0"),
 ]
 
 
@@ -72,6 +77,7 @@ KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--servin
 @pytest.mark.parametrize("flags,expected", [
     (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
     (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
+    (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
 ])
 def test_the_kubeflow_runner_refuses_bad_flags_at_once_with_one_line(flags, expected, tmp_path):
     result = run_command("kubeflow_runner.py", *KUBEFLOW_FLAGS, "--output-file", str(tmp_path / "spec.json"), *flags)
