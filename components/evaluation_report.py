@@ -373,7 +373,8 @@ def data_section(eval_split: str, examples: standard_artifacts.Examples | None,
         rows = []
         for result in drift.read_drift(drift_anomalies):
             if not result.compared:
-                rows.append([result.label, "", "", "", "", "not compared: no previous span (first run)"])
+                rows.append([result.label, "", "", "", "", "not compared: " + (
+                    "no previous span (first run)" if spans else "the data is not a series of spans ({SPAN})")])
             for m in result.measurements:
                 rows.append([result.label, m.feature, m.measure, _format(m.value), _format(m.threshold),
                              "BEYOND BOUND" if m.beyond else "within"])
