@@ -261,9 +261,10 @@ def restore_served_weights(classifier: model_lib.ClassifierParts, served_model: 
     checkpoint = tf.train.Checkpoint(logit_model=classifier.logit_model)
     try:
         # Every classifier weight must come from the served model; its other objects (the preprocessor's
-        # tables) are not needed.
-        checkpoint.read(os.path.join(served_model, "variables", "variables")).assert_existing_objects_matched() \
-            .expect_partial()
+        # tables) are not needed, and not warned about.
+        status = checkpoint.read(os.path.join(served_model, "variables", "variables"))
+        status.expect_partial()
+        status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         raise WarmStartError(
             f"--warm-start: the served model {served_model} does not fit this classifier ({error}); it was "
