@@ -6,11 +6,12 @@ with each input artifact typed by the compiled spec.
 
 TFX's entrypoint (`kubeflow_v2_run_executor`) picks each input artifact's Python class from the type the
 orchestrator puts on it in the ExecutorInput, and expects the compiled type: `instanceSchema` titled
-`tfx.Examples`, `tfx.Model`... Vertex AI passes that; `kfp.local` and the open-source KFP driver pass the
-type an upstream task's output was recorded under (`system.Artifact`, or an MLMD type name), and TFX then
-fails with "Could not import system.Artifact". The compiled task carries its inputs' types
-(`--json_serialized_inputs_spec_args`); this entrypoint copies them onto the input artifacts, then runs TFX's
-entrypoint unchanged. Outputs are typed from the spec by every orchestrator already.
+`tfx.Examples`, `tfx.Model`... Vertex AI passes that. `kfp.local` passes `schemaTitle: system.Artifact`
+(TFX then fails with "Could not import system.Artifact"), and the open-source KFP driver an empty
+`instanceSchema` (kubeflow/pipelines, backend/src/v2/metadata/client.go, GetOutputArtifactsByExecutionId:
+`Schema: "" // TODO: figure out how to get schema`), which TFX cannot parse either. The compiled task carries
+its inputs' types (`--json_serialized_inputs_spec_args`); this entrypoint copies them onto the input
+artifacts, then runs TFX's entrypoint unchanged. Outputs are typed from the spec by every orchestrator.
 """
 
 from __future__ import annotations
