@@ -218,15 +218,18 @@ def test_the_cluster_filesystems_are_the_ones_this_tensorflow_opens():
     assert "s3" not in tf.io.gfile.get_registered_schemes()  # configs.KUBEFLOW_FILESYSTEMS_NOTE says why
 
 
-def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(tmp_path):
+# What kfp.local hands a task as an upstream output's type, and what the open-source KFP driver does (an
+# empty schema: kubeflow/pipelines backend/src/v2/metadata/client.go, GetOutputArtifactsByExecutionId).
+@pytest.mark.parametrize("passed_type", [{"schemaTitle": "system.Artifact"}, {"instanceSchema": ""}],
+                         ids=["kfp.local", "open-source driver"])
+def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(compiled, passed_type):
     from pipeline import kfp_entrypoint
 
-    _, job, _ = compile_with(tmp_path)
+    _, job, _ = compiled
     args = executors(job)["StatisticsGen_executor"]["container"]["args"]
     inputs_spec = args[args.index(kfp_entrypoint.INPUTS_SPEC_FLAG) + 1]
-    # What kfp.local (and the open-source driver) hand a task: the upstream output typed system.Artifact.
     invocation = json.dumps({"inputs": {"artifacts": {"examples": {"artifacts": [
-        {"name": "a1", "uri": "/root/examples", "type": {"schemaTitle": "system.Artifact"}}]}}}})
+        {"name": "a1", "uri": "/root/examples", "type": passed_type}]}}}})
     argv = ["--executor_class_path", "x.Executor", kfp_entrypoint.INVOCATION_FLAG, invocation,
             kfp_entrypoint.INPUTS_SPEC_FLAG, inputs_spec, "--runner=DirectRunner"]
     retyped = kfp_entrypoint.retyped_argv(argv)
