@@ -16,6 +16,7 @@ threshold) are pipeline parameters (configs.KUBEFLOW_RUNTIME_PARAMETERS): set th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -147,10 +148,12 @@ def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
         output_dir=output_dir,
         output_filename=output_filename,
     )
-    runner.run(pipeline, parameter_values={**defaults, **args.parameter_values})
+    job = runner.run(pipeline, parameter_values={**defaults, **args.parameter_values}, write_out=False)
+    kfp_entrypoint.use_in_spec(job)
+    runtime_parameters.record_defaults(job, exposed_properties(), defaults)
     spec_path = os.path.join(output_dir, output_filename)
-    kfp_entrypoint.use_in_spec(spec_path)
-    runtime_parameters.record_defaults(spec_path, exposed_properties(), defaults)
+    with open(spec_path, "w") as f:
+        json.dump(job, f, indent=2, sort_keys=True)
     return spec_path
 
 

@@ -13,7 +13,6 @@ and said so. `DriftGate` fails the run (before training) on any measure beyond i
 """
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -134,12 +133,6 @@ def read_drift(anomalies: types.Artifact) -> list[PairResult]:
                         for info in proto.drift_skew_info for m in info.drift_measurements if m.threshold > 0]
         results.append(PairResult(pair, True, sorted(measurements, key=lambda m: (m.feature, m.measure))))
     return results
-
-
-def drift_summary(anomalies: types.Artifact) -> str:
-    """One JSON line of the results (for logs and artifact properties)."""
-    return json.dumps({pair_name(r.pair): [dataclasses.asdict(m) for m in r.measurements] if r.compared else "skipped"
-                       for r in read_drift(anomalies)})
 
 
 @tfx.dsl.components.component

@@ -50,18 +50,14 @@ import tensorflow as tf
 from absl import logging
 from tfx import types
 from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_component, base_beam_executor, base_driver, executor_spec
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.io import fileio
-from tfx.orchestration import data_types_utils
-from tfx.orchestration.portable import base_driver as ir_base_driver
-from tfx.orchestration.portable import data_types as portable_data_types
 from tfx.proto import example_gen_pb2, range_config_pb2
-from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
-from components import imdb_source, imdb_spans
+from components import cache_key_driver, imdb_source, imdb_spans
 from modules import crash_points, review_text
 
 LABEL_DIRS = imdb_source.LABEL_DIRS
@@ -261,16 +257,18 @@ def list_corpus(source: str, download_dir: str, sha256: str | None,
         root = imdb_source.resolve(source, download_dir, sha256)
         return CorpusReviews(list_review_files(root, "train"),
                              list_review_files(root, "test") if with_test else [], [], None)
-    selection = imdb_spans.select(imdb_spans.find_spans(source), range_config, source)
+    selection = imdb_spans.find_and_select(source, range_config)
+
+    def span_reviews(span: imdb_spans.Span, corpus_split: str) -> list[ReviewFile]:
+        return list_review_files(imdb_source.resolve(span.path, download_dir), corpus_split, f"span-{span.number}/")
+
     corpus = CorpusReviews([], [], [], selection)
     for span in selection.window:
-        root = imdb_source.resolve(span.path, download_dir)
-        corpus.train += list_review_files(root, "train", f"span-{span.number}/")
+        corpus.train += span_reviews(span, "train")
         if with_test:
-            corpus.test += list_review_files(root, "test", f"span-{span.number}/")
+            corpus.test += span_reviews(span, "test")
     if selection.previous is not None:
-        root = imdb_source.resolve(selection.previous.path, download_dir)
-        corpus.previous_span = list_review_files(root, "train", f"span-{selection.previous.number}/")
+        corpus.previous_span = span_reviews(selection.previous, "train")
     logging.info("Spans read: %s; previous span: %s", [s.number for s in selection.window],
                  selection.previous.number if selection.previous else "none")
     return corpus
@@ -374,27 +372,22 @@ def read_fingerprint(source: str, sha256: str | None, range_config: range_config
     span (so a span already ingested is not read again while its files, and the window, are unchanged)."""
     if not imdb_spans.has_spans(source):
         return source_fingerprint(source, sha256)
-    selection = imdb_spans.select(imdb_spans.find_spans(source), range_config, source)
+    selection = imdb_spans.find_and_select(source, range_config)
     read = selection.window + ([selection.previous] if selection.previous else [])
     return "; ".join(f"span {s.number} v{s.version}: {source_fingerprint(s.path)}" for s in read)
 
 
-class Driver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
-    """Runs before the cache lookup: adds the corpus's `source_fingerprint` to the execution properties, so a
-    cached ingestion is reused only for the same files, never for an edited corpus at the same path."""
+class Driver(cache_key_driver.CacheKeyDriver):
+    """Adds the corpus's `source_fingerprint` (`read_fingerprint`) to the execution properties, so a cached
+    ingestion is reused only for the same files, never for an edited corpus at the same path."""
 
-    def __init__(self, metadata_handle):
-        base_driver.BaseDriver.__init__(self, metadata_handle)
-        ir_base_driver.BaseDriver.__init__(self, metadata_handle)
+    KEY = SOURCE_FINGERPRINT_KEY
 
-    def run(self, execution_info: portable_data_types.ExecutionInfo) -> driver_output_pb2.DriverOutput:
-        properties = execution_info.exec_properties
-        fingerprint = read_fingerprint(properties[SOURCE_KEY], properties.get(SOURCE_SHA256_KEY) or None,
-                                       parse_range_config(properties.get(RANGE_CONFIG_KEY)))
-        logging.info("ImdbExampleGen source %s: %s", properties[SOURCE_KEY], fingerprint)
-        output = driver_output_pb2.DriverOutput()
-        data_types_utils.set_metadata_value(output.exec_properties[SOURCE_FINGERPRINT_KEY], fingerprint)
-        return output
+    def cache_key(self, exec_properties: dict[str, Any]) -> str:
+        fingerprint = read_fingerprint(exec_properties[SOURCE_KEY], exec_properties.get(SOURCE_SHA256_KEY) or None,
+                                       parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)))
+        logging.info("ImdbExampleGen source %s: %s", exec_properties[SOURCE_KEY], fingerprint)
+        return fingerprint
 
 
 class ImdbExampleGenSpec(types.ComponentSpec):

@@ -223,7 +223,7 @@ def check_local_source(source: str) -> Path | None:
     if imdb_spans.has_spans(source):
         if "://" not in source:
             try:
-                selection = imdb_spans.select(imdb_spans.find_spans(os.path.expanduser(source)), None, source)
+                selection = imdb_spans.find_and_select(os.path.expanduser(source), None)
             except imdb_spans.SpanError as error:
                 raise SourceError(str(error)) from error
             find_corpus_root(Path(selection.newest.path), selection.newest.path)

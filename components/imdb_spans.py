@@ -79,6 +79,11 @@ def find_spans(pattern: str) -> list[Span]:
     return [newest[number] for number in sorted(newest)]
 
 
+def find_and_select(pattern: str, range_config: Any) -> SpanSelection:
+    """`select` over `find_spans(pattern)`: the window and the previous span a run reads."""
+    return select(find_spans(pattern), range_config, pattern)
+
+
 def rolling_range(num_spans: int) -> Any:
     """The newest `num_spans` spans (`--spans K`), as a TFX RangeConfig."""
     from tfx.proto import range_config_pb2

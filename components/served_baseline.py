@@ -19,16 +19,13 @@ from absl import logging
 from tfx import types
 from tfx import v1 as tfx
 from tfx.components.evaluator import executor as evaluator_executor
-from tfx.dsl.components.base import base_component, base_driver, base_executor, executor_spec
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.dsl.io import fileio
-from tfx.orchestration import data_types_utils
-from tfx.orchestration.portable import base_driver as ir_base_driver
-from tfx.orchestration.portable import data_types as portable_data_types
-from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
+from components import cache_key_driver
 from modules import serving_versions
 
 SERVING_MODEL_DIR_KEY = "serving_model_dir"
@@ -71,20 +68,14 @@ class Executor(base_executor.BaseExecutor):
         logging.info("Baseline: %s", describe(model))
 
 
-class Driver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
-    """Runs before the cache lookup: adds the served versions to the execution properties, so a cached
-    baseline is reused only while the serving directory holds the same versions."""
+class Driver(cache_key_driver.CacheKeyDriver):
+    """Adds the served versions to the execution properties, so a cached baseline is reused only while the
+    serving directory holds the same versions."""
 
-    def __init__(self, metadata_handle):
-        base_driver.BaseDriver.__init__(self, metadata_handle)
-        ir_base_driver.BaseDriver.__init__(self, metadata_handle)
+    KEY = SERVED_VERSIONS_KEY
 
-    def run(self, execution_info: portable_data_types.ExecutionInfo) -> driver_output_pb2.DriverOutput:
-        versions = serving_versions.versions(execution_info.exec_properties[SERVING_MODEL_DIR_KEY])
-        output = driver_output_pb2.DriverOutput()
-        data_types_utils.set_metadata_value(output.exec_properties[SERVED_VERSIONS_KEY],
-                                            ",".join(map(str, versions)))
-        return output
+    def cache_key(self, exec_properties: dict[str, Any]) -> str:
+        return ",".join(map(str, serving_versions.versions(exec_properties[SERVING_MODEL_DIR_KEY])))
 
 
 class LatestServedModelSpec(types.ComponentSpec):

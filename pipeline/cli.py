@@ -141,11 +141,14 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
     """The `create_pipeline` arguments that the shared flags set; raises ConfigError for a value out of range."""
     check_steps("train_steps", args.train_steps)
     check_steps("eval_steps", args.eval_steps)
-    if args.spans is not None:
+    spans = None
+    if imdb_spans.has_spans(args.data or ""):
+        spans = configs.SPANS if args.spans is None else args.spans
+        check_int("spans", spans, 1)
+    elif args.spans is not None:
         check_int("spans", args.spans, 1)
-        if not imdb_spans.has_spans(args.data or ""):
-            raise ConfigError(f"--spans {args.spans}: --data must name a series of spans with "
-                              f"{imdb_spans.SPAN_SPEC}, e.g. reviews/span-{imdb_spans.SPAN_SPEC}")
+        raise ConfigError(f"--spans {args.spans}: --data must name a series of spans with "
+                          f"{imdb_spans.SPAN_SPEC}, e.g. reviews/span-{imdb_spans.SPAN_SPEC}")
     if not os.path.exists(args.drift_config):
         raise ConfigError(f"--drift-config {args.drift_config!r}: no such file")
     return dict(
@@ -173,7 +176,7 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
         eval_num_steps=args.eval_steps,
         evaluation=evaluation_config(args),
         beam_pipeline_args=args.beam_arg,
-        spans=args.spans,
+        spans=spans,
         drift_config_file=args.drift_config,
         stop_on_drift=args.stop_on_drift,
     )

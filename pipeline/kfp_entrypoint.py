@@ -64,21 +64,12 @@ def retyped_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def use_in_spec(spec_path: str) -> int:
-    """Points every task of the compiled spec (job JSON) that runs TFX's entrypoint at this one; returns how many."""
-    import json
-
-    with open(spec_path) as f:
-        job = json.load(f)
-    changed = 0
+def use_in_spec(job: dict) -> None:
+    """Points every task of the compiled job (its JSON as a dict) that runs TFX's entrypoint at this one."""
     for executor in job["pipelineSpec"]["deploymentSpec"]["executors"].values():
         command = executor.get("container", {}).get("command", [])
         if command[-1:] == [TFX_ENTRYPOINT]:
             command[-1] = ENTRYPOINT
-            changed += 1
-    with open(spec_path, "w") as f:
-        json.dump(job, f, indent=2, sort_keys=True)
-    return changed
 
 
 def main(argv: list[str]) -> None:

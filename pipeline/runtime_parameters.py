@@ -58,21 +58,15 @@ def expose(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty]) -> dict[s
     return defaults
 
 
-def record_defaults(job_path: str, exposed: list[ExposedProperty], defaults: dict[str, int | float | str]) -> None:
-    """Writes each parameter's default and description into the compiled spec's root inputs.
+def record_defaults(job: dict, exposed: list[ExposedProperty], defaults: dict[str, int | float | str]) -> None:
+    """Writes each parameter's default and description into the compiled job's (its JSON as a dict) root inputs.
 
     TFX puts RuntimeParameter defaults nowhere in the spec; the KFP UI, `kfp.Client` and Vertex AI read
     `defaultValue` (and `isOptional`) there, so a run that sets no parameter uses the compiled values.
     """
-    import json
-
-    with open(job_path) as f:
-        job = json.load(f)
     parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     for item in exposed:
         parameters[item.name].update(defaultValue=defaults[item.name], isOptional=True, description=item.description)
-    with open(job_path, "w") as f:
-        json.dump(job, f, indent=2, sort_keys=True)
 
 
 class ParameterError(ValueError):
