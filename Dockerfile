@@ -58,6 +58,16 @@ RUN uv sync --locked --no-dev --python python3.11 \
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin tfx
 USER 1000:1000
 
+# The Trainer's image with `kubeflow_runner.py --trainer-gpus N` (--gpu-image): the task image plus TensorFlow's
+# CUDA libraries, NVIDIA's wheels from the lock's `gpu` extra (about 3 GB more). The node needs only NVIDIA's
+# driver and the device plugin; no GPU is needed to build it.
+#   docker build --target gpu -t REGISTRY/imdb-bert-tfx:TAG-gpu .
+FROM kfp AS gpu
+USER root
+RUN uv sync --locked --no-dev --extra gpu --python python3.11 \
+    && python -c "import tensorflow as tf; assert tf.test.is_built_with_cuda(), 'TensorFlow without CUDA'"
+USER 1000:1000
+
 FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk
 
 # The default target: the task image plus the Beam SDK harness boot program, for Dataflow custom containers

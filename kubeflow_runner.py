@@ -21,7 +21,7 @@ import os
 import sys
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from pipeline import cli, configs
+from pipeline import cli, configs, kubeflow_resources
 
 
 def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,17 @@ def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="runtime parameter value for this run, repeatable; names: "
                              + ", ".join(configs.KUBEFLOW_RUNTIME_PARAMETERS))
+    group = parser.add_argument_group("resources (each task's pod; see pipeline/kubeflow_resources.py)")
+    group.add_argument("--task-resources", action="append", default=[], metavar="ID=CPU,MEMORY",
+                       help="requests of one task (a component id, or `default` for the rest), repeatable; "
+                            "defaults: " + "; ".join(f"{k}={c},{m}" for k, (c, m) in configs.KUBEFLOW_TASK_RESOURCES.items()))
+    group.add_argument("--trainer-gpus", type=int, default=0, metavar="N",
+                       help="GPUs for the Trainer, which then runs in --gpu-image (default: none)")
+    group.add_argument("--gpu-type", help="accelerator the Trainer asks for (default: nvidia.com/gpu on KFP, "
+                                          "NVIDIA_TESLA_T4 on Vertex AI)")
+    group.add_argument("--gpu-image", help="the Trainer's image with --trainer-gpus: the Dockerfile's `gpu` "
+                                           f"target (default: --image with {configs.KUBEFLOW_GPU_IMAGE_SUFFIX} "
+                                           "after its tag)")
     group = parser.add_argument_group("Dataflow (Beam components run on Dataflow, workers use --image)")
     group.add_argument("--dataflow-project", help="GCP project to run Dataflow jobs in")
     group.add_argument("--dataflow-region", default=configs.VERTEX_REGION, help="default: %(default)s")
@@ -62,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_kubeflow_flags(parser)
     cli.add_model_flags(parser)
     args = parser.parse_args(argv)
+    cli.apply_recipe(args, real_data=True)
     if not (args.encoder or args.encoder_handle or args.preprocess_handle):  # on a cluster: a TF Hub BERT
         args.preprocess_handle = configs.KUBEFLOW_PREPROCESS_HANDLE
         args.encoder_handle = configs.KUBEFLOW_ENCODER_HANDLE
@@ -87,9 +99,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          f"--region={args.dataflow_region}",
                          f"--temp_location={args.pipeline_root.rstrip('/')}/beam-temp",
                          f"--sdk_container_image={args.image}", *args.beam_arg]
+    if args.trainer_gpus < 0:
+        parser.error(f"--trainer-gpus {args.trainer_gpus}: expected 0 or more")
+    try:
+        args.task_resources = kubeflow_resources.parse_task_resources(args.task_resources,
+                                                                      configs.KUBEFLOW_TASK_RESOURCES)
+        args.gpu = kubeflow_resources.GpuRequest(args.trainer_gpus, args.gpu_type or configs.KUBEFLOW_GPU_TYPES[
+            args.target]) if args.trainer_gpus else None
+        if args.gpu:
+            kubeflow_resources.check_gpu_type(args.gpu, args.target)
+    except kubeflow_resources.ResourceError as error:
+        parser.error(str(error))
+    args.gpu_image = args.gpu_image or gpu_image(args.image)
     args.pipeline_kwargs = cli.checked(parser, lambda: cli.pipeline_kwargs(
         args, preprocess_handle=args.handles.preprocess, encoder_handle=args.handles.encoder))
     return args
+
+
+def gpu_image(image: str) -> str:
+    """`image` with the GPU suffix after its tag (REGISTRY/NAME:TAG -> REGISTRY/NAME:TAG-gpu)."""
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        name, tag = image, "latest"
+    return f"{name}:{tag}{configs.KUBEFLOW_GPU_IMAGE_SUFFIX}"
 
 
 def check_paths_for_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -118,7 +150,8 @@ def exposed_properties() -> list:
 
 
 def build_pipeline(args: argparse.Namespace):
-    """The pipeline the flags describe, its runtime parameters exposed; returns it and their defaults."""
+    """The pipeline the flags describe, each task's resources set, its runtime parameters exposed; returns it
+    and their defaults."""
     from pipeline import runtime_parameters
     from pipeline.pipeline import create_pipeline
 
@@ -130,14 +163,16 @@ def build_pipeline(args: argparse.Namespace):
         serving_model_dir=args.serving_model_dir,
         **args.pipeline_kwargs,
     )
+    kubeflow_resources.apply(pipeline, args.task_resources, args.gpu, args.target)
     return pipeline, runtime_parameters.expose(pipeline, exposed_properties())
 
 
 def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
-    """Writes the KFP v2 pipeline job spec (runtime config: defaults, then --parameter values); returns its path."""
+    """Writes the KFP v2 pipeline job spec (runtime config: defaults, then --parameter values) and, beside it,
+    the `.kfp.yaml` the Kubeflow Pipelines UI uploads; returns the spec's path."""
     from tfx import v1 as tfx
 
-    from pipeline import kfp_entrypoint, runtime_parameters
+    from pipeline import kfp_entrypoint, kubeflow_submit, runtime_parameters
 
     args.parameter_values = {name: type(defaults[name])(value) for name, value in args.parameter_values.items()}
     runtime_parameters.check_values(pipeline, exposed_properties(), args.parameter_values)
@@ -150,10 +185,17 @@ def compile_pipeline(args: argparse.Namespace, pipeline, defaults: dict) -> str:
     )
     job = runner.run(pipeline, parameter_values={**defaults, **args.parameter_values}, write_out=False)
     kfp_entrypoint.use_in_spec(job)
+    if args.gpu:
+        kubeflow_resources.use_image(job, kubeflow_resources.TRAINER, args.gpu_image)
     runtime_parameters.record_defaults(job, exposed_properties(), defaults)
+    # The SDK's `pipeline_root=` field; the backend itself takes the run's root, else its kfp-launcher
+    # ConfigMap's (README: "Deploy on Kubeflow Pipelines").
+    job["pipelineSpec"]["defaultPipelineRoot"] = args.pipeline_root
     spec_path = os.path.join(output_dir, output_filename)
+    os.makedirs(output_dir, exist_ok=True)
     with open(spec_path, "w") as f:
         json.dump(job, f, indent=2, sort_keys=True)
+    kubeflow_submit.kfp_package(spec_path)
     return spec_path
 
 
@@ -163,10 +205,11 @@ def main(argv: list[str] | None = None) -> str:
 
     try:
         spec_path = compile_pipeline(args, *build_pipeline(args))
-    except runtime_parameters.ParameterError as error:
+    except (runtime_parameters.ParameterError, kubeflow_resources.ResourceError) as error:
         print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"Pipeline spec written to {spec_path}")
+    print(cli.recipe_line(args))
+    print(f"Pipeline spec written to {spec_path} (and {os.path.splitext(spec_path)[0]}.kfp.yaml for the KFP UI)")
     if args.submit:
         from pipeline import kubeflow_submit
 

@@ -21,10 +21,11 @@ from pipeline import cli, configs, run_lock
 REAL_CORPUS_HINT = """
 That was the quick first look: a synthetic corpus, learned in a few steps. For a real sentiment model, train
 on the Large Movie Review Dataset (84 MB download, or a local aclImdb folder or tarball):
-  python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
-  python local_runner.py --data ~/aclImdb_train.tar.gz --test-split '' \\
-      --seq-length 256 --truncation head+tail --learning-rate 5e-5 --train-steps 625 --epochs 5
-Epochs take minutes to hours on a CPU (see README, "Real data and real encoders"); a GPU is used when there is one."""
+  .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
+  .venv/bin/python local_runner.py --data ~/aclImdb_train.tar.gz --test-split ''
+On real data the defaults are the best recipe measured (--recipe best: about 0.91 eval accuracy after 30-45
+training minutes on 2 CPU cores); --recipe tutorial trains exactly as the tutorial does. See README, "Real
+data and real encoders"; a GPU is used when there is one."""
 EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.",
                      "A dull, tedious film. I hated every minute."]
 
@@ -43,9 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(TFX caching), e.g. to rerun after a crash")
     args = parser.parse_args(argv)
     args.handles = cli.encoder_handles(parser, args)
-    if args.data is None:
-        cli.apply_quick_look(args)
-    else:
+    cli.apply_recipe(args, real_data=args.data is not None)
+    if args.data is not None:
         try:
             imdb_source.check_local_source(args.data)
         except imdb_source.SourceError as error:
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> None:
             args.pipeline_kwargs["training"], preprocess_handle=handles.preprocess, encoder_handle=handles.encoder)},
     )
     before = predict.latest_pushed_model_or_none(serving_model_dir)
+    print(cli.recipe_line(args), flush=True)
     tfx.orchestration.LocalDagRunner().run(pipeline)
     after = predict.latest_pushed_model_or_none(serving_model_dir)
 

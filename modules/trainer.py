@@ -296,13 +296,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         `eval_files` (gzipped tf.Example TFRecords), `train_steps` (total optimizer steps, or 0/None for
         `epochs` whole passes), `eval_steps` (validation batches per epoch, or whole passes),
         `model_run_dir` (logs, history), `serving_model_dir` (the export) and, with `warm_start`,
-        `base_model` (the served SavedModel to start from, if any).
+        `base_model` (the served SavedModel to start from, if any) and, with the Tuner, `hyperparameters`
+        (its best values, which replace the configuration's).
 
     Raises:
       WarmStartError: the served model's weights do not fit the classifier.
       ConfigError: a configuration value out of its range, before any training.
     """
-    config = TrainingConfig.from_custom_config(fn_args.custom_config)
+    config = TrainingConfig.from_custom_config(fn_args.custom_config).tuned(fn_args.hyperparameters)
+    if fn_args.hyperparameters:
+        logging.info("Tuned by the Tuner: %s", fn_args.hyperparameters.get("values"))
     served_model = warm_start_model(config, fn_args.base_model)
     if served_model:
         config = config.warm_started()

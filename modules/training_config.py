@@ -16,6 +16,8 @@ PRECISIONS = (AUTO, FLOAT32, MIXED_BFLOAT16)
 # The longest input any BERT on TF Hub embeds; the encoder at hand may embed fewer (checked when it loads).
 MAX_SEQ_LENGTH = 512
 MIN_SEQ_LENGTH = review_text.SPECIAL_TOKENS + 1
+# What TFX's Tuner may set (modules/tuner.py); the Trainer takes the best values found.
+TUNABLE_FIELDS = ("learning_rate", "warmup_fraction", "seq_length")
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,12 @@ class TrainingConfig:
         check_int("seed", self.seed, 0)
         check("precision", self.precision, self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
 
+    def tuned(self, hyperparameters: dict[str, Any] | None) -> "TrainingConfig":
+        """These settings with the values of TFX's `best_hyperparameters` (a KerasTuner HyperParameters
+        config: {"space": ..., "values": {...}}) for the fields it names; unchanged without one."""
+        values = (hyperparameters or {}).get("values", {})
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in TUNABLE_FIELDS})
+
     def warm_started(self) -> "TrainingConfig":
         """The settings a warm-started run trains with: its own learning rate and epochs."""
         return dataclasses.replace(self, learning_rate=self.warm_start_learning_rate, epochs=self.warm_start_epochs)
@@ -122,3 +130,31 @@ def check_steps(field: str, steps: int | None) -> None:
     """Train or eval steps: unset (None: whole passes), or at least 1."""
     if steps is not None:
         check_int(field, steps, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningConfig:
+    """What TFX's Tuner searches (modules/tuner.py) and on what budget: `trials` random draws from the value
+    lists, each trained `steps` steps and scored on `eval_steps` validation batches (None: the whole split).
+    Around the best measured recipe's 5e-5 and 10% warm-up (bench/RESULTS.md); an empty `seq_lengths` keeps the
+    training's own."""
+
+    trials: int = 4
+    steps: int = 100
+    eval_steps: int | None = 40
+    learning_rates: tuple[float, ...] = (2e-5, 3e-5, 5e-5, 8e-5)
+    warmup_fractions: tuple[float, ...] = (0.06, 0.1, 0.2)
+    seq_lengths: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        check_int("tune_trials", self.trials, 1)
+        check_int("tune_steps", self.steps, 1)
+        check_steps("tune_eval_steps", self.eval_steps)
+        for value in self.learning_rates:
+            check("tune_learning_rates", value, is_number(value) and value > 0, "must be numbers > 0")
+        for value in self.warmup_fractions:
+            check_unit_interval("tune_warmup_fractions", value, closed=False)
+        for value in self.seq_lengths:
+            check_int("tune_seq_lengths", value, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
+        check("tune_learning_rates", self.learning_rates, bool(self.learning_rates), "must name at least one")
+        check("tune_warmup_fractions", self.warmup_fractions, bool(self.warmup_fractions), "must name at least one")

@@ -4,12 +4,13 @@ checks every value passes before any work (one line on stderr and exit code 2 fo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 
 from modules import review_text, training_config
 from components import imdb_spans
-from modules.training_config import ConfigError, TrainingConfig, check_int, check_steps
+from modules.training_config import ConfigError, TrainingConfig, TuningConfig, check_int, check_steps
 from pipeline import configs
 from pipeline.evaluation_config import EvaluationConfig
 
@@ -58,17 +59,20 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encoder-handle", default=configs.ENCODER_HANDLE,
                        help="TF Hub handle (URL or SavedModel dir) of the BERT encoder")
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=None,
-                       help=f"passes over the data (default: {configs.EPOCHS}; "
-                            f"{configs.QUICK_LOOK_EPOCHS} on the synthetic offline corpus)")
+    group.add_argument("--recipe", choices=tuple(configs.RECIPES),
+                       help=f"training settings the flags below start from (default: {configs.REAL_DATA_RECIPE} "
+                            f"with --data, {configs.SYNTHETIC_DATA_RECIPE} on the synthetic corpus): "
+                            + "; ".join(f"{name}: {recipe.describe()}" for name, recipe in configs.RECIPES.items()))
+    group.add_argument("--epochs", type=int, default=None, help="passes over the data, or validations with "
+                                                                "--train-steps (default: the recipe's)")
     group.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
-    group.add_argument("--learning-rate", type=float, default=configs.LEARNING_RATE)
+    group.add_argument("--learning-rate", type=float, default=None, help="peak AdamW rate (default: the recipe's)")
     group.add_argument("--warmup-fraction", type=float, default=configs.WARMUP_FRACTION)
     group.add_argument("--dropout-rate", type=float, default=configs.DROPOUT_RATE)
-    group.add_argument("--seq-length", type=int, default=configs.SEQ_LENGTH,
-                       help="tokens per review, at most the encoder's position embeddings (default: %(default)s)")
-    group.add_argument("--truncation", default=configs.TRUNCATION, choices=review_text.TRUNCATIONS,
-                       help="which tokens of a longer review are read (default: %(default)s)")
+    group.add_argument("--seq-length", type=int, default=None,
+                       help="tokens per review, at most the encoder's position embeddings (default: the recipe's)")
+    group.add_argument("--truncation", default=None, choices=review_text.TRUNCATIONS,
+                       help="which tokens of a longer review are read (default: the recipe's)")
     group.add_argument("--precision", default=configs.PRECISION, choices=training_config.PRECISIONS,
                        help="auto: mixed_bfloat16 where the hardware has native bfloat16 (default: %(default)s)")
     group.add_argument("--warm-start", action="store_true", default=configs.WARM_START,
@@ -76,11 +80,27 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                             "--warm-start-learning-rate and --warm-start-epochs")
     group.add_argument("--warm-start-learning-rate", type=float, default=configs.WARM_START_LEARNING_RATE)
     group.add_argument("--warm-start-epochs", type=int, default=configs.WARM_START_EPOCHS)
-    group.add_argument("--train-steps", type=int, default=configs.TRAIN_NUM_STEPS,
-                       help="total optimizer steps; default: --epochs passes over the train split "
-                            f"({configs.QUICK_LOOK_TRAIN_NUM_STEPS} on the synthetic offline corpus)")
+    group.add_argument("--train-steps", type=int, default=None,
+                       help="total optimizer steps (default: the recipe's; none: --epochs passes over the train split)")
     group.add_argument("--eval-steps", type=int, default=configs.EVAL_NUM_STEPS,
                        help="validation batches per epoch; default: one pass over the eval split")
+    group = parser.add_argument_group("tuning (TFX's Tuner before the Trainer; modules/tuner.py)")
+    tuning = TuningConfig()
+    group.add_argument("--tune", action="store_true",
+                       help="search the learning rate and warm-up (and --tune-seq-lengths) first; the Trainer "
+                            "trains with the best values")
+    group.add_argument("--tune-trials", type=int, default=tuning.trials, help="trials (default: %(default)s)")
+    group.add_argument("--tune-steps", type=int, default=tuning.steps,
+                       help="training steps of each trial (default: %(default)s)")
+    group.add_argument("--tune-eval-steps", type=int, default=tuning.eval_steps,
+                       help="validation batches scoring each trial, a subset of the eval split (default: "
+                            "%(default)s; 0: all of it)")
+    group.add_argument("--tune-learning-rates", default=",".join(map(str, tuning.learning_rates)),
+                       help="values tried (default: %(default)s)")
+    group.add_argument("--tune-warmup-fractions", default=",".join(map(str, tuning.warmup_fractions)),
+                       help="values tried (default: %(default)s)")
+    group.add_argument("--tune-seq-lengths", default="",
+                       help="sequence lengths tried, e.g. 256,384 (default: the training's only)")
     group = parser.add_argument_group("evaluation")
     group.add_argument("--accuracy-threshold", type=float, default=configs.EVAL_ACCURACY_THRESHOLD,
                        help="bless only at or above this eval accuracy")
@@ -111,10 +131,30 @@ def encoder_handles(parser: argparse.ArgumentParser, args: argparse.Namespace):
     return None
 
 
-def apply_quick_look(args: argparse.Namespace) -> None:
-    """On the synthetic offline corpus, train for the quick-look budget unless the flags set a length."""
+def apply_recipe(args: argparse.Namespace, *, real_data: bool) -> configs.Recipe:
+    """Fills every training flag left unset from `--recipe` (default: by the data); returns the recipe. A
+    length flag (--epochs or --train-steps) given alone keeps its meaning: --epochs alone trains that many
+    passes, not the recipe's steps."""
+    args.recipe = args.recipe or (configs.REAL_DATA_RECIPE if real_data else configs.SYNTHETIC_DATA_RECIPE)
+    recipe = configs.RECIPES[args.recipe]
+    for field in ("seq_length", "truncation", "learning_rate"):
+        if getattr(args, field) is None:
+            setattr(args, field, getattr(recipe, field))
     if args.epochs is None and args.train_steps is None:
-        args.epochs, args.train_steps = configs.QUICK_LOOK_EPOCHS, configs.QUICK_LOOK_TRAIN_NUM_STEPS
+        args.epochs, args.train_steps = recipe.epochs, recipe.train_steps
+    elif args.epochs is None:
+        args.epochs = recipe.epochs
+    return recipe
+
+
+def recipe_line(args: argparse.Namespace) -> str:
+    """What a run trains with, for the console: the recipe and the flags that changed it."""
+    recipe = configs.RECIPES[args.recipe]
+    used = configs.Recipe(args.seq_length, args.truncation, args.learning_rate, args.epochs, args.train_steps)
+    changed = [f"--{f.name.replace('_', '-')} {getattr(used, f.name)}" for f in dataclasses.fields(configs.Recipe)
+               if getattr(used, f.name) != getattr(recipe, f.name)]
+    return f"Training recipe: {args.recipe} ({used.describe()})" + (
+        f", changed by {' '.join(changed)}" if changed else "")
 
 
 def checked(parser: argparse.ArgumentParser, build):
@@ -179,4 +219,23 @@ def pipeline_kwargs(args: argparse.Namespace, *, preprocess_handle: str, encoder
         spans=spans,
         drift_config_file=args.drift_config,
         stop_on_drift=args.stop_on_drift,
+        tuning=tuning_config(args),
     )
+
+
+def number_list(flag: str, text: str, kind: type) -> tuple:
+    try:
+        return tuple(kind(item) for item in text.split(",") if item.strip())
+    except ValueError as error:
+        raise ConfigError(f"{flag} {text!r}: expected comma-separated numbers") from error
+
+
+def tuning_config(args: argparse.Namespace) -> TuningConfig | None:
+    """The Tuner's search and budget with --tune; None without."""
+    if not args.tune:
+        return None
+    return TuningConfig(
+        trials=args.tune_trials, steps=args.tune_steps, eval_steps=args.tune_eval_steps or None,
+        learning_rates=number_list("--tune-learning-rates", args.tune_learning_rates, float),
+        warmup_fractions=number_list("--tune-warmup-fractions", args.tune_warmup_fractions, float),
+        seq_lengths=number_list("--tune-seq-lengths", args.tune_seq_lengths, int))

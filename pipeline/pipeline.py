@@ -19,11 +19,12 @@ from components.imdb_example_gen import ImdbExampleGen
 from components.provenance import Trainer
 from components.served_baseline import Evaluator, LatestServedModel
 from modules import model_interface
-from modules.training_config import TrainingConfig
+from modules.training_config import TrainingConfig, TuningConfig
 from pipeline import configs
 from pipeline.evaluation_config import EvaluationConfig
 
 TRAINER_RUN_FN = "modules.trainer.run_fn"
+TUNER_FN = "modules.tuner.tuner_fn"
 
 
 def train_split_config(buckets: dict[str, int]) -> example_gen_pb2.SplitConfig:
@@ -99,6 +100,7 @@ def create_pipeline(
     drift_config_file: str = configs.DRIFT_CONFIG_FILE,
     stop_on_drift: bool = False,
     spans: int | None = None,
+    tuning: TuningConfig | None = None,
     enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
     """Ingest (the newest span of a series), validate (anomalies stop the run), measure drift (a stop with
@@ -123,6 +125,8 @@ def create_pipeline(
       drift_config_file: what DistributionValidator compares, and its bounds (components/drift.py).
       stop_on_drift: stop before training when a drift or skew measure is beyond its bound.
       spans: with a `{SPAN}` data source, read the newest this many spans (None: the newest one).
+      tuning: adds TFX's Tuner (modules/tuner.py), whose best values the Trainer then trains with; None: no
+        search.
       metadata_connection_config: ML Metadata connection (local: SQLite); None on Kubeflow.
       beam_pipeline_args: options for the Beam-based components (DirectRunner, Dataflow...).
       enable_cache: reuse finished executions whose inputs and properties are unchanged.
@@ -153,16 +157,30 @@ def create_pipeline(
     # Evaluator compares with it, and a warm-started Trainer starts from it.
     served_model = LatestServedModel(serving_model_dir=serving_model_dir)
 
+    # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
+    custom_config = dataclasses.asdict(dataclasses.replace(
+        training, backup_root=training.backup_root or os.path.join(pipeline_root, "Trainer", "backup")))
+    tuner = None
+    if tuning:
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN,
+            examples=example_gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=tuning.steps),
+            eval_args=tfx.proto.EvalArgs(splits=[evaluation.split], num_steps=tuning.eval_steps),
+            custom_config={**custom_config, "tuning": dataclasses.asdict(tuning)},
+        )
+        tuner.add_upstream_node(anomalies_gate)
+
     trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         base_model=served_model.outputs["model"] if training.warm_start else None,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_num_steps),
         eval_args=tfx.proto.EvalArgs(splits=[evaluation.split], num_steps=eval_num_steps),
-        # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
-        custom_config=dataclasses.asdict(dataclasses.replace(
-            training, backup_root=training.backup_root or os.path.join(pipeline_root, "Trainer", "backup"))),
+        custom_config=custom_config,
     )
     trainer.add_upstream_node(anomalies_gate)
     if drift_gate:
@@ -215,7 +233,7 @@ def create_pipeline(
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
                     distribution_validator] + ([drift_gate] if drift_gate else []) + [
-                    served_model, trainer, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
+                    served_model] + ([tuner] if tuner else []) + [trainer, evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

@@ -254,3 +254,21 @@ def test_the_lock_the_image_installs_matches_pyproject():
     checked = subprocess.run([*uv_command(), "lock", "--check", "--offline"], cwd=REPO, capture_output=True,
                              text=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}, timeout=120)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_gpu_target_adds_tensorflows_cuda_libraries_from_the_lock_to_the_task_image():
+    import importlib.metadata
+
+    gpu = stages()["gpu"]
+    assert gpu[0] == ("FROM", "kfp AS gpu")
+    (sync,) = [rest for keyword, rest in gpu if keyword == "RUN" and "uv sync" in rest]
+    assert "--locked --no-dev --extra gpu" in sync and "is_built_with_cuda" in sync
+    assert [rest for keyword, rest in gpu if keyword == "USER"][-1].split(":")[0] not in ("root", "0")
+    # The extra is tensorflow[and-cuda]'s own list for the TensorFlow the lock installs.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    and_cuda = sorted(r.split(";")[0].strip() for r in importlib.metadata.requires("tensorflow")
+                      if 'extra == "and-cuda"' in r)
+    assert sorted(pyproject["project"]["optional-dependencies"]["gpu"]) == and_cuda
+    locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    assert {re.split(r"[<>=]", r)[0] for r in and_cuda} <= locked
+    assert stages()[""][0] == ("FROM", "kfp")  # the default target does not carry CUDA

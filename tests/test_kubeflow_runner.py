@@ -101,7 +101,7 @@ def test_pusher_is_gated_by_the_evaluators_blessing(compiled):
     assert blessing.output_artifact_key == "blessing"
     assert blessing.producer_task in spec.root.dag.tasks[pusher.id].dependent_tasks
     # TFX's Pusher executor checks the blessing; ours adds the atomic push (tested by running it:
-    # test_kubeflow_local_launch.py, test_reliability.py).
+    # test_kfp_backend_conformance.py, test_reliability.py).
     pusher_executor = executors(job)[spec.components[pusher.id].executor_label]["container"]
     pusher_class = pusher_executor["args"][pusher_executor["args"].index("--executor_class_path") + 1]
     assert pusher_class == "components.atomic_pusher.Executor"
@@ -232,11 +232,117 @@ def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(compil
         {"name": "a1", "uri": "/root/examples", "type": passed_type}]}}}})
     argv = ["--executor_class_path", "x.Executor", kfp_entrypoint.INVOCATION_FLAG, invocation,
             kfp_entrypoint.INPUTS_SPEC_FLAG, inputs_spec, "--runner=DirectRunner"]
-    retyped = kfp_entrypoint.retyped_argv(argv)
-    artifact = json.loads(retyped[3])["inputs"]["artifacts"]["examples"]["artifacts"][0]
+    conformed = kfp_entrypoint.conformed_argv(argv)
+    artifact = json.loads(conformed[3])["inputs"]["artifacts"]["examples"]["artifacts"][0]
     assert "title: tfx.Examples" in artifact["type"]["instanceSchema"] and artifact["uri"] == "/root/examples"
-    assert retyped[:3] + retyped[4:] == argv[:3] + argv[4:]
-    assert kfp_entrypoint.retyped_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged
+    assert conformed[:3] + conformed[4:] == argv[:3] + argv[4:]
+    assert kfp_entrypoint.conformed_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged
+
+
+def entrypoint_argv(job, executor: str, invocation: dict) -> list[str]:
+    """The compiled task's arguments with `invocation` for `{{$}}`, as the launcher substitutes it."""
+    args = executors(job)[executor]["container"]["args"]
+    return [json.dumps(invocation) if arg == "{{$}}" else arg for arg in args]
+
+
+def test_the_entrypoint_shows_tfx_only_the_declared_outputs_typed_and_drops_its_own_flag(compiled):
+    from pipeline import kfp_entrypoint
+
+    _, job, _ = compiled
+    logs = {"uri": "gs://b/r/t/u/executor-logs", "type": {"schemaTitle": "system.Artifact"}}
+    invocation = {"outputs": {"artifacts": {
+        "statistics": {"artifacts": [{"uri": "gs://b/r/t/u/statistics", "type": {"schemaTitle": "system.Artifact"}}]},
+        "executor-logs": {"artifacts": [logs]}}, "outputFile": "/tmp/kfp_outputs/output_metadata.json"}}
+    argv = entrypoint_argv(job, "StatisticsGen_executor", invocation)
+    assert kfp_entrypoint.OUTPUTS_SPEC_FLAG in argv
+    conformed = kfp_entrypoint.conformed_argv(argv)
+    assert kfp_entrypoint.OUTPUTS_SPEC_FLAG not in conformed and len(conformed) == len(argv) - 2
+    outputs = json.loads(conformed[conformed.index(kfp_entrypoint.INVOCATION_FLAG) + 1])["outputs"]["artifacts"]
+    assert set(outputs) == {"statistics"}  # executor-logs: the launcher writes and records it itself
+    assert outputs["statistics"]["artifacts"][0]["type"]["instanceSchema"].startswith("title: tfx.ExampleStatistics\n")
+
+
+def test_wrapped_metadata_reaches_tfx_as_its_producer_wrote_it(compiled):
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    from components import anomalies_gate
+    from pipeline import kfp_entrypoint
+
+    _, job, _ = compiled
+    # As the KFP driver hands back what the launcher recorded (converter.go): lists and objects wrapped,
+    # bools as numbers; a value passed on twice is wrapped twice.
+    metadata = {"blessed": {"struct": {"train": 1, "eval": 1}}, "skipped_pairs": {"struct": {"list": ["a_b"]}},
+                "split_names": '["train", "eval"]', "display_name": "anomalies"}
+    invocation = {"inputs": {"artifacts": {"anomalies": {"artifacts": [
+        {"name": "7", "uri": "/nowhere", "type": {"instanceSchema": ""}, "metadata": metadata}]}}}}
+    conformed = kfp_entrypoint.conformed_argv(entrypoint_argv(job, "AnomaliesGate_executor", invocation))
+    executor_input = json.loads(conformed[conformed.index(kfp_entrypoint.INVOCATION_FLAG) + 1])
+    parsed = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(
+        json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput()).inputs.artifacts, {})
+    (anomalies,) = parsed["anomalies"]
+    assert anomalies.get_json_value_custom_property("blessed") == {"train": 1, "eval": 1}
+    assert anomalies.get_json_value_custom_property("skipped_pairs") == ["a_b"]
+    assert anomalies_gate.describe_anomalies(anomalies) == []  # blessed splits: no anomaly file is read
+
+
+def test_the_spec_names_its_pipeline_root_and_compiling_writes_the_uis_yaml(tmp_path):
+    import yaml
+
+    _, job, _ = compile_with(tmp_path)
+    assert job["pipelineSpec"]["defaultPipelineRoot"] == "gs://bucket/root"
+    package = yaml.safe_load((tmp_path / "spec.kfp.yaml").read_text())
+    assert package == job["pipelineSpec"]
+
+
+def test_every_task_requests_cpu_and_memory_and_the_trainer_the_most(compiled):
+    from pipeline import kubeflow_resources
+
+    _, job, _ = compiled
+    requests = {name.removesuffix("_executor"): kubeflow_resources.TaskResources(
+        e["container"]["resources"]["resourceCpuRequest"], e["container"]["resources"]["resourceMemoryRequest"])
+        for name, e in executors(job).items()}
+    assert set(requests) == {n.removesuffix("_executor") for n in executors(job)}
+    trainer = requests.pop("Trainer")
+    assert all(trainer.cpu_cores > r.cpu_cores and trainer.memory_gb > r.memory_gb for r in requests.values())
+    assert not any("accelerator" in e["container"]["resources"] for e in executors(job).values())
+    assert {e["container"]["image"] for e in executors(job).values()} == {IMAGE}
+
+
+def test_resource_and_gpu_flags_reach_the_tasks_pods(tmp_path):
+    _, job, _ = compile_with(tmp_path, "--task-resources", "Evaluator=3,10Gi", "--task-resources", "default=500m,1Gi",
+                             "--trainer-gpus", "2")
+    resources = {n: e["container"]["resources"] for n, e in executors(job).items()}
+    assert resources["Evaluator_executor"] == {"resourceCpuRequest": "3", "resourceMemoryRequest": "10Gi"}
+    assert resources["Pusher_executor"] == {"resourceCpuRequest": "500m", "resourceMemoryRequest": "1Gi"}
+    # The driver puts accelerator.resource_type, verbatim, into the pod's limits (driver.go initPodSpecPatch).
+    assert resources["Trainer_executor"]["accelerator"] == {"resourceType": "nvidia.com/gpu", "resourceCount": "2"}
+    assert executors(job)["Trainer_executor"]["container"]["image"] == IMAGE + "-gpu"
+    assert {e["container"]["image"] for n, e in executors(job).items() if n != "Trainer_executor"} == {IMAGE}
+    _, vertex, _ = compile_with(tmp_path, "--target", "vertex", "--trainer-gpus", "1", "--gpu-image", "r/gpu:2")
+    trainer = executors(vertex)["Trainer_executor"]["container"]
+    assert trainer["resources"]["accelerator"] == {"type": "NVIDIA_TESLA_T4", "count": "1"}
+    assert trainer["resources"]["cpuLimit"] == 8 and trainer["image"] == "r/gpu:2"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--task-resources", "Trainer=8"], "expected ID=CPU,MEMORY"),
+    (["--task-resources", "Trainer=lots,8Gi"], "CPU 'lots'"),
+    (["--task-resources", "Trainer=8,8 gigs"], "memory '8 gigs'"),
+    (["--trainer-gpus", "1", "--gpu-type", "NVIDIA_TESLA_T4"], "the Kubernetes resource name"),
+    (["--trainer-gpus", "-1"], "--trainer-gpus -1"),
+])
+def test_resource_flags_a_cluster_would_refuse_are_refused_in_one_line(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        kubeflow_runner.parse_args([*BASE_FLAGS, *flags])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_task_resources_flag_for_no_such_task_names_the_tasks(tmp_path):
+    from pipeline import kubeflow_resources
+
+    with pytest.raises(kubeflow_resources.ResourceError, match="Traner: no such task; the tasks are .*Trainer"):
+        compile_with(tmp_path, "--task-resources", "Traner=8,32Gi")
 
 
 def test_spans_warm_start_and_the_drift_stop_compile_into_the_spec(tmp_path):

@@ -1,0 +1,81 @@
+"""TFX Tuner entry point (`tuner_fn`): a KerasTuner random search over the learning rate, the warm-up and,
+if asked, the sequence length, each trial a short fine-tuning of the same classifier the Trainer builds.
+
+The search runs on a budget: `trials` trials of the Tuner's TrainArgs steps each, scored on its EvalArgs
+batches of the eval split (a subset when fewer than a pass). KerasTuner's model-based `Tuner` checks that
+`build` returns a Keras 3 model, which the tf_keras classifier is not, so the trials run on KerasTuner's
+`BaseTuner` (its oracle, trial bookkeeping and `best_hyperparameters`, which TFX writes out), with the
+Trainer's own dataset, model and optimizer code.
+"""
+
+from __future__ import annotations
+
+import keras_tuner
+import tensorflow as tf
+from absl import logging
+from tfx import v1 as tfx
+from tfx.components.tuner.component import TunerFnResult
+
+from modules import hardware
+from modules import model as model_lib
+from modules import trainer
+from modules.training_config import TrainingConfig, TuningConfig
+
+OBJECTIVE = "val_binary_accuracy"
+
+
+def search_space(tuning: TuningConfig, config: TrainingConfig) -> keras_tuner.HyperParameters:
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("learning_rate", list(tuning.learning_rates))
+    hp.Choice("warmup_fraction", list(tuning.warmup_fractions))
+    hp.Choice("seq_length", list(tuning.seq_lengths or (config.seq_length,)))
+    return hp
+
+
+class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
+    """Each trial: the Trainer's classifier with the trial's values, fine-tuned `steps` steps, its best
+    validation accuracy the objective."""
+
+    def __init__(self, config: TrainingConfig, fn_args: tfx.components.FnArgs, **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.fn_args = config, fn_args
+
+    def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
+        config = self.config.tuned(trial.hyperparameters.get_config())
+        tf.keras.backend.clear_session()
+        tf.keras.utils.set_random_seed(config.seed)
+        precision = hardware.resolve_precision(config.precision)
+        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
+        steps = self.fn_args.train_steps
+        trainer.compile_classifier(classifier, config, steps)
+        train = trainer.make_dataset(self.fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
+                                     preprocessor=classifier.preprocessor, shuffle_buffer=config.shuffle_buffer)
+        evaluation = trainer.make_dataset(self.fn_args.eval_files, config.batch_size, shuffle=False,
+                                          seed=config.seed, preprocessor=classifier.preprocessor)
+        history = classifier.logit_model.fit(train, epochs=1, steps_per_epoch=steps, validation_data=evaluation,
+                                             validation_steps=self.fn_args.eval_steps, verbose=2)
+        score = max(history.history[OBJECTIVE])
+        logging.info("Trial %s: %s -> %s %.4f", trial.trial_id, trial.hyperparameters.values, OBJECTIVE, score)
+        return {OBJECTIVE: score}
+
+    def save_model(self, trial_id, model, step=0):  # only the hyperparameters are kept
+        pass
+
+    def load_model(self, trial):
+        raise NotImplementedError("the search keeps hyperparameters, not models")
+
+
+def tuner_fn(fn_args: tfx.components.FnArgs) -> TunerFnResult:
+    """TFX Tuner entry point. `custom_config`: the Trainer's TrainingConfig plus `tuning` (a TuningConfig);
+    `train_steps` per trial (required), `eval_steps` validation batches (None: the whole eval split)."""
+    custom_config = dict(fn_args.custom_config)
+    tuning = TuningConfig(**custom_config.pop("tuning"))
+    config = TrainingConfig.from_custom_config(custom_config)
+    if not fn_args.train_steps:
+        raise ValueError("the Tuner needs TrainArgs.num_steps: the steps of each trial (--tune-steps)")
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective(OBJECTIVE, "max"), max_trials=tuning.trials, seed=config.seed,
+        hyperparameters=search_space(tuning, config), tune_new_entries=False)
+    search = ClassifierSearch(config, fn_args, oracle=oracle, directory=fn_args.working_dir,
+                              project_name="imdb_bert_tuning", overwrite=True)
+    return TunerFnResult(tuner=search, fit_kwargs={})

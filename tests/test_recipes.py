@@ -1,0 +1,57 @@
+"""Training defaults by data: the best measured recipe on a real corpus, the tutorial's on request, the quick
+look on the synthetic corpus; a flag always wins over the recipe."""
+
+import dataclasses
+
+import pytest
+
+import kubeflow_runner
+import local_runner
+from pipeline import cli, configs
+
+KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir", "gs://b/s"]
+
+
+def training(args):
+    return args.pipeline_kwargs["training"], args.pipeline_kwargs["train_num_steps"]
+
+
+def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
+    args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path)])
+    config, steps = training(args)
+    assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
+        256, "head+tail", 5e-5, 5, 625)
+    assert cli.recipe_line(args) == "Training recipe: best (seq 256, head+tail, lr 5e-05, 625 steps in 5 epochs)"
+    compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
+    assert training(compiled) [0].seq_length == 256 and compiled.recipe == "best"
+
+
+def test_recipe_tutorial_is_the_tutorials_settings_exactly(tiny_corpus, tmp_path):
+    args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), "--recipe", "tutorial"])
+    config, steps = training(args)
+    # "Classify text with BERT": 128 tokens (the preprocessor's default, its head), AdamW 3e-5, 10% warm-up,
+    # 5 epochs over the data, batch 32, dropout 0.1.
+    assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
+        128, "head", 3e-5, 5, None)
+    assert (config.batch_size, config.warmup_fraction, config.dropout_rate) == (32, 0.1, 0.1)
+
+
+def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
+    args = local_runner.parse_args(["--output-dir", str(tmp_path)])
+    config, steps = training(args)
+    assert (config.epochs, steps) == (configs.QUICK_LOOK_EPOCHS, configs.QUICK_LOOK_TRAIN_NUM_STEPS) == (2, 30)
+    assert args.recipe == "quick-look" and config.seq_length == 128
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 625, "epochs": 5}),
+    (["--epochs", "2"], {"seq_length": 256, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
+    (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
+    (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
+])
+def test_a_flag_wins_over_the_recipe(flags, expected, tiny_corpus, tmp_path):
+    args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), *flags])
+    config, steps = training(args)
+    got = {**dataclasses.asdict(config), "steps": steps}
+    assert {key: got[key] for key in expected} == expected
+    assert "changed by --" in cli.recipe_line(args)
