@@ -35,6 +35,9 @@ pytestmark = pytest.mark.slow
 BUCKET = "imdb-pipeline"
 COMPILED_STEPS = 1
 RUN_TRAIN_ARGS = '{"splits": ["train"], "num_steps": 240}'
+# Runs 2 and 3 leave out what run 1 already put through every backend shape's paces and the gate does not
+# read: the test-split Evaluator and the per-slice metrics (each a Beam job of its own).
+LIGHTER = ("--test-split", "", "--slice-features", "")
 
 
 def image_standin_env(extra: dict[str, str]) -> dict[str, str]:
@@ -119,14 +122,14 @@ def first_run(backend, tiny_bert):
 def second_run(first_run, backend, tiny_bert):
     served_before = backend.serving_digest()
     spec = compile_for(backend, tiny_bert, "second", "--learning-rate", "1e-3", "--warm-start",
-                       "--warm-start-learning-rate", "1e-4")
+                       "--warm-start-learning-rate", "1e-4", *LIGHTER)
     return backend.launcher(kfp_backend.KFP_2_5).run(spec, {"train_args": RUN_TRAIN_ARGS}), served_before
 
 
 @pytest.fixture(scope="module")
 def third_run(second_run, backend, tiny_bert):
     served_before = backend.serving_digest()
-    spec = compile_for(backend, tiny_bert, "third", "--learning-rate", "1e-12")
+    spec = compile_for(backend, tiny_bert, "third", "--learning-rate", "1e-12", *LIGHTER)
     return backend.launcher(kfp_backend.KFP_2_17).run(spec, {"train_args": '{"splits": ["train"], "num_steps": 1}'}), \
         served_before
 
@@ -141,7 +144,7 @@ def test_kfp_2_4_every_task_reads_untyped_inputs_and_the_first_model_is_blessed_
     assert first_run["Trainer"].executor_input["inputs"]["parameterValues"]["train_args"] == RUN_TRAIN_ARGS
     trainer_inputs = first_run["Trainer"].executor_input["inputs"]["artifacts"]
     assert trainer_inputs["examples"]["artifacts"][0]["type"] == {"instanceSchema": ""}
-    assert all("executor-logs" not in run.executor_input["outputs"]["artifacts"] for run in first_run.values())
+    assert all("executor-logs" not in run.executor_input["outputs"].get("artifacts", {}) for run in first_run.values())
     assert only(first_run["Evaluator"].outputs["blessing"]).metadata["blessed"] == 1
     pushed = only(first_run["Pusher"].outputs["pushed_model"])
     assert pushed.metadata["pushed"] == 1

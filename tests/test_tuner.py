@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import ml_metadata as mlmd
 import pytest
 from tfx.orchestration import metadata
 
@@ -47,13 +48,11 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
     (results_file,) = (root / "Tuner" / "tuner_results").rglob("*.json")
     assert len(json.loads(results_file.read_text())) == 2  # both trials ran
     # The Trainer took the Tuner's output, and the model records what it was tuned to.
-    config = metadata.sqlite_metadata_connection_config(configs.metadata_path(str(output_dir)))
-    with metadata.Metadata(config) as store:
-        (trainer,) = [e for e in store.store.get_executions()
-                      if e.properties["component_id"].string_value == "Trainer"]
-        inputs = {a.uri for a in store.store.get_artifacts_by_id(
-            [ev.artifact_id for ev in store.store.get_events_by_execution_ids([trainer.id])
-             if ev.type == ev.INPUT])}
+    store = mlmd.MetadataStore(metadata.sqlite_metadata_connection_config(configs.metadata_path(str(output_dir))))
+    types = {t.id: t.name for t in store.get_execution_types()}
+    (trainer,) = [e for e in store.get_executions() if types[e.type_id].endswith(".Trainer")]
+    inputs = {a.uri for a in store.get_artifacts_by_id(
+        [ev.artifact_id for ev in store.get_events_by_execution_ids([trainer.id]) if ev.type == ev.INPUT])}
     assert str(best_file.parent) in inputs
     served = predict.latest_pushed_model_or_none(configs.serving_model_dir(str(output_dir)))
     record = provenance.read_provenance(served)
