@@ -102,8 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.trainer_gpus < 0:
         parser.error(f"--trainer-gpus {args.trainer_gpus}: expected 0 or more")
     try:
-        args.task_resources = kubeflow_resources.parse_task_resources(args.task_resources,
-                                                                      configs.KUBEFLOW_TASK_RESOURCES)
+        args.task_resources = kubeflow_resources.parse_task_resources(args.task_resources)
         args.gpu = kubeflow_resources.GpuRequest(args.trainer_gpus, args.gpu_type or configs.KUBEFLOW_GPU_TYPES[
             args.target]) if args.trainer_gpus else None
         if args.gpu:
@@ -163,7 +162,7 @@ def build_pipeline(args: argparse.Namespace):
         serving_model_dir=args.serving_model_dir,
         **args.pipeline_kwargs,
     )
-    kubeflow_resources.apply(pipeline, args.task_resources, args.gpu, args.target)
+    kubeflow_resources.apply(pipeline, configs.KUBEFLOW_TASK_RESOURCES, args.task_resources, args.gpu, args.target)
     return pipeline, runtime_parameters.expose(pipeline, exposed_properties())
 
 

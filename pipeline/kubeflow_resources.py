@@ -60,9 +60,9 @@ class GpuRequest:
     type: str
 
 
-def parse_task_resources(items: list[str], defaults: dict[str, tuple[str, str]]) -> dict[str, TaskResources]:
-    """`defaults` overridden by `--task-resources ID=CPU,MEMORY` items (ID: a component id, or `default`)."""
-    resources = {task: TaskResources(*value) for task, value in defaults.items()}
+def parse_task_resources(items: list[str]) -> dict[str, TaskResources]:
+    """`--task-resources ID=CPU,MEMORY` items (ID: a component id, or `default`) by id."""
+    resources = {}
     for item in items:
         task, sep, value = item.partition("=")
         cpu, comma, memory = value.partition(",")
@@ -98,15 +98,19 @@ def check_gpu_type(gpu: GpuRequest, target: str) -> None:
         raise ResourceError(f"--gpu-type {gpu.type}: Vertex AI names accelerators like NVIDIA_TESLA_T4")
 
 
-def apply(pipeline, resources: dict[str, TaskResources], gpu: GpuRequest | None, target: str) -> None:
-    """Gives every component of `pipeline` its requests (its own entry, else `default`); the Trainer also
-    the GPUs."""
-    unknown = set(resources) - {DEFAULT_TASK} - {component.id for component in pipeline.components}
+def apply(pipeline, defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources],
+          gpu: GpuRequest | None, target: str) -> None:
+    """Gives every component of `pipeline` its requests (`overrides`, then `defaults`: its own entry, else
+    `default`); the Trainer also the GPUs. An override for a task the pipeline lacks is refused; a default is
+    not (TestSetEvaluator exists only with a test split)."""
+    ids = [component.id for component in pipeline.components]
+    unknown = set(overrides) - {DEFAULT_TASK} - set(ids)
     if unknown:
         raise ResourceError(f"--task-resources {', '.join(sorted(unknown))}: no such task; the tasks are "
-                            + ", ".join(component.id for component in pipeline.components))
+                            + ", ".join(ids))
     if gpu:
         check_gpu_type(gpu, target)
+    resources = {**{task: TaskResources(*value) for task, value in defaults.items()}, **overrides}
     for component in pipeline.components:
         own = resources.get(component.id, resources[DEFAULT_TASK])
         component.with_platform_config(resource_spec(own, gpu if component.id == TRAINER else None, target))

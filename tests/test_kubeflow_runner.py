@@ -343,6 +343,8 @@ def test_a_task_resources_flag_for_no_such_task_names_the_tasks(tmp_path):
 
     with pytest.raises(kubeflow_resources.ResourceError, match="Traner: no such task; the tasks are .*Trainer"):
         compile_with(tmp_path, "--task-resources", "Traner=8,32Gi")
+    _, job, _ = compile_with(tmp_path, "--test-split", "")  # the defaults name TestSetEvaluator, not there now
+    assert "TestSetEvaluator_executor" not in executors(job) and "Trainer_executor" in executors(job)
 
 
 def test_spans_warm_start_and_the_drift_stop_compile_into_the_spec(tmp_path):
