@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test test-kubeflow clean
+.PHONY: setup run test test-conformance test-kubeflow clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,12 @@ run: setup
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Opt-in (CI runs it after `make test`): every task of the compiled Kubeflow spec through the entrypoint, with the
+# executor inputs the open-source KFP backend builds (2.4, 2.5, 2.17), on a GCS-compatible store on loopback
+# (needs root; elsewhere local folders). About a quarter of an hour on 2 cores. See tests/test_kfp_backend_conformance.py.
+test-conformance: setup
+	IMDB_BERT_TFX_CONFORMANCE_TESTS=1 $(PYTHON) -m pytest tests/test_kfp_backend_conformance.py $(PYTEST_ARGS)
 
 # Opt-in: the compiled Kubeflow pipeline in the real image, run by kfp.local's DockerRunner (needs root or a
 # Docker engine, and debootstrap; about half an hour on 2 cores). See tests/test_kubeflow_docker.py.
