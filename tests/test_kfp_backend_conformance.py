@@ -70,10 +70,11 @@ class Backend:
                                            metadata=self.metadata)
 
     def serving_digest(self) -> dict[str, str]:
+        """Every object (file) under the serving directory, named serving/<version>/..., with its SHA-256."""
         if self.gcs:
             return self.gcs.digests(BUCKET, "serving/")
         import hashlib
-        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        return {f"serving/{p.relative_to(self.serving).as_posix()}": hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in sorted(Path(self.serving).rglob("*")) if p.is_file()}
 
     def read(self, uri: str) -> str:
@@ -178,7 +179,8 @@ def test_kfp_2_5_logs_output_is_left_to_the_launcher_and_the_warm_started_model_
     for name, run in runs.items():
         assert "executor-logs" in run.executor_input["outputs"]["artifacts"], name
         assert only(run.outputs["executor-logs"]).schema_title == "system.Artifact"
-    (first_version,) = {name.split("/")[1] for name in served_before}
+    # Object names serving/<version>/...; the pusher's own folder objects (serving/, ...) name no version.
+    (first_version,) = {part for name in served_before for part in name.split("/")[1:2] if part.isdigit()}
     report = report_of(backend, runs)
     assert "# Model evaluation: BLESSED" in report
     assert f"served version {first_version} from {backend.serving}" in report
