@@ -207,11 +207,11 @@ def main(argv: list[str] | None = None) -> str:
     except (runtime_parameters.ParameterError, kubeflow_resources.ResourceError) as error:
         print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(cli.recipe_line(args))
-    print(f"Pipeline spec written to {spec_path} (and {os.path.splitext(spec_path)[0]}.kfp.yaml for the KFP UI)")
-    if args.submit:
-        from pipeline import kubeflow_submit
+    from pipeline import kubeflow_submit
 
+    print(cli.recipe_line(args))
+    print(f"Pipeline spec written to {spec_path} (and {kubeflow_submit.package_path(spec_path)} for the KFP UI)")
+    if args.submit:
         if args.submit == "kfp":
             run_id = kubeflow_submit.submit_to_kfp(
                 spec_path, host=args.kfp_host, pipeline_root=args.pipeline_root, parameters=args.parameter_values,

@@ -1,7 +1,7 @@
 """Submits a compiled pipeline spec to Kubeflow Pipelines (kfp.Client) or to Vertex AI Pipelines.
 
 Both take the file `KubeflowV2DagRunner` writes (a PipelineJob JSON: `pipelineSpec` plus `runtimeConfig`).
-The KFP client reads only a bare PipelineSpec in YAML, so `kfp_package` writes one next to the JSON.
+The KFP client reads only a bare PipelineSpec in YAML, so compiling (`kfp_package`) writes one next to the JSON.
 Any failure to reach the endpoint becomes a `SubmitError` that says what failed and what to check.
 """
 
@@ -16,13 +16,18 @@ class SubmitError(RuntimeError):
     """The spec was compiled but could not be submitted; the message names the endpoint and the fix."""
 
 
+def package_path(job_path: str) -> str:
+    """Where `kfp_package` writes the bare PipelineSpec of `job_path`."""
+    return os.path.splitext(job_path)[0] + ".kfp.yaml"
+
+
 def kfp_package(job_path: str) -> str:
     """Writes `<job>.kfp.yaml`, the bare PipelineSpec that `kfp.Client` uploads; returns its path."""
     import yaml
 
     with open(job_path) as f:
         job = json.load(f)
-    package = os.path.splitext(job_path)[0] + ".kfp.yaml"
+    package = package_path(job_path)
     with open(package, "w") as f:
         yaml.safe_dump(job["pipelineSpec"], f, sort_keys=False)
     return package
@@ -30,10 +35,10 @@ def kfp_package(job_path: str) -> str:
 
 def submit_to_kfp(job_path: str, *, host: str, pipeline_root: str, parameters: dict[str, Any],
                   experiment: str, run_name: str | None = None, namespace: str | None = None) -> str:
-    """Starts a run on the KFP endpoint `host`; returns the run id."""
+    """Starts a run on the KFP endpoint `host`; returns the run id. Compiling wrote the package beside the job."""
     import kfp
 
-    package = kfp_package(job_path)
+    package = package_path(job_path)
     try:
         client = kfp.Client(host=host, namespace=namespace)
         result = client.create_run_from_pipeline_package(
