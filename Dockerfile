@@ -11,7 +11,7 @@
 # lock is out of date) and the project's code at PROJECT_ROOT, which must equal
 # pipeline/configs.py:KUBEFLOW_IMAGE_PROJECT_ROOT (the compiled spec names files there, e.g. the schema).
 # ml-metadata and TFDV 1.21 ship only manylinux_2_39 wheels: the base must have glibc >= 2.39 (trixie: 2.41).
-# tests/test_dockerfile.py checks these promises without a container engine.
+# tests/unit/test_dockerfile.py checks these promises without a container engine.
 
 ARG BASE_IMAGE=python:3.11-slim-trixie
 ARG UV_VERSION=0.13.9
@@ -23,7 +23,7 @@ FROM ${BASE_IMAGE} AS kfp
 ARG UV_VERSION
 ARG PROJECT_ROOT=/opt/imdb-bert-tfx
 # `python` on PATH is the project's virtual environment: the compiled tasks run
-# `python -m pipeline.kfp_entrypoint` (TFX's v2 executor entrypoint, see that module), which imports the
+# `python -m runners.kfp_entrypoint` (TFX's v2 executor entrypoint, see that module), which imports the
 # project's executors (components.*) and the Trainer's run_fn (modules.trainer) from PROJECT_ROOT.
 ENV PROJECT_ROOT=${PROJECT_ROOT} \
     VIRTUAL_ENV=${PROJECT_ROOT}/.venv \
@@ -53,7 +53,7 @@ RUN uv sync --locked --no-dev --no-install-project --python python3.11
 # The project (see .dockerignore for what stays out), then the project itself into the environment.
 COPY . .
 RUN uv sync --locked --no-dev --python python3.11 \
-    && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.imdb_example_gen, components.anomalies_gate, pipeline.kfp_entrypoint"
+    && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.imdb_example_gen, components.anomalies_gate, runners.kfp_entrypoint"
 
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin tfx
 USER 1000:1000

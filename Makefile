@@ -18,14 +18,14 @@ test: setup
 
 # Opt-in (CI runs it after `make test`): every task of the compiled Kubeflow spec through the entrypoint, with the
 # executor inputs the open-source KFP backend builds (2.4, 2.5, 2.17), on a GCS-compatible store on loopback
-# (needs root; elsewhere local folders). About a quarter of an hour on 2 cores. See tests/test_kfp_backend_conformance.py.
+# (needs root; elsewhere local folders). About a quarter of an hour on 2 cores. See tests/e2e/test_kfp_backend_conformance.py.
 test-conformance: setup
-	IMDB_BERT_TFX_CONFORMANCE_TESTS=1 $(PYTHON) -m pytest tests/test_kfp_backend_conformance.py $(PYTEST_ARGS)
+	IMDB_BERT_TFX_CONFORMANCE_TESTS=1 $(PYTHON) -m pytest tests/e2e/test_kfp_backend_conformance.py $(PYTEST_ARGS)
 
 # Opt-in: the compiled Kubeflow pipeline in the real image, run by kfp.local's DockerRunner (needs root or a
-# Docker engine, and debootstrap; about half an hour on 2 cores). See tests/test_kubeflow_docker.py.
+# Docker engine, and debootstrap; about half an hour on 2 cores). See tests/e2e/test_kubeflow_docker.py.
 test-kubeflow: setup
-	IMDB_BERT_TFX_DOCKER_TESTS=1 $(PYTHON) -m pytest -s tests/test_kubeflow_docker.py $(PYTEST_ARGS)
+	IMDB_BERT_TFX_DOCKER_TESTS=1 $(PYTHON) -m pytest -s tests/e2e/test_kubeflow_docker.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf tfx_output .cache .pytest_cache

@@ -46,9 +46,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from modules import hub_bert
-    from pipeline import configs, offline_defaults
+    from pipeline import configs
+    from runners import offline_assets
 
-    minilm = offline_defaults.pretrained_minilm(configs.CACHE_DIR)
+    minilm = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     vocab = minilm.preprocess / "assets" / "vocab.txt"
     if not vocab.exists():
         vocab = next(minilm.preprocess.rglob("vocab.txt"))

@@ -37,13 +37,14 @@ def main() -> None:
 
     from modules import hardware, trainer
     from modules import model as model_lib
-    from pipeline import configs, offline_defaults
+    from pipeline import configs
+    from runners import offline_assets
 
     logging.set_verbosity(logging.INFO)
     train = reviews.real_reviews(args.data, args.train)
     validation = reviews.real_reviews(args.data, VALIDATION_REVIEWS, skip=args.train)
     heldout_texts, heldout_labels = reviews.real_reviews(args.data, args.heldout, skip=args.train + VALIDATION_REVIEWS)
-    bert = offline_defaults.pretrained_minilm(configs.CACHE_DIR)
+    bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -229,9 +229,11 @@ def main() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    from pipeline import configs, offline_defaults
+    from pipeline import configs
 
-    bert = offline_defaults.pretrained_minilm(configs.CACHE_DIR)
+    from runners import offline_assets
+
+    bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     examples, train_dir, eval_dir = prepare_data(args.data, args.workdir)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())

@@ -49,9 +49,10 @@ class StepTimer:
 
 def encoder_paths(name: str, workdir: Path):
     from modules import hub_bert
-    from pipeline import configs, offline_defaults
+    from pipeline import configs
+    from runners import offline_assets
 
-    minilm = offline_defaults.pretrained_minilm(configs.CACHE_DIR, SEQ_LENGTH)
+    minilm = offline_assets.pretrained_minilm(configs.CACHE_DIR, SEQ_LENGTH)
     if name == "minilm":
         return minilm, "MiniLM L-6/H-384 (pretrained, offline default)"
     layers, hidden = ENCODER_SHAPES[name]

@@ -73,7 +73,8 @@ def main() -> None:
     from modules import hardware, trainer
     from modules import model as model_lib
     from modules.training_config import TrainingConfig
-    from pipeline import configs, offline_defaults
+    from pipeline import configs
+    from runners import offline_assets
 
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "warm_start.csv"
@@ -84,7 +85,7 @@ def main() -> None:
                               ("span2_eval", args.eval_reviews, 2 * args.span_reviews)):
         texts, labels = reviews.real_reviews(args.tarball, count, skip=skip)
         files[name] = [reviews.write_examples(texts, labels, args.out / f"{name}.tfrecord.gz")]
-    bert = offline_defaults.pretrained_minilm(configs.CACHE_DIR)
+    bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     precision = hardware.resolve_precision("auto")
     print(f"CPU: {platform.processor() or platform.machine()}, precision {precision}", flush=True)
 

@@ -2,9 +2,8 @@ import modules  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imp
 
 
 def __getattr__(name: str):
-    # The report's artifact type name is `components.ModelEvaluationReport` (KFP v2 allows one dot), and
-    # the Kubeflow V2 container entrypoint imports the class by that name; imported lazily to keep
-    # `import components` light.
+    # KFP v2 type names have one dot, and the Kubeflow V2 container entrypoint imports the report's artifact class
+    # by its type name, `components.ModelEvaluationReport`: here, lazily, to keep `import components` light.
     if name == "ModelEvaluationReport":
         from components.evaluation_report import ModelEvaluationReport
         return ModelEvaluationReport

@@ -1,8 +1,5 @@
-"""AnomaliesGate: stops the pipeline when ExampleValidator found anomalies, naming each one.
-
-TFX's ExampleValidator records its verdict per split (the `blessed` property of its anomalies artifact) but
-lets the pipeline go on; this component fails on a split it did not bless instead, and the Trainer runs only
-after it passes. The message reads each such split's anomalies, so it names every feature and problem.
+"""AnomaliesGate: stops the pipeline, naming each anomaly, on a split that TFX's ExampleValidator did not bless
+(ExampleValidator records its verdict but lets the pipeline go on); the Trainer runs only after it passes.
 """
 
 import os
@@ -11,8 +8,6 @@ from tensorflow_data_validation.utils import anomalies_util
 from tfx import v1 as tfx
 from tfx.components.example_validator import executor as example_validator_executor
 from tfx.types import artifact_utils
-
-SCHEMA_DIFF_FILE = "SchemaDiff.pb"
 
 
 class DataValidationError(RuntimeError):
@@ -27,7 +22,8 @@ def describe_anomalies(anomalies_artifact: "tfx.types.standard_artifacts.Example
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
         if blessed.get(split) == example_validator_executor.BLESSED_VALUE:
             continue
-        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), SCHEMA_DIFF_FILE)
+        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split),
+                            example_validator_executor.DEFAULT_FILE_NAME)
         anomalies = anomalies_util.load_anomalies_binary(path)
         for feature, info in sorted(anomalies.anomaly_info.items()):
             problems.append(f"split '{split}', feature '{feature}': {info.short_description} ({info.description})")

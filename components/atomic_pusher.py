@@ -1,17 +1,10 @@
-"""A Pusher whose versions appear whole: TF Serving never sees a half-copied model.
-
-TF Serving loads any numeric folder under the model's base path as soon as it sees it, and the stock TFX
-Pusher copies file by file into `<base>/<version>/` (tensorflow/tfx#4466). This executor copies into a
-staging folder beside the versions, `<base>/.incomplete-<version>` (not a number, so never loaded), and
-renames it to `<base>/<version>` once complete. Staging folders left by an interrupted push are removed on
-the next push. An existing version is never replaced: the new version is one past the highest one there
-when the clock would give an older or equal number. The rename is atomic on local and POSIX filesystems; on
-object stores (gs://, s3://) it is a copy, and TF Serving's `file_system_poll_wait_seconds` should be longer
-than a push takes.
+"""A Pusher whose versions appear whole: TF Serving loads any numeric folder it sees, and TFX's Pusher copies file
+by file (tensorflow/tfx#4466). This one copies into `<base>/.incomplete-<version>` (never loaded; an interrupted
+push's is removed by the next), then renames it into place, never over an existing version. The rename is atomic
+on POSIX filesystems; on object stores it is a copy: set TF Serving's file_system_poll_wait_seconds above a push's time.
 """
 
-from __future__ import annotations
-
+import argparse
 import os
 import time
 from typing import Any
@@ -31,30 +24,23 @@ from modules import crash_points, serving_versions
 STAGING_PREFIX = ".incomplete-"
 
 
-def remove_incomplete_pushes(base_directory: str) -> list[str]:
-    """Deletes the staging folders of interrupted pushes; returns their paths."""
-    if not fileio.exists(base_directory):
-        return []
-    removed = []
+def remove_incomplete_pushes(base_directory: str) -> None:
+    """Deletes the staging folders of interrupted pushes."""
     for name in fileio.listdir(base_directory):
         if name.startswith(STAGING_PREFIX):
             path = os.path.join(base_directory, name.rstrip("/"))
             logging.warning("Removing %s, left by an interrupted push", path)
             fileio.rmtree(path)
-            removed.append(path)
-    return removed
 
 
-def next_version(base_directory: str, now: float | None = None) -> str:
+def next_version(base_directory: str) -> str:
     """The Unix time, or one past the highest existing version if that is not older."""
     existing = serving_versions.versions(base_directory)
-    return str(max(int(time.time() if now is None else now), existing[-1] + 1 if existing else 0))
+    return str(max(int(time.time()), existing[-1] + 1 if existing else 0))
 
 
 def copy_tree(source: str, destination: str) -> None:
-    """Copies every file under `source` to `destination` (TFX's io_utils.copy_dir, file by file, with the
-    `PUSHER_COPY` crash point after the first file; the order does not matter: the copy is renamed into
-    place whole)."""
+    """Copies every file under `source` to `destination`, with the `PUSHER_COPY` crash point after the first."""
     files = [os.path.join(directory, name) for directory, _, names in fileio.walk(source) for name in names]
     for index, path in enumerate(files):
         target = os.path.join(destination, os.path.relpath(path, source))
@@ -105,19 +91,16 @@ class Pusher(tfx.components.Pusher):
 
 
 def rollback(base_directory: str, version: int) -> tuple[str, str]:
-    """Serves `version` again: publishes a copy of it as a new, highest version (TF Serving serves the highest),
-    whole, by the same staged push. Nothing is deleted, so the rollback is itself undone the same way.
-    Returns (new version, its path)."""
-    source = os.path.join(base_directory, str(version))
-    if version not in serving_versions.versions(base_directory):
-        raise FileNotFoundError(f"{source}: no such version; the versions under {base_directory} are "
-                                f"{serving_versions.versions(base_directory)}")
-    return push(source, base_directory)
+    """Serves `version` again: pushes a copy of it as the new highest version (nothing is deleted, so a
+    rollback is undone the same way). Returns (new version, its path)."""
+    versions = serving_versions.versions(base_directory)
+    if version not in versions:
+        raise FileNotFoundError(f"{os.path.join(base_directory, str(version))}: no such version; the versions "
+                                f"under {base_directory} are {versions}")
+    return push(os.path.join(base_directory, str(version)), base_directory)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="python -m components.atomic_pusher",
         description="Make a previous pushed version the served one again: it is copied as a new highest version.")

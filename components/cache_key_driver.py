@@ -1,6 +1,5 @@
-"""A driver that adds what an execution reads outside its inputs to its execution properties, so TFX's cache
-(which keys on inputs and properties) reuses it only while that is unchanged. Drivers run under
-LocalDagRunner; on Kubeflow the pipeline is compiled without caching."""
+"""A driver that puts what an execution reads outside its inputs into its execution properties, which TFX's cache
+keys on. Drivers run under LocalDagRunner; on Kubeflow the pipeline is compiled without caching."""
 
 from typing import Any
 

@@ -1,15 +1,6 @@
-"""Drift and skew, measured by TFX's DistributionValidator, reported, and (optionally) a stop before training.
-
-Two comparisons of the statistics StatisticsGen computed for this run's splits:
-
-- drift: `train` (this run's span, or window of spans) against `previous_span` (the span before it; see
-  `imdb_example_gen`), i.e. "did the new reviews change?";
-- skew: `eval` against `train`, i.e. "is the gate's data like the training data?".
-
-What is compared, and the bounds, are in `pipeline/schema/drift.pbtxt` (a DistributionValidatorConfig
-beside the schema): the label balance and the star ratings by Jensen-Shannon divergence, the review-length
-buckets by L-infinity distance. On the first span there is no previous span: that comparison is skipped,
-and said so. `DriftGate` fails the run (before training) on any measure beyond its bound.
+"""Drift (`train` against `previous_span`, the span before) and skew (`eval` against `train`), measured by TFX's
+DistributionValidator within the bounds of pipeline/schema/drift.pbtxt, reported, and with `DriftGate` a stop
+before training. On the first span there is no previous span: that comparison is skipped, and said so.
 """
 
 import dataclasses
@@ -29,13 +20,10 @@ from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from components.imdb_example_gen import PREVIOUS_SPAN_SPLIT
+from modules.model_interface import EVAL_SPLIT, PREVIOUS_SPAN_SPLIT, TRAIN_SPLIT
 
-DRIFT_PAIR = ("train", PREVIOUS_SPAN_SPLIT)
-SKEW_PAIR = ("eval", "train")
-SPLIT_PAIRS = (DRIFT_PAIR, SKEW_PAIR)
-PAIR_LABELS = {DRIFT_PAIR: "drift: this span's train split vs the previous span",
-               SKEW_PAIR: "skew: eval split vs train split"}
+SPLIT_PAIRS = {(TRAIN_SPLIT, PREVIOUS_SPAN_SPLIT): "drift: this span's train split vs the previous span",
+               (EVAL_SPLIT, TRAIN_SPLIT): "skew: eval split vs train split"}  # (test, baseline): report label
 MEASURES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity distance",
             anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
             anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized difference"}
@@ -57,8 +45,7 @@ def pair_name(pair: tuple[str, str]) -> str:
 
 
 class Executor(distribution_validator_executor.Executor):
-    """TFX's DistributionValidator, comparing only the pairs whose splits exist (no previous span on the
-    first run), and recording which pairs it skipped."""
+    """TFX's DistributionValidator over the pairs whose splits exist, recording the pairs it skipped."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> Any:
@@ -109,7 +96,7 @@ class PairResult:
 
     @property
     def label(self) -> str:
-        return PAIR_LABELS.get(self.pair, pair_name(self.pair))
+        return SPLIT_PAIRS[self.pair]
 
     @property
     def problems(self) -> list[str]:

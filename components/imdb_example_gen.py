@@ -1,43 +1,14 @@
-"""ImdbExampleGen: a TFX ExampleGen for the Large Movie Review Dataset (aclImdb layout).
+"""ImdbExampleGen: the aclImdb corpus (folder, tarball, URL or `{SPAN}` series of them) as tf.Example splits.
 
-The `source` is an aclImdb folder, a tarball or a URL (see `imdb_source`: download, checksum, safe
-extraction). The executor reads `{train,test}/{pos,neg}/<id>_<rating>.txt` with Beam, so the same
-component runs on DirectRunner or Dataflow/Flink (`beam_pipeline_args`), and writes gzipped TFRecords of
-`tf.Example`s with these features:
-
-- `text`: the review, UTF-8. The corpus marks line breaks with HTML `<br />` tags; they are replaced by
-  a newline, which BERT tokenizers treat as whitespace, so the markup does not eat sequence length.
-- `label`: 0 for `neg`, 1 for `pos`.
-- `rating`: the 1-10 star rating from the file name.
-- `review_id`: `<split>/<label dir>/<id>`, unique in the corpus (ids repeat across `pos` and `neg`).
-- `length_bucket`: the review's length in words, as a range such as `100-199` (`LENGTH_BUCKETS`); the
-  Evaluator slices its metrics by it.
-
-Splits: aclImdb/train is divided by `train_split_config` (hash buckets over a SHA-256 of `review_id`,
-default train 4 : eval 1), so every re-run and every machine puts each review in the same split;
-aclImdb/test becomes the `test` split whole. `train/unsup` (unlabelled) is not read.
-
-Spans: a source with TFX's `{SPAN}` spec (`reviews/span-{SPAN}`, see `imdb_spans`) is a series of drops,
-each an aclImdb folder. The `range_config` picks the window read (default: the newest span); review ids
-get a `span-<n>/` prefix. The Examples artifact records the newest span and its version (`span`,
-`version`, as TFX's ExampleGens do) and the window (`spans`). The previous span's aclImdb/train, when
-there is one, becomes one more split, `previous_span`, which DistributionValidator compares with `train`.
-
-Order: each split's records are written in the order of another hash of `review_id` (`order_key`), not
-in the corpus's order (every negative review, then every positive one). So every run writes the same files,
-labels are mixed throughout, and any prefix of a split is a fair sample: a shuffle buffer smaller than the
-split, or validation on its first batches, sees both labels in their proportion.
-
-Bad input stops the component with an error that names the file and the fix: a missing `pos`/`neg`
-folder, a file name that is not `<id>_<rating>.txt`, an empty review, or bytes that are not UTF-8 (the
-real corpus is all UTF-8, so such a file is damaged: it is rejected, not silently altered). A failed run
-removes what it had written, so no half-written split is left behind.
+aclImdb/train is divided by a SHA-256 of `review_id` (`train_split_config`), aclImdb/test becomes the test split
+whole, and a span series adds the previous span's train as `previous_span`. Each split is written in `order_key`
+order: the same order on every run, labels mixed throughout. Bad input fails naming the file and the fix, and a
+failed run removes what it wrote.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 import os
 import re
@@ -49,38 +20,36 @@ import apache_beam as beam
 import tensorflow as tf
 from absl import logging
 from tfx import types
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.standard_component_specs import EXAMPLES_KEY, RANGE_CONFIG_KEY
 from tfx.utils import proto_utils
 
 from components import cache_key_driver, imdb_source, imdb_spans
 from modules import crash_points, review_text
+from modules.model_interface import (LABEL_FEATURE, LENGTH_BUCKET_FEATURE, PREVIOUS_SPAN_SPLIT, RATING_FEATURE,
+                                     REVIEW_ID_FEATURE, TEXT_FEATURE)
 
-LABEL_DIRS = imdb_source.LABEL_DIRS
+TRAIN_DIR, TEST_DIR = imdb_source.CORPUS_SPLITS  # aclImdb's folders, not output splits
 REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
 READ_BATCH_SIZE = 250
-# Each split is written as ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files named like Beam's.
-RECORDS_PER_SHARD = 10_000
-SHARD_FILE_PREFIX = "data_tfrecord"
-# Review length buckets, in words (whitespace-separated tokens of the cleaned text): each bucket's lower
-# bound and its name. pipeline/schema/schema.pbtxt lists the same names as the feature's domain.
+RECORDS_PER_SHARD = 10_000  # a split is ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files
+# Each length bucket's lower bound in words and its name; pipeline/schema/schema.pbtxt lists the same names.
 LENGTH_BUCKETS: tuple[tuple[int, str], ...] = (
     (0, "0-49"), (50, "50-99"), (100, "100-199"), (200, "200-399"), (400, "400-799"), (800, "800+"))
 
-EXAMPLES_KEY = "examples"
 SOURCE_KEY = "source"
 SOURCE_SHA256_KEY = "source_sha256"
 DOWNLOAD_DIR_KEY = "download_dir"
 TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
 TEST_SPLIT_NAME_KEY = "test_split_name"
 SOURCE_FINGERPRINT_KEY = "source_fingerprint"
-RANGE_CONFIG_KEY = "range_config"
-PREVIOUS_SPAN_SPLIT = "previous_span"
 SPANS_PROPERTY = "spans"  # the window read, e.g. "2,3"
 PREVIOUS_SPAN_PROPERTY = "previous_span"  # 0: none
 
@@ -92,39 +61,30 @@ class ReviewFormatError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class ReviewFile:
     path: str
-    corpus_split: str
     label_dir: str
-    review_number: int
     rating: int
-    id_prefix: str = ""  # "span-<n>/" for a span of a series
-
-    @property
-    def review_id(self) -> str:
-        return f"{self.id_prefix}{self.corpus_split}/{self.label_dir}/{self.review_number}"
+    review_id: str  # "[span-<n>/]<corpus split>/<label dir>/<id>": unique (ids repeat across pos and neg)
 
 
 def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "") -> list[ReviewFile]:
     """Lists and checks the review files of one corpus split; fails naming the first bad path."""
-    split_dir = os.path.join(data_root, corpus_split)
     files = []
-    for label_dir in LABEL_DIRS:
-        folder = os.path.join(split_dir, label_dir)
+    for label_dir in imdb_source.LABEL_DIRS:
+        folder = os.path.join(data_root, corpus_split, label_dir)
         if not tf.io.gfile.isdir(folder):
             raise FileNotFoundError(
                 f"{folder}: missing. An aclImdb folder needs {corpus_split}/pos and {corpus_split}/neg "
                 f"holding <id>_<rating>.txt files; point the data source at the extracted 'aclImdb' folder"
                 + (" or, for a train-only corpus, set the test split name to '' (--test-split '')."
-                   if corpus_split == "test" else "."))
+                   if corpus_split == TEST_DIR else "."))
         for name in sorted(tf.io.gfile.listdir(folder)):
-            match = REVIEW_FILE.match(name)
-            path = os.path.join(folder, name)
+            match, path = REVIEW_FILE.match(name), os.path.join(folder, name)
             if not match:
-                raise ReviewFormatError(
-                    f"{path}: file name is not <id>_<rating>.txt; remove or rename the file.")
-            rating = int(match["rating"])
-            if not 1 <= rating <= 10:
+                raise ReviewFormatError(f"{path}: file name is not <id>_<rating>.txt; remove or rename the file.")
+            if not 1 <= (rating := int(match["rating"])) <= 10:
                 raise ReviewFormatError(f"{path}: rating {rating} is outside 1-10; fix the file name.")
-            files.append(ReviewFile(path, corpus_split, label_dir, int(match["id"]), rating, id_prefix))
+            review_id = f"{id_prefix}{corpus_split}/{label_dir}/{int(match['id'])}"
+            files.append(ReviewFile(path, label_dir, rating, review_id))
         if not any(f.label_dir == label_dir for f in files):
             raise ReviewFormatError(f"{folder}: holds no reviews; the corpus needs both labels.")
     return files
@@ -150,17 +110,15 @@ def length_bucket(text: str) -> str:
 
 
 def review_to_example(review: ReviewFile) -> bytes:
-    """Reads one review file and returns a serialized tf.Example."""
+    """Reads one review file and returns a serialized tf.Example (`length_bucket`: the Evaluator's slices)."""
     with (tf.io.gfile.GFile(review.path, "rb") if "://" in review.path else open(review.path, "rb")) as f:
         text = clean_review_text(f.read(), review.path)
-    feature = {
-        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[LABEL_DIRS[review.label_dir]])),
-        "rating": tf.train.Feature(int64_list=tf.train.Int64List(value=[review.rating])),
-        "review_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[review.review_id.encode()])),
-        "length_bucket": tf.train.Feature(bytes_list=tf.train.BytesList(value=[length_bucket(text).encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_source.LABEL_DIRS[review.label_dir],
+              RATING_FEATURE: review.rating, REVIEW_ID_FEATURE: review.review_id,
+              LENGTH_BUCKET_FEATURE: length_bucket(text)}
+    # pyval_to_feature, not dict_to_example: that one writes a 0 label as an empty feature.
+    return tf.train.Example(features=tf.train.Features(feature={
+        name: example_gen_utils.pyval_to_feature([value]) for name, value in values.items()})).SerializeToString()
 
 
 def hash_bucket(review_id: str, num_buckets: int) -> int:
@@ -168,58 +126,42 @@ def hash_bucket(review_id: str, num_buckets: int) -> int:
     return int.from_bytes(hashlib.sha256(review_id.encode("utf-8")).digest()[:8], "big") % num_buckets
 
 
-def split_index(review: ReviewFile, split_config: example_gen_pb2.SplitConfig) -> int:
-    """Index of the split (in `split_config` order) that `review` belongs to."""
-    bucket = hash_bucket(review.review_id, sum(s.hash_buckets for s in split_config.splits))
-    upper = 0
-    for index, split in enumerate(split_config.splits):
-        upper += split.hash_buckets
-        if bucket < upper:
-            return index
-    raise AssertionError("unreachable: bucket beyond the configured hash buckets")
-
-
-def output_split_names(split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> list[str]:
-    names = [s.name for s in split_config.splits] + ([test_split_name] if test_split_name else [])
-    if len(set(names)) != len(names) or not all(names):
-        raise ValueError(f"split names must be distinct and non-empty, got {names}")
-    return names
+def split_index(review_id: str, split_config: example_gen_pb2.SplitConfig) -> int:
+    """Index of the split (in `split_config` order) that the review belongs to."""
+    sizes = [split.hash_buckets for split in split_config.splits]
+    bucket = hash_bucket(review_id, sum(sizes))
+    return next(index for index, upper in enumerate(itertools.accumulate(sizes)) if bucket < upper)
 
 
 def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile],
                   split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> dict[str, list[ReviewFile]]:
     """Which reviews go to which output split (cheap: hashing ids, no file is read)."""
-    splits: dict[str, list[ReviewFile]] = {split.name: [] for split in split_config.splits}
+    names = [split.name for split in split_config.splits] + ([test_split_name] if test_split_name else [])
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"split names must be distinct and non-empty, got {names}")
+    splits: dict[str, list[ReviewFile]] = {name: [] for name in names}
     for review in train_reviews:
-        splits[split_config.splits[split_index(review, split_config)].name].append(review)
+        splits[names[split_index(review.review_id, split_config)]].append(review)
     if test_split_name:
         splits[test_split_name] = list(test_reviews)
     return splits
 
 
 def order_key(review_id: str) -> bytes:
-    """Where a review goes in its split's files: a hash of its id, so the order is the same on every run and
-    machine and has nothing to do with the label (the corpus lists every negative review first)."""
+    """A review's place in its split: a hash of its id, the same on every run and unrelated to the label."""
     return hashlib.sha256(f"order/{review_id}".encode("utf-8")).digest()
 
 
 def convert_batch(reviews: list[ReviewFile], num_shards: int) -> list[tuple[int, tuple[bytes, bytes]]]:
     """(shard index, (order key, serialized tf.Example)) for each review of the batch."""
-    keyed = []
-    for review in reviews:
-        key = order_key(review.review_id)
-        keyed.append((int.from_bytes(key[:8], "big") % num_shards, (key, review_to_example(review))))
-    return keyed
-
-
-def shard_file_name(shard: int, num_shards: int) -> str:
-    return f"{SHARD_FILE_PREFIX}-{shard:05d}-of-{num_shards:05d}.gz"
+    keys = [order_key(review.review_id) for review in reviews]
+    return [(int.from_bytes(key[:8], "big") % num_shards, (key, review_to_example(review)))
+            for key, review in zip(keys, reviews)]
 
 
 def write_shard(shard: int, keyed_records: Iterable[tuple[bytes, bytes]], split_uri: str, num_shards: int) -> str:
-    """Writes one gzipped TFRecord shard of a split, its records sorted by order key, under a temporary
-    name first so that a shard file is complete once it exists."""
-    path = os.path.join(split_uri, shard_file_name(shard, num_shards))
+    """Writes one gzipped TFRecord shard in order-key order, complete once it has its name (Beam's)."""
+    path = os.path.join(split_uri, f"data_tfrecord-{shard:05d}-of-{num_shards:05d}.gz")
     temporary = f"{path}.incomplete"
     tf.io.gfile.makedirs(split_uri)
     with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
@@ -230,54 +172,41 @@ def write_shard(shard: int, keyed_records: Iterable[tuple[bytes, bytes]], split_
     return path
 
 
-def _batches(reviews: list[ReviewFile], size: int) -> list[list[ReviewFile]]:
-    return [reviews[start:start + size] for start in range(0, len(reviews), size)]
-
-
 def parse_range_config(value: str | None) -> range_config_pb2.RangeConfig | None:
-    if not value:
-        return None
-    return proto_utils.json_to_proto(value, range_config_pb2.RangeConfig())
+    return proto_utils.json_to_proto(value, range_config_pb2.RangeConfig()) if value else None
 
 
-@dataclasses.dataclass
-class CorpusReviews:
-    """The review files one run reads: aclImdb/train and /test of the source (or of each span of its window),
-    and the previous span's aclImdb/train."""
-
-    train: list[ReviewFile]
-    test: list[ReviewFile]
-    previous_span: list[ReviewFile]
-    selection: imdb_spans.SpanSelection | None
-
-
-def list_corpus(source: str, download_dir: str, sha256: str | None,
-                range_config: range_config_pb2.RangeConfig | None, with_test: bool) -> CorpusReviews:
+def list_splits(exec_properties: dict[str, Any]
+                ) -> tuple[dict[str, list[ReviewFile]], imdb_spans.SpanSelection | None]:
+    """The review files of each output split, and the spans read (None: not a `{SPAN}` source)."""
+    source, download_dir = exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY]
+    split_config = proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], example_gen_pb2.SplitConfig())
+    test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
     if not imdb_spans.has_spans(source):
-        root = imdb_source.resolve(source, download_dir, sha256)
-        return CorpusReviews(list_review_files(root, "train"),
-                             list_review_files(root, "test") if with_test else [], [], None)
-    selection = imdb_spans.find_and_select(source, range_config)
+        root = imdb_source.resolve(source, download_dir, exec_properties.get(SOURCE_SHA256_KEY) or None)
+        test = list_review_files(root, TEST_DIR) if test_split_name else []
+        return assign_splits(list_review_files(root, TRAIN_DIR), test, split_config, test_split_name), None
+    selection = imdb_spans.find_and_select(source, parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)))
 
     def span_reviews(span: imdb_spans.Span, corpus_split: str) -> list[ReviewFile]:
         return list_review_files(imdb_source.resolve(span.path, download_dir), corpus_split, f"span-{span.number}/")
 
-    corpus = CorpusReviews([], [], [], selection)
+    train, test = [], []
     for span in selection.window:
-        corpus.train += span_reviews(span, "train")
-        if with_test:
-            corpus.test += span_reviews(span, "test")
-    if selection.previous is not None:
-        corpus.previous_span = span_reviews(selection.previous, "train")
-    logging.info("Spans read: %s; previous span: %s", [s.number for s in selection.window],
-                 selection.previous.number if selection.previous else "none")
-    return corpus
+        train += span_reviews(span, TRAIN_DIR)
+        test += span_reviews(span, TEST_DIR) if test_split_name else []
+    splits = assign_splits(train, test, split_config, test_split_name)
+    if selection.previous:
+        splits[PREVIOUS_SPAN_SPLIT] = span_reviews(selection.previous, TRAIN_DIR)
+    return splits, selection
 
 
 def record_spans(examples: types.Artifact, selection: imdb_spans.SpanSelection | None) -> None:
     """`span` and `version` (TFX's Examples properties) and the window, for lineage."""
     if selection is None:
         return
+    logging.info("Spans read: %s; previous span: %s", [s.number for s in selection.window],
+                 selection.previous.number if selection.previous else "none")
     examples.span = selection.newest.number
     if selection.newest.version is not None:
         examples.version = selection.newest.version
@@ -286,44 +215,36 @@ def record_spans(examples: types.Artifact, selection: imdb_spans.SpanSelection |
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Reads the aclImdb folder with Beam and writes the train / eval / test example splits."""
+    """Reads the aclImdb files with Beam and writes the example splits."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        split_config = example_gen_pb2.SplitConfig()
-        proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], split_config)
-        test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
-        corpus = list_corpus(exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY],
-                             exec_properties.get(SOURCE_SHA256_KEY) or None,
-                             parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)), bool(test_split_name))
-        splits = assign_splits(corpus.train, corpus.test, split_config, test_split_name)
-        if corpus.previous_span:
-            splits[PREVIOUS_SPAN_SPLIT] = corpus.previous_span
-        split_names = output_split_names(split_config, test_split_name) + (
-            [PREVIOUS_SPAN_SPLIT] if corpus.previous_span else [])
+        splits, selection = list_splits(exec_properties)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-        examples.split_names = artifact_utils.encode_split_names(split_names)
-        record_spans(examples, corpus.selection)
+        examples.split_names = artifact_utils.encode_split_names(list(splits))
+        record_spans(examples, selection)
         try:
             self._write_splits(splits, examples)
         except BaseException:
-            _remove_split_dirs(examples, split_names)
+            for name in splits:
+                if tf.io.gfile.exists(split_uri := artifact_utils.get_split_uri([examples], name)):
+                    tf.io.gfile.rmtree(split_uri)
             raise
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         if exec_properties.get(SOURCE_FINGERPRINT_KEY):
             examples.set_string_custom_property(SOURCE_FINGERPRINT_KEY, exec_properties[SOURCE_FINGERPRINT_KEY])
 
     def _write_splits(self, splits: dict[str, list[ReviewFile]], examples: types.Artifact) -> None:
-        # Files are read in batches: per-element overhead dominates on small files, and a Reshuffle of
-        # the batches spreads the reading over the workers of a distributed runner. Each shard is then
-        # written whole, in `order_key` order, by one worker.
+        # Files are read in batches (per-element overhead dominates on small files), spread over the workers by
+        # a Reshuffle; each shard is then written whole, in `order_key` order, by one worker.
         with self._make_beam_pipeline() as pipeline:
             for name, reviews in splits.items():
                 num_shards = max(1, math.ceil(len(reviews) / RECORDS_PER_SHARD))
+                batches = [reviews[start:start + READ_BATCH_SIZE] for start in range(0, len(reviews), READ_BATCH_SIZE)]
                 _ = (
                     pipeline
-                    | f"ListFiles[{name}]" >> beam.Create(_batches(reviews, READ_BATCH_SIZE))
+                    | f"ListFiles[{name}]" >> beam.Create(batches)
                     | f"Distribute[{name}]" >> beam.Reshuffle()
                     | f"ReadAndConvert[{name}]" >> beam.FlatMap(convert_batch, num_shards)
                     | f"GroupByShard[{name}]" >> beam.GroupByKey()
@@ -333,34 +254,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
 
 
-def _remove_split_dirs(examples: types.Artifact, split_names: list[str]) -> None:
-    for name in split_names:
-        split_uri = artifact_utils.get_split_uri([examples], name)
-        if tf.io.gfile.exists(split_uri):
-            tf.io.gfile.rmtree(split_uri)
-
-
 def source_fingerprint(source: str, sha256: str | None = None) -> str:
-    """What the corpus at `source` is, for caching: a change to any review file changes it.
-
-    A folder (local or gs://...): every review file's path, size and modification time, as TFX's file-based
-    ExampleGens fingerprint their input. A local archive: its size and modification time, and the pinned
-    checksum. A URL: the URL and its checksum (given or known); a URL without one may change behind the same
-    address, so its fingerprint is unique to this run and a cached ingestion is never reused."""
+    """What the corpus at `source` is, for caching: a change to any review file changes it."""
     parsed = urllib.parse.urlparse(source)
-    if parsed.scheme in ("http", "https"):
+    if parsed.scheme in ("http", "https"):  # an unpinned URL may change behind its address: never a cache hit
         checksum = sha256 or imdb_source.KNOWN_SHA256.get(source)
         return f"{source} sha256:{checksum}" if checksum else f"{source} unpinned, read at {time.time_ns()}"
     path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else os.path.expanduser(source)
+    # Names, sizes and nanosecond times: TFX's io_utils.generate_fingerprint keeps whole seconds and no names,
+    # so an edit of the same size within a second, or a renamed review, would be a cache hit.
     entries = []
     if fileio.isdir(path):
         for directory, folders, names in fileio.walk(path):
-            folders[:] = [f for f in folders if not os.path.join(directory, f).rstrip("/").endswith("train/unsup")]
+            folders[:] = [f for f in folders
+                          if not os.path.join(directory, f).rstrip("/").endswith(imdb_source.SKIPPED_FOLDER)]
             for name in names:
-                file_path = os.path.join(directory, name)
-                stat = fileio.stat(file_path)
+                stat = fileio.stat(file_path := os.path.join(directory, name))
                 entries.append(f"{os.path.relpath(file_path, path)}\t{stat.length}\t{stat.mtime_nsec}")
-    else:
+    else:  # a local archive, and its pinned checksum
         stat = fileio.stat(path)
         entries.append(f"{os.path.basename(path)}\t{stat.length}\t{stat.mtime_nsec}\t{sha256 or ''}")
     digest = hashlib.sha256("\n".join(sorted(entries)).encode("utf-8")).hexdigest()
@@ -368,8 +279,7 @@ def source_fingerprint(source: str, sha256: str | None = None) -> str:
 
 
 def read_fingerprint(source: str, sha256: str | None, range_config: range_config_pb2.RangeConfig | None) -> str:
-    """`source_fingerprint` of what a run reads: the source, or each span of the window and the previous
-    span (so a span already ingested is not read again while its files, and the window, are unchanged)."""
+    """`source_fingerprint` of what a run reads: the source, or each span of the window and the previous span."""
     if not imdb_spans.has_spans(source):
         return source_fingerprint(source, sha256)
     selection = imdb_spans.find_and_select(source, range_config)
@@ -378,8 +288,7 @@ def read_fingerprint(source: str, sha256: str | None, range_config: range_config
 
 
 class Driver(cache_key_driver.CacheKeyDriver):
-    """Adds the corpus's `source_fingerprint` (`read_fingerprint`) to the execution properties, so a cached
-    ingestion is reused only for the same files, never for an edited corpus at the same path."""
+    """Puts `read_fingerprint` in the execution properties: a cached ingestion is reused only for the same files."""
 
     KEY = SOURCE_FINGERPRINT_KEY
 
@@ -397,26 +306,23 @@ class ImdbExampleGenSpec(types.ComponentSpec):
         DOWNLOAD_DIR_KEY: ExecutionParameter(type=str),
         TRAIN_SPLIT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.SplitConfig),
         TEST_SPLIT_NAME_KEY: ExecutionParameter(type=str),
-        # Which spans of a `{SPAN}` source are read (imdb_spans); unset: the newest.
         RANGE_CONFIG_KEY: ExecutionParameter(type=range_config_pb2.RangeConfig, optional=True),
-        # Set by the Driver when it runs (LocalDagRunner); what the cache key sees of the files.
-        SOURCE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        SOURCE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),  # set by the Driver (LocalDagRunner)
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
+# Not TFX's FileBasedExampleGen, which would lose guarantees: it reads one span (StaticRange start == end,
+# RollingRange num_spans 1), we a window of spans plus the previous span; on Kubeflow V2 its driver becomes a
+# pre_cache_check hook that only Vertex AI runs, so the KFP backend would never resolve {SPAN}; it forbids an
+# output split_config over several input splits (we hash aclImdb/train into train/eval, keep test whole); its
+# writer reshuffles (label-mixed, not deterministic); and its driver cannot glob a tarball or URL source.
 class ImdbExampleGen(base_beam_component.BaseBeamComponent):
-    """Turns the aclImdb corpus (folder, tarball or URL) into train / eval / test `tf.Example` splits.
+    """Turns the aclImdb corpus into train / eval / test (and previous_span) `tf.Example` splits.
 
-    Args:
-      source: an aclImdb folder (local or gs://...), a local `.tar.gz`, or an http(s)/file URL of one; or
-        a series of aclImdb folders, a path with `{SPAN}` (see `imdb_spans`).
-      download_dir: where downloads and extracted archives are cached.
-      train_split_config: hash buckets dividing aclImdb/train (the pipeline's: train 4 : eval 1).
-      test_split_name: the name of the split made from aclImdb/test; empty for a train-only corpus.
-      source_sha256: expected SHA-256 of the archive (known for the official URL); empty: not checked.
-      range_config: which spans of a `{SPAN}` source to read (TFX's RangeConfig); None: the newest.
+    `source`: an aclImdb folder (local or gs://), a `.tar.gz`, an http(s)/file URL of one, or a `{SPAN}` series
+    (`imdb_spans`) read as `range_config` selects (None: the newest span). `source_sha256` pins an archive.
     """
 
     SPEC_CLASS = ImdbExampleGenSpec
@@ -427,11 +333,6 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
                  test_split_name: str, source_sha256: str | None = None,
                  range_config: range_config_pb2.RangeConfig | None = None):
         super().__init__(spec=ImdbExampleGenSpec(
-            source=source,
-            source_sha256=source_sha256 or "",
-            download_dir=download_dir,
-            train_split_config=train_split_config,
-            test_split_name=test_split_name,
-            range_config=range_config,
-            examples=types.Channel(type=standard_artifacts.Examples),
-        ))
+            source=source, source_sha256=source_sha256 or "", download_dir=download_dir,
+            train_split_config=train_split_config, test_split_name=test_split_name, range_config=range_config,
+            examples=types.Channel(type=standard_artifacts.Examples)))

@@ -1,18 +1,10 @@
 """Turns a corpus source into a verified, extracted aclImdb folder.
 
-A source is one of:
-- an http(s) URL of the aclImdb tarball (the official one by default): streamed into a download cache
-  with progress logs, resumed with an HTTP Range request or retried when the transfer breaks, and
-  verified against a SHA-256;
-- a `file://` URL or a local path to a `.tar.gz` / `.tgz` / `.tar`: verified if a SHA-256 is given;
-- an already extracted folder (`aclImdb/` itself, or a folder holding it): used in place.
-
-Extraction is safe: every entry must be a plain file or folder inside the target (no absolute paths,
-no `..`, no links or devices), `train/unsup` (unlabelled reviews) is skipped, and the result appears
-atomically, so a failed run leaves nothing half-extracted behind.
+A source is an http(s) URL of the aclImdb tarball (downloaded with progress logs, resumed or retried when the
+transfer breaks, checked against a SHA-256), a local or `file://` `.tar.gz` / `.tgz` / `.tar` (checked if a
+SHA-256 is given), or an extracted folder (used in place). Extraction refuses any entry that is not a plain
+file or folder inside the target, skips `train/unsup`, and appears atomically.
 """
-
-from __future__ import annotations
 
 import hashlib
 import http.client
@@ -26,21 +18,20 @@ import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 from absl import logging
 
 from components import imdb_spans
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-OFFICIAL_SIZE = 84_125_825
-OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
-KNOWN_SHA256 = {OFFICIAL_URL: OFFICIAL_SHA256}
+KNOWN_SHA256 = {OFFICIAL_URL: "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"}
 
 # The aclImdb layout: {train,test}/{neg,pos}/<id>_<rating>.txt; the folder name is the label.
 CORPUS_SPLITS = ("train", "test")
 LABEL_DIRS = {"neg": 0, "pos": 1}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-SKIPPED_FOLDERS = ("train/unsup",)
+SKIPPED_FOLDER = "train/unsup"  # unlabelled reviews
 CHUNK_BYTES = 1 << 20
 
 
@@ -49,11 +40,8 @@ class SourceError(RuntimeError):
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def verify_sha256(path: Path, expected: str | None, origin: str) -> str:
@@ -103,12 +91,8 @@ def _fetch_once(url: str, partial: Path, timeout: float) -> None:
 
 def download(url: str, download_dir: Path, expected_sha256: str | None, *, retries: int = 5,
              backoff_seconds: float = 2.0, timeout: float = 60.0) -> tuple[Path, str]:
-    """Downloads `url` into `download_dir` and returns its path and SHA-256.
-
-    A complete earlier download is reused when it matches `expected_sha256` (or when none is given).
-    """
-    name = PurePosixPath(urllib.parse.urlparse(url).path).name or "download"
-    target = Path(download_dir) / name
+    """Downloads `url` into `download_dir` (reusing a complete earlier one that matches); its path and SHA-256."""
+    target = Path(download_dir) / (PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
     if target.exists():
         actual = sha256_of(target)
         if not expected_sha256 or actual == expected_sha256.lower():
@@ -145,22 +129,25 @@ def download(url: str, download_dir: Path, expected_sha256: str | None, *, retri
     return target, actual
 
 
-def _checked_member_path(member: tarfile.TarInfo, archive: Path) -> PurePosixPath | None:
-    """The member's relative path, None to skip it; raises for anything that could escape the target."""
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or ".." in path.parts or member.name.startswith(("/", "\\")):
-        raise SourceError(
-            f"{archive}: entry '{member.name}' points outside the extraction folder; refusing to extract "
-            f"this archive. Use the official aclImdb archive or repack it with relative paths.")
-    if not (member.isfile() or member.isdir()):
-        raise SourceError(
-            f"{archive}: entry '{member.name}' is a link or special file; refusing to extract this "
-            f"archive. Repack it with plain files only.")
-    parts = [p for p in path.parts if p != "."]
-    relative = "/".join(parts)
-    if any(f"/{skipped}/" in f"/{relative}/" for skipped in SKIPPED_FOLDERS):
-        return None
-    return PurePosixPath(*parts) if parts else None
+def _members(tar: tarfile.TarFile, archive: Path) -> Iterator[tarfile.TarInfo]:
+    """The entries to extract (not train/unsup), logging progress; raises at the first that could escape."""
+    files = 0
+    for member in tar:
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts or member.name.startswith(("/", "\\")):
+            raise SourceError(
+                f"{archive}: entry '{member.name}' points outside the extraction folder; refusing to extract "
+                f"this archive. Use the official aclImdb archive or repack it with relative paths.")
+        if not (member.isfile() or member.isdir()):
+            raise SourceError(
+                f"{archive}: entry '{member.name}' is a link or special file; refusing to extract this "
+                f"archive. Repack it with plain files only.")
+        if not path.parts or f"/{SKIPPED_FOLDER}/" in f"/{path}/":
+            continue
+        files += member.isfile()
+        if member.isfile() and files % 10_000 == 0:
+            logging.info("Extracted %d files from %s", files, archive)
+        yield member
 
 
 def extract(archive: Path, target: Path) -> Path:
@@ -172,28 +159,12 @@ def extract(archive: Path, target: Path) -> Path:
     logging.info("Extracting %s into %s", archive, target)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            count = 0
-            for member in tar:
-                relative = _checked_member_path(member, archive)
-                if relative is None:
-                    continue
-                destination = staging.joinpath(*relative.parts)
-                if member.isdir():
-                    destination.mkdir(parents=True, exist_ok=True)
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as source, open(destination, "wb") as out:
-                    shutil.copyfileobj(source, out)
-                count += 1
-                if count % 10_000 == 0:
-                    logging.info("Extracted %d files from %s", count, archive)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+            tar.extractall(staging, members=_members(tar, archive), filter="data")
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise SourceError(
-            f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete it and "
-            f"download it again.") from error
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, (tarfile.TarError, EOFError, zlib.error, OSError)):
+            raise SourceError(f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete "
+                              f"it and download it again.") from error
         raise
     os.replace(staging, target)
     return target
@@ -216,10 +187,8 @@ def is_remote_folder(source: str) -> bool:
 
 
 def check_local_source(source: str) -> Path | None:
-    """A local source (a path or file:// URL) as a Path, after the checks that need no reading: it exists, and
-    is a folder holding an aclImdb corpus or an archive by its name; for a series of spans (`{SPAN}`), that
-    its newest span is such a folder. None for remote sources (URLs, gs://...), which are checked when read,
-    and for series."""
+    """A local source as a Path once it exists and is an aclImdb folder or an archive by its name (for a `{SPAN}`
+    series: its newest span is such a folder; None). None for remote sources, which are checked when read."""
     if imdb_spans.has_spans(source):
         if "://" not in source:
             try:

@@ -1,12 +1,6 @@
-"""What a model was trained on and started from, written into the model itself.
-
-`Trainer` is TFX's Trainer (GenericExecutor, `modules.trainer.run_fn`) whose executor then writes
-`assets.extra/training_provenance.json` into the exported SavedModel: the spans of the examples it read,
-with `--warm-start` the served version it started from, and with `--tune` the values the Tuner chose. The file travels with the model (the Pusher
-copies the whole folder, `LatestServedModel` copies it back as the next run's baseline; TF Serving ignores
-it), so the report can say which spans the candidate and the served baseline were trained on, whatever
-orchestrator ran them; ML Metadata holds the same lineage where there is one.
-"""
+"""What a model was trained on and started from, written into the model itself (`assets.extra/`), so the report
+can say it for the candidate and the served baseline on any orchestrator: the spans read, with --warm-start the
+served version started from, with --tune the values the Tuner chose."""
 
 import json
 import os
@@ -30,35 +24,32 @@ PROVENANCE_FILE = os.path.join("assets.extra", "training_provenance.json")
 
 def spans_of(examples: types.Artifact) -> list[int]:
     """The spans an Examples artifact holds ([] for a source without spans)."""
-    spans = examples.get_string_custom_property(SPANS_PROPERTY) if examples.has_custom_property(SPANS_PROPERTY) else ""
-    return [int(s) for s in spans.split(",") if s]
+    return [int(s) for s in examples.get_string_custom_property(SPANS_PROPERTY).split(",") if s]
 
 
-def tuned_values(hyperparameters: types.Artifact | None) -> dict[str, Any] | None:
+def tuned_values(hyperparameters: list[types.Artifact]) -> dict[str, Any] | None:
     """The values TFX's Tuner chose (its best_hyperparameters artifact), or None without a Tuner."""
-    if hyperparameters is None:
+    if not hyperparameters:
         return None
-    with fileio.open(io_utils.get_only_uri_in_dir(hyperparameters.uri)) as f:
-        return json.loads(f.read())["values"]
+    return json.loads(io_utils.read_string_file(io_utils.get_only_uri_in_dir(hyperparameters[0].uri)))["values"]
 
 
-def provenance(examples: types.Artifact, base_model: types.Artifact | None, warm_start: bool,
-               hyperparameters: types.Artifact | None = None) -> dict[str, Any]:
+def provenance(examples: types.Artifact, base_model: list[types.Artifact], warm_start: bool,
+               hyperparameters: list[types.Artifact]) -> dict[str, Any]:
+    """The training record of a model trained on `examples`, from `base_model` with `warm_start`."""
     started_from = None
-    if warm_start and base_model is not None and served_baseline.model_path(base_model):
-        started_from = {"served_version": base_model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY),
-                        "served_from": base_model.get_string_custom_property(served_baseline.SERVED_FROM_PROPERTY)}
+    if warm_start and served_baseline.baseline_model_uri(base_model):
+        model = base_model[0]
+        started_from = {"served_version": model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY),
+                        "served_from": model.get_string_custom_property(served_baseline.SERVED_FROM_PROPERTY)}
     return {"examples": examples.uri, "spans": spans_of(examples), "warm_started_from": started_from,
             "tuned": tuned_values(hyperparameters)}
 
 
 def read_provenance(model_dir: str | None) -> dict[str, Any] | None:
     """The record in an exported model folder, or None (no model, or trained before records were kept)."""
-    path = os.path.join(model_dir, PROVENANCE_FILE) if model_dir else None
-    if not path or not fileio.exists(path):
-        return None
-    with fileio.open(path, "r") as f:
-        return json.loads(f.read())
+    path = os.path.join(model_dir or "", PROVENANCE_FILE)
+    return json.loads(io_utils.read_string_file(path)) if model_dir and fileio.exists(path) else None
 
 
 def describe(record: dict[str, Any] | None) -> str:
@@ -75,23 +66,21 @@ def describe(record: dict[str, Any] | None) -> str:
 
 
 class TrainerExecutor(trainer_executor.GenericExecutor):
-    """TFX's GenericExecutor, then the training record written into the exported model."""
+    """TFX's GenericExecutor (without an empty base model), then the training record written into the model."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        keys = standard_component_specs
+        input_dict = served_baseline.without_empty_baseline(input_dict, keys.BASE_MODEL_KEY)
         super().Do(input_dict, output_dict, exec_properties)
-        config = TrainingConfig.from_custom_config(
-            json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY, "null")))
-        examples = artifact_utils.get_single_instance(input_dict[standard_component_specs.EXAMPLES_KEY])
-        base_models = input_dict.get(standard_component_specs.BASE_MODEL_KEY) or []
-        tuned = input_dict.get(standard_component_specs.HYPERPARAMETERS_KEY) or []
-        record = provenance(examples, base_models[0] if base_models else None, config.warm_start,
-                            tuned[0] if tuned else None)
-        model = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY])
-        path = os.path.join(path_utils.serving_model_path(model.uri), PROVENANCE_FILE)
-        fileio.makedirs(os.path.dirname(path))
-        with fileio.open(path, "w") as f:
-            f.write(json.dumps(record, indent=2))
+        config = json_utils.loads(exec_properties.get(keys.CUSTOM_CONFIG_KEY, "null"))
+        record = provenance(artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY]),
+                            input_dict.get(keys.BASE_MODEL_KEY) or [],
+                            TrainingConfig.from_custom_config(config).warm_start,
+                            input_dict.get(keys.HYPERPARAMETERS_KEY) or [])
+        model = artifact_utils.get_single_instance(output_dict[keys.MODEL_KEY])
+        io_utils.write_string_file(os.path.join(path_utils.serving_model_path(model.uri), PROVENANCE_FILE),
+                                   json.dumps(record, indent=2))
         logging.info("Training record: %s", describe(record))
 
 

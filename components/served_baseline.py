@@ -1,16 +1,9 @@
-"""The baseline a candidate is judged against: the model being served, read from the serving directory.
+"""The baseline a candidate is judged against and a warm start starts from: the model being served.
 
-Only blessed models reach the serving directory (the Pusher pushes nothing else, whole or not at all), and
-TF Serving serves its highest numeric version, so that version is the last blessed model that is live.
-`LatestServedModel` copies it into a Model artifact (recording which version, from where); on the first
-run there is none and the artifact stays empty. This is an ordinary container task on every orchestrator,
-unlike TFX's `Resolver`, which compiles to resolver executors that only Vertex AI runs (open-source Kubeflow
-Pipelines and `kfp.local` refuse them), and which needs ML Metadata rather than the serving directory.
-
-`Evaluator` is TFX's Evaluator reading that artifact: an empty one is no baseline (the absolute bounds alone
-decide, as on TFX's first run). The Trainer's warm start reads the same artifact.
+`LatestServedModel` copies the highest version under the serving directory (only blessed models get there, and
+TF Serving serves the highest) into a Model artifact, empty on the first run. It is a plain container task on
+every orchestrator, unlike TFX's `Resolver`, whose resolver executors only Vertex AI runs.
 """
-
 
 import os
 from typing import Any
@@ -26,7 +19,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
 from components import cache_key_driver
-from modules import serving_versions
+from modules import model_interface, serving_versions
 
 SERVING_MODEL_DIR_KEY = "serving_model_dir"
 SERVED_VERSIONS_KEY = "served_versions"
@@ -35,23 +28,33 @@ SERVED_VERSION_PROPERTY = "served_version"  # 0: nothing was served
 SERVED_FROM_PROPERTY = "served_from"
 
 
-def model_path(model: types.Artifact) -> str | None:
-    """The SavedModel inside a Model artifact, or None where the artifact is empty (no served model)."""
+def baseline_model_uri(models: types.Artifact | list[types.Artifact] | None) -> str | None:
+    """The SavedModel in `LatestServedModel`'s artifact (or one-item list), None if none or empty (none served)."""
+    model = (models[0] if models else None) if isinstance(models, list) else models
+    if model is None:
+        return None
     path = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
     return path if fileio.exists(path) else None
 
 
+def without_empty_baseline(input_dict: dict[str, list[types.Artifact]], key: str) -> dict[str, list[types.Artifact]]:
+    """`input_dict` with its `key` input dropped when it holds no served model, so TFX's executors see none."""
+    if input_dict.get(key) and baseline_model_uri(input_dict[key]) is None:
+        logging.info("No %s (%s)", key, describe(input_dict[key][0]))
+        return {**input_dict, key: []}
+    return input_dict
+
+
 def describe(model: types.Artifact | None) -> str:
     """'served version N from DIR', or why there is none."""
-    if model is None or not model.get_int_custom_property(SERVED_VERSION_PROPERTY):
+    if baseline_model_uri(model) is None:
         return "none: nothing is served yet (first run)"
     return (f"served version {model.get_int_custom_property(SERVED_VERSION_PROPERTY)} from "
             f"{model.get_string_custom_property(SERVED_FROM_PROPERTY)}")
 
 
 class Executor(base_executor.BaseExecutor):
-    """Copies the highest complete version under the serving directory into the Model artifact; leaves it
-    empty if there is none."""
+    """Copies the highest version under the serving directory into the Model artifact; leaves it empty if none."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
@@ -60,17 +63,16 @@ class Executor(base_executor.BaseExecutor):
         versions = serving_versions.versions(serving_model_dir)
         model.set_string_custom_property(SERVED_FROM_PROPERTY, serving_model_dir)
         model.set_int_custom_property(SERVED_VERSION_PROPERTY, versions[-1] if versions else 0)
-        if not versions:
-            logging.info("No model is served under %s yet: there is no baseline", serving_model_dir)
-            return
-        io_utils.copy_dir(os.path.join(serving_model_dir, str(versions[-1])),
-                          path_utils.serving_model_path(model.uri))
+        if versions:  # checked first: a broken version stops the run here, before any training
+            serving_versions.check_servable(os.path.join(serving_model_dir, str(versions[-1])),
+                                            (model_interface.SERVING_SIGNATURE, model_interface.TEXT_SIGNATURE))
+            io_utils.copy_dir(os.path.join(serving_model_dir, str(versions[-1])),
+                              path_utils.serving_model_path(model.uri))
         logging.info("Baseline: %s", describe(model))
 
 
 class Driver(cache_key_driver.CacheKeyDriver):
-    """Adds the served versions to the execution properties, so a cached baseline is reused only while the
-    serving directory holds the same versions."""
+    """Keys the cache on the served versions: a cached baseline is reused only while they are the same."""
 
     KEY = SERVED_VERSIONS_KEY
 
@@ -81,19 +83,14 @@ class Driver(cache_key_driver.CacheKeyDriver):
 class LatestServedModelSpec(types.ComponentSpec):
     PARAMETERS = {
         SERVING_MODEL_DIR_KEY: ExecutionParameter(type=str),
-        # Set by the Driver when it runs (LocalDagRunner); what the cache key sees of the serving directory.
-        SERVED_VERSIONS_KEY: ExecutionParameter(type=str, optional=True),
+        SERVED_VERSIONS_KEY: ExecutionParameter(type=str, optional=True),  # set by the Driver (LocalDagRunner)
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
 
 class LatestServedModel(base_component.BaseComponent):
-    """The model TF Serving serves from `serving_model_dir` (its highest version), as a Model artifact.
-
-    Args:
-      serving_model_dir: the Pusher's destination (local or gs://...).
-    """
+    """The model TF Serving serves from `serving_model_dir` (the Pusher's destination), as a Model artifact."""
 
     SPEC_CLASS = LatestServedModelSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
@@ -105,18 +102,20 @@ class LatestServedModel(base_component.BaseComponent):
 
 
 class EvaluatorExecutor(evaluator_executor.Executor):
-    """TFX's Evaluator executor; an empty baseline artifact (nothing served yet) counts as no baseline."""
+    """TFX's Evaluator executor; an empty baseline artifact is no baseline (the absolute bounds alone decide)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
-        if baselines and model_path(baselines[0]) is None:
-            logging.info("No baseline (%s): the absolute thresholds alone decide", describe(baselines[0]))
-            input_dict = {**input_dict, standard_component_specs.BASELINE_MODEL_KEY: []}
+        input_dict = without_empty_baseline(input_dict, standard_component_specs.BASELINE_MODEL_KEY)
         super().Do(input_dict, output_dict, exec_properties)
 
 
-class Evaluator(tfx.components.Evaluator):
-    """TFX's Evaluator, with `LatestServedModel`'s artifact as `baseline_model`."""
+class GatingEvaluator(tfx.components.Evaluator):
+    """TFX's Evaluator judging against `LatestServedModel`'s artifact (`baseline_model`). Its node id stays
+    "Evaluator", which the runners' task resources and runtime parameters, and its output folder, name."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(EvaluatorExecutor)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.with_id("Evaluator")

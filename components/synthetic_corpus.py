@@ -1,12 +1,8 @@
-"""Writes a small SYNTHETIC movie-review corpus in the aclImdb layout.
+"""Writes a small SYNTHETIC movie-review corpus in the aclImdb layout, so the pipeline and its tests run offline.
 
-The layout is the Large Movie Review Dataset's: `<root>/{train,test}/{pos,neg}/<id>_<rating>.txt`,
-ratings 7-10 for positive and 1-4 for negative reviews, `<br />` line breaks inside reviews. The
-reviews are generated from a small lexicon, so the task is learnable by a tiny encoder in seconds.
-It exists so the pipeline and its tests run with no network; it says nothing about real accuracy.
+Ratings 7-10 for positive and 1-4 for negative reviews, `<br />` line breaks, words from a small lexicon: a tiny
+encoder learns it in seconds, and it says nothing about real accuracy.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import os
@@ -17,32 +13,22 @@ from pathlib import Path
 
 from components import imdb_source
 
-POSITIVE_WORDS = (
-    "great", "excellent", "wonderful", "brilliant", "moving", "superb", "delightful", "masterful",
-    "charming", "gripping", "beautiful", "funny", "touching", "memorable", "stunning", "loved",
-)
-NEGATIVE_WORDS = (
-    "awful", "terrible", "boring", "dull", "horrible", "weak", "clumsy", "tedious",
-    "pointless", "annoying", "bland", "messy", "forgettable", "painful", "lazy", "hated",
-)
-NEUTRAL_WORDS = (
-    "the", "movie", "film", "plot", "acting", "story", "director", "cast", "scene", "scenes",
-    "ending", "music", "script", "camera", "characters", "was", "were", "is", "and", "a", "of",
-    "with", "in", "this", "it", "i", "thought", "really", "quite", "very", "overall", "but",
-    "actor", "actress", "dialogue", "pacing", "sequel", "series", "minutes", "watch", "time",
-)
+POSITIVE_WORDS = tuple("great excellent wonderful brilliant moving superb delightful masterful charming gripping "
+                       "beautiful funny touching memorable stunning loved".split())
+NEGATIVE_WORDS = tuple("awful terrible boring dull horrible weak clumsy tedious pointless annoying bland messy "
+                       "forgettable painful lazy hated".split())
+NEUTRAL_WORDS = tuple("the movie film plot acting story director cast scene scenes ending music script camera "
+                      "characters was were is and a of with in this it i thought really quite very overall but actor "
+                      "actress dialogue pacing sequel series minutes watch time".split())
 PUNCTUATION = (".", ",", "!", "?", "<", ">", "/", "'", "-", "(", ")", ":", ";", '"')
-LEXICON = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS + PUNCTUATION + ("br",)
-
+LEXICON = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS + PUNCTUATION + ("br",)  # a tiny BERT's vocabulary
 
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticCorpusSpec:
-    """How many reviews to write per split and label (on average: `positive_share` of each split's
-    2 x reviews_per_label reviews are positive), and the generator's seed."""
+    """Reviews per corpus split and label (`positive_share` of each split's 2 x reviews_per_label are positive)."""
 
-    reviews_per_label: dict[str, int] = dataclasses.field(
-        default_factory=lambda: {"train": 200, "test": 50})
+    reviews_per_label: dict[str, int] = dataclasses.field(default_factory=lambda: {"train": 200, "test": 50})
     positive_share: float = 0.5
     sentences_per_review: tuple[int, int] = (2, 5)
     words_per_sentence: tuple[int, int] = (5, 12)

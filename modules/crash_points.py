@@ -1,10 +1,5 @@
-"""Named points where a test can make the whole process die at once, as an OOM kill or a power cut would.
-
-Set `IMDB_BERT_TFX_CRASH_AT=<point>` and the process that reaches `<point>` kills itself with SIGKILL: no
-`finally`, no atexit, no flush. The crash-recovery tests use it where a crash cannot be timed from outside
-(between two files of a push, in the middle of an epoch). Unset, as in any real run, a point costs one
-environment lookup.
-"""
+"""Named points where a test kills the process at once (SIGKILL, as an OOM kill would): set
+`IMDB_BERT_TFX_CRASH_AT=<point>` for crashes that cannot be timed from outside."""
 
 from __future__ import annotations
 
@@ -16,7 +11,6 @@ CRASH_AT_ENV = "IMDB_BERT_TFX_CRASH_AT"
 EXAMPLE_GEN_SHARD = "example_gen.shard"  # a shard file written, not yet renamed into place
 TRAINER_MID_EPOCH = "trainer.mid_epoch"  # halfway through the second epoch
 PUSHER_COPY = "pusher.copy"  # the first file of a version copied, the rest not yet
-POINTS = (EXAMPLE_GEN_SHARD, TRAINER_MID_EPOCH, PUSHER_COPY)
 
 
 def armed(point: str) -> bool:

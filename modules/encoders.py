@@ -1,20 +1,17 @@
-"""The BERT encoders the tutorial offers, by name, and the checks a handle must pass before any work starts.
-
-Each name maps to a TF Hub encoder handle and its matching preprocessing handle (the tutorial's
-`map_name_to_handle` / `map_model_to_preprocess`). Handles are URLs or local SavedModel folders;
-URLs are fetched by tensorflow_hub, which caches them under `TFHUB_CACHE_DIR` when that is set.
+"""The tutorial's BERT encoders by name (TF Hub encoder and matching preprocessor handles), and the checks a
+handle must pass before any work starts. Handles are URLs (cached under `TFHUB_CACHE_DIR`) or SavedModel folders.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from modules.model_interface import ENCODER_INPUTS
+from modules.model_interface import ENCODER_INPUTS, ENCODER_OUTPUTS
 
-ENCODER_OUTPUTS = ("pooled_output", "sequence_output")
 PREPROCESS_FUNCTIONS = ("tokenize", "bert_pack_inputs")
 
-_UNCASED_PREPROCESS = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
+_HUB = "https://tfhub.dev/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,33 +20,24 @@ class EncoderHandles:
     preprocess: str
 
 
-def _small_berts() -> dict[str, EncoderHandles]:
-    handles = {}
-    for layers in (2, 4, 6, 8, 10, 12):
-        for hidden in (128, 256, 512, 768):
-            name = f"small_bert/bert_en_uncased_L-{layers}_H-{hidden}_A-{hidden // 64}"
-            handles[name] = EncoderHandles(f"https://tfhub.dev/tensorflow/{name}/1", _UNCASED_PREPROCESS)
-    return handles
+def _hub(encoder: str, preprocess: str = "bert_en_uncased") -> EncoderHandles:
+    """The tfhub.dev encoder at `encoder` and the TF Hub preprocessor `<preprocess>_preprocess/3`."""
+    return EncoderHandles(_HUB + encoder, f"{_HUB}tensorflow/{preprocess}_preprocess/3")
 
 
 ENCODERS: dict[str, EncoderHandles] = {
-    "bert_en_uncased_L-12_H-768_A-12": EncoderHandles(
-        "https://tfhub.dev/tensorflow/bert_en_uncased_L-12_H-768_A-12/3", _UNCASED_PREPROCESS),
-    "bert_en_cased_L-12_H-768_A-12": EncoderHandles(
-        "https://tfhub.dev/tensorflow/bert_en_cased_L-12_H-768_A-12/3",
-        "https://tfhub.dev/tensorflow/bert_en_cased_preprocess/3"),
-    "bert_multi_cased_L-12_H-768_A-12": EncoderHandles(
-        "https://tfhub.dev/tensorflow/bert_multi_cased_L-12_H-768_A-12/3",
-        "https://tfhub.dev/tensorflow/bert_multi_cased_preprocess/3"),
-    **_small_berts(),
-    "albert_en_base": EncoderHandles(
-        "https://tfhub.dev/tensorflow/albert_en_base/2", "https://tfhub.dev/tensorflow/albert_en_preprocess/3"),
-    "electra_small": EncoderHandles("https://tfhub.dev/google/electra_small/2", _UNCASED_PREPROCESS),
-    "electra_base": EncoderHandles("https://tfhub.dev/google/electra_base/2", _UNCASED_PREPROCESS),
-    "experts_pubmed": EncoderHandles("https://tfhub.dev/google/experts/bert/pubmed/2", _UNCASED_PREPROCESS),
-    "experts_wiki_books": EncoderHandles("https://tfhub.dev/google/experts/bert/wiki_books/2", _UNCASED_PREPROCESS),
-    "talking-heads_base": EncoderHandles(
-        "https://tfhub.dev/tensorflow/talkheads_ggelu_bert_en_base/1", _UNCASED_PREPROCESS),
+    "bert_en_uncased_L-12_H-768_A-12": _hub("tensorflow/bert_en_uncased_L-12_H-768_A-12/3"),
+    "bert_en_cased_L-12_H-768_A-12": _hub("tensorflow/bert_en_cased_L-12_H-768_A-12/3", "bert_en_cased"),
+    "bert_multi_cased_L-12_H-768_A-12": _hub("tensorflow/bert_multi_cased_L-12_H-768_A-12/3", "bert_multi_cased"),
+    **{f"small_bert/bert_en_uncased_L-{layers}_H-{hidden}_A-{hidden // 64}":
+       _hub(f"tensorflow/small_bert/bert_en_uncased_L-{layers}_H-{hidden}_A-{hidden // 64}/1")
+       for layers in (2, 4, 6, 8, 10, 12) for hidden in (128, 256, 512, 768)},
+    "albert_en_base": _hub("tensorflow/albert_en_base/2", "albert_en"),
+    "electra_small": _hub("google/electra_small/2"),
+    "electra_base": _hub("google/electra_base/2"),
+    "experts_pubmed": _hub("google/experts/bert/pubmed/2"),
+    "experts_wiki_books": _hub("google/experts/bert/wiki_books/2"),
+    "talking-heads_base": _hub("tensorflow/talkheads_ggelu_bert_en_base/1"),
 }
 
 
@@ -77,15 +65,8 @@ def _load(handle: str, role: str):
             f"(see modules/encoders.py), offline: leave both handles unset for the built-in MiniLM.") from error
 
 
-def position_embeddings(encoder) -> int | None:
-    """How many positions a loaded BERT encoder embeds (the longest sequence it reads); None if unknown."""
-    lengths = [v.shape[0] for v in encoder.variables if "position_embedding" in v.name and len(v.shape) == 2]
-    return lengths[0] if len(lengths) == 1 else None
-
-
 def check_handles(handles: EncoderHandles, seq_length: int | None = None) -> None:
-    """Loads both handles and checks they implement the TF Hub BERT preprocessor / encoder interface, and
-    that the encoder embeds `seq_length` positions when given."""
+    """Loads both handles; checks they are a TF Hub BERT preprocessor and encoder embedding `seq_length` positions."""
     preprocess = _load(handles.preprocess, "preprocess")
     missing = [f for f in PREPROCESS_FUNCTIONS if not hasattr(preprocess, f)]
     if missing:
@@ -104,7 +85,28 @@ def check_handles(handles: EncoderHandles, seq_length: int | None = None) -> Non
     if missing:
         raise EncoderError(f"encoder handle '{handles.encoder}' does not return {missing}; a TF Hub BERT "
                            f"encoder returns {list(ENCODER_OUTPUTS)}.")
-    positions = position_embeddings(encoder)
-    if seq_length is not None and positions is not None and seq_length > positions:
+    # How many positions the encoder embeds: the longest sequence it reads.
+    positions = [v.shape[0] for v in encoder.variables if "position_embedding" in v.name and len(v.shape) == 2]
+    if seq_length is not None and len(positions) == 1 and seq_length > positions[0]:
         raise EncoderError(f"--seq-length {seq_length} is longer than the encoder '{handles.encoder}' reads: it "
-                           f"embeds {positions} positions; give --seq-length {positions} or less.")
+                           f"embeds {positions[0]} positions; give --seq-length {positions[0]} or less.")
+
+
+@dataclasses.dataclass(frozen=True)
+class HubBertPaths:
+    """Where a Hub-format BERT pair lives on disk."""
+    root: Path
+
+    @property
+    def encoder(self) -> Path:
+        return self.root / "encoder"
+
+    @property
+    def preprocess(self) -> Path:
+        return self.root / "preprocess"
+
+    def handles(self) -> "EncoderHandles":
+        return EncoderHandles(encoder=str(self.encoder), preprocess=str(self.preprocess))
+
+    def exists(self) -> bool:
+        return all((p / "saved_model.pb").exists() for p in (self.encoder, self.preprocess))

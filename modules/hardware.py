@@ -1,10 +1,5 @@
-"""Chooses how to train on the hardware at hand: the `tf.distribute` strategy and the Keras precision policy.
-
-- Strategy: `MirroredStrategy` over all local GPUs when there are several, the default strategy otherwise.
-- Precision: `mixed_bfloat16` where bfloat16 math is native (GPUs of compute capability 8.0 or newer; CPUs
-  with AVX512-BF16 or AMX), `float32` elsewhere. Variables stay float32 either way, and the model keeps its
-  logit and loss in float32.
-"""
+"""The `tf.distribute` strategy and the Keras precision policy for this hardware: "auto" precision is
+`mixed_bfloat16` where bfloat16 is native (GPUs of compute capability 8.0+, CPUs with AVX512-BF16 or AMX)."""
 
 from __future__ import annotations
 
@@ -14,25 +9,15 @@ from typing import Iterator
 import tensorflow as tf
 
 from modules.training_config import AUTO, FLOAT32, MIXED_BFLOAT16, PRECISIONS
-_CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> set[str]:
     """The CPU feature flags the kernel reports (empty where there is no /proc/cpuinfo)."""
     try:
         with open(cpuinfo_path, encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
     except OSError:
-        pass
-    return set()
-
-
-def gpus_support_bfloat16() -> bool:
-    gpus = tf.config.list_physical_devices("GPU")
-    return bool(gpus) and all(
-        tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0) for gpu in gpus)
+        return set()
 
 
 def resolve_precision(requested: str) -> str:
@@ -41,16 +26,18 @@ def resolve_precision(requested: str) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {requested!r}")
     if requested != AUTO:
         return requested
-    if tf.config.list_physical_devices("GPU"):
-        return MIXED_BFLOAT16 if gpus_support_bfloat16() else FLOAT32
-    return MIXED_BFLOAT16 if cpu_flags() & set(_CPU_BF16_FLAGS) else FLOAT32
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        native = all(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0)
+                     for gpu in gpus)
+    else:
+        native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return MIXED_BFLOAT16 if native else FLOAT32
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
     gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
 def describe(strategy: tf.distribute.Strategy, precision: str) -> str:

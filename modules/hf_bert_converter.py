@@ -1,9 +1,5 @@
-"""Converts a Hugging Face BERT checkpoint into a TF Hub-format BERT (encoder + preprocessing SavedModels).
-
-Input: a folder with `config.json`, `model.safetensors` and `vocab.txt` (a `BertModel`, or a BERT task
-model whose weights carry the `bert.` prefix). The weights are read with the safetensors NumPy API (no
-torch), loaded into Model Garden's `BertEncoder`, and exported with `export_tfhub_lib`, so the result has
-the standard Hub BERT interface and loads with `hub.KerasLayer` like any tfhub.dev BERT.
+"""Converts a Hugging Face BERT checkpoint (safetensors, read without torch) into a TF Hub-format BERT through
+Model Garden's `BertEncoder` and `export_tfhub_lib`:
 
     python -m modules.hf_bert_converter HF_MODEL_DIR OUTPUT_DIR [--seq-length 128]
 """
@@ -15,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import tf_keras
 from official.legacy.bert import configs as bert_configs
 
@@ -51,19 +46,9 @@ def read_checkpoint(model_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def bert_config_from_hf(config: dict) -> bert_configs.BertConfig:
-    return bert_configs.BertConfig(
-        vocab_size=config["vocab_size"],
-        hidden_size=config["hidden_size"],
-        num_hidden_layers=config["num_hidden_layers"],
-        num_attention_heads=config["num_attention_heads"],
-        intermediate_size=config["intermediate_size"],
-        hidden_act=SUPPORTED_ACTIVATIONS[config["hidden_act"]],
-        hidden_dropout_prob=config.get("hidden_dropout_prob", 0.1),
-        attention_probs_dropout_prob=config.get("attention_probs_dropout_prob", 0.1),
-        max_position_embeddings=config["max_position_embeddings"],
-        type_vocab_size=config.get("type_vocab_size", 2),
-        initializer_range=config.get("initializer_range", 0.02),
-    )
+    """Hugging Face's config.json keeps the original BERT's key names; `hidden_act` becomes a function."""
+    return bert_configs.BertConfig.from_dict(
+        {"type_vocab_size": 2, **config, "hidden_act": SUPPORTED_ACTIVATIONS[config["hidden_act"]]})
 
 
 def encoder_weights(config: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -90,7 +75,8 @@ def encoder_weights(config: dict, weights: dict[str, np.ndarray]) -> dict[str, n
         for part in ("query", "key", "value"):
             mapped[f"{mg}self_attention/{part}/kernel"] = take(f"{hf}attention.self.{part}.weight").T.reshape(
                 hidden, heads, head_size)
-            mapped[f"{mg}self_attention/{part}/bias"] = take(f"{hf}attention.self.{part}.bias").reshape(heads, head_size)
+            mapped[f"{mg}self_attention/{part}/bias"] = take(f"{hf}attention.self.{part}.bias").reshape(
+                heads, head_size)
         mapped[f"{mg}self_attention/attention_output/kernel"] = take(f"{hf}attention.output.dense.weight").T.reshape(
             heads, head_size, hidden)
         mapped[f"{mg}self_attention/attention_output/bias"] = take(f"{hf}attention.output.dense.bias")
@@ -110,9 +96,8 @@ def convert(model_dir: Path, output_root: Path, *, seq_length: int = 128) -> hub
     model_dir = Path(model_dir)
     config, weights = read_checkpoint(model_dir)
     mapped = encoder_weights(config, weights)
-    do_lower_case = _do_lower_case(model_dir)
 
-    def load_weights(encoder: tf_keras.Model, prefix: str) -> str:
+    def load_weights(encoder: tf_keras.Model) -> None:
         variables = {v.name.removesuffix(":0"): v for v in encoder.weights}
         if set(variables) != set(mapped):
             raise CheckpointError(f"{model_dir}: weights do not fit a BertEncoder; unmatched "
@@ -122,18 +107,17 @@ def convert(model_dir: Path, output_root: Path, *, seq_length: int = 128) -> hub
                 raise CheckpointError(f"{model_dir}: '{name}' has shape {mapped[name].shape}, "
                                       f"the encoder expects {tuple(variable.shape)}")
             variable.assign(mapped[name])
-        return tf.train.Checkpoint(encoder=encoder).save(prefix)
 
-    return hub_bert.export_hub_bert(
-        bert_config_from_hf(config), load_weights, model_dir / "vocab.txt", Path(output_root),
-        do_lower_case=do_lower_case, seq_length=seq_length)
+    return hub_bert.export_hub_bert(bert_config_from_hf(config), model_dir / "vocab.txt", Path(output_root),
+                                    do_lower_case=_do_lower_case(model_dir, config), seq_length=seq_length,
+                                    fill_weights=load_weights)
 
 
-def _do_lower_case(model_dir: Path) -> bool:
+def _do_lower_case(model_dir: Path, config: dict) -> bool:
     tokenizer_config = model_dir / "tokenizer_config.json"
     if tokenizer_config.is_file():
         return bool(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True))
-    return "uncased" in json.loads((model_dir / "config.json").read_text()).get("_name_or_path", "uncased")
+    return "uncased" in config.get("_name_or_path", "uncased")
 
 
 def main(argv: list[str] | None = None) -> None:

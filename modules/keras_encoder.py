@@ -1,16 +1,9 @@
 """Loads a TF Hub BERT encoder as a Keras layer that trains under the global mixed-precision policy.
 
-`hub.KerasLayer` runs the SavedModel's own float32 graph whatever the Keras policy says, so a Hub
-encoder never trains in bfloat16 through it. Encoders exported by Model Garden (every BERT on tfhub.dev
-from `export_tfhub`, and the ones `modules.hub_bert` builds) record their Keras class and config in the
-SavedModel, so they can be rebuilt natively under the current policy and loaded with the Hub weights.
-The rebuilt encoder is accepted only if, in float32, it reproduces the Hub encoder's outputs; anything
-else (another architecture, an old export without Keras metadata) falls back to `hub.KerasLayer`.
-
-A classifier that reads only `pooled_output` (the first token of the last layer) can rebuild the encoder
-with Model Garden's `output_range=1`: its last layer still attends over every token but computes queries,
-attention output and feed-forward for the first token only (about a fifth of a 4-layer encoder's work), with
-the same `pooled_output`.
+`hub.KerasLayer` runs the SavedModel's float32 graph whatever the policy; Model Garden exports (tfhub.dev's BERTs,
+`modules.hub_bert`'s) record their Keras class and config, so they are rebuilt natively with the Hub weights when
+that reproduces the Hub encoder's outputs. With `output_range=1` the last layer computes the first token only
+(all `pooled_output` reads): about a fifth of a 4-layer encoder's work.
 """
 
 from __future__ import annotations
@@ -24,13 +17,10 @@ import tensorflow as tf
 import tensorflow_hub as hub
 from absl import logging
 from official.nlp.modeling import networks
+from tf_keras.protobuf import saved_metadata_pb2
 
 from modules import hardware
-
-try:
-    from tf_keras.protobuf import saved_metadata_pb2
-except ImportError:  # pragma: no cover (tf_keras is a locked dependency)
-    saved_metadata_pb2 = None
+from modules.model_interface import ENCODER_OUTPUTS, INPUT_MASK, INPUT_TYPE_IDS, INPUT_WORD_IDS, POOLED_OUTPUT
 
 KERAS_METADATA_FILE = "keras_metadata.pb"
 REBUILDABLE_CLASSES = (networks.BertEncoder, networks.BertEncoderV2)
@@ -43,14 +33,10 @@ class NativeEncoderUnavailable(Exception):
     """The Hub encoder cannot be rebuilt as a native Keras layer; `hub.KerasLayer` must be used."""
 
 
-def _approximate_gelu(x: tf.Tensor) -> tf.Tensor:
-    return tf.keras.activations.gelu(x, approximate=True)
-
-
 def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any]]:
     """The Model Garden encoder class and config recorded in the SavedModel's Keras metadata."""
     metadata_path = os.path.join(saved_model_dir, KERAS_METADATA_FILE)
-    if saved_metadata_pb2 is None or not tf.io.gfile.exists(metadata_path):
+    if not tf.io.gfile.exists(metadata_path):
         raise NativeEncoderUnavailable(f"{saved_model_dir} has no {KERAS_METADATA_FILE}")
     metadata = saved_metadata_pb2.SavedMetadata()
     with tf.io.gfile.GFile(metadata_path, "rb") as f:
@@ -67,14 +53,14 @@ def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any
     return found[0]
 
 
+def _approximate_gelu(x: tf.Tensor) -> tf.Tensor:
+    return tf.keras.activations.gelu(x, approximate=True)
+
+
 def _activation_candidates(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Configs to try: as recorded, and with tanh-approximate GELU when it says just "gelu" (both
-    variants serialize to that name, and BERT checkpoints use either)."""
-    candidates = [config]
-    for key in ("inner_activation", "activation"):
-        if config.get(key) == "gelu":
-            candidates.append({**config, key: _approximate_gelu})
-    return candidates
+    """The config as recorded, and with tanh-approximate GELU where it says "gelu" (both serialize so)."""
+    return [config] + [{**config, key: _approximate_gelu} for key in ("inner_activation", "activation")
+                       if config.get(key) == "gelu"]
 
 
 def _copy_weights(source: dict[str, tf.Variable], encoder: tf.keras.Model, saved_model_dir: str) -> None:
@@ -89,76 +75,49 @@ def _copy_weights(source: dict[str, tf.Variable], encoder: tf.keras.Model, saved
         weight.assign(variable)
 
 
-def _probe_inputs(vocab_size: int) -> dict[str, tf.Tensor]:
-    rng = np.random.default_rng(0)
-    mask = np.ones((2, _PROBE_SEQ_LENGTH), np.int32)
-    mask[1, _PROBE_SEQ_LENGTH // 2:] = 0
-    return {
-        "input_word_ids": tf.constant(rng.integers(0, vocab_size, mask.shape), tf.int32) * mask,
-        "input_mask": tf.constant(mask),
-        "input_type_ids": tf.zeros_like(mask),
-    }
-
-
-def _max_difference(expected: dict[str, Any], actual: dict[str, Any],
-                    keys: tuple[str, ...] = ("pooled_output", "sequence_output")) -> float:
+def _max_difference(expected: dict[str, Any], actual: dict[str, Any], keys: tuple[str, ...] = ENCODER_OUTPUTS) -> float:
     return max(float(tf.reduce_max(tf.abs(tf.cast(actual[key], tf.float32) - expected[key]))) for key in keys)
 
 
-def _rebuild(cls: type, config: dict[str, Any], hub_variables: dict[str, tf.Variable], saved_model_dir: str,
-             policy: str) -> tf.keras.Model:
-    with hardware.keras_policy(policy):
-        encoder = cls.from_config(config)
-    _copy_weights(hub_variables, encoder, saved_model_dir)
-    return encoder
-
-
 def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False) -> Callable[[], tf.keras.Model]:
-    """Verifies that the Hub encoder at `saved_model_dir` rebuilds natively; returns a factory that
-    builds it, with the Hub weights, under the global policy at call time. With `pooled_output_only`,
-    the encoder's last layer computes the first token only: `pooled_output` is the Hub encoder's, and
-    `sequence_output` holds that one token.
-
-    Raises NativeEncoderUnavailable when it cannot be rebuilt faithfully."""
+    """A factory of the Hub encoder at `saved_model_dir` rebuilt natively (under the global policy at call time),
+    verified first; with `pooled_output_only`, `sequence_output` holds the first token only. Raises
+    NativeEncoderUnavailable when it cannot be rebuilt faithfully."""
     cls, config = _encoder_class_and_config(saved_model_dir)
     hub_encoder = hub.load(saved_model_dir)
     hub_variables = {v.name: v for v in hub_encoder.variables}
-    probe = _probe_inputs(int(config["vocab_size"]))
+    rng, mask = np.random.default_rng(0), np.ones((2, _PROBE_SEQ_LENGTH), np.int32)
+    mask[1, _PROBE_SEQ_LENGTH // 2:] = 0  # the second probe sequence is half padding
+    probe = {INPUT_WORD_IDS: tf.constant(rng.integers(0, int(config["vocab_size"]), mask.shape), tf.int32) * mask,
+             INPUT_MASK: tf.constant(mask), INPUT_TYPE_IDS: tf.zeros_like(mask)}
     expected = hub_encoder(probe, training=False)
+
+    def rebuild(config: dict[str, Any], policy: str = "float32") -> tf.keras.Model:
+        with hardware.keras_policy(policy):
+            encoder = cls.from_config(config)
+        _copy_weights(hub_variables, encoder, saved_model_dir)
+        return encoder
+
     differences = {}
     for candidate in _activation_candidates(config):
-        rebuilt = _rebuild(cls, candidate, hub_variables, saved_model_dir, "float32")
         differences[str(candidate.get("inner_activation", candidate.get("activation")))] = difference = (
-            _max_difference(expected, rebuilt(probe, training=False)))
+            _max_difference(expected, rebuild(candidate)(probe, training=False)))
         if difference <= REBUILD_TOLERANCE:
-            return _verified_factory(cls, candidate, hub_variables, saved_model_dir, probe, expected,
-                                     pooled_output_only)
-    raise NativeEncoderUnavailable(
-        f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs difference by activation: "
-        f"{differences})")
-
-
-def _verified_factory(cls: type, config: dict[str, Any], hub_variables: dict[str, tf.Variable],
-                      saved_model_dir: str, probe: dict[str, tf.Tensor], expected: dict[str, Any],
-                      pooled_output_only: bool) -> Callable[[], tf.keras.Model]:
+            break
+    else:
+        raise NativeEncoderUnavailable(f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs "
+                                       f"difference by activation: {differences})")
     if pooled_output_only:
-        config = {**config, "output_range": 1}
-        difference = _max_difference(
-            expected, _rebuild(cls, config, hub_variables, saved_model_dir, "float32")(probe, training=False),
-            keys=("pooled_output",))
+        candidate = {**candidate, "output_range": 1}
+        difference = _max_difference(expected, rebuild(candidate)(probe, training=False), keys=(POOLED_OUTPUT,))
         if difference > REBUILD_TOLERANCE:
             raise NativeEncoderUnavailable(
                 f"{cls.__name__} with output_range=1 changes pooled_output of {saved_model_dir} by {difference}")
-    return lambda: _rebuild(cls, config, hub_variables, saved_model_dir,
-                            tf.keras.mixed_precision.global_policy().name)
+    return lambda: rebuild(candidate, tf.keras.mixed_precision.global_policy().name)
 
 
 def encoder_layer(handle: str, *, pooled_output_only: bool = False) -> tf.keras.layers.Layer:
-    """The trainable encoder at `handle` as a Keras layer that computes in the global policy's dtype.
-
-    Model Garden encoders are rebuilt natively (see the module docstring), computing only what
-    `pooled_output` needs when `pooled_output_only`; any other encoder is wrapped in `hub.KerasLayer`, as
-    in the tutorial, and then computes all its outputs, in float32 whatever the policy."""
+    """The trainable encoder at `handle` in the global policy's dtype if rebuilt natively, else `hub.KerasLayer`."""
     policy = tf.keras.mixed_precision.global_policy()
     try:
         encoder = native_encoder(hub.resolve(handle), pooled_output_only=pooled_output_only)()

@@ -1,9 +1,6 @@
-"""The sentiment classifier: Hub BERT preprocessor + encoder, dropout, one logit; and its serving export.
-
-This is the model of the TensorFlow tutorial "Classify text with BERT". The export adds what serving
-needs: signatures that take serialized `tf.Example`s (`serving_default`, as TFMA and TF Serving's
-classify/predict APIs feed it) or raw strings (`predict_text`), both returning the positive-class
-probability and the class name.
+"""The tutorial's ("Classify text with BERT") classifier: Hub BERT preprocessor + encoder, dropout, one logit;
+and its serving export, whose signatures take serialized tf.Examples (`serving_default`, for TFMA and TF Serving)
+or raw strings (`predict_text`) and return the positive-class probability and the class name.
 """
 
 from __future__ import annotations
@@ -16,9 +13,10 @@ import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
 from modules import hardware, keras_encoder, review_text
-from modules.model_interface import (CLASS_NAME_OUTPUT, CLASS_NAMES, ENCODER_INPUTS, LABEL_FEATURE,  # noqa: F401
+from modules.model_interface import (CLASS_NAME_OUTPUT, CLASS_NAMES, ENCODER_INPUTS, INPUT_MASK, POOLED_OUTPUT,
                                      PROBABILITY_OUTPUT, SERVING_INPUT, SERVING_SIGNATURE, TEXT_FEATURE, TEXT_INPUT,
                                      TEXT_SIGNATURE)
+from modules.training_config import FLOAT32
 
 # TF Serving replays these requests at load time, so the first real request does not pay for tracing.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -28,7 +26,6 @@ WARMUP_TEXTS = ("This movie was wonderful, I loved every minute.", "A dull, tedi
 @dataclasses.dataclass(frozen=True)
 class ClassifierSpec:
     """What the classifier is made of."""
-
     preprocess_handle: str
     encoder_handle: str
     seq_length: int
@@ -38,9 +35,8 @@ class ClassifierSpec:
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierParts:
-    """The classifier in two parts, so training can tokenize in the input pipeline:
-    `preprocessor` maps raw strings to the encoder inputs (`Preprocessor`);
-    `logit_model` maps those to one logit per example and holds every trainable weight."""
+    """The classifier in two parts, so training can tokenize in the input pipeline: `preprocessor` (raw strings
+    to encoder inputs) and `logit_model` (encoder inputs to one logit; every trainable weight)."""
 
     spec: ClassifierSpec
     precision: str
@@ -54,55 +50,48 @@ class ClassifierParts:
 
 
 class Preprocessor(tf.keras.layers.Layer):
-    """Raw review strings to encoder inputs (int32 [batch, seq_length] each), with the Hub preprocessor's
-    tokenizer and packer: the text is normalized and each review cut to `seq_length` by `truncation`
-    (see `review_text`) before packing, in training and in the export alike."""
+    """Raw reviews to encoder inputs with the Hub preprocessor, normalized and cut by `truncation` (`review_text`)."""
 
     def __init__(self, preprocess_handle: str, seq_length: int, truncation: str = review_text.HEAD, **kwargs):
         super().__init__(name="preprocessor", trainable=False, **kwargs)
         review_text.head_and_tail_lengths(truncation, seq_length)  # validates both
         preprocessor = hub.load(preprocess_handle)
-        self.seq_length = seq_length
-        self.truncation = truncation
+        self.seq_length, self.truncation = seq_length, truncation
         self.tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
-        self.pack = hub.KerasLayer(
-            preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length), name="bert_pack_inputs")
+        self.pack = hub.KerasLayer(preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length),
+                                   name="bert_pack_inputs")
 
     def call(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         tokens = self.tokenize(review_text.normalize(text)).merge_dims(-2, -1)
         return self.pack([review_text.truncate(tokens, self.truncation, self.seq_length)])
 
 
-def build_classifier(spec: ClassifierSpec, precision: str = "float32") -> ClassifierParts:
-    """Hub preprocessor; trainable encoder + dropout on `pooled_output` + a float32 logit, built under the
-    Keras precision policy `precision` ("float32" or "mixed_bfloat16")."""
+def build_classifier(spec: ClassifierSpec, precision: str = FLOAT32) -> ClassifierParts:
+    """Hub preprocessor; trainable encoder, dropout on `pooled_output` and a float32 logit, under `precision`."""
     with hardware.keras_policy(precision):
         preprocessor = Preprocessor(spec.preprocess_handle, spec.seq_length, spec.truncation)
         # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
         encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
                           for name in ENCODER_INPUTS}
         encoder = keras_encoder.encoder_layer(spec.encoder_handle, pooled_output_only=True)
-        pooled = encoder(encoder_inputs)["pooled_output"]
-        pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(pooled)
+        pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(encoder(encoder_inputs)[POOLED_OUTPUT])
         logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
         logit_model = tf.keras.Model(encoder_inputs, logit, name="logit_model")
     return ClassifierParts(spec, precision, preprocessor, logit_model)
 
 
 def float32_copy(classifier: ClassifierParts) -> ClassifierParts:
-    """The same classifier with the same weights, computing in float32 (what the export serves: exact,
-    and fast on any CPU)."""
-    if classifier.precision == "float32":
+    """The same classifier and weights computing in float32 (what the export serves: exact, fast on any CPU)."""
+    if classifier.precision == FLOAT32:
         return classifier
-    copy = build_classifier(classifier.spec, "float32")
+    copy = build_classifier(classifier.spec, FLOAT32)
     copy.logit_model.set_weights(classifier.logit_model.get_weights())
     return copy
 
 
 def trim_padding(encoder_inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """Cuts the padding columns that every sequence in the batch has. The encoder masks padding out, so
-    its outputs do not change (to float rounding), and short reviews no longer pay for `seq_length`."""
-    longest = tf.reduce_max(tf.reduce_sum(encoder_inputs["input_mask"], axis=1))
+    """Cuts the padding columns every sequence of the batch has: the encoder masks them out anyway."""
+    longest = tf.reduce_max(tf.reduce_sum(encoder_inputs[INPUT_MASK], axis=1))
     return {name: tensor[:, :longest] for name, tensor in encoder_inputs.items()}
 
 
@@ -111,17 +100,14 @@ class ServingModule(tf.Module):
 
     def __init__(self, classifier: ClassifierParts, trim: bool = True):
         super().__init__()
-        float32_classifier = float32_copy(classifier)
-        self.preprocessor = float32_classifier.preprocessor
-        self.logit_model = float32_classifier.logit_model
-        self.trim = trim
+        copy = float32_copy(classifier)
+        self.preprocessor, self.logit_model, self.trim = copy.preprocessor, copy.logit_model, trim
 
     def _outputs(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         encoder_inputs = self.preprocessor(text)
         if self.trim:
             encoder_inputs = trim_padding(encoder_inputs)
-        logits = tf.cast(self.logit_model(encoder_inputs, training=False), tf.float32)
-        probability = tf.sigmoid(logits)
+        probability = tf.sigmoid(tf.cast(self.logit_model(encoder_inputs, training=False), tf.float32))
         class_name = tf.where(probability >= 0.5, CLASS_NAMES[1], CLASS_NAMES[0])
         return {PROBABILITY_OUTPUT: probability, CLASS_NAME_OUTPUT: class_name}
 
@@ -141,33 +127,24 @@ def text_example(text: str) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write_warmup_requests(export_dir: str) -> str:
+def write_warmup_requests(export_dir: str) -> None:
     """Writes `assets.extra/tf_serving_warmup_requests`: one `serving_default` PredictRequest."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    request = predict_pb2.PredictRequest()
-    request.model_spec.signature_name = SERVING_SIGNATURE
-    request.inputs[SERVING_INPUT].CopyFrom(
-        tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string))
+    request = predict_pb2.PredictRequest(model_spec={"signature_name": SERVING_SIGNATURE}, inputs={
+        SERVING_INPUT: tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string)})
     log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
     path = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
         writer.write(log.SerializeToString())
-    return path
 
 
 def export_serving_model(classifier: ClassifierParts, export_dir: str, trim: bool = True) -> None:
-    """Saves `classifier`, in float32, as a SavedModel with the `serving_default` and `predict_text`
-    signatures, and TF Serving warm-up requests. `trim=False` keeps every batch padded to `seq_length`
-    (only for comparing speed: bench/inference_benchmark.py)."""
+    """Saves `classifier`, in float32, with both signatures and TF Serving warm-up requests. `trim=False` pads
+    every batch to `seq_length` (only for bench/inference_benchmark.py)."""
     module = ServingModule(classifier, trim)
-    tf.saved_model.save(
-        module,
-        export_dir,
-        signatures={
-            SERVING_SIGNATURE: module.serve_examples.get_concrete_function(),
-            TEXT_SIGNATURE: module.predict_text.get_concrete_function(),
-        },
-    )
+    tf.saved_model.save(module, export_dir, signatures={
+        SERVING_SIGNATURE: module.serve_examples.get_concrete_function(),
+        TEXT_SIGNATURE: module.predict_text.get_concrete_function()})
     write_warmup_requests(export_dir)

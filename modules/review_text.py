@@ -1,12 +1,8 @@
 """How review text is normalized and cut to the encoder's length: one definition for ingestion, training and
 serving, so the pushed model reads a pasted review exactly as training read the corpus.
 
-- Normalization: the corpus marks line breaks with HTML `<br />` tags. They become newlines (whitespace
-  to a BERT tokenizer), so the markup neither eats sequence length nor reads as words.
-- Truncation: a review longer than the encoder's budget keeps its `head` (first tokens, what BERT's
-  packer does by default), its `tail` (last tokens), or `head+tail` (Sun et al. 2019, "How to Fine-Tune
-  BERT for Text Classification": the first 128 and last 382 of 510 tokens did best on IMDb; the same
-  1:3 share of the budget is kept at any sequence length).
+`<br />` tags become newlines; a long review keeps its `head`, `tail` or `head+tail` (Sun et al. 2019: 128 head
+and 382 tail of 510 tokens did best on IMDb; the same share is kept at any sequence length).
 """
 
 from __future__ import annotations
@@ -46,8 +42,7 @@ def normalize(text):
 
 
 def truncate(tokens, truncation: str, seq_length: int):
-    """Keeps, of each row of `tokens` (a [batch, (tokens)] RaggedTensor), what `truncation` keeps of a
-    review longer than `seq_length` allows; shorter rows are kept whole."""
+    """Each row of `tokens` (a [batch, (tokens)] RaggedTensor) cut by `truncation` to fit `seq_length`."""
     import tensorflow as tf
 
     head, tail = head_and_tail_lengths(truncation, seq_length)

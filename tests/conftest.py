@@ -8,7 +8,7 @@ import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow
 from components import synthetic_corpus
 from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from modules import hub_bert
-from tests.tiny_assets import TINY_BERT
+from tests.support.tiny_assets import TINY_BERT
 
 
 @pytest.fixture(scope="session")

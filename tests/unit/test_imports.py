@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOADED = r"""
 import json, sys
 import {module}
@@ -40,3 +40,30 @@ def test_the_runners_check_flags_without_tensorflow():
         "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))")],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert loaded.stdout.strip() == "[]", loaded.stderr[-2000:]
+
+
+# Who may import whom, by top-level folder or root file: every arrow points down this list.
+LAYERS = ("local_runner", "kubeflow_runner", "runners", "pipeline", "components", "modules")
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names & set(LAYERS)
+
+
+def test_imports_point_one_way_between_top_level_folders():
+    upward = []
+    for path in [*PROJECT_ROOT.glob("*.py"), *(p for layer in LAYERS for p in (PROJECT_ROOT / layer).glob("*.py"))]:
+        layer = path.stem if path.parent == PROJECT_ROOT else path.parent.name
+        if layer not in LAYERS:
+            continue
+        upward += [f"{path.relative_to(PROJECT_ROOT)} imports {name}" for name in imported_top_levels(path)
+                   if LAYERS.index(name) < LAYERS.index(layer) or (name != layer and name in LAYERS[:2])]
+    assert not upward, upward

@@ -7,13 +7,14 @@ import pytest
 
 import kubeflow_runner
 import local_runner
-from pipeline import cli, configs
+from pipeline import configs
+from runners import cli
 
 KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir", "gs://b/s"]
 
 
-def training(args):
-    return args.pipeline_kwargs["training"], args.pipeline_kwargs["train_num_steps"]
+def training(run):
+    return run.config.training, run.config.train_steps
 
 
 def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
@@ -21,7 +22,7 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
         256, "head+tail", 5e-5, 5, 625)
-    assert cli.recipe_line(args) == "Training recipe: best (seq 256, head+tail, lr 5e-05, 625 steps in 5 epochs)"
+    assert cli.recipe_line(args.recipe, args.config) == "Training recipe: best (seq 256, head+tail, lr 5e-05, 625 steps in 5 epochs)"
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
     assert training(compiled) [0].seq_length == 256 and compiled.recipe == "best"
 
@@ -39,7 +40,7 @@ def test_recipe_tutorial_is_the_tutorials_settings_exactly(tiny_corpus, tmp_path
 def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
     args = local_runner.parse_args(["--output-dir", str(tmp_path)])
     config, steps = training(args)
-    assert (config.epochs, steps) == (configs.QUICK_LOOK_EPOCHS, configs.QUICK_LOOK_TRAIN_NUM_STEPS) == (2, 30)
+    assert (config.epochs, steps) == (configs.RECIPES["quick-look"].epochs, configs.RECIPES["quick-look"].train_steps) == (2, 30)
     assert args.recipe == "quick-look" and config.seq_length == 128
 
 
@@ -54,4 +55,4 @@ def test_a_flag_wins_over_the_recipe(flags, expected, tiny_corpus, tmp_path):
     config, steps = training(args)
     got = {**dataclasses.asdict(config), "steps": steps}
     assert {key: got[key] for key in expected} == expected
-    assert "changed by --" in cli.recipe_line(args)
+    assert "changed by --" in cli.recipe_line(args.recipe, args.config)

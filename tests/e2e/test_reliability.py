@@ -1,6 +1,6 @@
 """Mistakes and faults: bad input refused in seconds with one line, atomic pushes, caching that is never stale,
 one run per output directory. (A pipeline run killed at four points and rerun each time is run 1 of
-tests/test_model_validation.py.)"""
+tests/e2e/test_model_validation.py.)"""
 
 import os
 import signal
@@ -16,9 +16,10 @@ from ml_metadata.proto import metadata_store_pb2
 from components import atomic_pusher
 from modules import crash_points, serving_versions
 from modules.training_config import ConfigError, TrainingConfig
-from pipeline import configs, run_lock
+from pipeline import configs
+from runners import run_lock
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_command(script: str, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -130,7 +131,7 @@ def test_the_trainer_refuses_a_bad_custom_config_before_training(field, value):
 def test_a_second_run_on_the_same_output_directory_stops_at_once_naming_the_lock_and_the_other_run(tmp_path):
     output_dir = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pipeline import run_lock\n"
+        "import sys, time; from runners import run_lock\n"
         "with run_lock.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"), str(output_dir)],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -209,7 +210,7 @@ def example_gen_pipeline(corpus: Path, output_dir: Path):
         pipeline_name="cache-test", pipeline_root=str(output_dir / "root"), enable_cache=True,
         components=[ImdbExampleGen(source=str(corpus), download_dir=str(output_dir / "downloads"),
                                    train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS),
-                                   test_split_name=configs.TEST_SPLIT)],
+                                   test_split_name="test")],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             configs.metadata_path(str(output_dir))))
 
@@ -220,7 +221,7 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
 
     from tfx import v1 as tfx
 
-    from tests.example_gen_helpers import read_split
+    from tests.support.example_gen_helpers import read_split
 
     corpus = tmp_path / "aclImdb"
     shutil.copytree(tiny_corpus, corpus)

@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tests.tiny_assets import TINY_BERT
+from tests.support.tiny_assets import TINY_BERT
 
 
 def test_random_bert_has_the_hub_bert_interface(tiny_bert):

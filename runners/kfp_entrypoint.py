@@ -2,7 +2,7 @@
 what it expects from what a Kubeflow Pipelines backend actually passes, and leaving behind what the backend's
 launcher can read.
 
-    python -m pipeline.kfp_entrypoint --executor_class_path ... --json_serialized_invocation_args '{{$}}'
+    python -m runners.kfp_entrypoint --executor_class_path ... --json_serialized_invocation_args '{{$}}'
         --json_serialized_inputs_spec_args '{...}' --json_serialized_outputs_spec_args '{...}' [beam args]
 
 TFX's entrypoint (`kubeflow_v2_run_executor`) was written for Vertex AI. What the open-source backend does
@@ -44,7 +44,7 @@ INVOCATION_FLAG = "--json_serialized_invocation_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 OUTPUTS_SPEC_FLAG = "--json_serialized_outputs_spec_args"  # ours: TFX's entrypoint does not know it
 TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
-ENTRYPOINT = "pipeline.kfp_entrypoint"  # this module, as `python -m` runs it
+ENTRYPOINT = "runners.kfp_entrypoint"  # this module, as `python -m` runs it
 WRAPPED_VALUE_KEYS = ("list", "struct")  # converter.go's wrappers (point 3)
 
 

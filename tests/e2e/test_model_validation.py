@@ -31,22 +31,14 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.types import standard_artifacts
 
 import local_runner
-from components import atomic_pusher, evaluation_report, served_baseline
+from components import atomic_pusher, gate_verdict, report_rendering, served_baseline, tfma_config, tfma_results
 from modules import crash_points, serving_versions
 from pipeline import configs
-from tests.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served
+from tests.support.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served, snapshot
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ACCURACY_THRESHOLD = 0.7
 MAX_ACCURACY_DROP = 0.1
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file under `folder` (relative path) with its SHA-256, and every folder (as '<dir>')."""
-    if not folder.exists():
-        return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
-            for p in sorted(folder.rglob("*"))}
 
 
 GOOD_TRAINING = ("--epochs", "2", "--train-steps", "120", "--learning-rate", "1e-3")
@@ -138,15 +130,15 @@ def props(artifact: metadata_store_pb2.Artifact) -> dict:
     return {k: v.int_value if v.HasField("int_value") else v.string_value for k, v in artifact.custom_properties.items()}
 
 
-def latest_gate(runs: "Runs") -> tuple["Store", dict, evaluation_report.Evaluation]:
+def latest_gate(runs: "Runs") -> tuple["Store", dict, tfma_results.Evaluation]:
     """The store, the gating Evaluator's newest verdict (its properties) and its evaluation."""
     store = Store(runs.output_dir)
     evaluation = store.newest("ModelEvaluation", "/Evaluator/")
-    return store, props(store.gate_blessing()), evaluation_report.read_evaluation(evaluation.uri)
+    return store, props(store.gate_blessing()), tfma_results.read_evaluation(evaluation.uri)
 
 
 def overall_accuracy(evaluation_uri: str) -> float:
-    return evaluation_report.read_evaluation(evaluation_uri).candidate.metrics["Overall"]["binary_accuracy"]
+    return tfma_results.read_evaluation(evaluation_uri).candidate.metrics["Overall"]["binary_accuracy"]
 
 
 def printed_report(stdout: str) -> Path:
@@ -165,7 +157,7 @@ def read_report(stdout: str) -> str:
 
 
 def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
-    thresholds = [t for name, t in evaluation_report.configured_thresholds(config) if name == "BinaryAccuracy"]
+    thresholds = [t for name, t in tfma_config.configured_thresholds(config) if name == "BinaryAccuracy"]
     return ([t.value_threshold.lower_bound.value for t in thresholds if t.HasField("value_threshold")],
             [t.change_threshold.absolute.value for t in thresholds if t.HasField("change_threshold")])
 
@@ -253,13 +245,13 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
                      if "/Evaluator/" in a.uri and a.state == metadata_store_pb2.Artifact.LIVE)
     run_1.accuracies["run 1"] = overall_accuracy(evaluation.uri)
     assert run_1.accuracies["run 1"] >= ACCURACY_THRESHOLD
-    assert value_and_change_thresholds(evaluation_report.read_evaluation(evaluation.uri).config) == (
+    assert value_and_change_thresholds(tfma_results.read_evaluation(evaluation.uri).config) == (
         [pytest.approx(ACCURACY_THRESHOLD)], [])  # no baseline: TFMA dropped the change threshold
     blessing_artifact = standard_artifacts.ModelBlessing()
     blessing_artifact.set_mlmd_artifact(blessing)
-    first_verdict = evaluation_report.judge(evaluation_report.read_evaluation(evaluation.uri), blessing_artifact)
+    first_verdict = gate_verdict.judge(tfma_results.read_evaluation(evaluation.uri), blessing_artifact)
     assert first_verdict.blessed and first_verdict.reasons == ["no baseline: absolute bound only"]
-    gate = evaluation_report.read_evaluation(evaluation.uri)
+    gate = tfma_results.read_evaluation(evaluation.uri)
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
     versions = sorted(serving_dir.iterdir())
     assert len(versions) == 1 and versions[0].name.isdigit() and (versions[0] / "saved_model.pb").exists()
@@ -277,12 +269,12 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
     assert {"Overall", "length_bucket = 0-49", "length_bucket = 50-99"} <= slices
     assert {f"rating = {r}" for r in (1, 2, 3, 4, 7, 8, 9, 10)} <= slices
     # A rating slice holds one class: its AUC is undefined, not the 0.0 TFMA writes.
-    assert evaluation_report.format_metric(gate.candidate.metrics["rating = 9"], "auc") == "n/a (one class)"
+    assert report_rendering.format_metric(gate.candidate.metrics["rating = 9"], "auc") == "n/a (one class)"
     assert re.search(r"^\| rating = 9 \|[^\n]*\| n/a \(one class\) \|", text, re.MULTILINE)
-    assert evaluation_report.format_metric(gate.candidate.metrics["Overall"], "auc") != "n/a (one class)"
+    assert report_rendering.format_metric(gate.candidate.metrics["Overall"], "auc") != "n/a (one class)"
     test_evaluation = store.newest("ModelEvaluation", "/TestSetEvaluator/")
     run_1.accuracies["run 1 (test split)"] = overall_accuracy(test_evaluation.uri)
-    assert evaluation_report.read_evaluation(test_evaluation.uri).candidate.metrics["Overall"]["example_count"] == 60
+    assert tfma_results.read_evaluation(test_evaluation.uri).candidate.metrics["Overall"]["example_count"] == 60
 
     model_runs = (output_dir / "pipelines" / configs.PIPELINE_NAME / "Trainer" / "model_run").iterdir()
     finished = [p for p in model_runs if (p / "training_history.csv").exists()]  # one was killed mid-epoch

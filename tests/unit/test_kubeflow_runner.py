@@ -19,10 +19,11 @@ from tfx.utils import import_utils, name_utils, proto_utils
 
 import kubeflow_runner
 from components import drift
-from pipeline import configs, kubeflow_submit
+from pipeline import configs
+from runners import kubeflow_spec, kubeflow_submit
 
 IMAGE = "registry.example/imdb:1"
-ENTRYPOINT = ["python", "-m", "pipeline.kfp_entrypoint"]
+ENTRYPOINT = ["python", "-m", "runners.kfp_entrypoint"]
 BASE_FLAGS = ["--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/aclImdb",
               "--serving-model-dir", "gs://bucket/serving", "--image", IMAGE]
 
@@ -30,8 +31,8 @@ BASE_FLAGS = ["--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/aclI
 def compile_with(tmp_path, *flags):
     """Compiles with BASE_FLAGS + flags; returns the pipeline object, the job JSON and the parsed spec."""
     args = kubeflow_runner.parse_args([*BASE_FLAGS, "--output-file", str(tmp_path / "spec.json"), *flags])
-    pipeline, defaults = kubeflow_runner.build_pipeline(args)
-    spec_path = kubeflow_runner.compile_pipeline(args, pipeline, defaults)
+    pipeline, defaults = kubeflow_spec.build_pipeline(args)
+    spec_path = kubeflow_spec.compile_pipeline(args, pipeline, defaults)
     job = json.loads(open(spec_path).read())
     return pipeline, job, json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
 
@@ -126,7 +127,7 @@ def test_runtime_parameters_default_to_the_compiled_values(compiled):
     eval_config = json.loads(root_parameters["eval_config"].default_value.string_value)
     accuracy = next(m for m in eval_config["metrics_specs"][0]["metrics"] if m["class_name"] == "BinaryAccuracy")
     (overall,) = accuracy["per_slice_thresholds"]
-    assert overall["threshold"]["value_threshold"]["lower_bound"] == configs.EVAL_ACCURACY_THRESHOLD
+    assert overall["threshold"]["value_threshold"]["lower_bound"] == configs.EvaluationConfig().accuracy_threshold
 
 
 def test_parameter_flag_sets_the_runs_value_and_dataflow_flags_reach_every_container(tmp_path):
@@ -166,9 +167,9 @@ def test_submit_without_a_reachable_endpoint_fails_clearly_after_compiling(tmp_p
 
 def test_encoder_flag_picks_the_named_pair_and_the_default_is_the_tutorials_small_bert():
     named = kubeflow_runner.parse_args([*BASE_FLAGS, "--encoder", "electra_small"])
-    assert "electra_small" in named.handles.encoder
-    default = kubeflow_runner.parse_args(BASE_FLAGS)
-    assert (default.handles.encoder, default.handles.preprocess) == (configs.KUBEFLOW_ENCODER_HANDLE,
+    assert "electra_small" in named.config.training.encoder_handle
+    default = kubeflow_runner.parse_args(BASE_FLAGS).config.training
+    assert (default.encoder_handle, default.preprocess_handle) == (configs.KUBEFLOW_ENCODER_HANDLE,
                                                                      configs.KUBEFLOW_PREPROCESS_HANDLE)
 
 
@@ -223,7 +224,7 @@ def test_the_cluster_filesystems_are_the_ones_this_tensorflow_opens():
 @pytest.mark.parametrize("passed_type", [{"schemaTitle": "system.Artifact"}, {"instanceSchema": ""}],
                          ids=["kfp.local", "open-source driver"])
 def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(compiled, passed_type):
-    from pipeline import kfp_entrypoint
+    from runners import kfp_entrypoint
 
     _, job, _ = compiled
     args = executors(job)["StatisticsGen_executor"]["container"]["args"]
@@ -246,7 +247,7 @@ def entrypoint_argv(job, executor: str, invocation: dict) -> list[str]:
 
 
 def test_the_entrypoint_shows_tfx_only_the_declared_outputs_typed_and_drops_its_own_flag(compiled):
-    from pipeline import kfp_entrypoint
+    from runners import kfp_entrypoint
 
     _, job, _ = compiled
     logs = {"uri": "gs://b/r/t/u/executor-logs", "type": {"schemaTitle": "system.Artifact"}}
@@ -266,7 +267,7 @@ def test_wrapped_metadata_reaches_tfx_as_its_producer_wrote_it(compiled):
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 
     from components import anomalies_gate
-    from pipeline import kfp_entrypoint
+    from runners import kfp_entrypoint
 
     _, job, _ = compiled
     # As the KFP driver hands back what the launcher recorded (converter.go): lists and objects wrapped,
@@ -295,7 +296,7 @@ def test_the_spec_names_its_pipeline_root_and_compiling_writes_the_uis_yaml(tmp_
 
 
 def test_every_task_requests_cpu_and_memory_and_the_trainer_the_most(compiled):
-    from pipeline import kubeflow_resources
+    from runners import kubeflow_resources
 
     _, job, _ = compiled
     requests = {name.removesuffix("_executor"): kubeflow_resources.TaskResources(
@@ -339,7 +340,7 @@ def test_resource_flags_a_cluster_would_refuse_are_refused_in_one_line(flags, me
 
 
 def test_a_task_resources_flag_for_no_such_task_names_the_tasks(tmp_path):
-    from pipeline import kubeflow_resources
+    from runners import kubeflow_resources
 
     with pytest.raises(kubeflow_resources.ResourceError, match="Traner: no such task; the tasks are .*Trainer"):
         compile_with(tmp_path, "--task-resources", "Traner=8,32Gi")

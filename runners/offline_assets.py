@@ -14,7 +14,7 @@ from pathlib import Path
 from absl import logging
 
 from components import synthetic_corpus
-from modules import hub_bert
+from modules.encoders import HubBertPaths
 
 
 def _key(*specs) -> str:
@@ -22,9 +22,14 @@ def _key(*specs) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
+def synthetic_corpus_path(cache_dir: str, spec: synthetic_corpus.SyntheticCorpusSpec) -> Path:
+    """Where the synthetic corpus of `spec` is (or will be) generated."""
+    return Path(cache_dir) / f"synthetic_aclImdb-{_key(spec)}"
+
+
 def synthetic_corpus_dir(cache_dir: str, spec: synthetic_corpus.SyntheticCorpusSpec) -> str:
     """An aclImdb-layout folder of synthetic reviews, generated on first use."""
-    root = Path(cache_dir) / f"synthetic_aclImdb-{_key(spec)}"
+    root = synthetic_corpus_path(cache_dir, spec)
     if not (root / "README").exists():
         logging.info("Generating the synthetic offline corpus in %s", root)
         synthetic_corpus.write_synthetic_corpus(root, spec)
@@ -67,11 +72,16 @@ def minilm_checkpoint_dir_or_none(cache_dir: str | None = None) -> Path | None:
     return target
 
 
-def pretrained_minilm(cache_dir: str, seq_length: int = 128) -> hub_bert.HubBertPaths:
+def minilm_paths(cache_dir: str, seq_length: int = 128) -> HubBertPaths:
+    """Where the MiniLM checkpoint is (or will be) converted to a Hub-format BERT pair."""
+    return HubBertPaths(Path(cache_dir) / f"minilm_hub-seq{seq_length}")
+
+
+def pretrained_minilm(cache_dir: str, seq_length: int = 128) -> HubBertPaths:
     """The MiniLM checkpoint as a Hub-format BERT pair, converted on first use."""
     from modules import hf_bert_converter
 
-    paths = hub_bert.HubBertPaths(Path(cache_dir) / f"minilm_hub-seq{seq_length}")
+    paths = minilm_paths(cache_dir, seq_length)
     if not paths.exists():
         checkpoint = minilm_checkpoint_dir_or_none(cache_dir)
         if checkpoint is None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.example_gen_helpers import label_mean_of_prefix, read_split, run_executor
+from tests.support.example_gen_helpers import label_mean_of_prefix, read_split, run_executor
 
-ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_train.tar.gz"
+ARCHIVE = Path(__file__).resolve().parents[3] / "shared" / "data" / "aclImdb_train.tar.gz"
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("IMDB_REAL_DATA_TESTS") != "1" or not ARCHIVE.exists(),

@@ -1,5 +1,6 @@
 """Checks of a pushed model that more than one test makes."""
 
+import hashlib
 from pathlib import Path
 
 from modules import model as model_lib
@@ -35,3 +36,11 @@ def assert_warmup_requests_are_served(model_dir: Path) -> None:
     inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
     outputs = loaded.signatures[request.model_spec.signature_name](**inputs)
     assert outputs[model_lib.PROBABILITY_OUTPUT].shape == (len(model_lib.WARMUP_TEXTS), 1)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (relative path) with its SHA-256, and every folder (as '<dir>')."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+            for p in sorted(folder.rglob("*"))}

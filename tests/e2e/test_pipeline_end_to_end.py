@@ -1,5 +1,5 @@
 """The pipeline stops before training on data that fails validation. (The whole pipeline blessing, pushing and
-serving is tests/test_model_validation.py's run 1.)"""
+serving is tests/e2e/test_model_validation.py's run 1.)"""
 
 from pathlib import Path
 

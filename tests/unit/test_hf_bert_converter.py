@@ -10,8 +10,8 @@ import tensorflow_hub as hub
 from safetensors.numpy import save_file
 
 from modules import hf_bert_converter
-from pipeline import offline_defaults
-from tests.hf_bert_reference import bert_forward, wordpiece_ids
+from runners import offline_assets
+from tests.support.hf_bert_reference import bert_forward, wordpiece_ids
 
 TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was", "great", "un", "##aff",
               "##able", "cafe", "naive", "!", ",", ".", "hello", "world", "##s", "film"]
@@ -102,7 +102,7 @@ def test_bad_checkpoints_are_named(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-MINILM = offline_defaults.minilm_checkpoint_dir_or_none()
+MINILM = offline_assets.minilm_checkpoint_dir_or_none()
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest
 from tfx.orchestration import metadata
 
 import kubeflow_runner
+from runners import kubeflow_spec
 import local_runner
 from components import provenance
 from modules import predict
@@ -66,7 +67,7 @@ def test_tune_compiles_for_kubeflow(tmp_path):
     args = kubeflow_runner.parse_args([
         "--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s",
         "--output-file", str(tmp_path / "spec.json"), "--tune", "--tune-seq-lengths", "128,256"])
-    spec_path = kubeflow_runner.compile_pipeline(args, *kubeflow_runner.build_pipeline(args))
+    spec_path = kubeflow_spec.compile_pipeline(args, *kubeflow_spec.build_pipeline(args))
     spec = json.loads(Path(spec_path).read_text())["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]
     hyperparameters = tasks["Trainer"]["inputs"]["artifacts"]["hyperparameters"]["taskOutputArtifact"]

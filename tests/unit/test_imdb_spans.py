@@ -9,7 +9,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components import imdb_example_gen, imdb_source, imdb_spans
 from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
-from tests.example_gen_helpers import read_split, run_executor
+from tests.support.example_gen_helpers import read_split, run_executor
 
 SMALL = SyntheticCorpusSpec(reviews_per_label={"train": 10, "test": 3})
 

@@ -8,7 +8,7 @@ import pytest
 from tfx.types import artifact_utils
 
 from components import imdb_example_gen as gen
-from tests.example_gen_helpers import label_mean_of_prefix, read_split, run_executor
+from tests.support.example_gen_helpers import label_mean_of_prefix, read_split, run_executor
 
 
 def write_review(root: Path, rel: str, content: bytes) -> Path:

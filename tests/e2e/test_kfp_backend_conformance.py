@@ -1,5 +1,5 @@
 """Conformance with the open-source Kubeflow Pipelines backend: every task of the compiled spec, in order, run
-through `pipeline.kfp_entrypoint` with the executor input each backend version builds (tests/support/
+through `runners.kfp_entrypoint` with the executor input each backend version builds (tests/support/
 kfp_backend.py, a reading of the Go driver and launcher at 2.4.0, 2.5.0 and 2.17.0, cited there line by line).
 
 The store is a GCS-compatible server on loopback reached by TensorFlow's and Beam's own GCS clients, with gs://
@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 import kubeflow_runner
-from pipeline import configs, kfp_entrypoint
+from pipeline import configs
+from runners import kfp_entrypoint, kubeflow_spec
 from tests.support import fake_gcs, kfp_backend
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,7 @@ def compile_for(backend: Backend, tiny_bert, name: str, *flags: str) -> str:
         "--image-project-root", str(configs.PROJECT_ROOT), "--output-file", str(backend.root / f"{name}.json"),
         "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
         "--seq-length", "64", "--epochs", "4", "--train-steps", str(COMPILED_STEPS), *flags])
-    return kubeflow_runner.compile_pipeline(args, *kubeflow_runner.build_pipeline(args))
+    return kubeflow_spec.compile_pipeline(args, *kubeflow_spec.build_pipeline(args))
 
 
 def report_of(backend: Backend, runs) -> str:
@@ -162,7 +163,7 @@ def test_kfp_2_4_every_task_reads_untyped_inputs_and_the_first_model_is_blessed_
 
 @three_runs
 def test_dict_and_list_metadata_reach_the_next_task_wrapped_as_the_launcher_records_them(first_run):
-    # What the entrypoint unwraps (tests/test_kubeflow_runner.py checks that TFX then reads the values).
+    # What the entrypoint unwraps (tests/unit/test_kubeflow_runner.py checks that TFX then reads the values).
     blessed = only(first_run["ExampleValidator"].outputs["anomalies"]).metadata["blessed"]
     assert list(blessed) == ["struct"] and set(blessed["struct"].values()) == {1}
     passed = first_run["AnomaliesGate"].executor_input["inputs"]["artifacts"]["anomalies"]["artifacts"][0]
@@ -225,7 +226,7 @@ def test_the_launchers_download_fails_on_folder_objects_and_survives_once_they_a
     assert f"folder-objects/model/" in {item["name"] for item in backend.gcs.list_objects(BUCKET, "folder-objects/")}
     with pytest.raises(kfp_backend.LaunchError, match="not a directory|Not a directory|File exists|Is a directory"):
         backend.store.download(uri, tmp_path / "before")
-    remove = "import sys; from pipeline import kfp_entrypoint; print(kfp_entrypoint.remove_folder_objects(sys.argv[1]))"
+    remove = "import sys; from runners import kfp_entrypoint; print(kfp_entrypoint.remove_folder_objects(sys.argv[1]))"
     removed = subprocess.run(backend.gcs.command([sys.executable, "-c", remove, uri]), env=backend.env, check=True,
                              capture_output=True, text=True, cwd=configs.PROJECT_ROOT)
     assert removed.stdout.split()[-1] == "2"  # model/ and model/variables/

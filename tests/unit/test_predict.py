@@ -15,8 +15,9 @@ import tensorflow as tf
 from modules import model as model_lib
 from modules import predict
 from pipeline import configs
+from runners import predict as predict_command
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ["A wonderful, moving and brilliant film.", "Awful.", " ".join(["dull"] * 80), "It was fine, I guess."]
 
 
@@ -52,7 +53,7 @@ def test_sentences_file_and_stdin_give_the_same_json_lines(exported_model, tmp_p
     reviews_file.write_text("\n".join(REVIEWS) + "\n\n", encoding="utf-8")
     outputs = []
     for argv, stdin in (([*REVIEWS], None), (["--file", str(reviews_file)], None), ([], reviews_file.read_text())):
-        code = predict.main(["--model", str(exported_model), "--format", "jsonl", "--batch-size", "3", *argv],
+        code = predict_command.main(["--model", str(exported_model), "--format", "jsonl", "--batch-size", "3", *argv],
                             stdin=io.StringIO(stdin or ""))
         captured = capsys.readouterr()
         assert code == 0, captured.err
@@ -68,7 +69,7 @@ def test_the_newest_pushed_version_is_the_default_and_the_table_shows_it(exporte
     (serving_root / "99").mkdir(parents=True)  # an older version, not a SavedModel: must not be chosen
     (serving_root / "1700000000").symlink_to(exported_model, target_is_directory=True)
     monkeypatch.setattr(configs, "OUTPUT_DIR", str(tmp_path))
-    assert predict.main(["Great film."]) == 0
+    assert predict_command.main(["Great film."]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["probability", "label", "text"]
     assert table[1].endswith("Great film.")
@@ -80,7 +81,7 @@ def test_the_newest_pushed_version_is_the_default_and_the_table_shows_it(exporte
     ([], "\n  \n", "no reviews in stdin"),
 ])
 def test_bad_input_stops_with_a_message_that_says_what_to_do(argv, stdin, message, capsys):
-    assert predict.main(argv, stdin=io.StringIO(stdin)) == 2
+    assert predict_command.main(argv, stdin=io.StringIO(stdin)) == 2
     assert message in capsys.readouterr().err
 
 
@@ -88,13 +89,13 @@ def test_a_model_without_the_text_signature_is_refused(tmp_path, capsys):
     module = tf.Module()
     module.double = tf.function(lambda x: {"y": 2 * x}, input_signature=[tf.TensorSpec([None], tf.float32)])
     tf.saved_model.save(module, str(tmp_path / "other"), signatures={"serving_default": module.double})
-    assert predict.main(["--model", str(tmp_path / "other"), "Great."]) == 2
+    assert predict_command.main(["--model", str(tmp_path / "other"), "Great."]) == 2
     assert "no 'predict_text' signature (it has ['serving_default'])" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_the_command_runs_as_documented(exported_model):
-    completed = subprocess.run([sys.executable, "-m", "modules.predict", "--model", str(exported_model),
+    completed = subprocess.run([sys.executable, "-m", "runners.predict", "--model", str(exported_model),
                                 "--format", "jsonl"], input="Great film.\nTerrible.\n", cwd=PROJECT_ROOT,
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]

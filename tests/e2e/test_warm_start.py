@@ -10,7 +10,7 @@ from modules import hub_bert
 from modules import model as model_lib
 from modules import trainer
 from modules.training_config import TrainingConfig
-from tests.tiny_assets import TINY_BERT
+from tests.support.tiny_assets import TINY_BERT
 
 pytestmark = pytest.mark.slow
 

@@ -81,7 +81,7 @@ def _check_ranges(name: str, proto: message.Message) -> None:
                              f"(or 0 or unset: whole passes over the split)")
     if not hasattr(proto, "metrics_specs"):
         return
-    from components.evaluation_report import configured_thresholds
+    from components.tfma_config import configured_thresholds
 
     for class_name, threshold in configured_thresholds(proto):
         for side in ("lower_bound", "upper_bound"):

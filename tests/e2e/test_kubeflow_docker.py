@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 import kubeflow_runner
-from pipeline import configs, kubeflow_submit
-from tests.serving_checks import assert_warmup_requests_are_served
+from pipeline import configs
+from runners import kubeflow_submit
+from tests.support.serving_checks import assert_warmup_requests_are_served
 
 pytestmark = [
     pytest.mark.slow,

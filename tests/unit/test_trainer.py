@@ -14,8 +14,8 @@ from tfx.types import artifact_utils
 from components import synthetic_corpus
 from modules import hardware, keras_encoder, review_text, trainer
 from modules import model as model_lib
-from tests.tiny_assets import TINY_BERT
-from tests.example_gen_helpers import run_executor
+from tests.support.tiny_assets import TINY_BERT
+from tests.support.example_gen_helpers import run_executor
 
 TEXTS = ["A wonderful, moving and brilliant film. I loved it.", "Awful. Boring, dull and painful to watch.",
          "It was fine."]

@@ -1,0 +1,103 @@
+"""The console of a local run: a line when each component starts and ends (with what it decided), training
+progress, and a summary; everything else (TFX, Beam, TensorFlow's own C++ lines) goes to the run's log file.
+
+Inside `RunConsole`, file descriptors 1 and 2 point at the log file, so every library's output lands there
+whole; `say` writes to the terminal the process started with. LocalDagRunner's "Component X is running" /
+"is finished" log records and the Trainer's progress records (`modules.progress.LOGGER`) are echoed as console
+lines; with `verbose`, the whole log is also copied to the console.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Callable, TextIO
+
+PROGRESS_LOGGER = "imdb_bert_tfx.progress"  # modules.progress.LOGGER (no TensorFlow imported here)
+RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s")
+
+
+class _ConsoleHandler(logging.Handler):
+    """Echoes component starts and ends and progress records to the console."""
+
+    def __init__(self, console: "RunConsole"):
+        super().__init__(logging.INFO)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == PROGRESS_LOGGER:
+            self.console.say(f"    {record.getMessage()}")
+        elif record.msg in (RUNNING, FINISHED) and record.args:
+            self.console.component_event(str(record.args[0]), started=record.msg == RUNNING)
+
+
+class RunConsole:
+    """Routes a run's output: see the module docstring. `summarize(component_id)` says what a finished
+    component decided or made (one line, may be empty)."""
+
+    def __init__(self, log_path: str, summarize: Callable[[str], str] = lambda _: "", verbose: bool = False):
+        self.log_path, self.summarize, self.verbose = log_path, summarize, verbose
+        self.running: str | None = None  # the component that started and has not finished
+        self.started: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._terminal: TextIO = sys.stdout
+
+    def __enter__(self) -> "RunConsole":
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        sys.stdout.flush(), sys.stderr.flush()
+        self._saved = (os.dup(1), os.dup(2))
+        self._terminal = os.fdopen(os.dup(self._saved[0]), "w", buffering=1)
+        if not self.verbose:
+            log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log_fd, 1), os.dup2(log_fd, 2)
+            os.close(log_fd)
+        else:
+            self._file_handler = logging.FileHandler(self.log_path)
+            logging.getLogger().addHandler(self._file_handler)
+        self._handler = _ConsoleHandler(self)
+        logging.getLogger().addHandler(self._handler)
+        logging.getLogger().setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        logging.getLogger().removeHandler(self._handler)
+        if self.verbose:
+            logging.getLogger().removeHandler(self._file_handler)
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(self._saved[0], 1), os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._terminal.close()
+        self._terminal = sys.stdout
+
+    def say(self, line: str = "") -> None:
+        """A line on the console (and in the log file)."""
+        with self._lock:
+            self._terminal.write(line + "\n")
+            self._terminal.flush()
+        if not self.verbose:
+            print(f"[console] {line}", file=sys.stderr, flush=True)
+
+    def component_event(self, component: str, *, started: bool) -> None:
+        now = time.monotonic()
+        if started:
+            self.running, self.started[component] = component, now
+            self.say(f"{time.strftime('%H:%M:%S')}  {component} ...")
+            return
+        self.running = None
+        took = duration(now - self.started.get(component, now))
+        try:
+            summary = self.summarize(component)
+        except Exception as error:  # a summary must never fail the run
+            logging.warning("No summary for %s: %s", component, error)
+            summary = ""
+        self.say(f"{time.strftime('%H:%M:%S')}  {component} done in {took}" + (f": {summary}" if summary else ""))

@@ -1,0 +1,91 @@
+"""The predict command: classifies reviews with a pushed model (`modules.predict`).
+
+    python -m runners.predict "What a great film." "Dreadful."      # sentences as arguments
+    python -m runners.predict --file reviews.txt --format jsonl      # one review per line
+    cat reviews.txt | python -m runners.predict                      # stdin
+    python -m runners.predict --model tfx_output/serving_model/imdb-bert-tfx/1764000000 "Great."
+
+Uses the newest version under the local runner's serving directory unless `--model` names one. Large inputs
+go in length-sorted batches, with a progress bar on stderr; results come out in input order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+from typing import Iterable, TextIO
+
+from modules.predict import DEFAULT_BATCH_SIZE, Prediction, PredictError, classify, latest_pushed_model
+from pipeline import configs
+
+
+def read_texts(sentences: list[str], file: str | None, stdin: TextIO) -> list[str]:
+    """The reviews to classify: the arguments, else the file's lines, else stdin's (blank lines skipped)."""
+    if sentences and file:
+        raise PredictError("give sentences as arguments or --file, not both")
+    if sentences:
+        lines: Iterable[str] = sentences
+        origin = "the arguments"
+    elif file:
+        try:
+            with open(file, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            raise PredictError(f"{file}: no such file; --file takes a text file with one review per line") from None
+        except UnicodeDecodeError as error:
+            raise PredictError(f"{file}: not UTF-8 text ({error}); re-encode it as UTF-8") from None
+        origin = file
+    else:
+        if stdin.isatty():
+            raise PredictError("no input: give sentences as arguments, --file PATH, or pipe reviews into stdin")
+        lines = stdin.read().splitlines()
+        origin = "stdin"
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise PredictError(f"no reviews in {origin}: it is empty or only blank lines")
+    return texts
+
+
+def format_table(predictions: list[Prediction], width: int = 80) -> str:
+    rows = [f"{'probability':>11}  {'label':<8}  text"]
+    for p in predictions:
+        text = p.text if len(p.text) <= width else p.text[:width - 3] + "..."
+        rows.append(f"{p.probability:11.4f}  {p.label:<8}  {text}")
+    return "\n".join(rows)
+
+
+def format_jsonl(predictions: list[Prediction]) -> str:
+    return "\n".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) for p in predictions)
+
+
+def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sentences", nargs="*", help="reviews to classify")
+    parser.add_argument("--file", help="text file with one review per line")
+    parser.add_argument("--model", help="SavedModel folder (default: newest version under "
+                                        f"{configs.serving_model_dir(configs.OUTPUT_DIR)})")
+    parser.add_argument("--format", choices=("table", "jsonl"), default="table")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    args = parser.parse_args(argv)
+    try:
+        texts = read_texts(args.sentences, args.file, stdin)
+        model_dir = args.model
+        if model_dir is None:
+            try:
+                model_dir = latest_pushed_model(configs.serving_model_dir(configs.OUTPUT_DIR))
+            except FileNotFoundError as error:
+                raise PredictError(f"{error} Or pass --model DIR.") from None
+        with contextlib.redirect_stdout(sys.stderr):  # the progress bar; stdout carries only the results
+            predictions = classify(model_dir, texts, args.batch_size, progress=len(texts) > args.batch_size)
+    except PredictError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(predictions) if args.format == "table" else format_jsonl(predictions))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

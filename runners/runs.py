@@ -1,0 +1,185 @@
+"""The history of the runs of one output directory, read from its ML Metadata: when, data, encoder and key
+settings, eval accuracy, baseline, verdict, pushed version, duration. Printed as a table and written as an HTML
+page with a plot of eval accuracy across runs (blessed and rejected marked).
+
+    .venv/bin/python -m runners.runs [--output-dir tfx_output]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import html
+import io
+import json
+import os
+import time
+from typing import Any
+
+from pipeline import configs
+
+HISTORY_PAGE = "runs.html"
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    started: float
+    seconds: float
+    data: str = ""
+    encoder: str = ""
+    settings: str = ""
+    eval_accuracy: float | None = None
+    baseline: str = ""
+    verdict: str = ""
+    pushed: str = ""
+
+    def row(self) -> list[str]:
+        return [time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started)), self.data, self.encoder,
+                self.settings, "" if self.eval_accuracy is None else f"{self.eval_accuracy:.4f}", self.baseline,
+                self.verdict, self.pushed, f"{self.seconds / 60:.1f} min"]
+
+
+COLUMNS = ["when", "data", "encoder", "settings", "eval accuracy", "baseline", "verdict", "pushed", "duration"]
+
+
+def _value(message: Any, key: str) -> Any:
+    """A custom property of an MLMD execution or artifact as a Python value, None if unset."""
+    if key not in message.custom_properties:
+        return None
+    value = message.custom_properties[key]
+    kind = value.WhichOneof("value")
+    if kind == "proto":  # TFX stores JSON values as a google.protobuf.Value
+        from google.protobuf import json_format, struct_pb2
+
+        proto = struct_pb2.Value()
+        value.proto.Unpack(proto)
+        return json_format.MessageToDict(proto)
+    return getattr(value, kind) if kind else None
+
+
+def _outputs(store, execution_id: int) -> dict[str, Any]:
+    """Output key -> artifact of an execution."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    events = [e for e in store.get_events_by_execution_ids([execution_id])
+              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events if e.path.steps and e.artifact_id in artifacts}
+
+
+def _describe(run: Run, executions: dict[str, Any], store) -> Run:
+    """Fills `run` from its executions (component id -> execution)."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    if "ImdbExampleGen" in executions:
+        gen = executions["ImdbExampleGen"]
+        examples = _outputs(store, gen.id).get("examples")
+        spans = _value(examples, "spans") if examples else None
+        run.data = os.path.basename(str(_value(gen, "source") or "").rstrip("/")) + (f" spans {spans}" if spans else "")
+    if "Trainer" in executions:
+        training = json.loads(_value(executions["Trainer"], "custom_config") or "{}")
+        train_args = json.loads(_value(executions["Trainer"], "train_args") or "{}")
+        run.encoder = os.path.basename(str(training.get("encoder_handle", "")).rstrip("/"))
+        run.settings = (f"seq {training.get('seq_length')} {training.get('truncation')}, "
+                        f"lr {training.get('learning_rate')}, " + (f"{train_args['num_steps']} steps"
+                        if train_args.get("num_steps") else f"{training.get('epochs')} epochs")
+                        + (", warm start" if training.get("warm_start") else ""))
+    if "LatestServedModel" in executions:
+        model = _outputs(store, executions["LatestServedModel"].id).get("model")
+        version = _value(model, "served_version") if model else None
+        run.baseline = str(version) if version else "none"
+    if "EvaluationReport" in executions:
+        report = _outputs(store, executions["EvaluationReport"].id).get("report")
+        run.eval_accuracy = _value(report, "eval_accuracy") if report else None
+        run.verdict = ("blessed" if _value(report, "blessed") else "rejected") if report else ""
+    if "Pusher" in executions:
+        pushed = _outputs(store, executions["Pusher"].id).get("pushed_model")
+        run.pushed = str(_value(pushed, "pushed_version") or "") if pushed and _value(pushed, "pushed") else ""
+    failed = [node for node, e in executions.items() if e.last_known_state in (
+        metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING)]
+    if failed and not run.verdict:
+        run.verdict = f"stopped at {failed[0]}"
+    return run
+
+
+def read_runs(metadata_path: str) -> list[Run]:
+    """Every pipeline run recorded in the SQLite ML Metadata at `metadata_path`, oldest first."""
+    import ml_metadata as mlmd
+    from tfx import v1 as tfx
+
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+    node_of = {}
+    for context in store.get_contexts_by_type("node"):
+        for execution in store.get_executions_by_context(context.id):
+            node_of[execution.id] = context.name.split(".", 1)[-1]
+    runs = []
+    for context in store.get_contexts_by_type("pipeline_run"):
+        executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+        if not executions:
+            continue
+        started = min(e.create_time_since_epoch for e in executions) / 1000
+        ended = max(e.last_update_time_since_epoch for e in executions) / 1000
+        run = Run(context.name, started, ended - started)
+        runs.append(_describe(run, {node_of.get(e.id, str(e.id)): e for e in executions}, store))
+    return sorted(runs, key=lambda r: r.started)
+
+
+def table(runs: list[Run]) -> str:
+    rows = [COLUMNS] + [r.row() for r in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def plot_png(runs: list[Run]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 3.5))
+    scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
+    axes.plot([i for i, _ in scored], [r.eval_accuracy for _, r in scored], color="0.6", zorder=1)
+    for verdict, marker, color in (("blessed", "o", "tab:green"), ("rejected", "x", "tab:red")):
+        points = [(i, r.eval_accuracy) for i, r in scored if r.verdict == verdict]
+        if points:
+            axes.scatter(*zip(*points), marker=marker, color=color, label=verdict, zorder=2)
+    axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs")
+    axes.legend(loc="lower right")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def write_page(runs: list[Run], path: str) -> str:
+    """The HTML page: the plot and the table; returns its path."""
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.row()) + "</tr>\n" for r in runs)
+    image = base64.b64encode(plot_png(runs)).decode() if runs else ""
+    page = (f"<!doctype html><meta charset='utf-8'><title>Runs</title><h1>Runs of {html.escape(path)}</h1>"
+            + (f"<img alt='eval accuracy across runs' src='data:image/png;base64,{image}'>" if image else "")
+            + "<table border=1 cellpadding=4><tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + f"</tr>\n{cells}</table>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
+
+
+def history_page(output_dir: str) -> str:
+    return os.path.join(output_dir, HISTORY_PAGE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", default=configs.OUTPUT_DIR, help="local_runner.py's --output-dir")
+    args = parser.parse_args(argv)
+    metadata_path = configs.metadata_path(args.output_dir)
+    if not os.path.exists(metadata_path):
+        parser.exit(2, f"{metadata_path}: no runs recorded; run local_runner.py --output-dir {args.output_dir}\n")
+    runs = read_runs(metadata_path)
+    print(table(runs))
+    print(f"\n{len(runs)} runs; page: {write_page(runs, history_page(args.output_dir))}")
+
+
+if __name__ == "__main__":
+    main()
