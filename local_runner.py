@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
+import time
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from components import imdb_source
@@ -18,14 +20,9 @@ from modules import encoders
 from pipeline import configs
 from runners import cli, offline_assets, run_lock
 
-REAL_CORPUS_HINT = """
-That was the quick first look: a synthetic corpus, learned in a few steps. For a real sentiment model, train
-on the Large Movie Review Dataset (84 MB download, or a local aclImdb folder or tarball):
-  .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
-  .venv/bin/python local_runner.py --data ~/aclImdb_train.tar.gz --test-split ''
-On real data the defaults are the best recipe measured (--recipe best: about 0.91 eval accuracy after 30-45
-training minutes on 2 CPU cores); --recipe tutorial trains exactly as the tutorial does. See README, "Real
-data and real encoders"; a GPU is used when there is one."""
+REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.91 eval accuracy after 30-45
+training minutes on 2 cores (--recipe tutorial: the tutorial's settings; README, "Real data"):
+  .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"""
 EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.",
                      "A dull, tedious film. I hated every minute."]
 
@@ -38,7 +35,9 @@ class LocalRun:
     recipe: str
     output_dir: str
     cache_dir: str
-    synthetic: bool  # the offline default corpus (no --data): a quick look
+    synthetic: bool  # the offline default corpus (no --data): a quick look, kept apart in <output dir>/quick-look
+    lock_dir: str = ""  # --output-dir: one run at a time in it, quick look or not
+    verbose: bool = False
 
 
 def flags() -> cli.Parser:
@@ -49,6 +48,7 @@ def flags() -> cli.Parser:
     parser.add_argument("--data", help="aclImdb folder, .tar.gz, or URL of the tarball; default: the synthetic "
                                        "offline corpus")
     cli.add_model_flags(parser)
+    parser.add_argument("--verbose", action="store_true", help="also show the full log on the console")
     parser.add_argument("--cache", action="store_true",
                         help="reuse finished executions of earlier runs whose inputs and settings are unchanged "
                              "(TFX caching), e.g. to rerun after a crash")
@@ -71,13 +71,16 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
         handles = offline_assets.minilm_paths(args.cache_dir).handles()
     source = args.data or str(offline_assets.synthetic_corpus_path(args.cache_dir, synthetic_corpus_spec()))
     recipe = cli.recipe_name(args, real_data=args.data is not None)
+    # The quick look keeps its own artifacts, metadata and served models: no real run is judged against it.
+    output_dir = args.output_dir if args.data else configs.quick_look_dir(args.output_dir)
     config = cli.checked(parser, lambda: cli.pipeline_config(
-        args, root=configs.pipeline_root(args.output_dir),
+        args, root=configs.pipeline_root(output_dir),
         data=cli.data_config(args, source if "://" in source else os.path.abspath(os.path.expanduser(source)),
                              configs.download_dir(args.cache_dir), args.schema_file or configs.SCHEMA_FILE),
-        handles=handles, serving_model_dir=configs.serving_model_dir(args.output_dir), recipe=recipe,
+        handles=handles, serving_model_dir=configs.serving_model_dir(output_dir), recipe=recipe,
         enable_cache=args.cache))
-    return LocalRun(config, recipe, args.output_dir, args.cache_dir, synthetic=args.data is None)
+    return LocalRun(config, recipe, output_dir, args.cache_dir, synthetic=args.data is None, lock_dir=args.output_dir,
+                    verbose=args.verbose)
 
 
 def synthetic_corpus_spec():
@@ -89,7 +92,7 @@ def synthetic_corpus_spec():
 def main(argv: list[str] | None = None) -> None:
     local_run = parse_args(argv)
     try:
-        with run_lock.hold(local_run.output_dir):
+        with run_lock.hold(local_run.lock_dir or local_run.output_dir):
             run(local_run)
     except run_lock.RunLockHeld as error:
         print(f"local_runner.py: error: {error}", file=sys.stderr)
@@ -103,47 +106,70 @@ def prepare(local_run: LocalRun) -> None:
         offline_assets.synthetic_corpus_dir(local_run.cache_dir, synthetic_corpus_spec())
     if config.training.encoder_handle == str(offline_assets.minilm_paths(local_run.cache_dir).encoder):
         offline_assets.pretrained_minilm(local_run.cache_dir)
-    handles = encoders.EncoderHandles(encoder=config.training.encoder_handle,
-                                      preprocess=config.training.preprocess_handle)
-    try:
-        encoders.check_handles(handles, config.training.seq_length)  # before any Beam work
-    except encoders.EncoderError as error:
-        print(f"local_runner.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    encoders.check_handles(encoders.EncoderHandles(encoder=config.training.encoder_handle,
+                                                   preprocess=config.training.preprocess_handle),
+                           config.training.seq_length)  # before any Beam work
 
 
 def run(local_run: LocalRun) -> None:
-    from absl import logging
+    """The pipeline under the run's console: a short story on the terminal, everything in the log file; a
+    failure ends the process with one line and its exit code (runners/failures.py)."""
+    from runners import console, failures, runs
+
+    config, output_dir = local_run.config, local_run.output_dir
+    metadata_path = configs.metadata_path(output_dir)
+    log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+    with console.RunConsole(log_path, lambda component: runs.component_summary(metadata_path, component, config),
+                            verbose=local_run.verbose) as screen:
+        screen.say(cli.recipe_line(local_run.recipe, config))
+        screen.say(f"Data: {config.data.source}" + (" (synthetic quick look)" if local_run.synthetic else ""))
+        screen.say(f"Output: {output_dir}; full log: {log_path}")
+        try:
+            before, after, report = run_pipeline(local_run, metadata_path)
+        except Exception as error:  # noqa: BLE001  (one line and an exit code; the traceback goes to the log)
+            logging.exception("The run failed")
+            code, message = failures.describe(error)
+            where = f" in {screen.running}" if screen.running else ""
+            screen.fail(f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})")
+            sys.exit(code)
+        say_outcome(screen, local_run, before, after, report, runs.write_page(runs.read_runs(metadata_path),
+                                                                              runs.history_page(output_dir)))
+
+
+def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, str | None, str | None]:
+    """Runs the pipeline; returns the served version folders before and after, and the report's path."""
     from tfx import v1 as tfx
 
     from components import evaluation_report
     from modules import predict
     from pipeline.pipeline import create_pipeline
 
-    logging.set_verbosity(logging.INFO)
     prepare(local_run)
-    config = local_run.config
-    metadata_path = configs.metadata_path(local_run.output_dir)
     os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
     metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
-    before = predict.latest_pushed_model_or_none(config.serving_model_dir)
-    print(cli.recipe_line(local_run.recipe, config), flush=True)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata_config))
-    after = predict.latest_pushed_model_or_none(config.serving_model_dir)
+    serving = local_run.config.serving_model_dir
+    before = predict.latest_pushed_model_or_none(serving)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(local_run.config, metadata_config))
+    return before, predict.latest_pushed_model_or_none(serving), evaluation_report.latest_report_path(metadata_config)
 
-    print()
-    report = evaluation_report.latest_report_path(metadata_config)
+
+def say_outcome(screen, local_run: LocalRun, before: str | None, after: str | None, report: str | None,
+                history: str) -> None:
+    from modules import predict
+
     if report:
-        print(f"Evaluation report: {report}")
+        screen.say(f"Evaluation report: {report}")
+    screen.say(f"Run history: {history}")
     if after is None:
-        print(f"No model is pushed yet in {config.serving_model_dir}: this run's model was not blessed.")
+        screen.say(f"No model is pushed yet in {local_run.config.serving_model_dir}: this run's model was not blessed.")
         return
-    print(f"Pushed model: {after}" if after != before else
-          f"This run's model was not blessed; the serving model is still {after}")
+    screen.say(f"Pushed model: {after}" if after != before else
+               f"This run's model was not blessed; the serving model is still {after}")
     for prediction in predict.classify(after, EXAMPLE_SENTENCES):
-        print(f"  {prediction.probability:.3f}  {prediction.label:<8}  {prediction.text}")
+        screen.say(f"  {prediction.probability:.3f}  {prediction.label:<8}  {prediction.text}")
     if local_run.synthetic:
-        print(REAL_CORPUS_HINT)
+        for line in REAL_CORPUS_HINT.splitlines():
+            screen.say(line)
 
 
 if __name__ == "__main__":

@@ -232,6 +232,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     tf.io.gfile.rmtree(split_uri)
             raise
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples.set_string_custom_property(SOURCE_KEY, exec_properties[SOURCE_KEY])  # for provenance
         if exec_properties.get(SOURCE_FINGERPRINT_KEY):
             examples.set_string_custom_property(SOURCE_FINGERPRINT_KEY, exec_properties[SOURCE_FINGERPRINT_KEY])
 

@@ -42,7 +42,9 @@ def provenance(examples: types.Artifact, base_model: list[types.Artifact], warm_
         model = base_model[0]
         started_from = {"served_version": model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY),
                         "served_from": model.get_string_custom_property(served_baseline.SERVED_FROM_PROPERTY)}
-    return {"examples": examples.uri, "spans": spans_of(examples), "warm_started_from": started_from,
+    source = {key: examples.get_string_custom_property(key) for key in ("source", "source_fingerprint")
+              if examples.has_custom_property(key)}
+    return {"examples": examples.uri, **source, "spans": spans_of(examples), "warm_started_from": started_from,
             "tuned": tuned_values(hyperparameters)}
 
 
@@ -56,7 +58,9 @@ def describe(record: dict[str, Any] | None) -> str:
     """'spans 2, 3; warm-started from served version 17...' or what is unknown."""
     if record is None:
         return "unknown (no training record in the model)"
-    spans = "spans " + ", ".join(map(str, record["spans"])) if record["spans"] else "the whole source (no spans)"
+    source = record.get("source", "the source")
+    source += f" ({record['source_fingerprint']})" if record.get("source_fingerprint") else ""
+    spans = f"spans {', '.join(map(str, record['spans']))} of {source}" if record["spans"] else source
     started = record["warm_started_from"]
     origin = (f"warm-started from served version {started['served_version']}" if started
               else "trained from the pretrained encoder")

@@ -37,6 +37,11 @@ def download_dir(cache_dir: str = CACHE_DIR) -> str:
     return os.path.join(cache_dir, "imdb")
 
 
+def quick_look_dir(output_dir: str = OUTPUT_DIR) -> str:
+    """The quick look (the synthetic corpus) keeps its artifacts, metadata and served models apart, here."""
+    return os.path.join(output_dir, "quick-look")
+
+
 def serving_model_dir(output_dir: str = OUTPUT_DIR) -> str:
     """Pushed models land in `<this>/<version>/` (TF Serving's layout)."""
     return os.path.join(output_dir, "serving_model", PIPELINE_NAME)

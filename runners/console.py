@@ -9,12 +9,15 @@ lines; with `verbose`, the whole log is also copied to the console.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
 import threading
 import time
 from typing import Callable, TextIO
+
+from absl import logging as absl_logging
 
 PROGRESS_LOGGER = "imdb_bert_tfx.progress"  # modules.progress.LOGGER (no TensorFlow imported here)
 RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
@@ -24,6 +27,16 @@ def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
         f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s")
+
+
+def _own_stream(stream: TextIO, fd: int) -> TextIO:
+    """A stream to the terminal the process started with: `stream` itself if it is not file descriptor `fd` (a
+    test's redirect), else a copy of that descriptor that survives its redirection to the log file."""
+    try:
+        real = stream.fileno() == fd
+    except (AttributeError, io.UnsupportedOperation, ValueError):
+        real = False
+    return os.fdopen(os.dup(fd), "w", buffering=1) if real else stream
 
 
 class _ConsoleHandler(logging.Handler):
@@ -50,34 +63,41 @@ class RunConsole:
         self.started: dict[str, float] = {}
         self._lock = threading.Lock()
         self._terminal: TextIO = sys.stdout
+        self._errors: TextIO = sys.stderr
 
     def __enter__(self) -> "RunConsole":
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         sys.stdout.flush(), sys.stderr.flush()
         self._saved = (os.dup(1), os.dup(2))
-        self._terminal = os.fdopen(os.dup(self._saved[0]), "w", buffering=1)
+        self._terminal, self._errors = _own_stream(sys.stdout, 1), _own_stream(sys.stderr, 2)
         if not self.verbose:
             log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(log_fd, 1), os.dup2(log_fd, 2)
             os.close(log_fd)
-        else:
-            self._file_handler = logging.FileHandler(self.log_path)
-            logging.getLogger().addHandler(self._file_handler)
-        self._handler = _ConsoleHandler(self)
-        logging.getLogger().addHandler(self._handler)
+        # The whole log: to the log file (file descriptor 2 now), or with `verbose` to both.
+        self._log = os.fdopen(os.dup(2), "w", buffering=1)  # the log file (with `verbose`, the console's stderr)
+        self._handlers = [logging.StreamHandler(self._log), _ConsoleHandler(self)] + (
+            [logging.FileHandler(self.log_path)] if self.verbose else [])
+        for handler in self._handlers[::2]:
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        for handler in self._handlers:
+            logging.getLogger().addHandler(handler)
         logging.getLogger().setLevel(logging.INFO)
+        absl_logging.set_verbosity(absl_logging.INFO)  # else absl's flag default (WARNING) wins once parsed
         return self
 
     def __exit__(self, *exc_info) -> None:
-        logging.getLogger().removeHandler(self._handler)
-        if self.verbose:
-            logging.getLogger().removeHandler(self._file_handler)
+        for handler in self._handlers:
+            logging.getLogger().removeHandler(handler)
         sys.stdout.flush(), sys.stderr.flush()
+        self._log.close()
         os.dup2(self._saved[0], 1), os.dup2(self._saved[1], 2)
         for fd in self._saved:
             os.close(fd)
-        self._terminal.close()
-        self._terminal = sys.stdout
+        for stream, real in ((self._terminal, sys.stdout), (self._errors, sys.stderr)):
+            if stream is not real:
+                stream.close()
+        self._terminal, self._errors = sys.stdout, sys.stderr
 
     def say(self, line: str = "") -> None:
         """A line on the console (and in the log file)."""
@@ -85,7 +105,14 @@ class RunConsole:
             self._terminal.write(line + "\n")
             self._terminal.flush()
         if not self.verbose:
-            print(f"[console] {line}", file=sys.stderr, flush=True)
+            self._log.write(f"[console] {line}\n")
+
+    def fail(self, line: str) -> None:
+        """A failure's one line, on the console's stderr (and in the log file)."""
+        self._errors.write(line + "\n")
+        self._errors.flush()
+        if not self.verbose:
+            self._log.write(f"[console] {line}\n")
 
     def component_event(self, component: str, *, started: bool) -> None:
         now = time.monotonic()

@@ -14,6 +14,7 @@ Exit codes (README, "Mistakes and crashes"):
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 from typing import Iterator
 
@@ -26,6 +27,12 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         seen.add(id(error))
         yield error
         error = error.__cause__ or error.__context__
+
+
+def _disk_full(error: BaseException) -> bool:
+    """ENOSPC from Python, or from TensorFlow's or SQLite's C++ (which name it only in their message)."""
+    return (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        text in str(error) for text in ("No space left on device", "database or disk is full"))
 
 
 def _kind(error: BaseException) -> int | None:
@@ -46,7 +53,7 @@ def _kind(error: BaseException) -> int | None:
     for cls, code in kinds:
         if isinstance(error, cls):
             return code
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if _disk_full(error):
         return STORAGE
     if isinstance(error, FileNotFoundError) and "aclImdb" in str(error):
         return DATA
@@ -58,13 +65,13 @@ def _kind(error: BaseException) -> int | None:
 def message(error: BaseException) -> str:
     """The project's own text for the failure, on one line."""
     text = str(error) or type(error).__name__
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        text = (f"no space left on the device{' writing ' + error.filename if error.filename else ''}; free some "
-                f"space and rerun with --cache (finished steps are reused, nothing was pushed half-way)")
+    if _disk_full(error):
+        text = ("no space left on the device; free some space and rerun with --cache (finished steps are reused, "
+                f"nothing was pushed half-way) [{text}]")
     elif _kind(error) == STORAGE and not isinstance(error, OSError):
         text = (f"the ML Metadata database is damaged ({text}); move its folder (<output dir>/metadata) aside and "
                 f"rerun: the serving folder keeps every pushed model, and the next run is judged against the newest")
-    return " ".join(text.split())
+    return re.sub(r"\s*\[while running '[^']*'\]", "", " ".join(text.split()))  # Beam's step suffix
 
 
 def describe(error: BaseException) -> tuple[int, str]:

@@ -18,6 +18,7 @@ import json
 import sys
 from typing import Iterable, TextIO
 
+from modules import serving_versions
 from modules.predict import DEFAULT_BATCH_SIZE, Prediction, PredictError, classify, latest_pushed_model
 from pipeline import configs
 
@@ -77,7 +78,11 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
             try:
                 model_dir = latest_pushed_model(configs.serving_model_dir(configs.OUTPUT_DIR))
             except FileNotFoundError as error:
-                raise PredictError(f"{error} Or pass --model DIR.") from None
+                quick_look = configs.serving_model_dir(configs.quick_look_dir())
+                if not serving_versions.versions(quick_look):
+                    raise PredictError(f"{error} Or pass --model DIR.") from None
+                model_dir = latest_pushed_model(quick_look)
+                print(f"No real model is pushed yet; using the quick look's {model_dir}", file=sys.stderr)
         with contextlib.redirect_stdout(sys.stderr):  # the progress bar; stdout carries only the results
             predictions = classify(model_dir, texts, args.batch_size, progress=len(texts) > args.batch_size)
     except PredictError as error:

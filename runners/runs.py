@@ -81,7 +81,8 @@ def _describe(run: Run, executions: dict[str, Any], store) -> Run:
     if "Trainer" in executions:
         training = json.loads(_value(executions["Trainer"], "custom_config") or "{}")
         train_args = json.loads(_value(executions["Trainer"], "train_args") or "{}")
-        run.encoder = os.path.basename(str(training.get("encoder_handle", "")).rstrip("/"))
+        parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
+        run.encoder = parts[-2] if len(parts) > 1 and (parts[-1] == "encoder" or parts[-1].isdigit()) else parts[-1]
         run.settings = (f"seq {training.get('seq_length')} {training.get('truncation')}, "
                         f"lr {training.get('learning_rate')}, " + (f"{train_args['num_steps']} steps"
                         if train_args.get("num_steps") else f"{training.get('epochs')} epochs")
@@ -124,6 +125,96 @@ def read_runs(metadata_path: str) -> list[Run]:
         run = Run(context.name, started, ended - started)
         runs.append(_describe(run, {node_of.get(e.id, str(e.id)): e for e in executions}, store))
     return sorted(runs, key=lambda r: r.started)
+
+
+def _artifact(store, artifact):
+    """An MLMD artifact as TFX's Artifact class (what the components' readers take)."""
+    from tfx.types import artifact_utils
+
+    return artifact_utils.deserialize_artifact(store.get_artifact_types_by_id([artifact.type_id])[0], artifact)
+
+
+def _split_counts(statistics) -> str:
+    import tensorflow_data_validation as tfdv
+    from tfx.types import artifact_utils
+
+    counts = [(name, tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{name}", "FeatureStats.pb"))
+               .datasets[0].num_examples) for name in artifact_utils.decode_split_names(statistics.split_names)]
+    return ", ".join(f"{name} {count:,}" for name, count in counts) + " examples"
+
+
+def _best_epoch(model_run) -> str:
+    import csv
+
+    from modules import trainer
+
+    with open(os.path.join(model_run.uri, trainer.TRAINING_HISTORY_CSV)) as f:
+        rows = list(csv.DictReader(f))
+    best = next(row for row in rows if row["best"] == "1")
+    return f"best epoch {best['epoch']} of {len(rows)}, validation accuracy {float(best[trainer.BEST_EPOCH_METRIC]):.4f}"
+
+
+def _accuracy(evaluation, blessing, config: configs.EvaluationConfig | None) -> str:
+    from components import gate_verdict, tfma_config, tfma_results
+
+    result = tfma_results.read_evaluation(evaluation.uri)
+    name = tfma_config.metric_name(tfma_config.ACCURACY_METRIC)
+    text = f"accuracy {result.candidate.metrics[tfma_results.OVERALL][name]:.4f}"
+    if blessing is None or config is None:
+        return text
+    if result.baseline is not None:
+        text += (f" (served model {result.baseline.metrics[tfma_results.OVERALL][name]:.4f}; needs >= "
+                 f"{config.accuracy_threshold:g} and at most {config.max_accuracy_drop:g} below it)")
+    else:
+        text += f" (needs >= {config.accuracy_threshold:g}; no served model to compare with)"
+    return text + (": BLESSED" if gate_verdict.judge(result, blessing).blessed else ": NOT BLESSED")
+
+
+def component_summary(metadata_path: str, component: str, config: configs.PipelineConfig | None = None) -> str:
+    """What the newest execution of `component` decided or made, in a few words, for the console."""
+    import ml_metadata as mlmd
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx import v1 as tfx
+
+    from components import drift, served_baseline
+
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+    context = store.get_context_by_type_and_name("node", f"{config.name if config else configs.PIPELINE_NAME}."
+                                                         f"{component}")
+    execution = max(store.get_executions_by_context(context.id), key=lambda e: e.id)
+    out = {key: _artifact(store, a) for key, a in _outputs(store, execution.id).items()}
+    cached = "cached; " if execution.last_known_state == metadata_store_pb2.Execution.CACHED else ""
+    if component == "ImdbExampleGen":
+        from tfx.types import artifact_utils
+
+        examples = out["examples"]
+        spans = examples.get_string_custom_property("spans") if examples.has_custom_property("spans") else ""
+        return cached + "splits " + ", ".join(artifact_utils.decode_split_names(examples.split_names)) + (
+            f" (spans {spans})" if spans else "")
+    if component == "EvaluationReport":
+        report = out["report"]
+        return "BLESSED" if report.get_int_custom_property("blessed") else (
+            "NOT BLESSED: " + report.get_string_custom_property("reason"))
+    if component == "StatisticsGen":
+        return cached + _split_counts(out["statistics"])
+    if component == "AnomaliesGate":
+        return "no anomalies against the schema"
+    if component == "DistributionValidator":
+        return cached + "; ".join(f"{r.label}: " + (("beyond bounds: " + ", ".join(r.problems)) if r.problems else
+                                  "within bounds") if r.compared else f"{r.label}: not compared"
+                                  for r in drift.read_drift(out["anomalies"]))
+    if component == "LatestServedModel":
+        return "baseline: " + served_baseline.describe(out["model"])
+    if component == "Trainer":
+        return cached + _best_epoch(out["model_run"])
+    if component in ("Evaluator", "TestSetEvaluator"):
+        return cached + _accuracy(out["evaluation"], out.get("blessing") if component == "Evaluator" else None,
+                                  config.evaluation if config else None)
+    if component == "Pusher":
+        pushed = out["pushed_model"]
+        return (f"pushed version {pushed.get_string_custom_property('pushed_version')}"
+                if pushed.get_int_custom_property("pushed") else "nothing pushed (not blessed)")
+    return cached.rstrip("; ")
 
 
 def table(runs: list[Run]) -> str:

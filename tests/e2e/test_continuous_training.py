@@ -109,7 +109,8 @@ def test_span_1_is_trained_from_the_encoder_blessed_and_pushed_without_a_drift_c
     report = story.report(1)
     assert "Blessed: yes" in report and "none: nothing is served yet (first run)" in report
     assert "not compared: no previous span (first run)" in report
-    assert "| candidate | spans 1; trained from the pretrained encoder |" in report
+    assert re.search(r"\| candidate \| spans 1 of \S+span-\{SPAN\} \(span 1 v\S*: \d+ files, sha256 of names, "
+                     r"sizes and times [0-9a-f]{64}\); trained from the pretrained encoder \|", report), report
 
 
 def test_span_2_warm_starts_from_span_1s_model_and_is_compared_with_it_on_span_2s_eval_data(story):
@@ -129,8 +130,9 @@ def test_span_2_warm_starts_from_span_1s_model_and_is_compared_with_it_on_span_2
     record = (story.serving / str(versions[-1]) / PROVENANCE_FILE).read_text()
     assert '"spans": [\n    2\n  ]' in record and f'"served_version": {story.first_version}' in record
     report = story.report(2)
-    assert f"| candidate | spans 2; warm-started from served version {story.first_version} |" in report
-    assert "| baseline (served) | spans 1; trained from the pretrained encoder |" in report
+    assert re.search(rf"\| candidate \| spans 2 of [^|]+; warm-started from served version {story.first_version} \|",
+                     report), report
+    assert re.search(r"\| baseline \(served\) \| spans 1 of [^|]+; trained from the pretrained encoder \|", report)
     assert "evaluated on this run's 'eval' split, from span 2." in report
     assert "drift: this span's train split vs the previous span | label | Jensen-Shannon divergence" in report
 

@@ -190,8 +190,9 @@ def run_1(tiny_corpus, tiny_bert, tmp_path_factory) -> Runs:
 @pytest.mark.slow
 def test_run_1_killed_anywhere_then_run_again_completes_and_never_uses_a_partial_artifact(run_1):
     print("wall seconds per run:", run_1.wall_seconds)
-    resumed = run_1.crash_logs["Evaluator"]  # the run after the Trainer was killed mid-epoch 2
-    assert "Resuming from the backup" in resumed and "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed
+    resumed = run_1.crash_logs["Evaluator"]  # the console of the run after the Trainer was killed mid-epoch 2
+    assert re.search(r"^    epoch 2/2  step ", resumed, re.M) and not re.search(r"^    epoch 1/2 ", resumed, re.M)
+    assert "Resuming from the backup" in Path(re.search(r"full log: (\S+)", resumed)[1]).read_text()
     model_runs = run_1.output_dir / "pipelines" / configs.PIPELINE_NAME / "Trainer" / "model_run"
     finished = [p for p in model_runs.iterdir() if (p / "training_history.csv").exists()]
     assert len(finished) == 1, "one Trainer execution finished: the one that resumed"
@@ -343,4 +344,26 @@ def test_run_3_blesses_a_good_model_against_the_latest_blessed_one_and_pushes_a_
     text = read_report(stdout)
     assert "Blessed: yes, because: all thresholds met." in text
     assert f"Pushed as version {versions[1].name}" in text
+    assert_the_history_lists_the_three_runs(run_3, versions)
     print("overall accuracies:", {k: round(v, 4) for k, v in run_3.accuracies.items()})
+
+
+def assert_the_history_lists_the_three_runs(runs: Runs, versions: list[Path]) -> None:
+    """`python -m runners.runs`: the killed attempts of run 1 stopped where they were killed, then runs 1-3 with
+    their verdicts, baselines, pushed versions and accuracies; the page has the table and the plot."""
+    from runners import runs as history
+
+    result = subprocess.run([sys.executable, "-m", "runners.runs", "--output-dir", str(runs.output_dir)],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recorded = history.read_runs(configs.metadata_path(str(runs.output_dir)))
+    judged = [run for run in recorded if run.verdict in ("blessed", "rejected")]
+    assert [run.verdict for run in judged] == ["blessed", "rejected", "blessed"], recorded
+    assert [run.baseline for run in judged] == ["none", str(runs.first_version), str(runs.first_version)]
+    assert [run.pushed for run in judged] == [versions[0].name, "", versions[1].name]
+    assert judged[-1].eval_accuracy == pytest.approx(runs.accuracies["run 3"])
+    assert all(run.verdict.startswith("stopped at ") for run in recorded if run not in judged)
+    assert "lr 0.001, 120 steps" in judged[0].settings and "lr 1e-12, 1 steps" in judged[1].settings
+    page = (runs.output_dir / history.HISTORY_PAGE).read_text()
+    assert page.count("<tr>") == len(recorded) + 1 and "data:image/png;base64," in page
+    assert all(row.split()[0] in result.stdout for row in map(" ".join, (r.row() for r in judged)))
