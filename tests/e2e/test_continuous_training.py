@@ -39,6 +39,7 @@ class Story:
     def __init__(self, root: Path, bert):
         self.reviews, self.output, self.bert = root / "reviews", root / "output", bert
         self.printed: dict[int, str] = {}
+        self.errors: dict[int, str] = {}
         self.wall_seconds: dict[int, float] = {}
         self.serving = Path(configs.serving_model_dir(str(self.output)))
 
@@ -47,17 +48,17 @@ class Story:
             reviews_per_label=REVIEWS_PER_LABEL, positive_share=positive_share, seed=span))
 
     def run(self, span: int, *flags: str) -> str:
-        printed = io.StringIO()
+        printed, errors = io.StringIO(), io.StringIO()
         started = time.monotonic()
         try:
-            with contextlib.redirect_stdout(printed):
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
                 local_runner.main([
                     "--output-dir", str(self.output), "--data", str(self.reviews / "span-{SPAN}"),
                     "--preprocess-handle", str(self.bert.preprocess), "--encoder-handle", str(self.bert.encoder),
                     "--seq-length", "64", "--accuracy-threshold", "0.7", "--max-accuracy-drop", "0.1", *flags])
         finally:
             self.wall_seconds[span] = round(time.monotonic() - started)
-            self.printed[span] = printed.getvalue()
+            self.printed[span], self.errors[span] = printed.getvalue(), errors.getvalue()
         return self.printed[span]
 
     def report(self, span: int) -> str:
@@ -97,9 +98,11 @@ def story(tmp_path_factory, tiny_bert) -> Story:
     story.run(2, *WARM_START)
     story.drop(3, 0.9)
     story.serving_before_span_3 = snapshot(story.serving)
-    with pytest.raises(drift.DriftError) as stopped:
+    with pytest.raises(SystemExit) as stopped:
         story.run(3, *WARM_START, "--stop-on-drift")
-    story.stop_message = str(stopped.value)
+    assert stopped.value.code == 4  # runners/failures.py: the data failed validation
+    (story.stop_message,) = [line for line in story.errors[3].splitlines() if line.startswith("local_runner.py:")]
+    assert story.stop_message.startswith("local_runner.py: error in DriftGate: Drift beyond its bounds")
     print("span 3 stopped:", story.stop_message)
     print("wall seconds per span's run:", story.wall_seconds)
     return story
