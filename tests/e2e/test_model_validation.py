@@ -13,7 +13,6 @@ module fixture that the next one builds on, with one test each:
 
 import contextlib
 import dataclasses
-import hashlib
 import html
 import io
 import json
