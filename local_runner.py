@@ -36,7 +36,7 @@ class LocalRun:
     output_dir: str
     cache_dir: str
     synthetic: bool  # the offline default corpus (no --data): a quick look, kept apart in <output dir>/quick-look
-    lock_dir: str = ""  # --output-dir: one run at a time in it, quick look or not
+    lock_dir: str  # --output-dir: one run at a time in it, quick look or not
     verbose: bool = False
 
 
@@ -92,7 +92,7 @@ def synthetic_corpus_spec():
 def main(argv: list[str] | None = None) -> None:
     local_run = parse_args(argv)
     try:
-        with run_lock.hold(local_run.lock_dir or local_run.output_dir):
+        with run_lock.hold(local_run.lock_dir):
             run(local_run)
     except run_lock.RunLockHeld as error:
         print(f"local_runner.py: error: {error}", file=sys.stderr)

@@ -76,10 +76,10 @@ class RunConsole:
             os.close(log_fd)
         # The whole log: to the log file (file descriptor 2 now), or with `verbose` to both.
         self._log = os.fdopen(os.dup(2), "w", buffering=1)  # the log file (with `verbose`, the console's stderr)
-        self._handlers = [logging.StreamHandler(self._log), _ConsoleHandler(self)] + (
-            [logging.FileHandler(self.log_path)] if self.verbose else [])
-        for handler in self._handlers[::2]:
+        full_log = [logging.StreamHandler(self._log)] + ([logging.FileHandler(self.log_path)] if self.verbose else [])
+        for handler in full_log:
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._handlers = [*full_log, _ConsoleHandler(self)]
         for handler in self._handlers:
             logging.getLogger().addHandler(handler)
         logging.getLogger().setLevel(logging.INFO)

@@ -62,13 +62,13 @@ def _kind(error: BaseException) -> int | None:
     return None
 
 
-def message(error: BaseException) -> str:
-    """The project's own text for the failure, on one line."""
+def message(error: BaseException, code: int) -> str:
+    """The project's own text for the failure of kind `code`, on one line."""
     text = str(error) or type(error).__name__
     if _disk_full(error):
         text = ("no space left on the device; free some space and rerun with --cache (finished steps are reused, "
                 f"nothing was pushed half-way) [{text}]")
-    elif _kind(error) == STORAGE and not isinstance(error, OSError):
+    elif code == STORAGE and not isinstance(error, OSError):
         text = (f"the ML Metadata database is damaged ({text}); move its folder (<output dir>/metadata) aside and "
                 f"rerun: the serving folder keeps every pushed model, and the next run is judged against the newest")
     return re.sub(r"\s*\[while running '[^']*'\]", "", " ".join(text.split()))  # Beam's step suffix
@@ -79,5 +79,5 @@ def describe(error: BaseException) -> tuple[int, str]:
     for cause in _chain(error):
         code = _kind(cause)
         if code is not None:
-            return code, message(cause)
-    return OTHER, message(error)
+            return code, message(cause, code)
+    return OTHER, message(error, OTHER)

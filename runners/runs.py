@@ -45,7 +45,7 @@ COLUMNS = ["when", "data", "encoder", "settings", "eval accuracy", "baseline", "
 
 
 def _value(message: Any, key: str) -> Any:
-    """A custom property of an MLMD execution or artifact as a Python value, None if unset."""
+    """A property TFX recorded on an MLMD execution (its execution properties) as a Python value, None if unset."""
     if key not in message.custom_properties:
         return None
     value = message.custom_properties[key]
@@ -60,23 +60,31 @@ def _value(message: Any, key: str) -> Any:
 
 
 def _outputs(store, execution_id: int) -> dict[str, Any]:
-    """Output key -> artifact of an execution."""
+    """Output key -> artifact of an execution, as TFX's Artifact classes (what the components' readers take)."""
     from ml_metadata.proto import metadata_store_pb2
+    from tfx.types import artifact_utils
 
     events = [e for e in store.get_events_by_execution_ids([execution_id])
               if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events if e.path.steps and e.artifact_id in artifacts}
+    if not artifacts:
+        return {}
+    types = {t.id: t for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts.values()}))}
+    return {e.path.steps[0].key: artifact_utils.deserialize_artifact(types[artifacts[e.artifact_id].type_id],
+                                                                     artifacts[e.artifact_id])
+            for e in events if e.path.steps and e.artifact_id in artifacts}
 
 
 def _describe(run: Run, executions: dict[str, Any], store) -> Run:
     """Fills `run` from its executions (component id -> execution)."""
     from ml_metadata.proto import metadata_store_pb2
 
+    from components import evaluation_report, provenance, served_baseline
+
     if "ImdbExampleGen" in executions:
         gen = executions["ImdbExampleGen"]
         examples = _outputs(store, gen.id).get("examples")
-        spans = _value(examples, "spans") if examples else None
+        spans = ",".join(map(str, provenance.spans_of(examples))) if examples else ""
         run.data = os.path.basename(str(_value(gen, "source") or "").rstrip("/")) + (f" spans {spans}" if spans else "")
     if "Trainer" in executions:
         training = json.loads(_value(executions["Trainer"], "custom_config") or "{}")
@@ -89,15 +97,18 @@ def _describe(run: Run, executions: dict[str, Any], store) -> Run:
                         + (", warm start" if training.get("warm_start") else ""))
     if "LatestServedModel" in executions:
         model = _outputs(store, executions["LatestServedModel"].id).get("model")
-        version = _value(model, "served_version") if model else None
+        version = model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY) if model else 0
         run.baseline = str(version) if version else "none"
     if "EvaluationReport" in executions:
         report = _outputs(store, executions["EvaluationReport"].id).get("report")
-        run.eval_accuracy = _value(report, "eval_accuracy") if report else None
-        run.verdict = ("blessed" if _value(report, "blessed") else "rejected") if report else ""
+        if report is not None:
+            if report.has_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY):
+                run.eval_accuracy = report.get_float_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY)
+            run.verdict = "blessed" if report.get_int_custom_property("blessed") else "rejected"
     if "Pusher" in executions:
         pushed = _outputs(store, executions["Pusher"].id).get("pushed_model")
-        run.pushed = str(_value(pushed, "pushed_version") or "") if pushed and _value(pushed, "pushed") else ""
+        if pushed is not None and pushed.get_int_custom_property("pushed"):
+            run.pushed = pushed.get_string_custom_property("pushed_version")
     failed = [node for node, e in executions.items() if e.last_known_state in (
         metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING)]
     if failed and not run.verdict:
@@ -125,13 +136,6 @@ def read_runs(metadata_path: str) -> list[Run]:
         run = Run(context.name, started, ended - started)
         runs.append(_describe(run, {node_of.get(e.id, str(e.id)): e for e in executions}, store))
     return sorted(runs, key=lambda r: r.started)
-
-
-def _artifact(store, artifact):
-    """An MLMD artifact as TFX's Artifact class (what the components' readers take)."""
-    from tfx.types import artifact_utils
-
-    return artifact_utils.deserialize_artifact(store.get_artifact_types_by_id([artifact.type_id])[0], artifact)
 
 
 def _split_counts(statistics) -> str:
@@ -176,19 +180,19 @@ def component_summary(metadata_path: str, component: str, config: configs.Pipeli
     from ml_metadata.proto import metadata_store_pb2
     from tfx import v1 as tfx
 
-    from components import drift, served_baseline
+    from components import drift, provenance, served_baseline
 
     store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
     context = store.get_context_by_type_and_name("node", f"{config.name if config else configs.PIPELINE_NAME}."
                                                          f"{component}")
     execution = max(store.get_executions_by_context(context.id), key=lambda e: e.id)
-    out = {key: _artifact(store, a) for key, a in _outputs(store, execution.id).items()}
+    out = _outputs(store, execution.id)
     cached = "cached; " if execution.last_known_state == metadata_store_pb2.Execution.CACHED else ""
     if component == "ImdbExampleGen":
         from tfx.types import artifact_utils
 
         examples = out["examples"]
-        spans = examples.get_string_custom_property("spans") if examples.has_custom_property("spans") else ""
+        spans = ", ".join(map(str, provenance.spans_of(examples)))
         return cached + "splits " + ", ".join(artifact_utils.decode_split_names(examples.split_names)) + (
             f" (spans {spans})" if spans else "")
     if component == "EvaluationReport":
