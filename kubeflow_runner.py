@@ -4,13 +4,12 @@
         --serving-model-dir gs://BUCKET/serving/imdb-bert-tfx --image REGISTRY/imdb-bert-tfx:TAG \\
         [--target kfp | --submit kfp --kfp-host http://localhost:8080 | --submit vertex --vertex-project PROJECT]
 
-writes the pipeline job spec JSON (`--output-file`, KubeflowV2DagRunner's format) whose every task runs in
-`--image` (see Dockerfile) as a container: open-source Kubeflow Pipelines, Vertex AI Pipelines and kfp.local
-run it. `--target` says where, for the checks on paths: on a cluster (kfp, vertex) the pods open artifacts
-with TensorFlow's filesystems, so the roots must be gs://; `kfp-local` (kfp.local's DockerRunner) takes
-absolute local paths, mounted into the containers. The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy
-threshold) are pipeline parameters (configs.KUBEFLOW_RUNTIME_PARAMETERS): set them per run with
-`--parameter NAME=VALUE` here or in the KFP / Vertex AI UI.
+writes the pipeline job spec JSON (`--output-file`, KubeflowV2DagRunner's format), every task a container of
+`--image` (see Dockerfile), which open-source Kubeflow Pipelines, Vertex AI Pipelines and kfp.local run.
+`--target` says where, for the path checks: a cluster's pods (kfp, vertex) open artifacts with TensorFlow's
+filesystems, so the roots must be gs://; kfp.local's DockerRunner (`kfp-local`) mounts absolute local paths.
+The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy threshold) are pipeline parameters
+(configs.KUBEFLOW_RUNTIME_PARAMETERS): set them per run with `--parameter NAME=VALUE` or in the KFP / Vertex UI.
 """
 
 from __future__ import annotations
@@ -22,12 +21,18 @@ import sys
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from modules import encoders
 from pipeline import configs
-from runners import cli, kubeflow_resources
-from runners.kubeflow_spec import KubeflowRun, gpu_image
+from runners import cli, kubeflow_resources, kubeflow_spec, kubeflow_submit
 
 
-def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
-    """Image, runtime parameter, Dataflow and submission flags."""
+def flags() -> cli.Parser:
+    parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline-root", required=True,
+                        help="artifact root the cluster can write (gs://..., or any filesystem TFX supports)")
+    parser.add_argument("--data", required=True,
+                        help="aclImdb folder the cluster can read (gs://...), or the tarball's URL")
+    parser.add_argument("--download-dir", default="/tmp/imdb-bert-tfx",
+                        help="where the ExampleGen container caches and extracts a downloaded tarball")
+    parser.add_argument("--serving-model-dir", required=True, help="blessed models are pushed to <this>/<version>/")
     parser.add_argument("--image", default=configs.KUBEFLOW_IMAGE, help="component image (default: %(default)s)")
     parser.add_argument("--image-project-root", default=configs.KUBEFLOW_IMAGE_PROJECT_ROOT,
                         help="where the image holds the project (Dockerfile's PROJECT_ROOT; default: %(default)s)")
@@ -37,8 +42,8 @@ def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
                              + ", ".join(configs.KUBEFLOW_RUNTIME_PARAMETERS))
     group = parser.add_argument_group("resources (each task's pod; see runners/kubeflow_resources.py)")
     group.add_argument("--task-resources", action="append", default=[], metavar="ID=CPU,MEMORY",
-                       help="requests of one task (a component id, or `default` for the rest), repeatable; "
-                            "defaults: " + "; ".join(f"{k}={c},{m}" for k, (c, m) in configs.KUBEFLOW_TASK_RESOURCES.items()))
+                       help="requests of one task (a component id, or `default` for the rest), repeatable; defaults: "
+                            + "; ".join(f"{k}={c},{m}" for k, (c, m) in configs.KUBEFLOW_TASK_RESOURCES.items()))
     group.add_argument("--trainer-gpus", type=int, default=0, metavar="N",
                        help="GPUs for the Trainer, which then runs in --gpu-image (default: none)")
     group.add_argument("--gpu-type", help="accelerator the Trainer asks for (default: nvidia.com/gpu on KFP, "
@@ -61,23 +66,11 @@ def add_kubeflow_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vertex-project", help="GCP project for Vertex AI Pipelines")
     group.add_argument("--vertex-region", default=configs.VERTEX_REGION, help="default: %(default)s")
     group.add_argument("--service-account", help="service account the Vertex AI run uses")
-
-
-def flags() -> cli.Parser:
-    parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pipeline-root", required=True,
-                        help="artifact root the cluster can write (gs://..., or any filesystem TFX supports)")
-    parser.add_argument("--data", required=True,
-                        help="aclImdb folder the cluster can read (gs://...), or the tarball's URL")
-    parser.add_argument("--download-dir", default="/tmp/imdb-bert-tfx",
-                        help="where the ExampleGen container caches and extracts a downloaded tarball")
-    parser.add_argument("--serving-model-dir", required=True, help="blessed models are pushed to <this>/<version>/")
-    add_kubeflow_flags(parser)
     cli.add_model_flags(parser)
     return parser
 
 
-def parse_args(argv: list[str] | None = None) -> KubeflowRun:
+def parse_args(argv: list[str] | None = None) -> kubeflow_spec.KubeflowRun:
     """The compilation the flags describe, every value checked (a bad one exits with code 2 and one line)."""
     parser = flags()
     args = parser.parse_args(argv)
@@ -87,14 +80,10 @@ def parse_args(argv: list[str] | None = None) -> KubeflowRun:
     check_paths_for_target(parser, args, target)
     if args.submit == "vertex" and not args.vertex_project:
         parser.error("--submit vertex needs --vertex-project")
-    if args.trainer_gpus < 0:
-        parser.error(f"--trainer-gpus {args.trainer_gpus}: expected 0 or more")
     try:
+        gpu_type = args.gpu_type or configs.KUBEFLOW_GPU_TYPES[target]
+        gpu = kubeflow_resources.gpu_request(args.trainer_gpus, gpu_type, target)
         task_resources = kubeflow_resources.parse_task_resources(args.task_resources)
-        gpu = kubeflow_resources.GpuRequest(args.trainer_gpus, args.gpu_type or configs.KUBEFLOW_GPU_TYPES[
-            target]) if args.trainer_gpus else None
-        if gpu:
-            kubeflow_resources.check_gpu_type(gpu, target)
     except kubeflow_resources.ResourceError as error:
         parser.error(str(error))
     # On a cluster the encoder comes from TF Hub, and the curated schema from the image.
@@ -110,8 +99,8 @@ def parse_args(argv: list[str] | None = None) -> KubeflowRun:
         args, root=args.pipeline_root, data=cli.data_config(args, args.data, args.download_dir, schema_file),
         handles=handles, serving_model_dir=args.serving_model_dir, recipe=recipe,
         beam_args=(*dataflow_args, *args.beam_arg)))
-    return KubeflowRun(config, recipe, target, parameter_values(parser, args.parameter), task_resources, gpu,
-                       args.gpu_image or gpu_image(args.image), args)
+    return kubeflow_spec.KubeflowRun(config, recipe, target, parameter_values(parser, args.parameter), task_resources,
+                                     gpu, args.gpu_image or kubeflow_spec.gpu_image(args.image), args)
 
 
 def parameter_values(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
@@ -145,28 +134,24 @@ def check_paths_for_target(parser: argparse.ArgumentParser, args: argparse.Names
 
 def main(argv: list[str] | None = None) -> str:
     run = parse_args(argv)
-    from runners import kubeflow_spec, kubeflow_submit, runtime_parameters
+    from runners import runtime_parameters
 
     try:
-        pipeline, defaults = kubeflow_spec.build_pipeline(run)
-        spec_path = kubeflow_spec.compile_pipeline(run, pipeline, defaults)
+        pipeline, parameters = kubeflow_spec.build_pipeline(run)
+        spec_path = kubeflow_spec.compile_pipeline(run, pipeline, parameters)
     except (runtime_parameters.ParameterError, kubeflow_resources.ResourceError) as error:
         print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
         sys.exit(2)
     print(cli.recipe_line(run.recipe, run.config))
     print(f"Pipeline spec written to {spec_path} (and {kubeflow_submit.package_path(spec_path)} for the KFP UI)")
     if run.flags.submit:
-        kubeflow_spec.submit(run, spec_path, kubeflow_spec.typed_parameter_values(run, defaults))
+        kubeflow_submit.submit(run, spec_path, parameters)
     return spec_path
 
 
 if __name__ == "__main__":
     try:
         main()
-    except Exception as error:  # the submit error's message is the whole story; no traceback
-        from runners.kubeflow_submit import SubmitError
-
-        if not isinstance(error, SubmitError):
-            raise
+    except kubeflow_submit.SubmitError as error:  # its message is the whole story; no traceback
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import sys
+import tempfile
 import time
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
@@ -40,7 +41,8 @@ class LocalRun:
     verbose: bool = False
 
 
-def flags() -> cli.Parser:
+def parse_args(argv: list[str] | None = None) -> LocalRun:
+    """The run the flags describe, every value checked (a bad one exits with code 2 and one line)."""
     parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default=configs.OUTPUT_DIR,
                         help="pipeline artifacts, ML Metadata and pushed models (default: %(default)s)")
@@ -52,12 +54,6 @@ def flags() -> cli.Parser:
     parser.add_argument("--cache", action="store_true",
                         help="reuse finished executions of earlier runs whose inputs and settings are unchanged "
                              "(TFX caching), e.g. to rerun after a crash")
-    return parser
-
-
-def parse_args(argv: list[str] | None = None) -> LocalRun:
-    """The run the flags describe, every value checked (a bad one exits with code 2 and one line)."""
-    parser = flags()
     args = parser.parse_args(argv)
     if args.data is not None:
         try:
@@ -65,11 +61,16 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
         except imdb_source.SourceError as error:
             parser.error(f"--data {error}")
     for flag, path in (("--output-dir", args.output_dir), ("--cache-dir", args.cache_dir)):
-        cli.checked(parser, lambda: cli.check_writable_dir(flag, path))
+        try:  # exists or can be made, and a file can be written in it
+            os.makedirs(path, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+                pass
+        except OSError as error:
+            parser.error(f"{flag} {path!r}: cannot be written ({error.strerror or error}); give a folder you can write")
     handles = cli.checked(parser, lambda: cli.encoder_handles(args))
     if handles is None:  # the offline default, converted into the cache by set-up (or on first use)
         handles = offline_assets.minilm_paths(args.cache_dir).handles()
-    source = args.data or str(offline_assets.synthetic_corpus_path(args.cache_dir, synthetic_corpus_spec()))
+    source = args.data or str(offline_assets.synthetic_corpus_path(args.cache_dir))
     recipe = cli.recipe_name(args, real_data=args.data is not None)
     # The quick look keeps its own artifacts, metadata and served models: no real run is judged against it.
     output_dir = args.output_dir if args.data else configs.quick_look_dir(args.output_dir)
@@ -83,12 +84,6 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
                     verbose=args.verbose)
 
 
-def synthetic_corpus_spec():
-    from components.synthetic_corpus import SyntheticCorpusSpec
-
-    return SyntheticCorpusSpec(reviews_per_label=configs.SYNTHETIC_REVIEWS_PER_LABEL)
-
-
 def main(argv: list[str] | None = None) -> None:
     local_run = parse_args(argv)
     try:
@@ -97,18 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     except run_lock.RunLockHeld as error:
         print(f"local_runner.py: error: {error}", file=sys.stderr)
         sys.exit(run_lock.EXIT_CODE)
-
-
-def prepare(local_run: LocalRun) -> None:
-    """Builds the offline defaults the run uses (cached), and fails fast on an encoder that cannot serve."""
-    config = local_run.config
-    if local_run.synthetic:
-        offline_assets.synthetic_corpus_dir(local_run.cache_dir, synthetic_corpus_spec())
-    if config.training.encoder_handle == str(offline_assets.minilm_paths(local_run.cache_dir).encoder):
-        offline_assets.pretrained_minilm(local_run.cache_dir)
-    encoders.check_handles(encoders.EncoderHandles(encoder=config.training.encoder_handle,
-                                                   preprocess=config.training.preprocess_handle),
-                           config.training.seq_length)  # before any Beam work
 
 
 def run(local_run: LocalRun) -> None:
@@ -130,21 +113,29 @@ def run(local_run: LocalRun) -> None:
             logging.exception("The run failed")
             code, message = failures.describe(error)
             where = f" in {screen.running}" if screen.running else ""
-            screen.fail(f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})")
+            screen.say(f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})",
+                       failure=True)
             sys.exit(code)
-        say_outcome(screen, local_run, before, after, report, runs.write_page(runs.read_runs(metadata_path),
-                                                                              runs.history_page(output_dir)))
+        history = runs.write_page(runs.read_runs(metadata_path), output_dir)
+        say_outcome(screen, local_run, before, after, report, history)
 
 
 def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, str | None, str | None]:
-    """Runs the pipeline; returns the served version folders before and after, and the report's path."""
+    """Builds the offline defaults the run uses (cached), fails fast on an encoder that cannot serve, and runs the
+    pipeline; returns the served version folders before and after, and the report's path."""
     from tfx import v1 as tfx
 
     from components import evaluation_report
     from modules import predict
     from pipeline.pipeline import create_pipeline
 
-    prepare(local_run)
+    training = local_run.config.training
+    if local_run.synthetic:
+        offline_assets.synthetic_corpus_dir(local_run.cache_dir)
+    if training.encoder_handle == str(offline_assets.minilm_paths(local_run.cache_dir).encoder):
+        offline_assets.pretrained_minilm(local_run.cache_dir)
+    encoders.check_handles(encoders.EncoderHandles(training.encoder_handle, training.preprocess_handle),
+                           training.seq_length)  # before any Beam work
     os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
     metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
     serving = local_run.config.serving_model_dir

@@ -209,7 +209,8 @@ def main() -> None:
                         help="extracted corpus and examples, reused between runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--ways", default="tutorial,trainer", help="comma-separated: tutorial, trainer")
-    parser.add_argument("--label", default="", help="suffix for the trainer way's name in the results")
+    parser.add_argument("--label", default="",
+                        help="added to the trainer way's name in the results, e.g. 'two-epoch schedule'")
     parser.add_argument("--target", type=float, default=0.85)
     parser.add_argument("--full", default="", help="comma-separated ways that run on to --max-steps after the target")
     parser.add_argument("--max-steps", type=int, default=1250, help="per way (1250 steps of 32: two epochs)")
@@ -248,7 +249,7 @@ def main() -> None:
         else:
             model, train, evaluation, eval_steps, precision = trainer_way(bert, examples, args)
             name = (f"trainer ({precision}, seq {args.seq_length}, {args.truncation}, "
-                    f"lr {args.learning_rate:g}){args.label}")
+                    f"lr {args.learning_rate:g}{', ' + args.label if args.label else ''})")
         watch = Stopwatch(name, args.target, way in args.full.split(","), log_path,
                           lambda: plot(read_rows(log_path), args.target, plot_path))
         started = time.perf_counter()

@@ -24,40 +24,25 @@ from modules import crash_points, serving_versions
 STAGING_PREFIX = ".incomplete-"
 
 
-def remove_incomplete_pushes(base_directory: str) -> None:
-    """Deletes the staging folders of interrupted pushes."""
-    for name in fileio.listdir(base_directory):
-        if name.startswith(STAGING_PREFIX):
-            path = os.path.join(base_directory, name.rstrip("/"))
-            logging.warning("Removing %s, left by an interrupted push", path)
-            fileio.rmtree(path)
-
-
-def next_version(base_directory: str) -> str:
-    """The Unix time, or one past the highest existing version if that is not older."""
-    existing = serving_versions.versions(base_directory)
-    return str(max(int(time.time()), existing[-1] + 1 if existing else 0))
-
-
-def copy_tree(source: str, destination: str) -> None:
-    """Copies every file under `source` to `destination`, with the `PUSHER_COPY` crash point after the first."""
-    files = [os.path.join(directory, name) for directory, _, names in fileio.walk(source) for name in names]
-    for index, path in enumerate(files):
-        target = os.path.join(destination, os.path.relpath(path, source))
-        fileio.makedirs(os.path.dirname(target))
-        fileio.copy(path, target, overwrite=True)
-        if index == 0:
-            crash_points.crash_here(crash_points.PUSHER_COPY)
-
-
 def push(model_path: str, base_directory: str) -> tuple[str, str]:
     """Publishes the SavedModel at `model_path` as a new version under `base_directory`, whole or not at all.
     Returns (version, its path)."""
     fileio.makedirs(base_directory)
-    remove_incomplete_pushes(base_directory)
-    version = next_version(base_directory)
+    for name in fileio.listdir(base_directory):
+        if name.startswith(STAGING_PREFIX):
+            stale = os.path.join(base_directory, name.rstrip("/"))
+            logging.warning("Removing %s, left by an interrupted push", stale)
+            fileio.rmtree(stale)
+    existing = serving_versions.versions(base_directory)
+    version = str(max(int(time.time()), existing[-1] + 1 if existing else 0))  # one past the highest if not older
     staging = os.path.join(base_directory, STAGING_PREFIX + version)
-    copy_tree(model_path, staging)
+    files = [os.path.join(directory, name) for directory, _, names in fileio.walk(model_path) for name in names]
+    for index, path in enumerate(files):
+        target = os.path.join(staging, os.path.relpath(path, model_path))
+        fileio.makedirs(os.path.dirname(target))
+        fileio.copy(path, target, overwrite=True)
+        if index == 0:
+            crash_points.crash_here(crash_points.PUSHER_COPY)
     final = os.path.join(base_directory, version)
     fileio.rename(staging, final, overwrite=False)
     return version, final
@@ -73,10 +58,8 @@ class Executor(pusher_executor.Executor):
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return
-        destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
-        if destination.WhichOneof("destination") != "filesystem":
-            raise NotImplementedError(f"only filesystem push destinations are supported, not {destination}")
+        destination = proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                                                pusher_pb2.PushDestination())  # filesystem: its only kind
         model_path = self.GetModelPath(input_dict)
         version, serving_path = push(model_path, destination.filesystem.base_directory)
         logging.info("Model version %s written whole to %s", version, serving_path)

@@ -8,7 +8,6 @@ import os
 from typing import Any
 
 from absl import logging
-from google.protobuf import text_format
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
@@ -18,7 +17,7 @@ from tfx.components.distribution_validator import executor as distribution_valid
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.utils import json_utils, proto_utils
+from tfx.utils import io_utils, json_utils, proto_utils
 
 from modules.model_interface import EVAL_SPLIT, PREVIOUS_SPAN_SPLIT, TRAIN_SPLIT
 
@@ -35,13 +34,7 @@ class DriftError(RuntimeError):
 
 def load_config(path: str) -> distribution_validator_pb2.DistributionValidatorConfig:
     """The DistributionValidatorConfig in text format at `path` (pipeline/schema/drift.pbtxt)."""
-    with open(path, encoding="utf-8") as f:
-        return text_format.Parse(f.read(), distribution_validator_pb2.DistributionValidatorConfig())
-
-
-def pair_name(pair: tuple[str, str]) -> str:
-    """The split name DistributionValidator gives a pair's results."""
-    return f"{pair[0]}_{pair[1]}"
+    return io_utils.parse_pbtxt_file(path, distribution_validator_pb2.DistributionValidatorConfig())
 
 
 class Executor(distribution_validator_executor.Executor):
@@ -53,7 +46,7 @@ class Executor(distribution_validator_executor.Executor):
         splits = set(artifact_utils.decode_split_names(statistics.split_names))
         wanted = [tuple(p) for p in json_utils.loads(exec_properties[standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY])]
         present = [p for p in wanted if set(p) <= splits]
-        skipped = [pair_name(p) for p in wanted if p not in present]
+        skipped = ["_".join(p) for p in wanted if p not in present]  # DistributionValidator's name for a pair
         for name in skipped:
             logging.info("Not compared: %s (no such split; on the first span there is no previous span)", name)
         anomalies = artifact_utils.get_single_instance(output_dict[standard_component_specs.ANOMALIES_KEY])
@@ -106,12 +99,10 @@ class PairResult:
 
 def read_drift(anomalies: types.Artifact) -> list[PairResult]:
     """Every configured pair: skipped, or each feature's measures against their bounds."""
-    skipped = set(anomalies.get_json_value_custom_property("skipped_pairs") or [])
-    compared = set(artifact_utils.decode_split_names(anomalies.split_names)) if anomalies.split_names else set()
+    compared = artifact_utils.decode_split_names(anomalies.split_names)  # the pairs' names, skipped ones left out
     results = []
     for pair in SPLIT_PAIRS:
-        name = pair_name(pair)
-        if name in skipped or name not in compared:
+        if (name := "_".join(pair)) not in compared:
             results.append(PairResult(pair, False, []))
             continue
         path = os.path.join(anomalies.uri, f"SplitPair-{name}", distribution_validator_executor.DEFAULT_FILE_NAME)

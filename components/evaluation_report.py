@@ -30,12 +30,10 @@ class ModelEvaluationReport(Artifact):
 def verdict_section(verdict: Verdict, pushed_model: standard_artifacts.PushedModel | None,
                     baseline_model: standard_artifacts.Model | None) -> Section:
     """Blessed or not and why, the push, the baseline, and each threshold against its measured value."""
-    pushed = ""
-    if pushed_model is not None:
-        pushed = (f"Pushed as version {pushed_model.get_string_custom_property('pushed_version')} to "
-                  f"{pushed_model.get_string_custom_property('pushed_destination')}."
-                  if pushed_model.get_int_custom_property("pushed") == 1
-                  else "Not pushed: the serving directory is unchanged.")
+    pushed = "" if pushed_model is None else (
+        f"Pushed as version {pushed_model.get_string_custom_property('pushed_version')} to "
+        f"{pushed_model.get_string_custom_property('pushed_destination')}."
+        if pushed_model.get_int_custom_property("pushed") == 1 else "Not pushed: the serving directory is unchanged.")
     section = Section("Verdict", paragraphs=[
         f"Blessed: {'yes' if verdict.blessed else 'no'}, because: {'; '.join(verdict.reasons)}.", pushed,
         f"Baseline (last blessed model): {served_baseline.describe(baseline_model)}."])

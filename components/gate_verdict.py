@@ -28,8 +28,9 @@ class Verdict:
     checks: list[ThresholdCheck]
 
 
-def threshold_checks(evaluation: Evaluation) -> tuple[list[ThresholdCheck], list[str]]:
-    """Each configured threshold checked against the overall slice, and why each failed one failed."""
+def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) -> Verdict:
+    """The gating Evaluator's verdict on `evaluation`: every configured threshold checked against the overall
+    slice, and why it failed or passed."""
     failures = [f for per_slice in evaluation.validation.metric_validations_per_slice for f in per_slice.failures]
     overall = evaluation.candidate.metrics.get(OVERALL, {})
     baseline = evaluation.baseline.metrics.get(OVERALL, {}) if evaluation.baseline else {}
@@ -52,13 +53,6 @@ def threshold_checks(evaluation: Evaluation) -> tuple[list[ThresholdCheck], list
                 reasons.append(
                     f"{label} {overall.get(name, float('nan')):.4f} is {-diff:.4f} below the last blessed "
                     f"model's {baseline.get(name, float('nan')):.4f}; at most {-allowed:.4f} is allowed")
-    return checks, reasons
-
-
-def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) -> Verdict:
-    """The gating Evaluator's verdict on `evaluation`, with its reasons and every threshold checked."""
-    blessed = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == constants.BLESSED_VALUE
-    checks, reasons = threshold_checks(evaluation)
     if evaluation.validation.missing_thresholds:
         reasons.append("a configured threshold could not be checked: its metric is missing")
     reasons += [f"a threshold's slice has no examples: {missing}".strip()
@@ -66,6 +60,7 @@ def judge(evaluation: Evaluation, blessing: standard_artifacts.ModelBlessing) ->
     if evaluation.baseline is None:  # TFMA removed the change thresholds from the stored config
         accuracy = tfma_config.REPORTED_METRICS[tfma_config.ACCURACY_METRIC]
         checks.append(ThresholdCheck(accuracy, "change vs. baseline", "skipped: no baseline", None, None))
+    blessed = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == constants.BLESSED_VALUE
     if blessed and not reasons:
         reasons.append("no baseline: absolute bound only" if evaluation.baseline is None else "all thresholds met")
     if not blessed and not reasons:

@@ -6,6 +6,7 @@ order: the same order on every run, labels mixed throughout. Bad input fails nam
 failed run removes what it wrote.
 """
 
+import bisect
 import dataclasses
 import hashlib
 import itertools
@@ -90,19 +91,6 @@ def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "") ->
     return files
 
 
-def clean_review_text(raw: bytes, path: str) -> str:
-    """Decodes a review (strict UTF-8) and turns `<br />` tags into newlines."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ReviewFormatError(
-            f"{path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
-    text = LINE_BREAK_TAG.sub(review_text.LINE_BREAK_REPLACEMENT, text).strip()
-    if not text:
-        raise ReviewFormatError(f"{path}: the review is empty; delete the file or restore its text.")
-    return text
-
-
 def length_bucket(text: str) -> str:
     """The `LENGTH_BUCKETS` name of the range that the review's word count falls in."""
     words = len(text.split())
@@ -110,9 +98,16 @@ def length_bucket(text: str) -> str:
 
 
 def review_to_example(review: ReviewFile) -> bytes:
-    """Reads one review file and returns a serialized tf.Example (`length_bucket`: the Evaluator's slices)."""
+    """Reads one review (strict UTF-8, `<br />` tags become newlines) as a serialized tf.Example."""
     with (tf.io.gfile.GFile(review.path, "rb") if "://" in review.path else open(review.path, "rb")) as f:
-        text = clean_review_text(f.read(), review.path)
+        raw = f.read()
+    try:
+        text = LINE_BREAK_TAG.sub(review_text.LINE_BREAK_REPLACEMENT, raw.decode("utf-8")).strip()
+    except UnicodeDecodeError as error:
+        raise ReviewFormatError(
+            f"{review.path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
+    if not text:
+        raise ReviewFormatError(f"{review.path}: the review is empty; delete the file or restore its text.")
     values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_source.LABEL_DIRS[review.label_dir],
               RATING_FEATURE: review.rating, REVIEW_ID_FEATURE: review.review_id,
               LENGTH_BUCKET_FEATURE: length_bucket(text)}
@@ -126,13 +121,6 @@ def hash_bucket(review_id: str, num_buckets: int) -> int:
     return int.from_bytes(hashlib.sha256(review_id.encode("utf-8")).digest()[:8], "big") % num_buckets
 
 
-def split_index(review_id: str, split_config: example_gen_pb2.SplitConfig) -> int:
-    """Index of the split (in `split_config` order) that the review belongs to."""
-    sizes = [split.hash_buckets for split in split_config.splits]
-    bucket = hash_bucket(review_id, sum(sizes))
-    return next(index for index, upper in enumerate(itertools.accumulate(sizes)) if bucket < upper)
-
-
 def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile],
                   split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> dict[str, list[ReviewFile]]:
     """Which reviews go to which output split (cheap: hashing ids, no file is read)."""
@@ -140,8 +128,9 @@ def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"split names must be distinct and non-empty, got {names}")
     splits: dict[str, list[ReviewFile]] = {name: [] for name in names}
-    for review in train_reviews:
-        splits[names[split_index(review.review_id, split_config)]].append(review)
+    bounds = list(itertools.accumulate(split.hash_buckets for split in split_config.splits))
+    for review in train_reviews:  # split i holds the buckets from bounds[i - 1] up to bounds[i]
+        splits[names[bisect.bisect_right(bounds, hash_bucket(review.review_id, bounds[-1]))]].append(review)
     if test_split_name:
         splits[test_split_name] = list(test_reviews)
     return splits
@@ -182,22 +171,22 @@ def list_splits(exec_properties: dict[str, Any]
     source, download_dir = exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY]
     split_config = proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], example_gen_pb2.SplitConfig())
     test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
-    if not imdb_spans.has_spans(source):
-        root = imdb_source.resolve(source, download_dir, exec_properties.get(SOURCE_SHA256_KEY) or None)
-        test = list_review_files(root, TEST_DIR) if test_split_name else []
-        return assign_splits(list_review_files(root, TRAIN_DIR), test, split_config, test_split_name), None
-    selection = imdb_spans.find_and_select(source, parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)))
+    # (corpus root, review id prefix) of each span read, or of the one corpus
+    if imdb_spans.has_spans(source):
+        selection = imdb_spans.find_and_select(source, parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)))
+        roots = [(imdb_source.resolve(s.path, download_dir), f"span-{s.number}/") for s in selection.window]
+    else:
+        selection = None
+        roots = [(imdb_source.resolve(source, download_dir, exec_properties.get(SOURCE_SHA256_KEY)), "")]
 
-    def span_reviews(span: imdb_spans.Span, corpus_split: str) -> list[ReviewFile]:
-        return list_review_files(imdb_source.resolve(span.path, download_dir), corpus_split, f"span-{span.number}/")
+    def reviews(corpus_split: str) -> list[ReviewFile]:
+        return [review for root, prefix in roots for review in list_review_files(root, corpus_split, prefix)]
 
-    train, test = [], []
-    for span in selection.window:
-        train += span_reviews(span, TRAIN_DIR)
-        test += span_reviews(span, TEST_DIR) if test_split_name else []
-    splits = assign_splits(train, test, split_config, test_split_name)
-    if selection.previous:
-        splits[PREVIOUS_SPAN_SPLIT] = span_reviews(selection.previous, TRAIN_DIR)
+    splits = assign_splits(reviews(TRAIN_DIR), reviews(TEST_DIR) if test_split_name else [], split_config,
+                           test_split_name)
+    if selection and (previous := selection.previous):
+        splits[PREVIOUS_SPAN_SPLIT] = list_review_files(imdb_source.resolve(previous.path, download_dir), TRAIN_DIR,
+                                                        f"span-{previous.number}/")
     return splits, selection
 
 

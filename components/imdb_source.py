@@ -9,7 +9,6 @@ file or folder inside the target, skips `train/unsup`, and appears atomically.
 import hashlib
 import http.client
 import os
-import shutil
 import tarfile
 import tempfile
 import time
@@ -106,19 +105,17 @@ def download(url: str, download_dir: Path, expected_sha256: str | None, *, retri
         try:
             _fetch_once(url, partial, timeout)
             break
-        except urllib.error.HTTPError as error:
-            if error.code == 416:  # the partial file is already complete (or longer than the file)
+        except (OSError, http.client.HTTPException) as error:  # OSError: URLError, timeouts, broken connections
+            code = error.code if isinstance(error, urllib.error.HTTPError) else 0
+            if code == 416:  # the partial file is already complete (or longer than the file)
                 partial.unlink(missing_ok=True)
-            elif 400 <= error.code < 500:
-                raise SourceError(f"{url}: HTTP {error.code} {error.reason}; check the URL.") from error
-            last_error: Exception = error
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as error:
-            last_error = error
-        logging.warning("Download of %s broke (%s); attempt %d of %d, resuming.", url, last_error, attempt, retries)
-        if attempt == retries:
-            raise SourceError(
-                f"{url}: download failed after {retries} attempts ({last_error}); the partial file "
-                f"{partial} is kept and the next run resumes from it. Check the network or the URL.")
+            elif 400 <= code < 500:
+                raise SourceError(f"{url}: HTTP {code} {error.reason}; check the URL.") from error
+            logging.warning("Download of %s broke (%s); attempt %d of %d, resuming.", url, error, attempt, retries)
+            if attempt == retries:
+                raise SourceError(
+                    f"{url}: download failed after {retries} attempts ({error}); the partial file "
+                    f"{partial} is kept and the next run resumes from it. Check the network or the URL.") from error
         time.sleep(backoff_seconds * attempt)
     try:
         actual = verify_sha256(partial, expected_sha256, url)
@@ -155,18 +152,16 @@ def extract(archive: Path, target: Path) -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     logging.info("Extracting %s into %s", archive, target)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(staging, members=_members(tar, archive), filter="data")
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(error, (tarfile.TarError, EOFError, zlib.error, OSError)):
+    # Extracted into a staging folder, removed on failure, renamed into place when whole.
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as staging:
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                tar.extractall(staging, members=_members(tar, archive), filter="data")
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             raise SourceError(f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete "
                               f"it and download it again.") from error
-        raise
-    os.replace(staging, target)
+        os.replace(staging, target)
     return target
 
 
@@ -180,15 +175,9 @@ def find_corpus_root(folder: Path, origin: str) -> Path:
         f"holding them, in {folder}). Point the source at the extracted 'aclImdb' folder or its tarball.")
 
 
-def is_remote_folder(source: str) -> bool:
-    """Cloud folders (gs://, s3://, hdfs://) are read in place through tf.io.gfile."""
-    scheme = urllib.parse.urlparse(source).scheme
-    return scheme not in ("", "file", "http", "https") and len(scheme) > 1
-
-
 def check_local_source(source: str) -> Path | None:
-    """A local source as a Path once it exists and is an aclImdb folder or an archive by its name (for a `{SPAN}`
-    series: its newest span is such a folder; None). None for remote sources, which are checked when read."""
+    """A local source's corpus root (a folder) or archive, once checked (for a `{SPAN}` series: its newest span is
+    such a folder; None). None for URLs and cloud folders (gs://, s3://, ...: read in place), checked when read."""
     if imdb_spans.has_spans(source):
         if "://" not in source:
             try:
@@ -198,14 +187,14 @@ def check_local_source(source: str) -> Path | None:
             find_corpus_root(Path(selection.newest.path), selection.newest.path)
         return None
     parsed = urllib.parse.urlparse(source)
-    if is_remote_folder(source) or parsed.scheme in ("http", "https"):
+    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # a one-letter scheme is a Windows drive
         return None
     path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else source).expanduser()
     if path.is_dir():
-        find_corpus_root(path, source)
-    elif not path.exists():
+        return find_corpus_root(path, source)
+    if not path.exists():
         raise SourceError(f"{source}: no such file or folder; give an aclImdb folder, tarball or URL.")
-    elif not path.name.endswith(ARCHIVE_SUFFIXES):
+    if not path.name.endswith(ARCHIVE_SUFFIXES):
         raise SourceError(f"{source}: not a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive; give an aclImdb "
                           f"folder, tarball or URL.")
     return path
@@ -213,16 +202,11 @@ def check_local_source(source: str) -> Path | None:
 
 def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
     """Returns the path of an aclImdb folder (with train/ and test/) for `source`."""
-    if is_remote_folder(source):
-        return source
-    parsed = urllib.parse.urlparse(source)
-    if parsed.scheme in ("http", "https"):
+    if urllib.parse.urlparse(source).scheme in ("http", "https"):
         archive, checksum = download(source, Path(cache_dir) / "downloads", sha256 or KNOWN_SHA256.get(source))
+    elif (path := check_local_source(source)) is None or path.is_dir():  # a cloud folder, or a corpus root
+        return str(path or source)
     else:
-        path = check_local_source(source)
-        if path.is_dir():
-            return str(find_corpus_root(path, source))
-        archive = path
-        checksum = verify_sha256(archive, sha256, source)
+        archive, checksum = path, verify_sha256(path, sha256, source)
     extracted = extract(archive, Path(cache_dir) / "extracted" / checksum[:16])
     return str(find_corpus_root(extracted, source))

@@ -57,15 +57,10 @@ def find_spans(pattern: str) -> list[Span]:
         paths, isdir = fileio.glob(glob), fileio.isdir
     else:
         paths, isdir = local_glob.glob(glob), os.path.isdir
-    newest: dict[int, Span] = {}
-    for path in paths:
-        if not (match := regex.fullmatch(path)) or not isdir(path):
-            continue
-        version = match.groupdict().get("version")
-        span = Span(int(match["span"]), int(version) if version is not None else None, path)
-        if span.number not in newest or (span.version or 0) > (newest[span.number].version or 0):
-            newest[span.number] = span
-    return [newest[number] for number in sorted(newest)]
+    spans = [Span(int(match["span"]), int(match["version"]) if "version" in regex.groupindex else None, path)
+             for path in paths if (match := regex.fullmatch(path)) and isdir(path)]
+    newest = {s.number: s for s in sorted(spans, key=lambda s: (s.number, s.version or 0))}  # highest version last
+    return list(newest.values())
 
 
 def find_and_select(pattern: str, range_config: Any) -> SpanSelection:

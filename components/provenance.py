@@ -27,13 +27,6 @@ def spans_of(examples: types.Artifact) -> list[int]:
     return [int(s) for s in examples.get_string_custom_property(SPANS_PROPERTY).split(",") if s]
 
 
-def tuned_values(hyperparameters: list[types.Artifact]) -> dict[str, Any] | None:
-    """The values TFX's Tuner chose (its best_hyperparameters artifact), or None without a Tuner."""
-    if not hyperparameters:
-        return None
-    return json.loads(io_utils.read_string_file(io_utils.get_only_uri_in_dir(hyperparameters[0].uri)))["values"]
-
-
 def provenance(examples: types.Artifact, base_model: list[types.Artifact], warm_start: bool,
                hyperparameters: list[types.Artifact]) -> dict[str, Any]:
     """The training record of a model trained on `examples`, from `base_model` with `warm_start`."""
@@ -44,8 +37,11 @@ def provenance(examples: types.Artifact, base_model: list[types.Artifact], warm_
                         "served_from": model.get_string_custom_property(served_baseline.SERVED_FROM_PROPERTY)}
     source = {key: examples.get_string_custom_property(key) for key in ("source", "source_fingerprint")
               if examples.has_custom_property(key)}
+    tuned = None  # the values TFX's Tuner chose (its best_hyperparameters artifact)
+    if hyperparameters:
+        tuned = json.loads(io_utils.read_string_file(io_utils.get_only_uri_in_dir(hyperparameters[0].uri)))["values"]
     return {"examples": examples.uri, **source, "spans": spans_of(examples), "warm_started_from": started_from,
-            "tuned": tuned_values(hyperparameters)}
+            "tuned": tuned}
 
 
 def read_provenance(model_dir: str | None) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure to close
 
 from components import tfma_config
 from components.tfma_results import OVERALL, ModelResults
@@ -103,18 +104,10 @@ def render_html(title: str, sections: list[Section]) -> str:
     return "\n".join(parts)
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(figure: Any, path: str) -> bool:
+def _save(figure: Figure, path: str) -> bool:
     figure.tight_layout()
     with tf.io.gfile.GFile(path, "wb") as f:
         figure.savefig(f, format="png")
-    _pyplot().close(figure)
     return True
 
 
@@ -130,7 +123,8 @@ def plot_calibration(plot: dict[str, Any], title: str, path: str) -> bool:
     kept = counts > 0
     if not kept.any():
         return False
-    figure, axes = _pyplot().subplots(figsize=(4.5, 4.5))
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.subplots()
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     axes.scatter(predictions[kept] / counts[kept], labels[kept] / counts[kept], alpha=0.7,
                  s=20 + 200 * counts[kept] / counts.max(), label=f"{CALIBRATION_BINS} bins (area ~ examples)")
@@ -149,7 +143,8 @@ def plot_confusion_matrix(plot: dict[str, Any], title: str, path: str) -> bool:
     matrix = min(matrices, key=lambda m: abs(float(m.get("threshold", 0.0)) - CLASSIFICATION_THRESHOLD))
     cells = [[matrix.get(key, 0.0) for key in row]
              for row in (("trueNegatives", "falsePositives"), ("falseNegatives", "truePositives"))]
-    figure, axes = _pyplot().subplots(figsize=(4.5, 4))
+    figure = Figure(figsize=(4.5, 4))
+    axes = figure.subplots()
     ConfusionMatrixDisplay(np.array(cells), display_labels=model_interface.CLASS_NAMES).plot(
         ax=axes, cmap="Blues", values_format=".0f", colorbar=False, text_kw={"fontsize": 14})
     threshold = float(matrix.get("threshold", 0.0))

@@ -20,30 +20,21 @@ def metric_name(class_name: str) -> str:
     return getattr(tfma.metrics, class_name)().name
 
 
-def accuracy_gate(accuracy_threshold: float, max_accuracy_drop: float) -> config_pb2.MetricThreshold:
-    """Bless only if accuracy >= `accuracy_threshold` and >= the baseline's minus `max_accuracy_drop` (TFMA drops
-    the latter without a baseline, on the first run)."""
-    return config_pb2.MetricThreshold(
-        value_threshold=config_pb2.GenericValueThreshold(lower_bound={"value": accuracy_threshold}),
-        change_threshold=config_pb2.GenericChangeThreshold(
-            direction=config_pb2.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_accuracy_drop},
-        ),
-    )
-
-
 def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: float | None,
                        slice_features: tuple[str, ...]) -> config_pb2.EvalConfig:
     """TFMA config for `serving_default`: metrics and plots overall and per value of each of `slice_features`.
-    With `accuracy_threshold`, the overall slice's accuracy gates (slices are never gated); with None, nothing is
-    validated and the Evaluator blesses nothing (the test-split report)."""
+    With `accuracy_threshold`, the overall slice's accuracy gates (slices are never gated): it must be at least
+    `accuracy_threshold` and at most `max_accuracy_drop` below the baseline's (TFMA drops this bound without a
+    baseline). With None, nothing is validated and the Evaluator blesses nothing (the test-split report)."""
     metrics = [config_pb2.MetricConfig(class_name=name) for name in (*REPORTED_METRICS, *REPORTED_PLOTS)]
     if accuracy_threshold is not None:
         if max_accuracy_drop is None:
             raise ValueError("max_accuracy_drop is required with accuracy_threshold")
         accuracy = next(m for m in metrics if m.class_name == ACCURACY_METRIC)
-        accuracy.per_slice_thresholds.append(config_pb2.PerSliceMetricThreshold(
-            slicing_specs=[config_pb2.SlicingSpec()], threshold=accuracy_gate(accuracy_threshold, max_accuracy_drop)))
+        accuracy.per_slice_thresholds.add(slicing_specs=[{}], threshold=config_pb2.MetricThreshold(
+            value_threshold=config_pb2.GenericValueThreshold(lower_bound={"value": accuracy_threshold}),
+            change_threshold=config_pb2.GenericChangeThreshold(
+                direction=config_pb2.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_accuracy_drop})))
     return config_pb2.EvalConfig(
         model_specs=[config_pb2.ModelSpec(
             signature_name=model_interface.SERVING_SIGNATURE,

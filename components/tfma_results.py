@@ -51,8 +51,6 @@ def read_evaluation(path: str) -> Evaluation:
     config = eval_config_writer.load_eval_run(path)[0]
     if config is None:
         raise FileNotFoundError(f"{path}: no TFMA eval_config.json; is this a ModelEvaluation artifact's folder?")
-    candidate = next(spec.name for spec in config.model_specs if not spec.is_baseline)
-    baseline = next((spec.name for spec in config.model_specs if spec.is_baseline), None)
-    return Evaluation(path, config, model_results(path, candidate),
-                      model_results(path, baseline) if baseline is not None else None,
-                      tfma.load_validation_result(path))
+    names = {spec.is_baseline: spec.name for spec in config.model_specs}  # the candidate's and the baseline's
+    return Evaluation(path, config, model_results(path, names[False]),
+                      model_results(path, names[True]) if True in names else None, tfma.load_validation_result(path))

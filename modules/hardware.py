@@ -1,12 +1,11 @@
-"""The `tf.distribute` strategy and the Keras precision policy for this hardware: "auto" precision is
-`mixed_bfloat16` where bfloat16 is native (GPUs of compute capability 8.0+, CPUs with AVX512-BF16 or AMX)."""
+"""The Keras precision policy for this hardware: "auto" precision is `mixed_bfloat16` where bfloat16 is native
+(GPUs of compute capability 8.0+, CPUs with AVX512-BF16 or AMX)."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
 import tensorflow as tf
+# tf_keras's own context manager (not re-exported publicly): the global policy for the layers built in the block.
+from tf_keras.src.mixed_precision.policy import policy_scope as keras_policy  # noqa: F401
 
 from modules.training_config import AUTO, FLOAT32, MIXED_BFLOAT16, PRECISIONS
 
@@ -33,25 +32,3 @@ def resolve_precision(requested: str) -> str:
     else:
         native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
     return MIXED_BFLOAT16 if native else FLOAT32
-
-
-def distribution_strategy() -> tf.distribute.Strategy:
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-
-
-def describe(strategy: tf.distribute.Strategy, precision: str) -> str:
-    devices = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("CPU")
-    return (f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) on "
-            f"{', '.join(d.name for d in devices)}; precision {precision}")
-
-
-@contextlib.contextmanager
-def keras_policy(name: str) -> Iterator[None]:
-    """Sets the global Keras precision policy for the layers built inside the block."""
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        tf.keras.mixed_precision.set_global_policy(previous)

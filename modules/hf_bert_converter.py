@@ -108,16 +108,11 @@ def convert(model_dir: Path, output_root: Path, *, seq_length: int = 128) -> hub
                                       f"the encoder expects {tuple(variable.shape)}")
             variable.assign(mapped[name])
 
-    return hub_bert.export_hub_bert(bert_config_from_hf(config), model_dir / "vocab.txt", Path(output_root),
-                                    do_lower_case=_do_lower_case(model_dir, config), seq_length=seq_length,
-                                    fill_weights=load_weights)
-
-
-def _do_lower_case(model_dir: Path, config: dict) -> bool:
     tokenizer_config = model_dir / "tokenizer_config.json"
-    if tokenizer_config.is_file():
-        return bool(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True))
-    return "uncased" in config.get("_name_or_path", "uncased")
+    do_lower_case = (bool(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True))
+                     if tokenizer_config.is_file() else "uncased" in config.get("_name_or_path", "uncased"))
+    return hub_bert.export_hub_bert(bert_config_from_hf(config), model_dir / "vocab.txt", Path(output_root),
+                                    do_lower_case=do_lower_case, seq_length=seq_length, fill_weights=load_weights)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,25 +46,20 @@ def export_hub_bert(bert_config: bert_configs.BertConfig, vocab_file: Path, outp
     """Exports an encoder + preprocessing SavedModel pair under `output_root` atomically; `fill_weights(encoder)`
     sets the new `BertEncoder`'s weights (left random without it)."""
     output_root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_root.name}-", dir=output_root.parent))
-    paths = HubBertPaths(staging)
-    try:
+    with tempfile.TemporaryDirectory(prefix=f".{output_root.name}-", dir=output_root.parent) as staging:
+        paths = HubBertPaths(Path(staging) / "hub")
         encoder = export_tfhub_lib.get_bert_encoder(bert_config)
         if fill_weights is not None:
             fill_weights(encoder)
-        checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(str(staging / "checkpoint" / "ckpt"))
+        checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(str(Path(staging) / "checkpoint" / "ckpt"))
         export_tfhub_lib.export_model(str(paths.encoder), bert_config=bert_config, with_mlm=False,
                                       model_checkpoint_path=checkpoint_prefix, vocab_file=str(vocab_file),
                                       do_lower_case=do_lower_case)
         export_tfhub_lib.export_preprocessing(str(paths.preprocess), vocab_file=str(vocab_file),
                                               do_lower_case=do_lower_case, tokenize_with_offsets=False,
                                               default_seq_length=seq_length)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(staging / "checkpoint")
-    shutil.rmtree(output_root, ignore_errors=True)
-    os.replace(staging, output_root)
+        shutil.rmtree(output_root, ignore_errors=True)
+        os.replace(paths.root, output_root)
     return HubBertPaths(output_root)
 
 

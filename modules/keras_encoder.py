@@ -8,6 +8,7 @@ that reproduces the Hub encoder's outputs. With `output_range=1` the last layer 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any, Callable
@@ -38,9 +39,8 @@ def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any
     metadata_path = os.path.join(saved_model_dir, KERAS_METADATA_FILE)
     if not tf.io.gfile.exists(metadata_path):
         raise NativeEncoderUnavailable(f"{saved_model_dir} has no {KERAS_METADATA_FILE}")
-    metadata = saved_metadata_pb2.SavedMetadata()
     with tf.io.gfile.GFile(metadata_path, "rb") as f:
-        metadata.ParseFromString(f.read())
+        metadata = saved_metadata_pb2.SavedMetadata.FromString(f.read())
     found = []
     for node in metadata.nodes:
         node_metadata = json.loads(node.metadata)
@@ -51,32 +51,6 @@ def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any
         raise NativeEncoderUnavailable(
             f"{saved_model_dir} holds {len(found)} Model Garden BERT encoders, not exactly one")
     return found[0]
-
-
-def _approximate_gelu(x: tf.Tensor) -> tf.Tensor:
-    return tf.keras.activations.gelu(x, approximate=True)
-
-
-def _activation_candidates(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The config as recorded, and with tanh-approximate GELU where it says "gelu" (both serialize so)."""
-    return [config] + [{**config, key: _approximate_gelu} for key in ("inner_activation", "activation")
-                       if config.get(key) == "gelu"]
-
-
-def _copy_weights(source: dict[str, tf.Variable], encoder: tf.keras.Model, saved_model_dir: str) -> None:
-    trainable_names = {name for name, v in source.items() if v.trainable}
-    if len(encoder.weights) != len(trainable_names):
-        raise NativeEncoderUnavailable(
-            f"rebuilt encoder has {len(encoder.weights)} weights, {saved_model_dir} has {len(trainable_names)}")
-    for weight in encoder.weights:
-        variable = source.get(weight.name)
-        if variable is None or variable.shape != weight.shape:
-            raise NativeEncoderUnavailable(f"no variable {weight.name} {weight.shape} in {saved_model_dir}")
-        weight.assign(variable)
-
-
-def _max_difference(expected: dict[str, Any], actual: dict[str, Any], keys: tuple[str, ...] = ENCODER_OUTPUTS) -> float:
-    return max(float(tf.reduce_max(tf.abs(tf.cast(actual[key], tf.float32) - expected[key]))) for key in keys)
 
 
 def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False) -> Callable[[], tf.keras.Model]:
@@ -95,25 +69,29 @@ def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False) ->
     def rebuild(config: dict[str, Any], policy: str = "float32") -> tf.keras.Model:
         with hardware.keras_policy(policy):
             encoder = cls.from_config(config)
-        _copy_weights(hub_variables, encoder, saved_model_dir)
+        for weight in encoder.weights:  # a Hub variable the rebuild lacks shows in the verification below
+            variable = hub_variables.get(weight.name)
+            if variable is None or variable.shape != weight.shape:
+                raise NativeEncoderUnavailable(f"no variable {weight.name} {weight.shape} in {saved_model_dir}")
+            weight.assign(variable)
         return encoder
 
-    differences = {}
-    for candidate in _activation_candidates(config):
-        differences[str(candidate.get("inner_activation", candidate.get("activation")))] = difference = (
-            _max_difference(expected, rebuild(candidate)(probe, training=False)))
-        if difference <= REBUILD_TOLERANCE:
-            break
-    else:
-        raise NativeEncoderUnavailable(f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs "
-                                       f"difference by activation: {differences})")
     if pooled_output_only:
-        candidate = {**candidate, "output_range": 1}
-        difference = _max_difference(expected, rebuild(candidate)(probe, training=False), keys=(POOLED_OUTPUT,))
-        if difference > REBUILD_TOLERANCE:
-            raise NativeEncoderUnavailable(
-                f"{cls.__name__} with output_range=1 changes pooled_output of {saved_model_dir} by {difference}")
-    return lambda: rebuild(candidate, tf.keras.mixed_precision.global_policy().name)
+        config = {**config, "output_range": 1}
+    keys = (POOLED_OUTPUT,) if pooled_output_only else ENCODER_OUTPUTS
+    # The config as recorded, then with tanh-approximate GELU where it says "gelu" (both serialize so).
+    approximate_gelu = functools.partial(tf.keras.activations.gelu, approximate=True)
+    candidates = [config] + [{**config, key: approximate_gelu} for key in ("inner_activation", "activation")
+                             if config.get(key) == "gelu"]
+    differences = {}
+    for candidate in candidates:
+        outputs = rebuild(candidate)(probe, training=False)
+        differences[str(candidate.get("inner_activation", candidate.get("activation")))] = difference = max(
+            float(tf.reduce_max(tf.abs(tf.cast(outputs[key], tf.float32) - expected[key]))) for key in keys)
+        if difference <= REBUILD_TOLERANCE:
+            return lambda: rebuild(candidate, tf.keras.mixed_precision.global_policy().name)
+    raise NativeEncoderUnavailable(f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs "
+                                   f"difference by activation: {differences})")
 
 
 def encoder_layer(handle: str, *, pooled_output_only: bool = False) -> tf.keras.layers.Layer:

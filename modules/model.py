@@ -107,7 +107,7 @@ class ServingModule(tf.Module):
         encoder_inputs = self.preprocessor(text)
         if self.trim:
             encoder_inputs = trim_padding(encoder_inputs)
-        probability = tf.sigmoid(tf.cast(self.logit_model(encoder_inputs, training=False), tf.float32))
+        probability = tf.sigmoid(self.logit_model(encoder_inputs, training=False))  # a float32 logit
         class_name = tf.where(probability >= 0.5, CLASS_NAMES[1], CLASS_NAMES[0])
         return {PROBABILITY_OUTPUT: probability, CLASS_NAME_OUTPUT: class_name}
 
@@ -127,24 +127,18 @@ def text_example(text: str) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write_warmup_requests(export_dir: str) -> None:
-    """Writes `assets.extra/tf_serving_warmup_requests`: one `serving_default` PredictRequest."""
+def export_serving_model(classifier: ClassifierParts, export_dir: str, trim: bool = True) -> None:
+    """Saves `classifier`, in float32, with both signatures and a `serving_default` PredictRequest as TF Serving's
+    warm-up request. `trim=False` pads every batch to `seq_length` (only for bench/inference_benchmark.py)."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    request = predict_pb2.PredictRequest(model_spec={"signature_name": SERVING_SIGNATURE}, inputs={
-        SERVING_INPUT: tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string)})
-    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-    path = os.path.join(export_dir, WARMUP_FILE)
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.TFRecordWriter(path) as writer:
-        writer.write(log.SerializeToString())
-
-
-def export_serving_model(classifier: ClassifierParts, export_dir: str, trim: bool = True) -> None:
-    """Saves `classifier`, in float32, with both signatures and TF Serving warm-up requests. `trim=False` pads
-    every batch to `seq_length` (only for bench/inference_benchmark.py)."""
     module = ServingModule(classifier, trim)
     tf.saved_model.save(module, export_dir, signatures={
         SERVING_SIGNATURE: module.serve_examples.get_concrete_function(),
         TEXT_SIGNATURE: module.predict_text.get_concrete_function()})
-    write_warmup_requests(export_dir)
+    request = predict_pb2.PredictRequest(model_spec={"signature_name": SERVING_SIGNATURE}, inputs={
+        SERVING_INPUT: tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string)})
+    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    tf.io.gfile.makedirs(os.path.join(export_dir, os.path.dirname(WARMUP_FILE)))
+    with tf.io.TFRecordWriter(os.path.join(export_dir, WARMUP_FILE)) as writer:
+        writer.write(log.SerializeToString())

@@ -26,20 +26,18 @@ class PredictError(Exception):
     """A problem with the model or the input, with a message that says what to do."""
 
 
-def latest_pushed_model(serving_model_dir: str) -> str:
-    """The newest `<serving_model_dir>/<version>/` SavedModel; versions are increasing integers."""
-    versions = serving_versions.versions(serving_model_dir)
-    if not versions:
-        raise FileNotFoundError(
-            f"{serving_model_dir}: no pushed model version; run the pipeline until a model is blessed.")
-    return os.path.join(serving_model_dir, str(versions[-1]))
-
-
 def latest_pushed_model_or_none(serving_model_dir: str) -> str | None:
-    try:
-        return latest_pushed_model(serving_model_dir)
-    except FileNotFoundError:
-        return None
+    """The newest `<serving_model_dir>/<version>/` SavedModel (versions are increasing integers), if any."""
+    versions = serving_versions.versions(serving_model_dir)
+    return os.path.join(serving_model_dir, str(versions[-1])) if versions else None
+
+
+def latest_pushed_model(serving_model_dir: str) -> str:
+    model_dir = latest_pushed_model_or_none(serving_model_dir)
+    if model_dir is None:
+        raise FileNotFoundError(f"{serving_model_dir}: no pushed model version; run the pipeline until a model is "
+                                f"blessed.")
+    return model_dir
 
 
 def load_text_signature(model_dir: str):
@@ -71,7 +69,7 @@ def classify(model_dir: str, texts: list[str], batch_size: int = DEFAULT_BATCH_S
     """`predict_text` on `texts` in length-sorted batches (a progress bar if asked); predictions in input order."""
     signature = load_text_signature(model_dir)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    bar = tf.keras.utils.Progbar(len(texts), unit_name="review") if progress else None
+    bar = tf.keras.utils.Progbar(len(texts), unit_name="review", verbose=int(progress))
     results: list[Prediction | None] = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
@@ -80,6 +78,5 @@ def classify(model_dir: str, texts: list[str], batch_size: int = DEFAULT_BATCH_S
         labels = outputs[CLASS_NAME_OUTPUT].numpy().reshape(-1)
         for i, probability, label in zip(batch, probabilities, labels):
             results[i] = Prediction(texts[i], float(probability), label.decode())
-        if bar is not None:
-            bar.add(len(batch))
+        bar.add(len(batch))
     return results

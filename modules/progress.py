@@ -13,9 +13,8 @@ LOGGER = logging.getLogger("imdb_bert_tfx.progress")
 
 
 def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
-        f"{seconds // 60}:{seconds % 60:02d}")
+    minutes, seconds = divmod(max(0, round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
 
 
 class ProgressLogger(tf_keras.callbacks.Callback):
@@ -24,7 +23,8 @@ class ProgressLogger(tf_keras.callbacks.Callback):
 
     def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, interval: float = 30.0):
         super().__init__()
-        self.epochs, self.steps_per_epoch, self.batch_size, self.interval = epochs, steps_per_epoch, batch_size, interval
+        self.epochs, self.steps_per_epoch, self.batch_size = epochs, steps_per_epoch, batch_size
+        self.interval = interval
         self.step = self.first_step = None
 
     def on_train_begin(self, logs=None):

@@ -122,11 +122,9 @@ def train_and_eval_datasets(fn_args: tfx.components.FnArgs, config: TrainingConf
 class CrashMidEpoch(tf.keras.callbacks.Callback):
     """The `crash_points.TRAINER_MID_EPOCH` crash point: halfway through the second epoch."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
     def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == 1 and batch + 1 == max(1, self.params["steps"] // 2):
+        steps = self.params["steps"]  # per epoch; the optimizer counts the steps of all epochs, resumed ones too
+        if self.model.optimizer.iterations == steps + max(1, steps // 2):
             crash_points.crash_here(crash_points.TRAINER_MID_EPOCH)
 
 
@@ -149,9 +147,10 @@ class EpochLog(tf.keras.callbacks.Callback):
             self.best_epoch = saved["best_epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs[epoch] = {name: float(value) for name, value in (logs or {}).items()}
+        self.epochs[epoch] = {name: float(value) for name, value in logs.items()}
         previous_best = self.best_epoch
-        if self._is_best(epoch):
+        # An epoch run again after a crash compares with its own new metrics: it stays the best.
+        if previous_best is None or logs[BEST_EPOCH_METRIC] >= self.epochs[previous_best][BEST_EPOCH_METRIC]:
             self.model.save_weights(self._weights_prefix(epoch))
             self.best_epoch = epoch
         with tf.io.gfile.GFile(self.path, "w") as f:
@@ -159,19 +158,11 @@ class EpochLog(tf.keras.callbacks.Callback):
         if previous_best not in (None, self.best_epoch):
             tf.io.gfile.rmtree(os.path.dirname(self._weights_prefix(previous_best)))
 
-    def _is_best(self, epoch: int) -> bool:
-        if self.best_epoch is None or self.best_epoch == epoch:
-            return True
-        value, best = (self.epochs[e].get(BEST_EPOCH_METRIC) for e in (epoch, self.best_epoch))
-        return value is None or best is None or value >= best
-
     def _weights_prefix(self, epoch: int) -> str:
         return os.path.join(self.directory, f"best_epoch_{epoch + 1}", "weights")
 
     def restore_best(self, model: tf.keras.Model) -> int:
         """Loads the best epoch's weights into `model`; returns that epoch (1-based)."""
-        if self.best_epoch is None:
-            raise ValueError(f"no epoch has finished; nothing to restore from {self.path}")
         model.load_weights(self._weights_prefix(self.best_epoch)).expect_partial()
         return self.best_epoch + 1
 
@@ -181,32 +172,28 @@ class EpochLog(tf.keras.callbacks.Callback):
         return {name: [metrics[name] for metrics in epochs] for name in (epochs[0] if epochs else {})}
 
 
-def write_history_csv(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
-    """One row per epoch (1-based) with its metrics; `best` is 1 on the exported (best) epoch."""
-    with tf.io.gfile.GFile(path, "w") as f:
+def write_history(history: dict[str, list[float]], best_epoch: int, model_run_dir: str) -> None:
+    """TRAINING_HISTORY_CSV: a row per epoch (1-based) with its metrics and `best` (1 on the exported epoch); and
+    TRAINING_HISTORY_PLOT: training and validation loss and accuracy per epoch as the tutorial draws them."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing to close
+
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_HISTORY_CSV), "w") as f:
         writer = csv.writer(f)
         writer.writerow(["epoch", *history, "best"])
         for epoch, values in enumerate(zip(*history.values()), start=1):
             writer.writerow([epoch, *values, int(epoch == best_epoch)])
-
-
-def plot_history(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
-    """Training and validation loss and accuracy per epoch, as the tutorial draws them, the best epoch marked."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing to close
-
     epochs = range(1, len(history["loss"]) + 1)
     figure = Figure(figsize=(8, 7))
     loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True)
     for axes, metric, title in ((loss_axes, "loss", "Loss"), (accuracy_axes, "binary_accuracy", "Accuracy")):
         axes.plot(epochs, history[metric], "r", label=f"Training {title.lower()}")
-        if f"val_{metric}" in history:
-            axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title.lower()}")
+        axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title.lower()}")
         axes.axvline(best_epoch, color="g", linestyle="--", label=f"Best epoch ({best_epoch}, exported)")
         axes.set(title=f"Training and validation {title.lower()}", ylabel=title)
         axes.legend()
     accuracy_axes.set_xlabel("Epochs")
     figure.tight_layout()
-    with tf.io.gfile.GFile(path, "wb") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_HISTORY_PLOT), "wb") as f:
         figure.savefig(f, format="png")
 
 
@@ -261,29 +248,6 @@ def compile_classifier(classifier: model_lib.ClassifierParts, config: TrainingCo
                                    metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)])
 
 
-def _fit(classifier: model_lib.ClassifierParts, config: TrainingConfig, fn_args: tfx.components.FnArgs,
-         steps_per_epoch: int, validation_steps: int, run_backup_dir: str) -> EpochLog:
-    """Fits with TensorBoard logs, the epoch log and a backup each epoch (resumed from, if one is there)."""
-    train_dataset, eval_dataset = train_and_eval_datasets(fn_args, config, classifier.preprocessor)
-    epoch_log = EpochLog(run_backup_dir)
-    if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
-        logging.info("Resuming from the backup in %s", run_backup_dir)
-    tf.io.gfile.makedirs(run_backup_dir)
-    classifier.logit_model.fit(
-        train_dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset, validation_steps=validation_steps,
-        callbacks=[
-            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-            # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
-            epoch_log,
-            tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
-            progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
-        ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
-        verbose=0,  # progress.ProgressLogger: a line every 30 s, on a terminal or not
-    )
-    return epoch_log
-
-
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point: fine-tunes (from the Tuner's best `hyperparameters` and, with `warm_start`, the
     served `base_model`), writes TensorBoard logs and the history, exports the best epoch. Raises ConfigError (a
@@ -297,9 +261,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     check_steps("train_steps", fn_args.train_steps)
     check_steps("eval_steps", fn_args.eval_steps)
     tf.keras.utils.set_random_seed(config.seed)
-    strategy = hardware.distribution_strategy()
+    gpus = tf.config.list_physical_devices("GPU")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     precision = hardware.resolve_precision(config.precision)
-    logging.info("Training with %s", hardware.describe(strategy, precision))
+    devices = ", ".join(d.name for d in gpus or tf.config.list_physical_devices("CPU"))
+    logging.info("Training with %s with %d replica(s) on %s; precision %s", type(strategy).__name__,
+                 strategy.num_replicas_in_sync, devices, precision)
 
     train_summary, eval_summary = summarize_split(fn_args.train_files), summarize_split(fn_args.eval_files)
     steps_per_epoch = (math.ceil(fn_args.train_steps / config.epochs) if fn_args.train_steps
@@ -316,12 +283,26 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     classifier.logit_model.summary(print_fn=logging.info)
 
     run_backup_dir = backup_dir(config, fn_args, train_summary, eval_summary)
-    epoch_log = _fit(classifier, config, fn_args, steps_per_epoch, validation_steps, run_backup_dir)
+    if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
+        logging.info("Resuming from the backup in %s", run_backup_dir)
+    tf.io.gfile.makedirs(run_backup_dir)
+    train_dataset, eval_dataset = train_and_eval_datasets(fn_args, config, classifier.preprocessor)
+    epoch_log = EpochLog(run_backup_dir)
+    classifier.logit_model.fit(
+        train_dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=eval_dataset, validation_steps=validation_steps,
+        callbacks=[
+            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+            # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
+            epoch_log,
+            tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
+            progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
+        ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
+        verbose=0,  # progress.ProgressLogger: a line every 30 s, on a terminal or not
+    )
     best_epoch = epoch_log.restore_best(classifier.logit_model)
     logging.info("Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs,
                  BEST_EPOCH_METRIC)
-    history = epoch_log.history()
-    write_history_csv(history, best_epoch, os.path.join(fn_args.model_run_dir, TRAINING_HISTORY_CSV))
-    plot_history(history, best_epoch, os.path.join(fn_args.model_run_dir, TRAINING_HISTORY_PLOT))
+    write_history(epoch_log.history(), best_epoch, fn_args.model_run_dir)
     model_lib.export_serving_model(classifier, fn_args.serving_model_dir)
     tf.io.gfile.rmtree(run_backup_dir)

@@ -106,14 +106,11 @@ class TrainingConfig:
     @classmethod
     def from_custom_config(cls, custom_config: dict[str, Any] | None) -> "TrainingConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        config = dict(custom_config or {})
-        unknown = sorted(set(config) - known)
+        unknown = sorted(set(custom_config or {}) - known)
         if unknown:
             raise ConfigError(f"Trainer custom_config has unknown keys {unknown}; known keys: {sorted(known)}")
-        missing = [k for k in ("preprocess_handle", "encoder_handle") if not config.get(k)]
-        if missing:
-            raise ConfigError(f"Trainer custom_config must set {missing} (TF Hub handles or SavedModel dirs)")
-        return cls(**config)
+        # A missing handle is refused by __post_init__, as an empty one is.
+        return cls(**{"preprocess_handle": "", "encoder_handle": "", **(custom_config or {})})
 
 
 def check_steps(field: str, steps: int | None) -> None:

@@ -17,14 +17,6 @@ from modules.training_config import TrainingConfig, TuningConfig
 OBJECTIVE = trainer.BEST_EPOCH_METRIC
 
 
-def search_space(tuning: TuningConfig, config: TrainingConfig) -> keras_tuner.HyperParameters:
-    hp = keras_tuner.HyperParameters()
-    hp.Choice("learning_rate", list(tuning.learning_rates))
-    hp.Choice("warmup_fraction", list(tuning.warmup_fractions))
-    hp.Choice("seq_length", list(tuning.seq_lengths or (config.seq_length,)))
-    return hp
-
-
 class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
     """Each trial: the Trainer's classifier with the trial's values, fine-tuned; its validation accuracy scores it."""
 
@@ -56,9 +48,13 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     config = TrainingConfig.from_custom_config(custom_config)
     if not fn_args.train_steps:
         raise ValueError("the Tuner needs TrainArgs.num_steps: the steps of each trial (--tune-steps)")
+    space = keras_tuner.HyperParameters()
+    space.Choice("learning_rate", list(tuning.learning_rates))
+    space.Choice("warmup_fraction", list(tuning.warmup_fractions))
+    space.Choice("seq_length", list(tuning.seq_lengths or (config.seq_length,)))
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, "max"), max_trials=tuning.trials, seed=config.seed,
-        hyperparameters=search_space(tuning, config), tune_new_entries=False)
+        hyperparameters=space, tune_new_entries=False)
     search = ClassifierSearch(config, fn_args, oracle=oracle, directory=fn_args.working_dir,
                               project_name="imdb_bert_tuning", overwrite=True)
     return tfx.components.TunerFnResult(tuner=search, fit_kwargs={})

@@ -26,8 +26,6 @@ CACHE_DIR = os.environ.get("IMDB_BERT_TFX_CACHE", str(PROJECT_ROOT / ".cache"))
 # DistributionValidator compares (this span vs the previous one, eval vs train) with its bounds.
 SCHEMA_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt")
 DRIFT_CONFIG_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "drift.pbtxt")
-# Size of the synthetic offline corpus (no --data): reviews per label in aclImdb/train and aclImdb/test.
-SYNTHETIC_REVIEWS_PER_LABEL: dict[str, int] = {"train": 400, "test": 100}
 # aclImdb/train is divided into these splits by hash buckets of the review id (train 4 : eval 1).
 TRAIN_SPLIT_BUCKETS: Mapping[str, int] = {model_interface.TRAIN_SPLIT: 4, model_interface.EVAL_SPLIT: 1}
 
@@ -106,27 +104,6 @@ class EvaluationConfig:
         check_unit_interval("max_accuracy_drop", self.max_accuracy_drop, closed=True)
         check("split", self.split, bool(self.split), "must name a split")
 
-    def check_slice_features(self, schema_file: str) -> None:
-        """Every slice feature must be a feature of the schema the data is validated against."""
-        features = schema_features(schema_file)
-        unknown = [f for f in self.slice_features if f not in features]
-        if unknown:
-            raise ConfigError(f"--slice-features {','.join(self.slice_features)!r}: {', '.join(unknown)} "
-                              f"not in the schema {schema_file}; allowed: {', '.join(sorted(features))}")
-
-
-def schema_features(schema_file: str) -> set[str]:
-    """The feature names of a TFMD schema in text format."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    try:
-        with open(schema_file, encoding="utf-8") as f:
-            schema = text_format.Parse(f.read(), schema_pb2.Schema())
-    except (OSError, text_format.ParseError) as error:
-        raise ConfigError(f"--schema-file {schema_file!r}: cannot be read as a schema ({error})") from error
-    return {feature.name for feature in schema.feature}
-
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -150,10 +127,23 @@ class PipelineConfig:
     name: str = PIPELINE_NAME
 
     def __post_init__(self):
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
         check_steps("train_steps", self.train_steps)
         check_steps("eval_steps", self.eval_steps)
-        if os.path.exists(self.data.schema_file):  # the Kubeflow image's path may not be here
-            self.evaluation.check_slice_features(self.data.schema_file)
+        schema_file, slice_features = self.data.schema_file, self.evaluation.slice_features
+        if not os.path.exists(schema_file):  # the Kubeflow image's path may not be here
+            return
+        try:  # every slice feature must be a feature of the schema the data is validated against
+            with open(schema_file, encoding="utf-8") as f:
+                features = {feature.name for feature in text_format.Parse(f.read(), schema_pb2.Schema()).feature}
+        except (OSError, text_format.ParseError) as error:
+            raise ConfigError(f"--schema-file {schema_file!r}: cannot be read as a schema ({error})") from error
+        unknown = [f for f in slice_features if f not in features]
+        if unknown:
+            raise ConfigError(f"--slice-features {','.join(slice_features)!r}: {', '.join(unknown)} "
+                              f"not in the schema {schema_file}; allowed: {', '.join(sorted(features))}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +191,6 @@ KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncas
 KUBEFLOW_TARGETS: dict[str, tuple[str, ...]] = {"kfp": ("gs://",), "vertex": ("gs://",), "kfp-local": ()}
 KUBEFLOW_FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest release (0.37.1) is built for "
                              "TensorFlow 2.16 and does not load with 2.21")
-# Pipeline spec schema 2.1 (typed parameters, `parameterValues`): what the KFP 2.x backend and Vertex AI
-# Pipelines read. The component command then passes each task's input spec to TFX's entrypoint.
-KUBEFLOW_USE_PIPELINE_SPEC_2_1 = True
 # Execution properties compiled as pipeline parameters, settable per run without recompiling:
 # parameter name -> (component id, execution property, description). TFX compiles a RuntimeParameter only
 # as a whole execution property, so proto-valued ones (TrainArgs, TFMA EvalConfig) take the proto's JSON.

@@ -18,10 +18,6 @@ from components.served_baseline import GatingEvaluator, LatestServedModel
 from modules import model_interface
 from pipeline.configs import PipelineConfig
 
-TRAINER_RUN_FN = "modules.trainer.run_fn"
-TUNER_FN = "modules.tuner.tuner_fn"
-
-
 def train_split_config(buckets: Mapping[str, int]) -> example_gen_pb2.SplitConfig:
     """TFX's SplitConfig of hash buckets per split name."""
     return example_gen_pb2.SplitConfig(splits=[
@@ -75,7 +71,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
     tuner = None
     if config.tuning:
         tuner = tfx.components.Tuner(
-            tuner_fn=TUNER_FN,
+            tuner_fn="modules.tuner.tuner_fn",
             examples=examples,
             schema=schema,
             train_args=tfx.proto.TrainArgs(splits=[train_split], num_steps=config.tuning.steps),
@@ -83,7 +79,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
             custom_config={**custom_config, "tuning": dataclasses.asdict(config.tuning)},
         )
     trainer = Trainer(
-        run_fn=TRAINER_RUN_FN,
+        run_fn="modules.trainer.run_fn",
         examples=examples,
         schema=schema,
         base_model=served_model.outputs["model"] if config.training.warm_start else None,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import tempfile
 from typing import Callable, TypeVar
 
 from modules import encoders, review_text, training_config
@@ -29,19 +27,6 @@ def checked(parser: argparse.ArgumentParser, build: Callable[[], T]) -> T:
         return build()
     except (ConfigError, encoders.EncoderError) as error:
         parser.error(str(error))
-
-
-def check_writable_dir(flag: str, path: str) -> None:
-    """`path` (local) exists or can be made, and a file can be written in it."""
-    if "://" in path:
-        return
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        raise ConfigError(f"{flag} {path!r}: cannot be written ({error.strerror or error}); "
-                          f"give a folder you can write") from error
 
 
 def add_data_flags(parser: argparse.ArgumentParser) -> None:
@@ -151,16 +136,6 @@ def recipe_name(args: argparse.Namespace, *, real_data: bool) -> str:
     return args.recipe or (configs.REAL_DATA_RECIPE if real_data else configs.SYNTHETIC_DATA_RECIPE)
 
 
-def recipe_settings(args: argparse.Namespace, recipe: configs.Recipe) -> configs.Recipe:
-    """The recipe with the flags given over it. A length flag (--epochs or --train-steps) given alone keeps its
-    meaning: --epochs alone trains that many passes, not the recipe's steps."""
-    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(configs.Recipe)
-             if getattr(args, field.name) is not None}
-    if "epochs" in given and "train_steps" not in given:
-        given["train_steps"] = None
-    return dataclasses.replace(recipe, **given)
-
-
 def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     """What a run trains with, for the console: the recipe and the flags that changed it."""
     recipe, training = configs.RECIPES[name], config.training
@@ -178,22 +153,17 @@ def number_list(flag: str, text: str, kind: type) -> tuple:
         raise ConfigError(f"{flag} {text!r}: expected comma-separated numbers") from error
 
 
-def tuning_config(args: argparse.Namespace) -> TuningConfig | None:
-    """The Tuner's search and budget with --tune; None without."""
-    if not args.tune:
-        return None
-    return TuningConfig(
-        trials=args.tune_trials, steps=args.tune_steps, eval_steps=args.tune_eval_steps or None,
-        learning_rates=number_list("--tune-learning-rates", args.tune_learning_rates, float),
-        warmup_fractions=number_list("--tune-warmup-fractions", args.tune_warmup_fractions, float),
-        seq_lengths=number_list("--tune-seq-lengths", args.tune_seq_lengths, int))
-
-
 def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataConfig,
                     handles: encoders.EncoderHandles, serving_model_dir: str, recipe: str,
                     enable_cache: bool = False, beam_args: tuple[str, ...] | None = None) -> configs.PipelineConfig:
     """The `PipelineConfig` the shared flags describe; raises ConfigError for a value out of range."""
-    settings = recipe_settings(args, configs.RECIPES[recipe])
+    # The recipe with the flags given over it. A length flag given alone keeps its meaning: --epochs alone trains
+    # that many passes, not the recipe's steps.
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(configs.Recipe)
+             if getattr(args, field.name) is not None}
+    if "epochs" in given and "train_steps" not in given:
+        given["train_steps"] = None
+    settings = dataclasses.replace(configs.RECIPES[recipe], **given)
     training = TrainingConfig(
         preprocess_handle=handles.preprocess, encoder_handle=handles.encoder, epochs=settings.epochs,
         batch_size=args.batch_size, learning_rate=settings.learning_rate, warmup_fraction=args.warmup_fraction,
@@ -203,9 +173,14 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
     evaluation = configs.EvaluationConfig(
         accuracy_threshold=args.accuracy_threshold, max_accuracy_drop=args.max_accuracy_drop,
         slice_features=tuple(f.strip() for f in args.slice_features.split(",") if f.strip()))
+    tuning = TuningConfig(
+        trials=args.tune_trials, steps=args.tune_steps, eval_steps=args.tune_eval_steps or None,
+        learning_rates=number_list("--tune-learning-rates", args.tune_learning_rates, float),
+        warmup_fractions=number_list("--tune-warmup-fractions", args.tune_warmup_fractions, float),
+        seq_lengths=number_list("--tune-seq-lengths", args.tune_seq_lengths, int)) if args.tune else None
     return configs.PipelineConfig(
         root=root, data=data, training=training, serving_model_dir=serving_model_dir, evaluation=evaluation,
-        train_steps=settings.train_steps, eval_steps=args.eval_steps, tuning=tuning_config(args),
+        train_steps=settings.train_steps, eval_steps=args.eval_steps, tuning=tuning,
         beam_args=tuple(args.beam_arg if beam_args is None else beam_args), enable_cache=enable_cache)
 
 

@@ -13,7 +13,6 @@ import io
 import logging
 import os
 import sys
-import threading
 import time
 from typing import Callable, TextIO
 
@@ -39,29 +38,16 @@ def _own_stream(stream: TextIO, fd: int) -> TextIO:
     return os.fdopen(os.dup(fd), "w", buffering=1) if real else stream
 
 
-class _ConsoleHandler(logging.Handler):
-    """Echoes component starts and ends and progress records to the console."""
-
-    def __init__(self, console: "RunConsole"):
-        super().__init__(logging.INFO)
-        self.console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name == PROGRESS_LOGGER:
-            self.console.say(f"    {record.getMessage()}")
-        elif record.msg in (RUNNING, FINISHED) and record.args:
-            self.console.component_event(str(record.args[0]), started=record.msg == RUNNING)
-
-
-class RunConsole:
-    """Routes a run's output: see the module docstring. `summarize(component_id)` says what a finished
-    component decided or made (one line, may be empty)."""
+class RunConsole(logging.Handler):
+    """Routes a run's output: see the module docstring. As a logging handler, it echoes component starts and ends
+    and progress records; `summarize(component_id)` says what a finished component decided or made (one line, may
+    be empty)."""
 
     def __init__(self, log_path: str, summarize: Callable[[str], str] = lambda _: "", verbose: bool = False):
+        super().__init__(logging.INFO)
         self.log_path, self.summarize, self.verbose = log_path, summarize, verbose
         self.running: str | None = None  # the component that started and has not finished
         self.started: dict[str, float] = {}
-        self._lock = threading.Lock()
         self._terminal: TextIO = sys.stdout
         self._errors: TextIO = sys.stderr
 
@@ -79,7 +65,7 @@ class RunConsole:
         full_log = [logging.StreamHandler(self._log)] + ([logging.FileHandler(self.log_path)] if self.verbose else [])
         for handler in full_log:
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self._handlers = [*full_log, _ConsoleHandler(self)]
+        self._handlers = [*full_log, self]
         for handler in self._handlers:
             logging.getLogger().addHandler(handler)
         logging.getLogger().setLevel(logging.INFO)
@@ -99,24 +85,20 @@ class RunConsole:
                 stream.close()
         self._terminal, self._errors = sys.stdout, sys.stderr
 
-    def say(self, line: str = "") -> None:
-        """A line on the console (and in the log file)."""
-        with self._lock:
-            self._terminal.write(line + "\n")
-            self._terminal.flush()
-        if not self.verbose:
-            self._log.write(f"[console] {line}\n")
+    def say(self, line: str = "", failure: bool = False) -> None:
+        """A line on the console (a failure's on its stderr), and in the log file."""
+        with self.lock:
+            print(line, file=self._errors if failure else self._terminal, flush=True)
+            if not self.verbose:
+                self._log.write(f"[console] {line}\n")
 
-    def fail(self, line: str) -> None:
-        """A failure's one line, on the console's stderr (and in the log file)."""
-        self._errors.write(line + "\n")
-        self._errors.flush()
-        if not self.verbose:
-            self._log.write(f"[console] {line}\n")
-
-    def component_event(self, component: str, *, started: bool) -> None:
-        now = time.monotonic()
-        if started:
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == PROGRESS_LOGGER:
+            self.say(f"    {record.getMessage()}")
+        if record.msg not in (RUNNING, FINISHED) or not record.args:
+            return
+        component, now = str(record.args[0]), time.monotonic()
+        if record.msg == RUNNING:
             self.running, self.started[component] = component, now
             self.say(f"{time.strftime('%H:%M:%S')}  {component} ...")
             return

@@ -47,19 +47,16 @@ def _kind(error: BaseException) -> int | None:
     from modules.trainer import WarmStartError
     from modules.training_config import ConfigError
 
-    kinds = ((DataValidationError, VALIDATION), (DriftError, VALIDATION), (ReviewFormatError, DATA),
-             (SourceError, DATA), (SpanError, DATA), (BrokenServedModel, MODEL), (WarmStartError, MODEL),
-             (EncoderError, CONFIG), (ConfigError, CONFIG), (sqlite3.DatabaseError, STORAGE))
-    for cls, code in kinds:
-        if isinstance(error, cls):
+    kinds = (((DataValidationError, DriftError), VALIDATION), ((ReviewFormatError, SourceError, SpanError), DATA),
+             ((BrokenServedModel, WarmStartError), MODEL), ((EncoderError, ConfigError), CONFIG),
+             ((sqlite3.DatabaseError,), STORAGE))
+    for classes, code in kinds:
+        if isinstance(error, classes):
             return code
-    if _disk_full(error):
+    text = str(error)
+    if _disk_full(error) or "database disk image is malformed" in text or "file is not a database" in text:
         return STORAGE
-    if isinstance(error, FileNotFoundError) and "aclImdb" in str(error):
-        return DATA
-    if "database disk image is malformed" in str(error) or "file is not a database" in str(error):
-        return STORAGE
-    return None
+    return DATA if isinstance(error, FileNotFoundError) and "aclImdb" in text else None
 
 
 def message(error: BaseException, code: int) -> str:

@@ -89,13 +89,17 @@ def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str)
     return spec
 
 
-def check_gpu_type(gpu: GpuRequest, target: str) -> None:
-    """The backend uses the type as a Kubernetes resource name, which has a vendor domain; Vertex AI does not."""
-    if target != "vertex" and "/" not in gpu.type:
-        raise ResourceError(f"--gpu-type {gpu.type}: on Kubeflow Pipelines this is the Kubernetes resource name "
+def gpu_request(count: int, gpu_type: str, target: str) -> GpuRequest | None:
+    """`count` GPUs of `gpu_type` for the Trainer on `target`, None for 0. The backend uses the type as a
+    Kubernetes resource name, which has a vendor domain; Vertex AI does not."""
+    if count < 0:
+        raise ResourceError(f"--trainer-gpus {count}: expected 0 or more")
+    if count and target != "vertex" and "/" not in gpu_type:
+        raise ResourceError(f"--gpu-type {gpu_type}: on Kubeflow Pipelines this is the Kubernetes resource name "
                             f"the driver puts in the pod's limits, e.g. nvidia.com/gpu")
-    if target == "vertex" and "/" in gpu.type:
-        raise ResourceError(f"--gpu-type {gpu.type}: Vertex AI names accelerators like NVIDIA_TESLA_T4")
+    if count and target == "vertex" and "/" in gpu_type:
+        raise ResourceError(f"--gpu-type {gpu_type}: Vertex AI names accelerators like NVIDIA_TESLA_T4")
+    return GpuRequest(count, gpu_type) if count else None
 
 
 def apply(pipeline, defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources],
@@ -108,16 +112,8 @@ def apply(pipeline, defaults: dict[str, tuple[str, str]], overrides: dict[str, T
     if unknown:
         raise ResourceError(f"--task-resources {', '.join(sorted(unknown))}: no such task; the tasks are "
                             + ", ".join(ids))
-    if gpu:
-        check_gpu_type(gpu, target)
     resources = {**{task: TaskResources(*value) for task, value in defaults.items()}, **overrides}
     for component in pipeline.components:
         own = resources.get(component.id, resources[DEFAULT_TASK])
         component.with_platform_config(resource_spec(own, gpu if component.id == TRAINER else None, target))
 
-
-def use_image(job: dict, component_id: str, image: str) -> None:
-    """Runs `component_id`'s task of the compiled job in `image` (TFX compiles one image for all)."""
-    spec = job["pipelineSpec"]
-    label = spec["components"][spec["root"]["dag"]["tasks"][component_id]["componentRef"]["name"]]["executorLabel"]
-    spec["deploymentSpec"]["executors"][label]["container"]["image"] = image

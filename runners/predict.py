@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import json
 import sys
-from typing import Iterable, TextIO
+from typing import TextIO
 
 from modules import serving_versions
 from modules.predict import DEFAULT_BATCH_SIZE, Prediction, PredictError, classify, latest_pushed_model
@@ -28,22 +28,19 @@ def read_texts(sentences: list[str], file: str | None, stdin: TextIO) -> list[st
     if sentences and file:
         raise PredictError("give sentences as arguments or --file, not both")
     if sentences:
-        lines: Iterable[str] = sentences
-        origin = "the arguments"
+        lines, origin = sentences, "the arguments"
     elif file:
         try:
             with open(file, encoding="utf-8") as f:
-                lines = f.read().splitlines()
+                lines, origin = f.read().splitlines(), file
         except FileNotFoundError:
             raise PredictError(f"{file}: no such file; --file takes a text file with one review per line") from None
         except UnicodeDecodeError as error:
             raise PredictError(f"{file}: not UTF-8 text ({error}); re-encode it as UTF-8") from None
-        origin = file
+    elif stdin.isatty():
+        raise PredictError("no input: give sentences as arguments, --file PATH, or pipe reviews into stdin")
     else:
-        if stdin.isatty():
-            raise PredictError("no input: give sentences as arguments, --file PATH, or pipe reviews into stdin")
-        lines = stdin.read().splitlines()
-        origin = "stdin"
+        lines, origin = stdin.read().splitlines(), "stdin"
     texts = [line.strip() for line in lines if line.strip()]
     if not texts:
         raise PredictError(f"no reviews in {origin}: it is empty or only blank lines")
@@ -56,10 +53,6 @@ def format_table(predictions: list[Prediction], width: int = 80) -> str:
         text = p.text if len(p.text) <= width else p.text[:width - 3] + "..."
         rows.append(f"{p.probability:11.4f}  {p.label:<8}  {text}")
     return "\n".join(rows)
-
-
-def format_jsonl(predictions: list[Prediction]) -> str:
-    return "\n".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) for p in predictions)
 
 
 def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
@@ -88,7 +81,8 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
     except PredictError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_table(predictions) if args.format == "table" else format_jsonl(predictions))
+    print(format_table(predictions) if args.format == "table" else
+          "\n".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) for p in predictions))
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from pipeline import configs
 
 HISTORY_PAGE = "runs.html"
+COLUMNS = ["when", "data", "encoder", "settings", "eval accuracy", "baseline", "verdict", "pushed", "duration"]
 
 
 @dataclasses.dataclass
@@ -41,54 +42,38 @@ class Run:
                 self.verdict, self.pushed, f"{self.seconds / 60:.1f} min"]
 
 
-COLUMNS = ["when", "data", "encoder", "settings", "eval accuracy", "baseline", "verdict", "pushed", "duration"]
+def _metadata(metadata_path: str) -> Any:
+    """TFX's handle on the SQLite ML Metadata at `metadata_path` (a context manager)."""
+    from tfx.orchestration import metadata
+
+    return metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path))
 
 
-def _value(message: Any, key: str) -> Any:
-    """A property TFX recorded on an MLMD execution (its execution properties) as a Python value, None if unset."""
-    if key not in message.custom_properties:
-        return None
-    value = message.custom_properties[key]
-    kind = value.WhichOneof("value")
-    if kind == "proto":  # TFX stores JSON values as a google.protobuf.Value
-        from google.protobuf import json_format, struct_pb2
-
-        proto = struct_pb2.Value()
-        value.proto.Unpack(proto)
-        return json_format.MessageToDict(proto)
-    return getattr(value, kind) if kind else None
-
-
-def _outputs(store, execution_id: int) -> dict[str, Any]:
+def _outputs(handle: Any, execution_id: int) -> dict[str, Any]:
     """Output key -> artifact of an execution, as TFX's Artifact classes (what the components' readers take)."""
-    from ml_metadata.proto import metadata_store_pb2
-    from tfx.types import artifact_utils
+    from tfx.orchestration.portable.mlmd import execution_lib
 
-    events = [e for e in store.get_events_by_execution_ids([execution_id])
-              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    if not artifacts:
-        return {}
-    types = {t.id: t for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts.values()}))}
-    return {e.path.steps[0].key: artifact_utils.deserialize_artifact(types[artifacts[e.artifact_id].type_id],
-                                                                     artifacts[e.artifact_id])
-            for e in events if e.path.steps and e.artifact_id in artifacts}
+    return {key: artifacts[0] for key, artifacts in execution_lib.get_output_artifacts(handle, execution_id).items()}
 
 
-def _describe(run: Run, executions: dict[str, Any], store) -> Run:
-    """Fills `run` from its executions (component id -> execution)."""
+def _describe(handle: Any, run_id: str, executions: dict[str, Any]) -> Run:
+    """The run `run_id` from its executions (component id -> execution)."""
     from ml_metadata.proto import metadata_store_pb2
 
     from components import evaluation_report, provenance, served_baseline
 
+    started = min(e.create_time_since_epoch for e in executions.values()) / 1000
+    run = Run(run_id, started, max(e.last_update_time_since_epoch for e in executions.values()) / 1000 - started)
+    out = {node: _outputs(handle, e.id) for node, e in executions.items()}
     if "ImdbExampleGen" in executions:
-        gen = executions["ImdbExampleGen"]
-        examples = _outputs(store, gen.id).get("examples")
+        examples = out["ImdbExampleGen"].get("examples")
         spans = ",".join(map(str, provenance.spans_of(examples))) if examples else ""
-        run.data = os.path.basename(str(_value(gen, "source") or "").rstrip("/")) + (f" spans {spans}" if spans else "")
+        source = executions["ImdbExampleGen"].custom_properties["source"].string_value
+        run.data = os.path.basename(source.rstrip("/")) + (f" spans {spans}" if spans else "")
     if "Trainer" in executions:
-        training = json.loads(_value(executions["Trainer"], "custom_config") or "{}")
-        train_args = json.loads(_value(executions["Trainer"], "train_args") or "{}")
+        properties = executions["Trainer"].custom_properties  # TFX's execution properties, JSON strings
+        training = json.loads(properties["custom_config"].string_value or "{}")
+        train_args = json.loads(properties["train_args"].string_value or "{}")
         parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
         run.encoder = parts[-2] if len(parts) > 1 and (parts[-1] == "encoder" or parts[-1].isdigit()) else parts[-1]
         run.settings = (f"seq {training.get('seq_length')} {training.get('truncation')}, "
@@ -96,19 +81,15 @@ def _describe(run: Run, executions: dict[str, Any], store) -> Run:
                         if train_args.get("num_steps") else f"{training.get('epochs')} epochs")
                         + (", warm start" if training.get("warm_start") else ""))
     if "LatestServedModel" in executions:
-        model = _outputs(store, executions["LatestServedModel"].id).get("model")
+        model = out["LatestServedModel"].get("model")
         version = model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY) if model else 0
         run.baseline = str(version) if version else "none"
-    if "EvaluationReport" in executions:
-        report = _outputs(store, executions["EvaluationReport"].id).get("report")
-        if report is not None:
-            if report.has_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY):
-                run.eval_accuracy = report.get_float_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY)
-            run.verdict = "blessed" if report.get_int_custom_property("blessed") else "rejected"
-    if "Pusher" in executions:
-        pushed = _outputs(store, executions["Pusher"].id).get("pushed_model")
-        if pushed is not None and pushed.get_int_custom_property("pushed"):
-            run.pushed = pushed.get_string_custom_property("pushed_version")
+    if report := out.get("EvaluationReport", {}).get("report"):
+        if report.has_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY):
+            run.eval_accuracy = report.get_float_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY)
+        run.verdict = "blessed" if report.get_int_custom_property("blessed") else "rejected"
+    if (pushed := out.get("Pusher", {}).get("pushed_model")) and pushed.get_int_custom_property("pushed"):
+        run.pushed = pushed.get_string_custom_property("pushed_version")
     failed = [node for node, e in executions.items() if e.last_known_state in (
         metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING)]
     if failed and not run.verdict:
@@ -118,33 +99,25 @@ def _describe(run: Run, executions: dict[str, Any], store) -> Run:
 
 def read_runs(metadata_path: str) -> list[Run]:
     """Every pipeline run recorded in the SQLite ML Metadata at `metadata_path`, oldest first."""
-    import ml_metadata as mlmd
-    from tfx import v1 as tfx
-
-    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
-    node_of = {}
-    for context in store.get_contexts_by_type("node"):
-        for execution in store.get_executions_by_context(context.id):
-            node_of[execution.id] = context.name.split(".", 1)[-1]
-    runs = []
-    for context in store.get_contexts_by_type("pipeline_run"):
-        executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
-        if not executions:
-            continue
-        started = min(e.create_time_since_epoch for e in executions) / 1000
-        ended = max(e.last_update_time_since_epoch for e in executions) / 1000
-        run = Run(context.name, started, ended - started)
-        runs.append(_describe(run, {node_of.get(e.id, str(e.id)): e for e in executions}, store))
+    with _metadata(metadata_path) as handle:
+        store = handle.store
+        node_of = {execution.id: context.name.split(".", 1)[-1] for context in store.get_contexts_by_type("node")
+                   for execution in store.get_executions_by_context(context.id)}
+        runs = []
+        for context in store.get_contexts_by_type("pipeline_run"):
+            executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+            if executions:
+                runs.append(_describe(handle, context.name, {node_of.get(e.id, str(e.id)): e for e in executions}))
     return sorted(runs, key=lambda r: r.started)
 
 
 def _split_counts(statistics) -> str:
-    import tensorflow_data_validation as tfdv
+    from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.types import artifact_utils
 
-    counts = [(name, tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{name}", "FeatureStats.pb"))
-               .datasets[0].num_examples) for name in artifact_utils.decode_split_names(statistics.split_names)]
-    return ", ".join(f"{name} {count:,}" for name, count in counts) + " examples"
+    counts = {name: stats_artifact_utils.load_statistics(statistics, name).proto().datasets[0].num_examples
+              for name in artifact_utils.decode_split_names(statistics.split_names)}
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items()) + " examples"
 
 
 def _best_epoch(model_run) -> str:
@@ -155,16 +128,17 @@ def _best_epoch(model_run) -> str:
     with open(os.path.join(model_run.uri, trainer.TRAINING_HISTORY_CSV)) as f:
         rows = list(csv.DictReader(f))
     best = next(row for row in rows if row["best"] == "1")
-    return f"best epoch {best['epoch']} of {len(rows)}, validation accuracy {float(best[trainer.BEST_EPOCH_METRIC]):.4f}"
+    accuracy = float(best[trainer.BEST_EPOCH_METRIC])
+    return f"best epoch {best['epoch']} of {len(rows)}, validation accuracy {accuracy:.4f}"
 
 
-def _accuracy(evaluation, blessing, config: configs.EvaluationConfig | None) -> str:
+def _accuracy(evaluation, blessing, config: configs.EvaluationConfig) -> str:
     from components import gate_verdict, tfma_config, tfma_results
 
     result = tfma_results.read_evaluation(evaluation.uri)
     name = tfma_config.metric_name(tfma_config.ACCURACY_METRIC)
     text = f"accuracy {result.candidate.metrics[tfma_results.OVERALL][name]:.4f}"
-    if blessing is None or config is None:
+    if blessing is None:
         return text
     if result.baseline is not None:
         text += (f" (served model {result.baseline.metrics[tfma_results.OVERALL][name]:.4f}; needs >= "
@@ -174,26 +148,21 @@ def _accuracy(evaluation, blessing, config: configs.EvaluationConfig | None) -> 
     return text + (": BLESSED" if gate_verdict.judge(result, blessing).blessed else ": NOT BLESSED")
 
 
-def component_summary(metadata_path: str, component: str, config: configs.PipelineConfig | None = None) -> str:
+def component_summary(metadata_path: str, component: str, config: configs.PipelineConfig) -> str:
     """What the newest execution of `component` decided or made, in a few words, for the console."""
-    import ml_metadata as mlmd
     from ml_metadata.proto import metadata_store_pb2
-    from tfx import v1 as tfx
+    from tfx.orchestration.portable.mlmd import store_ext
+    from tfx.types import artifact_utils
 
     from components import drift, provenance, served_baseline
 
-    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
-    context = store.get_context_by_type_and_name("node", f"{config.name if config else configs.PIPELINE_NAME}."
-                                                         f"{component}")
-    execution = max(store.get_executions_by_context(context.id), key=lambda e: e.id)
-    out = _outputs(store, execution.id)
+    with _metadata(metadata_path) as handle:
+        execution = store_ext.get_node_executions(handle.store, pipeline_id=config.name, node_id=component)[-1]
+        out = _outputs(handle, execution.id)
     cached = "cached; " if execution.last_known_state == metadata_store_pb2.Execution.CACHED else ""
     if component == "ImdbExampleGen":
-        from tfx.types import artifact_utils
-
-        examples = out["examples"]
-        spans = ", ".join(map(str, provenance.spans_of(examples)))
-        return cached + "splits " + ", ".join(artifact_utils.decode_split_names(examples.split_names)) + (
+        spans = ", ".join(map(str, provenance.spans_of(out["examples"])))
+        return cached + "splits " + ", ".join(artifact_utils.decode_split_names(out["examples"].split_names)) + (
             f" (spans {spans})" if spans else "")
     if component == "EvaluationReport":
         report = out["report"]
@@ -213,7 +182,7 @@ def component_summary(metadata_path: str, component: str, config: configs.Pipeli
         return cached + _best_epoch(out["model_run"])
     if component in ("Evaluator", "TestSetEvaluator"):
         return cached + _accuracy(out["evaluation"], out.get("blessing") if component == "Evaluator" else None,
-                                  config.evaluation if config else None)
+                                  config.evaluation)
     if component == "Pusher":
         pushed = out["pushed_model"]
         return (f"pushed version {pushed.get_string_custom_property('pushed_version')}"
@@ -227,41 +196,32 @@ def table(runs: list[Run]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
-def plot_png(runs: list[Run]) -> bytes:
-    import matplotlib
+def write_page(runs: list[Run], output_dir: str) -> str:
+    """The HTML page in `output_dir`: the plot and the table; returns its path."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure to close
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(8, 3.5))
-    scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
-    axes.plot([i for i, _ in scored], [r.eval_accuracy for _, r in scored], color="0.6", zorder=1)
-    for verdict, marker, color in (("blessed", "o", "tab:green"), ("rejected", "x", "tab:red")):
-        points = [(i, r.eval_accuracy) for i, r in scored if r.verdict == verdict]
-        if points:
-            axes.scatter(*zip(*points), marker=marker, color=color, label=verdict, zorder=2)
-    axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs")
-    axes.legend(loc="lower right")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    pyplot.close(figure)
-    return buffer.getvalue()
-
-
-def write_page(runs: list[Run], path: str) -> str:
-    """The HTML page: the plot and the table; returns its path."""
+    path, image = os.path.join(output_dir, HISTORY_PAGE), ""
+    if runs:
+        figure = Figure(figsize=(8, 3.5))
+        axes = figure.subplots()
+        scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
+        axes.plot([i for i, _ in scored], [r.eval_accuracy for _, r in scored], color="0.6", zorder=1)
+        for verdict, marker, color in (("blessed", "o", "tab:green"), ("rejected", "x", "tab:red")):
+            points = [(i, r.eval_accuracy) for i, r in scored if r.verdict == verdict]
+            if points:
+                axes.scatter(*zip(*points), marker=marker, color=color, label=verdict, zorder=2)
+        axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs")
+        axes.legend(loc="lower right")
+        png = io.BytesIO()
+        figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
+        data = base64.b64encode(png.getvalue()).decode()
+        image = f"<img alt='eval accuracy across runs' src='data:image/png;base64,{data}'>"
+    header = "".join(f"<th>{c}</th>" for c in COLUMNS)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.row()) + "</tr>\n" for r in runs)
-    image = base64.b64encode(plot_png(runs)).decode() if runs else ""
-    page = (f"<!doctype html><meta charset='utf-8'><title>Runs</title><h1>Runs of {html.escape(path)}</h1>"
-            + (f"<img alt='eval accuracy across runs' src='data:image/png;base64,{image}'>" if image else "")
-            + "<table border=1 cellpadding=4><tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + f"</tr>\n{cells}</table>")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+        f.write(f"<!doctype html><meta charset='utf-8'><title>Runs</title><h1>Runs of {html.escape(path)}</h1>{image}"
+                f"<table border=1 cellpadding=4><tr>{header}</tr>\n{cells}</table>")
     return path
-
-
-def history_page(output_dir: str) -> str:
-    return os.path.join(output_dir, HISTORY_PAGE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -273,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"{metadata_path}: no runs recorded; run local_runner.py --output-dir {args.output_dir}\n")
     runs = read_runs(metadata_path)
     print(table(runs))
-    print(f"\n{len(runs)} runs; page: {write_page(runs, history_page(args.output_dir))}")
+    print(f"\n{len(runs)} runs; page: {write_page(runs, args.output_dir)}")
 
 
 if __name__ == "__main__":

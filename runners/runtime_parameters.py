@@ -9,73 +9,52 @@ without arguments is the compiled pipeline.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
-from google.protobuf import message
+from google.protobuf import json_format, message
 from tfx import v1 as tfx
 from tfx.utils import proto_utils
-
-
-@dataclasses.dataclass(frozen=True)
-class ExposedProperty:
-    """Pipeline parameter `name` sets execution property `exec_property` of component `component_id`."""
-
-    name: str
-    component_id: str
-    exec_property: str
-    description: str
-
-
-def _as_parameter_default(value: Any) -> int | float | str:
-    if isinstance(value, message.Message):
-        return proto_utils.proto_to_json(value)
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        return value
-    raise TypeError(f"{type(value).__name__} cannot be a KFP runtime parameter (only str, int, float and protos)")
-
-
-def expose(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty]) -> dict[str, int | float | str]:
-    """Replaces each named execution property by a `RuntimeParameter` defaulting to its current value.
-
-    Returns the parameters' defaults by name. Fails naming the component or property that is missing.
-    """
-    components = {component.id: component for component in pipeline.components}
-    defaults = {}
-    for item in exposed:
-        component = components.get(item.component_id)
-        if component is None:
-            raise ValueError(f"runtime parameter '{item.name}': the pipeline has no component '{item.component_id}' "
-                             f"(it has {sorted(components)}); fix configs.KUBEFLOW_RUNTIME_PARAMETERS.")
-        value = component.exec_properties.get(item.exec_property)
-        if value is None:
-            raise ValueError(f"runtime parameter '{item.name}': component '{item.component_id}' has no execution "
-                             f"property '{item.exec_property}' set; fix configs.KUBEFLOW_RUNTIME_PARAMETERS.")
-        default = _as_parameter_default(value)
-        component.exec_properties[item.exec_property] = tfx.dsl.experimental.RuntimeParameter(
-            name=item.name, ptype=type(default), default=default, description=item.description)
-        defaults[item.name] = default
-    return defaults
-
-
-def record_defaults(job: dict, exposed: list[ExposedProperty], defaults: dict[str, int | float | str]) -> None:
-    """Writes each parameter's default and description into the compiled job's (its JSON as a dict) root inputs.
-
-    TFX puts RuntimeParameter defaults nowhere in the spec; the KFP UI, `kfp.Client` and Vertex AI read
-    `defaultValue` (and `isOptional`) there, so a run that sets no parameter uses the compiled values.
-    """
-    parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
-    for item in exposed:
-        parameters[item.name].update(defaultValue=defaults[item.name], isOptional=True, description=item.description)
 
 
 class ParameterError(ValueError):
     """A runtime parameter value that its property cannot take; the message names the parameter and the fix."""
 
 
-def _check_ranges(name: str, proto: message.Message) -> None:
-    """Step counts not negative (TrainArgs, EvalArgs; 0 is unset: whole passes) and metric value bounds in
-    [0, 1] (TFMA EvalConfig)."""
+def expose(pipeline: tfx.dsl.Pipeline, exposed: dict[str, tuple[str, str, str]],
+           values: dict[str, str]) -> dict[str, int | float | str]:
+    """Replaces each execution property `exposed` names (parameter name -> component id, execution property,
+    description) by a `RuntimeParameter` defaulting to its current value (str, int, float or a proto's JSON:
+    TFX refuses other types). Returns every parameter's value for this run: its entry in `values` (--parameter,
+    checked and typed), else its default. Fails naming the component or property that is missing.
+    """
+    components = {component.id: component for component in pipeline.components}
+    parameters = {}
+    for name, (component_id, exec_property, description) in exposed.items():
+        component = components.get(component_id)
+        if component is None:
+            raise ValueError(f"runtime parameter '{name}': the pipeline has no component '{component_id}' "
+                             f"(it has {sorted(components)}); fix configs.KUBEFLOW_RUNTIME_PARAMETERS.")
+        value = component.exec_properties.get(exec_property)
+        if value is None:
+            raise ValueError(f"runtime parameter '{name}': component '{component_id}' has no execution "
+                             f"property '{exec_property}' set; fix configs.KUBEFLOW_RUNTIME_PARAMETERS.")
+        default = proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
+        component.exec_properties[exec_property] = tfx.dsl.experimental.RuntimeParameter(
+            name=name, ptype=type(default), default=default, description=description)
+        parameters[name] = type(default)(values[name]) if name in values else default
+        declared = component.SPEC_CLASS.PARAMETERS[exec_property].type  # a proto's: TFX holds its JSON
+        if name in values and isinstance(declared, type) and issubclass(declared, message.Message):
+            check_proto_value(name, declared, values[name])
+    return parameters
+
+
+def check_proto_value(name: str, proto_class: type[message.Message], value: str) -> None:
+    """Fails naming the parameter unless `value` is a `proto_class` in JSON (stricter than the executors, which
+    ignore unknown fields: a misspelt one would silently do nothing) whose step count is not negative (TrainArgs,
+    EvalArgs; 0 is unset: whole passes) and whose metric value bounds are in [0, 1] (TFMA EvalConfig)."""
+    try:
+        proto = json_format.Parse(value, proto_class())
+    except (json_format.ParseError, ValueError) as error:
+        raise ParameterError(f"runtime parameter '{name}': not a valid {proto_class.__name__} in JSON ({error}); "
+                             f"e.g. {proto_utils.proto_to_json(proto_class())!r} with its fields set") from error
     if "num_steps" in proto.DESCRIPTOR.fields_by_name and proto.num_steps < 0:
         raise ParameterError(f"runtime parameter '{name}': num_steps {proto.num_steps}: must be an integer >= 1 "
                              f"(or 0 or unset: whole passes over the split)")
@@ -91,23 +70,16 @@ def _check_ranges(name: str, proto: message.Message) -> None:
                                      f"must be a number in [0, 1]")
 
 
-def check_values(pipeline: tfx.dsl.Pipeline, exposed: list[ExposedProperty], values: dict[str, Any]) -> None:
-    """Fails naming the parameter if a value is not valid for its property (e.g. bad TrainArgs JSON).
+def record_defaults(job: dict, pipeline: tfx.dsl.Pipeline) -> None:
+    """Writes the default and description of each `RuntimeParameter` of `pipeline` into the compiled job's (its
+    JSON as a dict) root inputs.
 
-    Stricter than the executors, which ignore unknown JSON fields: a misspelt field would silently do nothing.
+    TFX puts RuntimeParameter defaults nowhere in the spec; the KFP UI, `kfp.Client` and Vertex AI read
+    `defaultValue` (and `isOptional`) there, so a run that sets no parameter uses the compiled values.
     """
-    from google.protobuf import json_format
-
-    components = {component.id: component for component in pipeline.components}
-    by_name = {item.name: item for item in exposed}
-    for name, value in values.items():
-        item = by_name[name]
-        declared = components[item.component_id].SPEC_CLASS.PARAMETERS[item.exec_property].type
-        if isinstance(declared, type) and issubclass(declared, message.Message):
-            try:
-                parsed = json_format.Parse(value, declared())
-            except (json_format.ParseError, ValueError) as error:
-                raise ParameterError(f"runtime parameter '{name}': not a valid {declared.__name__} in JSON "
-                                     f"({error}); e.g. {proto_utils.proto_to_json(declared())!r} with its fields set"
-                                     ) from error
-            _check_ranges(name, parsed)
+    inputs = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+    for component in pipeline.components:
+        for parameter in component.exec_properties.values():
+            if isinstance(parameter, tfx.dsl.experimental.RuntimeParameter):
+                inputs[parameter.name].update(defaultValue=parameter.default, isOptional=True,
+                                              description=parameter.description)
