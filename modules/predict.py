@@ -32,14 +32,6 @@ def latest_pushed_model_or_none(serving_model_dir: str) -> str | None:
     return os.path.join(serving_model_dir, str(versions[-1])) if versions else None
 
 
-def latest_pushed_model(serving_model_dir: str) -> str:
-    model_dir = latest_pushed_model_or_none(serving_model_dir)
-    if model_dir is None:
-        raise FileNotFoundError(f"{serving_model_dir}: no pushed model version; run the pipeline until a model is "
-                                f"blessed.")
-    return model_dir
-
-
 def load_text_signature(model_dir: str):
     """The SavedModel's `predict_text` signature, or a PredictError saying why it cannot be used."""
     if os.path.basename(model_dir.rstrip("/")).isdigit() and tf.io.gfile.isdir(model_dir):  # a served version

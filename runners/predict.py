@@ -18,8 +18,7 @@ import json
 import sys
 from typing import TextIO
 
-from modules import serving_versions
-from modules.predict import DEFAULT_BATCH_SIZE, Prediction, PredictError, classify, latest_pushed_model
+from modules.predict import DEFAULT_BATCH_SIZE, Prediction, PredictError, classify, latest_pushed_model_or_none
 from pipeline import configs
 
 
@@ -68,13 +67,13 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
         texts = read_texts(args.sentences, args.file, stdin)
         model_dir = args.model
         if model_dir is None:
-            try:
-                model_dir = latest_pushed_model(configs.serving_model_dir(configs.OUTPUT_DIR))
-            except FileNotFoundError as error:
-                quick_look = configs.serving_model_dir(configs.quick_look_dir())
-                if not serving_versions.versions(quick_look):
-                    raise PredictError(f"{error} Or pass --model DIR.") from None
-                model_dir = latest_pushed_model(quick_look)
+            serving = configs.serving_model_dir(configs.OUTPUT_DIR)
+            model_dir = latest_pushed_model_or_none(serving)
+            if model_dir is None:
+                model_dir = latest_pushed_model_or_none(configs.serving_model_dir(configs.quick_look_dir()))
+                if model_dir is None:
+                    raise PredictError(f"{serving}: no pushed model version; run the pipeline until a model is "
+                                       f"blessed. Or pass --model DIR.")
                 print(f"No real model is pushed yet; using the quick look's {model_dir}", file=sys.stderr)
         with contextlib.redirect_stdout(sys.stderr):  # the progress bar; stdout carries only the results
             predictions = classify(model_dir, texts, args.batch_size, progress=len(texts) > args.batch_size)
