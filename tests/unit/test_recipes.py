@@ -21,10 +21,17 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path)])
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        256, "head+tail", 5e-5, 5, 625)
-    assert cli.recipe_line(args.recipe, args.config) == "Training recipe: best (seq 256, head+tail, lr 5e-05, 625 steps in 5 epochs)"
+        512, "head+tail", 5e-5, 5, 1250)
+    assert cli.recipe_line(args.recipe, args.config) == "Training recipe: best (seq 512, head+tail, lr 5e-05, 1250 steps in 5 epochs)"
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
-    assert training(compiled) [0].seq_length == 256 and compiled.recipe == "best"
+    assert training(compiled) [0].seq_length == 512 and compiled.recipe == "best"
+
+
+def test_recipe_fast_is_the_one_pass_at_256_tokens(tiny_corpus, tmp_path):
+    args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), "--recipe", "fast"])
+    config, steps = training(args)
+    assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
+        256, "head+tail", 5e-5, 5, 625)
 
 
 def test_recipe_tutorial_is_the_tutorials_settings_exactly(tiny_corpus, tmp_path):
@@ -45,8 +52,8 @@ def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
 
 
 @pytest.mark.parametrize("flags, expected", [
-    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 625, "epochs": 5}),
-    (["--epochs", "2"], {"seq_length": 256, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
+    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 1250, "epochs": 5}),
+    (["--epochs", "2"], {"seq_length": 512, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
     (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
     (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
 ])
