@@ -22,7 +22,7 @@ from pipeline import configs
 from runners import cli, offline_assets, run_lock
 
 REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy after
-80-110 training minutes on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; README, "Real data"):
+85-110 training minutes on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; README, "Real data"):
   .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"""
 EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.",
                      "A dull, tedious film. I hated every minute."]

@@ -164,7 +164,7 @@ class Recipe:
 # "best": the best measured on the real train archive with the offline MiniLM (bench/RESULTS.md, "Time to
 # accuracy"): 512 tokens of each review's head and tail (the whole review, nearly always), lr 5e-5, two passes
 # over the 20,018-review train split (1,250 steps of 32) validated after each fifth, the best fifth exported:
-# 0.9191 eval accuracy. "fast": 256 tokens, one pass: 0.9087 in a quarter of the time. "tutorial": "Classify text
+# 0.9231 eval accuracy. "fast": 256 tokens, one pass: 0.9087 in a quarter of the time. "tutorial": "Classify text
 # with BERT" exactly (TrainingConfig's defaults). "quick-look": the synthetic offline corpus, whose short,
 # formulaic reviews are learned within the first epoch.
 RECIPES: dict[str, Recipe] = {
