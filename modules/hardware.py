@@ -1,7 +1,9 @@
 """The Keras precision policy for this hardware: "auto" precision is `mixed_bfloat16` where bfloat16 is native
-(GPUs of compute capability 8.0+, CPUs with AVX512-BF16 or AMX)."""
+(GPUs of compute capability 8.0+, CPUs with AVX512-BF16 or AMX, unless oneDNN is capped below them)."""
 
 from __future__ import annotations
+
+import os
 
 import tensorflow as tf
 # tf_keras's own context manager (not re-exported publicly): the global policy for the layers built in the block.
@@ -19,6 +21,17 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> set[str]:
         return set()
 
 
+# The oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which its kernels compute bfloat16. TensorFlow decides from the
+# CPU's own flags and hands bfloat16 ops to oneDNN even under a lower cap (AVX2), where they abort the process.
+ONEDNN_BFLOAT16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10_1_512", "ALL")
+
+
+def onednn_computes_bfloat16() -> bool:
+    """Whether TensorFlow's oneDNN kernels are on (TF_ENABLE_ONEDNN_OPTS) and allowed bfloat16 instructions."""
+    enabled = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() not in ("0", "false")
+    return enabled and os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper().startswith(ONEDNN_BFLOAT16_ISAS)
+
+
 def resolve_precision(requested: str) -> str:
     """`requested` if explicit; for "auto", the fastest precision this hardware supports natively."""
     if requested not in PRECISIONS:
@@ -30,5 +43,5 @@ def resolve_precision(requested: str) -> str:
         native = all(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0)
                      for gpu in gpus)
     else:
-        native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}) and onednn_computes_bfloat16()
     return MIXED_BFLOAT16 if native else FLOAT32

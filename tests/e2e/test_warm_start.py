@@ -31,6 +31,7 @@ def served(tiny_bert, tmp_path_factory):
     return trained, export
 
 
+@pytest.mark.bfloat16
 def test_a_fresh_classifier_takes_the_served_models_weights(served, tiny_bert):
     trained, export = served
     fresh = model_lib.build_classifier(classifier_spec(tiny_bert), "mixed_bfloat16")

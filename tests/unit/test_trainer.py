@@ -50,6 +50,7 @@ def assert_best_epoch_marked(history: list[dict[str, float]]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.bfloat16
 def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, tmp_path):
     args = fn_args_for(tiny_examples, tiny_bert, tmp_path / "run", train_steps=150, precision=hardware.MIXED_BFLOAT16)
     trainer.run_fn(FnArgs(**args))
@@ -71,6 +72,7 @@ def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, t
 
 
 @pytest.mark.slow
+@pytest.mark.bfloat16
 def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_path):
     spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64,
                                     dropout_rate=0.1)
@@ -106,6 +108,7 @@ def encoder_inputs() -> dict[str, tf.Tensor]:
             "input_type_ids": tf.zeros((2, 6), tf.int32)}
 
 
+@pytest.mark.bfloat16
 def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tiny_bert):
     inputs = encoder_inputs()
     expected = hub.KerasLayer(str(tiny_bert.encoder))(inputs)
@@ -145,16 +148,23 @@ def test_encoders_without_keras_metadata_fall_back_to_hub_keras_layer(tiny_bert,
     assert isinstance(keras_encoder.encoder_layer(str(plain)), hub.KerasLayer)
 
 
-def test_precision_follows_the_cpu_flags(tmp_path):
+def test_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
     assert "avx512_bf16" in hardware.cpu_flags(str(cpuinfo))
     assert hardware.cpu_flags(str(tmp_path / "missing")) == set()
     assert hardware.resolve_precision(hardware.FLOAT32) == hardware.FLOAT32
     if not tf.config.list_physical_devices("GPU"):
-        native_bf16 = {"avx512_bf16", "amx_bf16"} & hardware.cpu_flags()
+        native_bf16 = {"avx512_bf16", "amx_bf16"} & hardware.cpu_flags() and hardware.onednn_computes_bfloat16()
         assert hardware.resolve_precision(hardware.AUTO) == (
             hardware.MIXED_BFLOAT16 if native_bf16 else hardware.FLOAT32)
+        with monkeypatch.context() as env:  # oneDNN capped at AVX2 (as on an AVX2-only CPU), or off: float32
+            env.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+            assert hardware.resolve_precision(hardware.AUTO) == hardware.FLOAT32
+            env.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_amx")
+            assert hardware.onednn_computes_bfloat16()
+            env.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+            assert hardware.resolve_precision(hardware.AUTO) == hardware.FLOAT32
     with pytest.raises(ValueError, match="precision must be one of"):
         hardware.resolve_precision("float16")
 
