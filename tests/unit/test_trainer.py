@@ -160,10 +160,12 @@ def test_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
             hardware.MIXED_BFLOAT16 if native_bf16 else hardware.FLOAT32)
         with monkeypatch.context() as env:  # oneDNN capped at AVX2 (as on an AVX2-only CPU), or off: float32
             env.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+            assert not hardware.onednn_computes_bfloat16()
             assert hardware.resolve_precision(hardware.AUTO) == hardware.FLOAT32
             env.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_amx")
             assert hardware.onednn_computes_bfloat16()
             env.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+            assert not hardware.onednn_computes_bfloat16()
             assert hardware.resolve_precision(hardware.AUTO) == hardware.FLOAT32
     with pytest.raises(ValueError, match="precision must be one of"):
         hardware.resolve_precision("float16")
