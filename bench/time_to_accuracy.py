@@ -166,12 +166,9 @@ def trainer_way(bert, examples, args):
                                     batch_size=BATCH_SIZE, precision=precision, seed=args.seed)
     classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
     trainer.compile_classifier(classifier, config, args.schedule_steps)
-    train = trainer.make_dataset(files("train"), BATCH_SIZE, shuffle=True, seed=args.seed,
-                                 preprocessor=classifier.preprocessor)
-    evaluation = trainer.make_dataset(files("eval"), BATCH_SIZE, shuffle=False, seed=args.seed,
-                                      preprocessor=classifier.preprocessor)
-    eval_steps = math.ceil(trainer.summarize_split(files("eval")).num_examples / BATCH_SIZE)
-    return classifier.logit_model, train, evaluation, eval_steps, precision
+    train = trainer.make_dataset(files("train"), BATCH_SIZE, seed=args.seed, preprocessor=classifier.preprocessor)
+    evaluation = trainer.make_eval_dataset(files("eval"), BATCH_SIZE, preprocessor=classifier.preprocessor)
+    return classifier.logit_model, train, evaluation, None, precision
 
 
 def plot(rows: list[dict], target: float, path: Path) -> None:

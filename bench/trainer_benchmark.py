@@ -118,8 +118,7 @@ def main() -> None:
         trainer.compile_classifier(classifier, config, total_steps)
         encoder_kind = ("hub.KerasLayer" if any(isinstance(layer, hub.KerasLayer)
                                                 for layer in classifier.logit_model.layers) else "native, output_range=1")
-        trainer_data = trainer.make_dataset([records], BATCH_SIZE, shuffle=True, seed=0,
-                                            preprocessor=classifier.preprocessor)
+        trainer_data = trainer.make_dataset([records], BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor)
 
         timer = StepTimer()
         ways = {

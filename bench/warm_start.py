@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import platform
 import time
 from pathlib import Path
@@ -32,14 +31,14 @@ SEQ_LENGTH = 128
 CSV_FIELDS = ("way", "step", "train_seconds", "eval_accuracy")
 
 
-def train_and_score(classifier, train, evaluation, eval_batches: int, steps: int, eval_every: int,
+def train_and_score(classifier, train, evaluation, steps: int, eval_every: int,
                     way: str, rows: list[dict], log_path: Path) -> None:
     """Trains `steps` steps, scoring on `evaluation` at step 0 and every `eval_every` steps."""
     train_seconds = 0.0
     done = 0
     batches = iter(train)
     while True:
-        _, accuracy = classifier.logit_model.evaluate(evaluation, steps=eval_batches, verbose=0)
+        _, accuracy = classifier.logit_model.evaluate(evaluation, verbose=0)
         row = {"way": way, "step": done, "train_seconds": round(train_seconds, 1), "eval_accuracy": round(accuracy, 4)}
         rows.append(row)
         with open(log_path, "a", newline="") as f:
@@ -97,18 +96,16 @@ def main() -> None:
         return classifier, config, steps
 
     def datasets(classifier, span: str):
-        train = trainer.make_dataset(files[span], BATCH_SIZE, shuffle=True, seed=42,
-                                     preprocessor=classifier.preprocessor)
-        evaluation = trainer.make_dataset(files["span2_eval"], BATCH_SIZE, shuffle=False, seed=42,
-                                          preprocessor=classifier.preprocessor)
+        train = trainer.make_dataset(files[span], BATCH_SIZE, seed=42, preprocessor=classifier.preprocessor)
+        evaluation = trainer.make_eval_dataset(files["span2_eval"], BATCH_SIZE, preprocessor=classifier.preprocessor,
+                                               num_examples=args.eval_reviews)
         return train, evaluation
 
-    eval_batches = math.ceil(args.eval_reviews / BATCH_SIZE)
     rows: list[dict] = []
     served = args.out / "served" / "1"
     classifier, config, steps = fresh(args.learning_rate, args.first_steps)
     trainer.compile_classifier(classifier, config, steps)
-    train_and_score(classifier, *datasets(classifier, "span1"), eval_batches, steps, steps, "span 1 (encoder)",
+    train_and_score(classifier, *datasets(classifier, "span1"), steps, steps, "span 1 (encoder)",
                     rows, log_path)
     model_lib.export_serving_model(classifier, str(served))
 
@@ -118,7 +115,7 @@ def main() -> None:
         if way.endswith("warm"):
             trainer.restore_served_weights(classifier, str(served))
         trainer.compile_classifier(classifier, config, steps)
-        train_and_score(classifier, *datasets(classifier, "span2"), eval_batches, steps, args.eval_every, way,
+        train_and_score(classifier, *datasets(classifier, "span2"), steps, args.eval_every, way,
                         rows, log_path)
     print(f"Rows in {log_path}")
 

@@ -86,37 +86,52 @@ def _unpadded(encoder_inputs: dict[str, tf.Tensor], label: tf.Tensor) -> tuple[d
     return {name: tensor[:length] for name, tensor in encoder_inputs.items()}, label
 
 
-def make_dataset(file_patterns: list[str], batch_size: int, *, shuffle: bool, seed: int,
-                 preprocessor: model_lib.Preprocessor, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """(encoder inputs, label) batches, repeated forever: reviews of similar length when `shuffle` (training), else
-    in the records' order (evaluation), each batch padded to its longest review only, as the export does."""
+def _length_grouped(dataset: tf.data.Dataset, batch_size: int, seq_length: int) -> tf.data.Dataset:
+    """Unbatched (encoder inputs, label) pairs, unpadded, rebatched by token length (buckets of
+    LENGTH_BUCKET_WIDTH), so each batch is padded only to its longest review and that is close to the rest."""
+    boundaries = length_bucket_boundaries(seq_length)
+    return (dataset.unbatch()
+            .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
+            .bucket_by_sequence_length(lambda inputs, label: tf.shape(inputs[INPUT_MASK])[0],
+                                       bucket_boundaries=boundaries,
+                                       bucket_batch_sizes=[batch_size] * (len(boundaries) + 1)))
+
+
+def _tokenized(dataset: tf.data.Dataset, preprocessor: model_lib.Preprocessor) -> tf.data.Dataset:
+    return (dataset.map(_parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE))
+
+
+def make_dataset(file_patterns: list[str], batch_size: int, *, seed: int, preprocessor: model_lib.Preprocessor,
+                 shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    """Training batches, (encoder inputs, label), repeated forever: shuffled, then grouped by token length, each
+    batch padded to its longest review only, as the export does."""
+    dataset = read_records(file_patterns).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = _tokenized(dataset.repeat().batch(batch_size), preprocessor)
+    return _length_grouped(dataset, batch_size, preprocessor.seq_length).prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(file_patterns: list[str], batch_size: int, *, preprocessor: model_lib.Preprocessor,
+                      num_examples: int | None = None) -> tf.data.Dataset:
+    """Validation batches: one pass over the first `num_examples` records (None: all), grouped by token length as
+    training's are (in the records' order a batch is padded to its longest review, most often the whole
+    sequence length: about twice the arithmetic), tokenized once and cached in memory for the next passes."""
     dataset = read_records(file_patterns)
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = (dataset.repeat()
-               .batch(batch_size)
-               .map(_parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
-               .map(lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE))
-    if shuffle:
-        boundaries = length_bucket_boundaries(preprocessor.seq_length)
-        dataset = (dataset.unbatch()
-                   .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
-                   .bucket_by_sequence_length(
-                       lambda inputs, label: tf.shape(inputs[INPUT_MASK])[0],
-                       bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1)))
-    else:
-        dataset = dataset.map(lambda inputs, label: (model_lib.trim_padding(inputs), label),
-                              num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    if num_examples is not None:
+        dataset = dataset.take(num_examples)
+    dataset = _tokenized(dataset.batch(256), preprocessor)
+    return _length_grouped(dataset, batch_size, preprocessor.seq_length).cache().prefetch(tf.data.AUTOTUNE)
 
 
 def train_and_eval_datasets(fn_args: tfx.components.FnArgs, config: TrainingConfig,
                             preprocessor: model_lib.Preprocessor) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The Trainer's (and the Tuner's) shuffled train batches and ordered eval batches."""
-    return (make_dataset(fn_args.train_files, config.batch_size, shuffle=True, seed=config.seed,
-                         preprocessor=preprocessor, shuffle_buffer=config.shuffle_buffer),
-            make_dataset(fn_args.eval_files, config.batch_size, shuffle=False, seed=config.seed,
-                         preprocessor=preprocessor))
+    """The Trainer's (and the Tuner's) training batches and validation batches (`eval_steps` batches' worth of
+    the eval split's first records, or all of it)."""
+    num_eval_examples = fn_args.eval_steps * config.batch_size if fn_args.eval_steps else None
+    return (make_dataset(fn_args.train_files, config.batch_size, seed=config.seed, preprocessor=preprocessor,
+                         shuffle_buffer=config.shuffle_buffer),
+            make_eval_dataset(fn_args.eval_files, config.batch_size, preprocessor=preprocessor,
+                              num_examples=num_eval_examples))
 
 
 class CrashMidEpoch(tf.keras.callbacks.Callback):
@@ -271,10 +286,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train_summary, eval_summary = summarize_split(fn_args.train_files), summarize_split(fn_args.eval_files)
     steps_per_epoch = (math.ceil(fn_args.train_steps / config.epochs) if fn_args.train_steps
                        else math.ceil(train_summary.num_examples / config.batch_size))
-    validation_steps = fn_args.eval_steps or math.ceil(eval_summary.num_examples / config.batch_size)
-    logging.info("Training %d epochs x %d steps (batch %d) on %d examples, validating on %d batches of %d",
+    validation_examples = min(eval_summary.num_examples, (fn_args.eval_steps or math.inf) * config.batch_size)
+    logging.info("Training %d epochs x %d steps (batch %d) on %d examples, validating on %d of %d examples",
                  config.epochs, steps_per_epoch, config.batch_size, train_summary.num_examples,
-                 validation_steps, eval_summary.num_examples)
+                 validation_examples, eval_summary.num_examples)
     with strategy.scope():
         classifier = model_lib.build_classifier(classifier_spec(config), precision)
         if served_model:
@@ -290,7 +305,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     epoch_log = EpochLog(run_backup_dir)
     classifier.logit_model.fit(
         train_dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset, validation_steps=validation_steps,
+        validation_data=eval_dataset,
         callbacks=[
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
             # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.

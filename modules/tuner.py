@@ -34,7 +34,7 @@ class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
         trainer.compile_classifier(classifier, config, steps)
         train, evaluation = trainer.train_and_eval_datasets(self.fn_args, config, classifier.preprocessor)
         history = classifier.logit_model.fit(train, epochs=1, steps_per_epoch=steps, validation_data=evaluation,
-                                             validation_steps=self.fn_args.eval_steps, verbose=2)
+                                             verbose=2)
         score = max(history.history[OBJECTIVE])
         logging.info("Trial %s: %s -> %s %.4f", trial.trial_id, trial.hyperparameters.values, OBJECTIVE, score)
         return {OBJECTIVE: score}  # only the hyperparameters are kept, no model

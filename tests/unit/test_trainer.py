@@ -219,20 +219,31 @@ def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, 
 
 
 @pytest.mark.slow
-def test_training_batches_group_reviews_of_similar_length_and_evaluation_batches_are_trimmed(tiny_examples, tiny_bert):
+def test_training_and_validation_batches_group_reviews_of_similar_length(tiny_examples, tiny_bert):
     preprocessor = model_lib.Preprocessor(str(tiny_bert.preprocess), TINY_BERT.seq_length)
-    files = [os.path.join(artifact_utils.get_split_uri([tiny_examples], "train"), "*.gz")]
+    files = lambda split: [os.path.join(artifact_utils.get_split_uri([tiny_examples], split), "*.gz")]
     boundaries = [0, *trainer.length_bucket_boundaries(TINY_BERT.seq_length), TINY_BERT.seq_length + 1]
-    widths = set()
-    for inputs, label in trainer.make_dataset(files, 8, shuffle=True, seed=1, preprocessor=preprocessor).take(20):
+
+    def check_batch(inputs, label) -> int:
         lengths = inputs["input_mask"].numpy().sum(axis=1)
-        widths.add(inputs["input_mask"].shape[1])
-        assert inputs["input_mask"].shape[1] == lengths.max() and label.shape == (8,)
+        assert inputs["input_mask"].shape[1] == lengths.max() and label.shape == lengths.shape
         buckets = {next(i for i, upper in enumerate(boundaries) if length < upper) for length in lengths}
         assert len(buckets) == 1, f"one batch mixes lengths {sorted(lengths)}"
+        return inputs["input_mask"].shape[1]
+
+    widths = {check_batch(*batch) for batch in trainer.make_dataset(files("train"), 8, seed=1,
+                                                                     preprocessor=preprocessor).take(20)}
     assert len(widths) > 1 and max(widths) <= TINY_BERT.seq_length
-    for inputs, _ in trainer.make_dataset(files, 8, shuffle=False, seed=1, preprocessor=preprocessor).take(5):
-        assert inputs["input_mask"].shape[1] == inputs["input_mask"].numpy().sum(axis=1).max()
+    for batch in trainer.make_dataset(files("train"), 8, seed=1, preprocessor=preprocessor).take(20):
+        assert batch[1].shape == (8,), "training batches are full"
+
+    eval_records = trainer.summarize_split(files("eval")).num_examples
+    evaluation = trainer.make_eval_dataset(files("eval"), 8, preprocessor=preprocessor)
+    for _ in range(2):  # the second pass comes from the cache, whole again
+        passed = [(check_batch(*batch), len(batch[1])) for batch in evaluation]
+        assert sum(size for _, size in passed) == eval_records, "one pass reads every eval record once"
+    subset = trainer.make_eval_dataset(files("eval"), 8, preprocessor=preprocessor, num_examples=5)
+    assert sum(len(label) for _, label in subset) == 5
 
 
 @pytest.mark.slow
