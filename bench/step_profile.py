@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import json
 import os
 import statistics
 import tempfile
@@ -28,48 +29,40 @@ from pathlib import Path
 from bench import reviews
 
 BATCH_SIZE = 32
-# Op types -> the group a step's time is reported under (the rest: "other").
-OP_GROUPS = {
-    "feed-forward and projections (MatMul)": ("MatMul", "BatchMatMulV2", "_MklMatMul", "_MklFusedMatMul",
-                                              "_MklNativeFusedMatMul", "_MklBatchMatMulV2",
-                                              "_MklNativeBatchMatMulV2", "_FusedMatMul", "Einsum",
-                                              "_MklEinsum", "_MklNativeEinsum"),
-    "softmax and GELU": ("Softmax", "_MklSoftmax", "Erf", "Tanh", "_MklNativeFusedBatchMatMulV2", "Exp",
-                         "SoftmaxGrad", "GeluGrad", "Gelu"),
-    "layer norm": ("FusedBatchNormV3", "_MklFusedBatchNormV3", "FusedBatchNormGradV3", "_MklLayerNorm",
-                   "Mean", "SquaredDifference", "Rsqrt"),
-    "optimizer (AdamW)": ("ResourceApplyAdam", "ResourceApplyAdamWithAmsgrad", "AssignSubVariableOp",
-                          "AssignVariableOp", "AssignAddVariableOp"),
-    "embedding lookups": ("ResourceGather", "GatherV2", "UnsortedSegmentSum", "ResourceScatterAdd"),
-    "casts (bfloat16 <-> float32)": ("Cast", "_MklCast"),
-}
+# The parts of a step, by the op's name (first match), and the op types counted as random-number generation.
+PARTS = (("attention dropout", "self_attention/dropout"), ("attention scores and softmax", "self_attention"),
+         ("feed-forward", "intermediate"), ("feed-forward", "output"), ("layer norm", "layer_norm"),
+         ("embeddings", "embeddings"), ("optimizer (AdamW)", "adam"), ("classifier head", "classifier"))
 
 
-def op_group(op_type: str) -> str:
-    return next((group for group, types in OP_GROUPS.items() if op_type in types), "other")
+def step_part(op_name: str) -> str:
+    name = op_name.lower()
+    part = next((label for label, key in PARTS if key in name), "other")
+    return part + (" (backward)" if "gradient" in name and part != "optimizer (AdamW)" else "")
 
 
-def host_op_seconds(trace_dir: str) -> dict[str, float]:
-    """Op type -> seconds, summed over the profiler's TensorFlow op events on the host (all threads)."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+def op_self_seconds(trace_dir: str) -> list[tuple[str, str, float]]:
+    """(op type, op name, self seconds) of every TensorFlow op in the profile, from the profiler's own
+    framework op statistics (idle time left out)."""
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin
 
-    totals: dict[str, float] = collections.defaultdict(float)
-    for path in glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True):
-        space = xplane_pb2.XSpace()
-        with open(path, "rb") as f:
-            space.ParseFromString(f.read())
-        for plane in space.planes:
-            if not plane.name.startswith("/host:CPU"):
-                continue
-            for line in plane.lines:
-                for event in line.events:
-                    name = plane.event_metadata[event.metadata_id].name
-                    if ":" not in name or name.startswith("__"):
-                        continue  # not a TensorFlow op event ("name:type")
-                    op_type = name.rsplit(":", 1)[1]
-                    if op_type[:1].isupper() or op_type.startswith("_"):
-                        totals[op_type] += event.duration_ps / 1e12
-    return dict(totals)
+    paths = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
+    data, _ = _pywrap_profiler_plugin.xspace_to_tools_data(paths, "framework_op_stats", {})
+    table = json.loads(data)[0]
+    columns = [column["id"] for column in table["cols"]]
+    rows = [dict(zip(columns, [cell["v"] for cell in row["c"]])) for row in table["rows"]]
+    return [(row["type"], row["operation"], row["total_self_time"] / 1e6) for row in rows if row["type"] != "IDLE"]
+
+
+def print_breakdown(title: str, ops: list[tuple[str, str, float]]) -> None:
+    total = sum(seconds for _, _, seconds in ops)
+    by_type, by_part = collections.Counter(), collections.Counter()
+    for op_type, name, seconds in ops:
+        by_type[op_type] += seconds
+        by_part[step_part(name)] += seconds
+    print(f"\n{title}: op self time {total:.2f} s", flush=True)
+    print("  by op type: " + ", ".join(f"{t} {100 * s / total:.1f}%" for t, s in by_type.most_common(10)))
+    print("  by part:    " + ", ".join(f"{p} {100 * s / total:.1f}%" for p, s in by_part.most_common(12)))
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -95,9 +88,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-time-to-accuracy"))
-    parser.add_argument("--lengths", default="128,256,512")
+    parser.add_argument("--lengths", default="256,512")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--attention-dropout", default="encoder,0",
+                        help="attention dropout rates to compare; 'encoder': the encoder's own")
     parser.add_argument("--no-trace", action="store_true")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -120,57 +115,48 @@ def main() -> None:
     lengths = [int(n) for n in args.lengths.split(",")]
     longest = max(lengths)
 
-    rows = []
+    def timed(fn, steps: int) -> float:
+        fn()
+        fn()
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    texts = [t for t, _ in trainer.read_records(split_files(examples.uri, "train")).batch(512).map(
+        trainer._parse_batch).take(1).unbatch().as_numpy_iterator()]
+    attention_dropouts = [None if rate == "encoder" else float(rate) for rate in args.attention_dropout.split(",")]
     for seq_length in lengths:
-        tf.keras.backend.clear_session()
-        config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=seq_length,
-                                        truncation="head+tail", precision=precision, batch_size=BATCH_SIZE)
-        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
-        trainer.compile_classifier(classifier, config, 1000)
-        model = classifier.logit_model
-        texts = [t for t, _ in trainer.read_records(split_files(examples.uri, "train")).batch(512).map(
-            trainer._parse_batch).take(1).unbatch().as_numpy_iterator()]
-        inputs = classifier.preprocessor(tf.constant(texts))
-        # Full batches of exactly seq_length tokens (the longest reviews' shape).
-        batch = {name: tf.tile(tensor[:1], [BATCH_SIZE, 1]) for name, tensor in inputs.items()}
-        batch["input_mask"] = tf.ones_like(batch["input_mask"])
-        labels = tf.ones([BATCH_SIZE, 1])
-        forward = tf.function(lambda x: model(x, training=False))
-
-        def timed(fn, steps):
-            fn()
-            fn()
-            times = []
-            for _ in range(steps):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-            return statistics.median(times)
-
-        train_step = timed(lambda: model.train_on_batch(batch, labels), args.steps)
-        forward_step = timed(lambda: forward(batch).numpy(), args.steps)
-        groups: dict[str, float] = {}
-        if not args.no_trace:
-            trace_dir = tempfile.mkdtemp(prefix=f"profile-{seq_length}-")
-            tf.profiler.experimental.start(trace_dir)
-            for _ in range(3):
-                model.train_on_batch(batch, labels)
-            tf.profiler.experimental.stop()
-            by_type = host_op_seconds(trace_dir)
-            total = sum(by_type.values())
-            for op_type, seconds in by_type.items():
-                groups[op_group(op_type)] = groups.get(op_group(op_type), 0.0) + seconds
-            top = sorted(by_type.items(), key=lambda item: -item[1])[:12]
-            print(f"\nseq {seq_length}: top op types over 3 training steps (host op time {total:.2f} s, "
-                  f"wall {3 * train_step:.2f} s):", flush=True)
-            for op_type, seconds in top:
-                print(f"  {op_type:32s} {seconds:7.3f} s  {100 * seconds / total:5.1f}%")
-            print("  by group: " + ", ".join(f"{g} {100 * s / total:.0f}%" for g, s in
-                                             sorted(groups.items(), key=lambda item: -item[1])), flush=True)
-        rows.append((seq_length, train_step, forward_step, groups))
-        print(f"seq {seq_length}: training step {train_step:.3f} s ({BATCH_SIZE / train_step:.1f} reviews/s), "
-              f"forward {forward_step:.3f} s ({BATCH_SIZE / forward_step:.1f} reviews/s), "
-              f"ratio {train_step / forward_step:.2f}", flush=True)
+        for attention_dropout in attention_dropouts:
+            tf.keras.backend.clear_session()
+            config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=seq_length,
+                                            truncation="head+tail", precision=precision, batch_size=BATCH_SIZE,
+                                            attention_dropout_rate=attention_dropout)
+            classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
+            trainer.compile_classifier(classifier, config, 1000)
+            model = classifier.logit_model
+            inputs = classifier.preprocessor(tf.constant(texts))
+            # Full batches of exactly seq_length tokens (the longest reviews' shape).
+            batch = {name: tf.tile(tensor[:1], [BATCH_SIZE, 1]) for name, tensor in inputs.items()}
+            batch["input_mask"] = tf.ones_like(batch["input_mask"])
+            labels = tf.ones([BATCH_SIZE, 1])
+            forward = tf.function(lambda x: model(x, training=False))
+            label = (f"seq {seq_length}, attention dropout "
+                     f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}")
+            train_step = timed(lambda: model.train_on_batch(batch, labels), args.steps)
+            forward_step = timed(lambda: forward(batch).numpy(), args.steps)
+            print(f"{label}: training step {train_step:.3f} s ({BATCH_SIZE / train_step:.1f} reviews/s), "
+                  f"forward {forward_step:.3f} s ({BATCH_SIZE / forward_step:.1f} reviews/s), "
+                  f"ratio {train_step / forward_step:.2f}", flush=True)
+            if not args.no_trace:
+                trace_dir = tempfile.mkdtemp(prefix=f"profile-{seq_length}-")
+                tf.profiler.experimental.start(trace_dir)
+                for _ in range(3):
+                    model.train_on_batch(batch, labels)
+                tf.profiler.experimental.stop()
+                print_breakdown(f"{label}, 3 training steps", op_self_seconds(trace_dir))
 
     # The input pipeline and the validation pass, at the longest length.
     config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,

@@ -10,7 +10,8 @@ archive (`../shared/data/aclImdb_train.tar.gz`) as ImdbExampleGen writes it, and
   sequence length 128, batch 32, AdamW 3e-5 with 10% warm-up; scored on the eval split's raw files;
 - trainer: what `modules.trainer.run_fn` builds and feeds (`build_classifier` at the `--precision` `auto`
   picks here, `compile_classifier`, `make_dataset` over the split's TFRecords, length-bucketed batches),
-  with the `--seq-length`, `--truncation` and `--learning-rate` given; scored on the split's TFRecords.
+  with the `--seq-length`, `--truncation`, `--learning-rate` and `--attention-dropout-rate` given; scored on the
+  split's TFRecords in length-grouped batches (`make_eval_dataset`, as the Trainer validates).
 Both use the same learning-rate schedule over `--schedule-steps` (default `--max-steps`). Training time
 counts the optimizer steps only (from the first batch of each interval to its last); evaluation is timed
 apart. Each way stops when it first reaches `--target`, or runs on to `--max-steps` if named in `--full`.
@@ -163,7 +164,8 @@ def trainer_way(bert, examples, args):
     precision = hardware.resolve_precision(args.precision)
     config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=args.seq_length,
                                     truncation=args.truncation, learning_rate=args.learning_rate,
-                                    batch_size=BATCH_SIZE, precision=precision, seed=args.seed)
+                                    batch_size=BATCH_SIZE, precision=precision, seed=args.seed,
+                                    attention_dropout_rate=args.attention_dropout_rate)
     classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
     trainer.compile_classifier(classifier, config, args.schedule_steps)
     train = trainer.make_dataset(files("train"), BATCH_SIZE, seed=args.seed, preprocessor=classifier.preprocessor)
@@ -217,6 +219,8 @@ def main() -> None:
     parser.add_argument("--truncation", default="head")
     parser.add_argument("--learning-rate", type=float, default=3e-5)
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--attention-dropout-rate", type=float, default=None,
+                        help="the trainer way's attention dropout (default: the encoder's own)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     args.schedule_steps = args.schedule_steps or args.max_steps
@@ -246,7 +250,9 @@ def main() -> None:
         else:
             model, train, evaluation, eval_steps, precision = trainer_way(bert, examples, args)
             name = (f"trainer ({precision}, seq {args.seq_length}, {args.truncation}, "
-                    f"lr {args.learning_rate:g}{', ' + args.label if args.label else ''})")
+                    f"lr {args.learning_rate:g}"
+                    + ("" if args.attention_dropout_rate is None else f", attention dropout {args.attention_dropout_rate:g}")
+                    + f"{', ' + args.label if args.label else ''})")
         watch = Stopwatch(name, args.target, way in args.full.split(","), log_path,
                           lambda: plot(read_rows(log_path), args.target, plot_path))
         started = time.perf_counter()

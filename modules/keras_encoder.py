@@ -53,10 +53,12 @@ def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any
     return found[0]
 
 
-def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False) -> Callable[[], tf.keras.Model]:
+def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False,
+                   attention_dropout_rate: float | None = None) -> Callable[[], tf.keras.Model]:
     """A factory of the Hub encoder at `saved_model_dir` rebuilt natively (under the global policy at call time),
-    verified first; with `pooled_output_only`, `sequence_output` holds the first token only. Raises
-    NativeEncoderUnavailable when it cannot be rebuilt faithfully."""
+    verified first; with `pooled_output_only`, `sequence_output` holds the first token only; with
+    `attention_dropout_rate`, its attention probabilities are dropped at that rate in training instead of the
+    recorded one. Raises NativeEncoderUnavailable when it cannot be rebuilt faithfully."""
     cls, config = _encoder_class_and_config(saved_model_dir)
     hub_encoder = hub.load(saved_model_dir)
     hub_variables = {v.name: v for v in hub_encoder.variables}
@@ -88,20 +90,28 @@ def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False) ->
         outputs = rebuild(candidate)(probe, training=False)
         differences[str(candidate.get("inner_activation", candidate.get("activation")))] = difference = max(
             float(tf.reduce_max(tf.abs(tf.cast(outputs[key], tf.float32) - expected[key]))) for key in keys)
-        if difference <= REBUILD_TOLERANCE:
+        if difference <= REBUILD_TOLERANCE:  # dropout acts in training only: the probe cannot see it
+            if attention_dropout_rate is not None:
+                candidate = {**{k: v for k, v in candidate.items() if k != "attention_dropout_rate"},
+                             "attention_dropout": attention_dropout_rate}
             return lambda: rebuild(candidate, tf.keras.mixed_precision.global_policy().name)
     raise NativeEncoderUnavailable(f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs "
                                    f"difference by activation: {differences})")
 
 
-def encoder_layer(handle: str, *, pooled_output_only: bool = False) -> tf.keras.layers.Layer:
-    """The trainable encoder at `handle` in the global policy's dtype if rebuilt natively, else `hub.KerasLayer`."""
+def encoder_layer(handle: str, *, pooled_output_only: bool = False,
+                  attention_dropout_rate: float | None = None) -> tf.keras.layers.Layer:
+    """The trainable encoder at `handle` in the global policy's dtype if rebuilt natively (its attention dropout
+    at `attention_dropout_rate`, None: as recorded), else `hub.KerasLayer` (its own graph, dropout included)."""
     policy = tf.keras.mixed_precision.global_policy()
     try:
-        encoder = native_encoder(hub.resolve(handle), pooled_output_only=pooled_output_only)()
+        encoder = native_encoder(hub.resolve(handle), pooled_output_only=pooled_output_only,
+                                 attention_dropout_rate=attention_dropout_rate)()
     except NativeEncoderUnavailable as reason:
-        log = logging.warning if policy.compute_dtype != "float32" else logging.info
-        log("Encoder %s is used through hub.KerasLayer and computes in float32: %s", handle, reason)
+        log = (logging.warning if policy.compute_dtype != "float32" or attention_dropout_rate is not None
+               else logging.info)
+        log("Encoder %s is used through hub.KerasLayer, computes in float32 and keeps its own attention dropout: "
+            "%s", handle, reason)
         return hub.KerasLayer(handle, trainable=True, name="encoder")
     logging.info("Encoder %s rebuilt natively; it computes in %s%s", handle, policy.compute_dtype,
                  "; its last layer for the first token only" if pooled_output_only else "")

@@ -31,6 +31,7 @@ class ClassifierSpec:
     seq_length: int
     dropout_rate: float
     truncation: str = review_text.HEAD
+    attention_dropout_rate: float | None = None  # None: the encoder's own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +74,8 @@ def build_classifier(spec: ClassifierSpec, precision: str = FLOAT32) -> Classifi
         # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
         encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
                           for name in ENCODER_INPUTS}
-        encoder = keras_encoder.encoder_layer(spec.encoder_handle, pooled_output_only=True)
+        encoder = keras_encoder.encoder_layer(spec.encoder_handle, pooled_output_only=True,
+                                              attention_dropout_rate=spec.attention_dropout_rate)
         pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(encoder(encoder_inputs)[POOLED_OUTPUT])
         logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
         logit_model = tf.keras.Model(encoder_inputs, logit, name="logit_model")

@@ -35,7 +35,7 @@ LENGTH_BUCKET_WIDTH = 32
 
 def classifier_spec(config: TrainingConfig) -> model_lib.ClassifierSpec:
     return model_lib.ClassifierSpec(config.preprocess_handle, config.encoder_handle, config.seq_length,
-                                    config.dropout_rate, config.truncation)
+                                    config.dropout_rate, config.truncation, config.attention_dropout_rate)
 
 
 @dataclasses.dataclass(frozen=True)

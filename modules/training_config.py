@@ -58,6 +58,9 @@ class TrainingConfig:
     learning_rate: float = 3e-5
     warmup_fraction: float = 0.1
     dropout_rate: float = 0.1
+    # Dropout on the encoder's attention probabilities, (batch, heads, length, length) random numbers a layer and
+    # step: the costliest op of a step at long sequences on a CPU (bench/RESULTS.md). None: the encoder's own.
+    attention_dropout_rate: float | None = None
     seq_length: int = 128
     # Which tokens of a review longer than seq_length are read (review_text.TRUNCATIONS).
     truncation: str = review_text.HEAD
@@ -87,6 +90,8 @@ class TrainingConfig:
             check(field, value, is_number(value) and 0 < value < float("inf"), "must be a number > 0")
         check_unit_interval("warmup_fraction", self.warmup_fraction, closed=False)
         check_unit_interval("dropout_rate", self.dropout_rate, closed=False)
+        if self.attention_dropout_rate is not None:
+            check_unit_interval("attention_dropout_rate", self.attention_dropout_rate, closed=False)
         check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
         check("truncation", self.truncation, self.truncation in review_text.TRUNCATIONS,
               f"must be one of {', '.join(review_text.TRUNCATIONS)}")

@@ -155,10 +155,13 @@ class Recipe:
     learning_rate: float
     epochs: int
     train_steps: int | None  # None: `epochs` passes over the train split
+    attention_dropout_rate: float | None = None  # None: the encoder's own
 
     def describe(self) -> str:
         length = f"{self.train_steps} steps in {self.epochs} epochs" if self.train_steps else f"{self.epochs} epochs"
-        return f"seq {self.seq_length}, {self.truncation}, lr {self.learning_rate:g}, {length}"
+        attention = ("" if self.attention_dropout_rate is None
+                     else f", attention dropout {self.attention_dropout_rate:g}")
+        return f"seq {self.seq_length}, {self.truncation}, lr {self.learning_rate:g}, {length}{attention}"
 
 
 # "best": the best measured on the real train archive with the offline MiniLM (bench/RESULTS.md, "Time to

@@ -66,6 +66,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--learning-rate", type=float, help="peak AdamW rate (default: the recipe's)")
     group.add_argument("--warmup-fraction", type=float, default=TrainingConfig.warmup_fraction)
     group.add_argument("--dropout-rate", type=float, default=TrainingConfig.dropout_rate)
+    group.add_argument("--attention-dropout-rate", type=float,
+                       help="dropout on the encoder's attention probabilities (default: the recipe's, else the "
+                            "encoder's own)")
     group.add_argument("--seq-length", type=int,
                        help="tokens per review, at most the encoder's position embeddings (default: the recipe's)")
     group.add_argument("--truncation", choices=review_text.TRUNCATIONS,
@@ -140,7 +143,7 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     """What a run trains with, for the console: the recipe and the flags that changed it."""
     recipe, training = configs.RECIPES[name], config.training
     used = configs.Recipe(training.seq_length, training.truncation, training.learning_rate, training.epochs,
-                          config.train_steps)
+                          config.train_steps, training.attention_dropout_rate)
     changed = [f"{training_config.flag(f.name)} {getattr(used, f.name)}" for f in dataclasses.fields(configs.Recipe)
                if getattr(used, f.name) != getattr(recipe, f.name)]
     return f"Training recipe: {name} ({used.describe()})" + (f", changed by {' '.join(changed)}" if changed else "")
@@ -167,7 +170,8 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
     training = TrainingConfig(
         preprocess_handle=handles.preprocess, encoder_handle=handles.encoder, epochs=settings.epochs,
         batch_size=args.batch_size, learning_rate=settings.learning_rate, warmup_fraction=args.warmup_fraction,
-        dropout_rate=args.dropout_rate, seq_length=settings.seq_length, truncation=settings.truncation,
+        dropout_rate=args.dropout_rate, attention_dropout_rate=settings.attention_dropout_rate,
+        seq_length=settings.seq_length, truncation=settings.truncation,
         precision=args.precision, warm_start=args.warm_start,
         warm_start_learning_rate=args.warm_start_learning_rate, warm_start_epochs=args.warm_start_epochs)
     evaluation = configs.EvaluationConfig(

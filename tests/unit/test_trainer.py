@@ -139,6 +139,21 @@ def test_pooled_output_only_encoder_computes_the_first_token_alone_with_the_same
     assert encoder.get_config()["output_range"] == 1
 
 
+def test_attention_dropout_is_the_encoders_own_unless_the_spec_sets_it(tiny_bert):
+    def attention_dropouts(attention_dropout_rate) -> set[float]:
+        classifier = model_lib.build_classifier(model_lib.ClassifierSpec(
+            str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=TINY_BERT.seq_length, dropout_rate=0.1,
+            attention_dropout_rate=attention_dropout_rate))
+        encoder = next(layer for layer in classifier.logit_model.layers if "encoder" in layer.name)
+        return {layer.get_config()["attention_dropout"] for layer in encoder.transformer_layers}
+
+    recorded = keras_encoder._encoder_class_and_config(str(tiny_bert.encoder))[1]
+    own = recorded.get("attention_dropout", recorded.get("attention_dropout_rate"))
+    assert own > 0 and attention_dropouts(None) == {own}
+    assert attention_dropouts(0.0) == {0.0}
+    assert attention_dropouts(0.25) == {0.25}
+
+
 def test_encoders_without_keras_metadata_fall_back_to_hub_keras_layer(tiny_bert, tmp_path):
     plain = tmp_path / "encoder"
     shutil.copytree(tiny_bert.encoder, plain)
