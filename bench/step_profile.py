@@ -88,12 +88,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-time-to-accuracy"))
-    parser.add_argument("--lengths", default="256,512")
+    parser.add_argument("--lengths", default="256,512", help="sequence lengths of the step timings ('': none)")
+    parser.add_argument("--input-length", type=int, default=512,
+                        help="sequence length of the input pipeline and validation measurements")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--attention-dropout", default="encoder,0",
                         help="attention dropout rates to compare; 'encoder': the encoder's own")
     parser.add_argument("--no-trace", action="store_true")
+    parser.add_argument("--real-steps", type=int, default=0,
+                        help="also time this many training steps on real length-grouped batches per dropout rate")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -112,8 +116,8 @@ def main() -> None:
     precision = hardware.resolve_precision(args.precision)
     cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     print(f"{os.cpu_count()} cores ({cpu}); precision {precision}; MiniLM L-6/H-384; batch {BATCH_SIZE}", flush=True)
-    lengths = [int(n) for n in args.lengths.split(",")]
-    longest = max(lengths)
+    lengths = [int(n) for n in args.lengths.split(",") if n]
+    longest = args.input_length
 
     def timed(fn, steps: int) -> float:
         fn()
@@ -158,12 +162,35 @@ def main() -> None:
                 tf.profiler.experimental.stop()
                 print_breakdown(f"{label}, 3 training steps", op_self_seconds(trace_dir))
 
-    # The input pipeline and the validation pass, at the longest length.
+    # What the Trainer's steps cost: real, length-grouped batches at --input-length, as `make_dataset` feeds them.
+    train_files, eval_files = split_files(examples.uri, "train"), split_files(examples.uri, "eval")
+    for attention_dropout in attention_dropouts if args.real_steps else ():
+        tf.keras.backend.clear_session()
+        config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,
+                                        truncation="head+tail", precision=precision,
+                                        attention_dropout_rate=attention_dropout)
+        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
+        trainer.compile_classifier(classifier, config, 1000)
+        batches = trainer.make_dataset(train_files, BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor)
+        tokens = []
+        classifier.logit_model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up: traces the shapes
+        iterator = iter(batches)
+        started = time.perf_counter()
+        for _ in range(args.real_steps):
+            inputs, label = next(iterator)
+            tokens.append(int(tf.size(inputs["input_mask"])))
+            classifier.logit_model.train_on_batch(inputs, label)
+        seconds = (time.perf_counter() - started) / args.real_steps
+        print(f"seq {longest} real batches, attention dropout "
+              f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}: {seconds:.2f} s a "
+              f"step over {args.real_steps} steps, {np.mean(tokens) / BATCH_SIZE:.0f} padded tokens a review "
+              f"({np.mean(tokens) / seconds:.0f} tokens/s)", flush=True)
+
+    # The input pipeline and the validation pass, at --input-length.
     config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,
                                     truncation="head+tail", precision=precision)
     classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
     trainer.compile_classifier(classifier, config, 1000)
-    train_files, eval_files = split_files(examples.uri, "train"), split_files(examples.uri, "eval")
     started = time.perf_counter()
     train_lengths = token_lengths(train_files, classifier.preprocessor)
     tokenize_rate = len(train_lengths) / (time.perf_counter() - started)
