@@ -92,6 +92,11 @@ class RunConsole(logging.Handler):
                 stream.close()
         self._terminal, self._errors = sys.stdout, sys.stderr
 
+    @property
+    def errors(self) -> TextIO:
+        """The terminal's stderr (while file descriptor 2 points at the log file)."""
+        return self._errors
+
     def say(self, line: str = "", failure: bool = False) -> None:
         """A line on the console (a failure's on its stderr), and in the log file."""
         with self.lock:
