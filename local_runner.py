@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
 
 
 def main(argv: list[str] | None = None) -> None:
-    with interrupts.trapped():
+    with interrupts.trapped(until_exit=argv is None):
         try:
             local_run = parse_args(argv)
             with run_lock.hold(local_run.lock_dir):
@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> None:
         except run_lock.RunLockHeld as error:
             print(f"local_runner.py: error: {error}", file=sys.stderr)
             code = failures.LOCKED
-        except KeyboardInterrupt as error:  # before the run started: nothing to keep
+        except KeyboardInterrupt as error:  # before or after the pipeline: nothing is lost
             interrupts.stopping()
             code = interrupts.interrupted_by(error)
-            print(f"local_runner.py: interrupted ({interrupts.signal_name(error)}) before the run started (exit code {code})", file=sys.stderr)
+            print(f"local_runner.py: interrupted ({interrupts.signal_name(error)}) outside the pipeline, nothing is "
+                  f"lost (exit code {code})", file=sys.stderr)
     sys.exit(code)
 
 
@@ -131,7 +132,7 @@ def run(local_run: LocalRun, resume: str) -> int:
                 imdb_source.check_local_corpus(data.source, data.download_dir, data.sha256, bool(data.test_split),
                                                data.spans)
             before, after, report = run_pipeline(local_run, metadata_path)
-        except BaseException as error:  # noqa: BLE001  (one line and an exit code; the traceback goes to the log)
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001  (one line, an exit code, a log)
             interrupts.stopping()
             code, line = stopped(screen, local_run, error, log_path, resume)
             screen.say(line, failure=True)
@@ -163,8 +164,8 @@ def stopped(screen, local_run: LocalRun, error: BaseException, log_path: str, re
         kept.append(f"the Trainer's epoch {epochs} of {local_run.config.training.epochs} (a rerun resumes after it)"
                     if epochs else "no finished epoch of the Trainer")
     where = f"in {screen.running}" if screen.running else "between components"
-    return code, (f"local_runner.py: interrupted ({interrupts.signal_name(error)}) {where} (exit code {code}; full log: {log_path}); kept: "
-                  f"{' and '.join(kept)}; resume with: {resume}")
+    return code, (f"local_runner.py: interrupted ({interrupts.signal_name(error)}) {where} (exit code {code}; full "
+                  f"log: {log_path}); kept: {' and '.join(kept)}; resume with: {resume}")
 
 
 def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, str | None, str | None]:

@@ -43,8 +43,10 @@ def stopping() -> None:
 
 
 @contextlib.contextmanager
-def trapped() -> Iterator[None]:
-    """SIGINT and SIGTERM raise `Interrupted` (once) inside the block; the previous handlers come back after."""
+def trapped(until_exit: bool = False) -> Iterator[None]:
+    """SIGINT and SIGTERM raise `Interrupted` (once) inside the block; the previous handlers come back after, unless
+    the run stopped and `until_exit` (a command's own process: a signal while the interpreter shuts down would
+    otherwise kill it with the signal's own status instead of the printed exit code)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread can handle signals
         yield
         return
@@ -52,8 +54,9 @@ def trapped() -> Iterator[None]:
     try:
         yield
     finally:
-        for signal_number, handler in previous.items():
-            signal.signal(signal_number, handler)
+        if not (until_exit and signal.getsignal(SIGNALS[0]) is _again):
+            for signal_number, handler in previous.items():
+                signal.signal(signal_number, handler)
 
 
 def signal_name(error: KeyboardInterrupt) -> str:
