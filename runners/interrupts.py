@@ -45,8 +45,9 @@ def stopping() -> None:
 @contextlib.contextmanager
 def trapped(until_exit: bool = False) -> Iterator[None]:
     """SIGINT and SIGTERM raise `Interrupted` (once) inside the block; the previous handlers come back after, unless
-    the run stopped and `until_exit` (a command's own process: a signal while the interpreter shuts down would
-    otherwise kill it with the signal's own status instead of the printed exit code)."""
+    the run stopped and `until_exit` (a command's own process): then both are ignored until the process exits, since
+    the interpreter's shutdown puts the default handlers back, and a signal then would end the process with the
+    signal's own status instead of the printed exit code."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread can handle signals
         yield
         return
@@ -54,9 +55,9 @@ def trapped(until_exit: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        if not (until_exit and signal.getsignal(SIGNALS[0]) is _again):
-            for signal_number, handler in previous.items():
-                signal.signal(signal_number, handler)
+        stopped = signal.getsignal(SIGNALS[0]) is _again
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, signal.SIG_IGN if until_exit and stopped else handler)
 
 
 def signal_name(error: KeyboardInterrupt) -> str:

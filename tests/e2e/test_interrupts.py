@@ -22,6 +22,7 @@ from runners import failures
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EPOCH_1_BACKED_UP = re.compile(r"^    epoch 1/2 .*validation accuracy")  # logged after the epoch's backup
 TRAINER_STARTS = re.compile(r"^\d\d:\d\d:\d\d  Trainer \.\.\.$")
+WALL_SECONDS: list[float] = []  # of each run, as seen from here
 
 
 def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[int, ...] = (), env: dict = {},
@@ -30,7 +31,7 @@ def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[i
     process and the seconds from the first signal to its exit."""
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **env})
-    out, sent = [], None
+    out, sent, started = [], None, time.monotonic()
     for line in process.stdout:
         out.append(line)
         if when is not None and sent is None and when.match(line):
@@ -39,6 +40,7 @@ def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[i
                 process.send_signal(number)
                 time.sleep(0.5)
     process.wait(timeout=900)
+    WALL_SECONDS.append(time.monotonic() - started)
     seconds = time.monotonic() - sent if sent else 0.0
     return subprocess.CompletedProcess(command, process.returncode, "".join(out), process.stderr.read()), seconds
 
@@ -96,5 +98,12 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
     assert "Pushed model: " in result.stdout
     assert [p.name for p in serving.iterdir()] == [str(v) for v in serving_versions.versions(str(serving))]
     assert len(serving_versions.versions(str(serving))) == 1
+    # The run history: each stopped run lasted as long as it ran (the runner records its start and end).
+    from runners import runs
+
+    history = runs.read_runs(configs.metadata_path(str(output)))
+    assert len(history) == 4 and [r.verdict for r in history][-1] == "blessed"
+    for run, wall in zip(history[:3], WALL_SECONDS[-3:]):
+        assert 0.5 * wall < run.seconds <= wall, (run, wall)
     print("seconds from the signal to the exit, and of the completing run:",
           {k: round(v, 1) for k, v in seconds.items()})
