@@ -234,22 +234,25 @@ def write_page(runs: list[Run], output_dir: str) -> str:
     from matplotlib.ticker import MaxNLocator
 
     path, image = os.path.join(output_dir, HISTORY_PAGE), ""
-    if runs:
+    scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
+    if scored:
         figure = Figure(figsize=(8, 3.5))
         axes = figure.subplots()
-        scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
         axes.plot([i for i, _ in scored], [r.eval_accuracy for _, r in scored], color="0.6", zorder=1)
         for verdict, marker, color in (("blessed", "o", "tab:green"), ("rejected", "x", "tab:red")):
             points = [(i, r.eval_accuracy) for i, r in scored if r.verdict == verdict]
             if points:
                 axes.scatter(*zip(*points), marker=marker, color=color, label=verdict, zorder=2)
-        axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted: no run 1.5
-        axes.legend(loc="lower right")
+        axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs", xlim=(0.5, len(runs) + 0.5))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # runs are counted: no 1.5
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc="best")  # clear of the points
         png = io.BytesIO()
         figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
         data = base64.b64encode(png.getvalue()).decode()
         image = f"<img alt='eval accuracy across runs' src='data:image/png;base64,{data}'>"
+    elif runs:
+        image = "<p>No run has reached the Evaluator yet: nothing to plot.</p>"
     header = "".join(f"<th>{c}</th>" for c in COLUMNS)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.row()) + "</tr>\n" for r in runs)
     with open(path, "w", encoding="utf-8") as f:
