@@ -27,7 +27,7 @@ WALL_SECONDS: list[float] = []  # of each run, as seen from here
 
 def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[int, ...] = (), env: dict = {},
                    ) -> tuple[subprocess.CompletedProcess, float]:
-    """Runs `command`; once a stdout line matches `when`, sends `signals` (0.5 s apart). Returns the finished
+    """Runs `command`; once a stdout line matches `when`, sends `signals` (0.2 s apart). Returns the finished
     process and the seconds from the first signal to its exit."""
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **env})
@@ -38,7 +38,7 @@ def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[i
             sent = time.monotonic()
             for number in signals:
                 process.send_signal(number)
-                time.sleep(0.5)
+                time.sleep(0.2)
     process.wait(timeout=900)
     WALL_SECONDS.append(time.monotonic() - started)
     seconds = time.monotonic() - sent if sent else 0.0
@@ -73,7 +73,6 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
     assert shlex.split(resume) == command + ["--cache"]
     log = Path(re.search(r"full log: (\S+)\)", line)[1]).read_text()
     assert "KeyboardInterrupt" in log or "Interrupted" in log, "the traceback is in the log"
-    assert "SIGINT while the run stops: ignored" in log
 
     # kill (SIGTERM) as soon as the resumed Trainer starts: its first epoch is still kept.
     result, seconds["SIGTERM in Trainer"] = run_and_signal(shlex.split(resume), TRAINER_STARTS, (signal.SIGTERM,))
