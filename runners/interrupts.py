@@ -14,16 +14,19 @@ import signal
 import threading
 from typing import Iterator
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from runners import failures
+
+EXIT_CODES = {signal.SIGINT: failures.INTERRUPTED, signal.SIGTERM: failures.TERMINATED}
+SIGNALS = tuple(EXIT_CODES)
 
 
 class Interrupted(KeyboardInterrupt):
-    """The run was stopped by `signal_number`; its exit code is the shells' 128 + the signal's number."""
+    """The run was stopped by `signal_number` (one of SIGNALS), whose exit code is EXIT_CODES'."""
 
     def __init__(self, signal_number: int):
         super().__init__(signal.Signals(signal_number).name)
         self.signal_number = signal_number
-        self.exit_code = 128 + signal_number
+        self.exit_code = EXIT_CODES[signal_number]
 
 
 def _first(signal_number: int, _frame) -> None:
@@ -69,7 +72,7 @@ def interrupted_by(error: BaseException) -> int | None:
     for any other exception."""
     if isinstance(error, Interrupted):
         return error.exit_code
-    return 128 + signal.SIGINT if isinstance(error, KeyboardInterrupt) else None
+    return failures.INTERRUPTED if isinstance(error, KeyboardInterrupt) else None
 
 
 def trainer_epochs_kept(backup_root: str) -> int:
