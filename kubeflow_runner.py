@@ -134,11 +134,14 @@ def check_paths_for_target(parser: argparse.ArgumentParser, args: argparse.Names
 
 def main(argv: list[str] | None = None) -> str:
     run = parse_args(argv)
-    from runners import runtime_parameters
+    from runners import console
 
-    try:
-        pipeline, parameters = kubeflow_spec.build_pipeline(run)
-        spec_path = kubeflow_spec.compile_pipeline(run, pipeline, parameters)
+    try:  # TensorFlow's, TFX's and absl's own lines go to a log beside the spec, not to the console
+        with console.RunConsole(os.path.splitext(os.path.abspath(run.flags.output_file))[0] + ".log"):
+            from runners import runtime_parameters  # loads TFX, and TensorFlow
+
+            pipeline, parameters = kubeflow_spec.build_pipeline(run)
+            spec_path = kubeflow_spec.compile_pipeline(run, pipeline, parameters)
     except (runtime_parameters.ParameterError, kubeflow_resources.ResourceError) as error:
         print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -19,7 +20,7 @@ import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow
 from components import imdb_source
 from modules import encoders
 from pipeline import configs
-from runners import cli, offline_assets, run_lock
+from runners import cli, failures, interrupts, offline_assets, run_lock
 
 REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy after
 85-110 training minutes on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; README, "Real data"):
@@ -85,39 +86,86 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
 
 
 def main(argv: list[str] | None = None) -> None:
-    local_run = parse_args(argv)
-    try:
-        with run_lock.hold(local_run.lock_dir):
-            run(local_run)
-    except run_lock.RunLockHeld as error:
-        print(f"local_runner.py: error: {error}", file=sys.stderr)
-        sys.exit(run_lock.EXIT_CODE)
+    with interrupts.trapped(until_exit=argv is None):
+        try:
+            local_run = parse_args(argv)
+            with run_lock.hold(local_run.lock_dir):
+                code = run(local_run, resume_command(argv))
+        except run_lock.RunLockHeld as error:
+            print(f"local_runner.py: error: {error}", file=sys.stderr)
+            code = failures.LOCKED
+        except KeyboardInterrupt as error:  # before or after the pipeline: nothing is lost
+            interrupts.stopping()
+            code = interrupts.interrupted_by(error)
+            print(f"local_runner.py: interrupted ({interrupts.signal_name(error)}) outside the pipeline, nothing is "
+                  f"lost (exit code {code})", file=sys.stderr)
+    sys.exit(code)
 
 
-def run(local_run: LocalRun) -> None:
-    """The pipeline under the run's console: a short story on the terminal, everything in the log file; a
-    failure ends the process with one line and its exit code (runners/failures.py)."""
-    from runners import console, failures, runs
+def resume_command(argv: list[str] | None) -> str:
+    """This command with --cache, as a shell line: what picks a stopped run up (finished steps reused)."""
+    if argv is None:  # the command line as typed, the interpreter's own options included
+        command = list(sys.orig_argv)
+    else:
+        command = [sys.executable, os.path.relpath(__file__), *argv]
+    return shlex.join(command + ([] if "--cache" in command else ["--cache"]))
+
+
+def run(local_run: LocalRun, resume: str) -> int:
+    """The pipeline under the run's console: a short story on the terminal, everything in the log file. Returns the
+    exit code: 0, or that of a failure or an interrupt, which end the run with one line on stderr
+    (runners/failures.py)."""
+    from runners import console, runs
 
     config, output_dir = local_run.config, local_run.output_dir
     metadata_path = configs.metadata_path(output_dir)
     log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+    started = time.time()
     with console.RunConsole(log_path, lambda component: runs.component_summary(metadata_path, component, config),
                             verbose=local_run.verbose) as screen:
         screen.say(cli.recipe_line(local_run.recipe, config))
         screen.say(f"Data: {config.data.source}" + (" (synthetic quick look)" if local_run.synthetic else ""))
         screen.say(f"Output: {output_dir}; full log: {log_path}")
         try:
+            if not local_run.synthetic:  # the corpus's layout, in seconds, before TensorFlow loads
+                data = config.data
+                imdb_source.check_local_corpus(data.source, data.download_dir, data.sha256, bool(data.test_split),
+                                               data.spans)
             before, after, report = run_pipeline(local_run, metadata_path)
-        except Exception as error:  # noqa: BLE001  (one line and an exit code; the traceback goes to the log)
-            logging.exception("The run failed")
-            code, message = failures.describe(error)
-            where = f" in {screen.running}" if screen.running else ""
-            screen.say(f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})",
-                       failure=True)
-            sys.exit(code)
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001  (one line, an exit code, a log)
+            interrupts.stopping()
+            code, line = stopped(screen, local_run, error, log_path, resume)
+            screen.say(line, failure=True)
+            runs.record_end(metadata_path, started)
+            return code
+        runs.record_end(metadata_path, started)
         history = runs.write_page(runs.read_runs(metadata_path), output_dir)
         say_outcome(screen, local_run, before, after, report, history)
+    return 0
+
+
+def stopped(screen, local_run: LocalRun, error: BaseException, log_path: str, resume: str) -> tuple[int, str]:
+    """The exit code and the one line of a run that `error` stopped; the traceback goes to the log."""
+    code = interrupts.interrupted_by(error)
+    logging.error("The run %s", "was interrupted" if code else "failed", exc_info=error)
+    if code is None:
+        code, message = failures.describe(error)
+        where = f" in {screen.running}" if screen.running else (" in --data" if code == failures.DATA else "")
+        return code, f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})"
+    kept = [f"finished components {', '.join(screen.finished)}" if screen.finished else "no finished component"]
+    if screen.running == "Trainer":
+        from pipeline.pipeline import trainer_backup_root
+
+        try:
+            epochs = interrupts.trainer_epochs_kept(trainer_backup_root(local_run.config))
+        except Exception:  # noqa: BLE001  (what is kept is a courtesy: never fail the ending over it)
+            logging.exception("Could not read the Trainer's backup")
+            epochs = 0
+        kept.append(f"the Trainer's epoch {epochs} of {local_run.config.training.epochs} (a rerun resumes after it)"
+                    if epochs else "no finished epoch of the Trainer")
+    where = f"in {screen.running}" if screen.running else "between components"
+    return code, (f"local_runner.py: interrupted ({interrupts.signal_name(error)}) {where} (exit code {code}; full "
+                  f"log: {log_path}); kept: {' and '.join(kept)}; resume with: {resume}")
 
 
 def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, str | None, str | None]:

@@ -2,12 +2,16 @@
 by file (tensorflow/tfx#4466). This one copies into `<base>/.incomplete-<version>` (never loaded; an interrupted
 push's is removed by the next), then renames it into place, never over an existing version. The rename is atomic
 on POSIX filesystems; on object stores it is a copy: set TF Serving's file_system_poll_wait_seconds above a push's time.
+A Ctrl-C or SIGTERM during the rename (and the pushed_model record beside it) waits until both are done.
 """
 
 import argparse
+import contextlib
 import os
+import signal
+import threading
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from absl import logging
 from tfx import types
@@ -24,9 +28,32 @@ from modules import crash_points, serving_versions
 STAGING_PREFIX = ".incomplete-"
 
 
-def push(model_path: str, base_directory: str) -> tuple[str, str]:
-    """Publishes the SavedModel at `model_path` as a new version under `base_directory`, whole or not at all.
-    Returns (version, its path)."""
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (a second Ctrl-C too), then act as they would have: a push is
+    never stopped between its rename and its record. Only the main thread handles signals; elsewhere, no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda number, _: received.append(number))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            logging.warning("%s arrived while a version was being published; acting on it now",
+                            signal.Signals(number).name)
+            signal.raise_signal(number)
+
+
+def push(model_path: str, base_directory: str, record: Callable[[str, str], None] = lambda version, path: None
+         ) -> tuple[str, str]:
+    """Publishes the SavedModel at `model_path` as a new version under `base_directory`, whole or not at all, and
+    calls `record(version, path)` in the same step (no signal stops the process between the two). Returns
+    (version, its path)."""
     fileio.makedirs(base_directory)
     for name in fileio.listdir(base_directory):
         if name.startswith(STAGING_PREFIX):
@@ -44,7 +71,10 @@ def push(model_path: str, base_directory: str) -> tuple[str, str]:
         if index == 0:
             crash_points.crash_here(crash_points.PUSHER_COPY)
     final = os.path.join(base_directory, version)
-    fileio.rename(staging, final, overwrite=False)
+    with signals_deferred():
+        crash_points.crash_here(crash_points.PUSHER_COMMIT)
+        fileio.rename(staging, final, overwrite=False)
+        record(version, final)
     return version, final
 
 
@@ -61,10 +91,10 @@ class Executor(pusher_executor.Executor):
         destination = proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
                                                 pusher_pb2.PushDestination())  # filesystem: its only kind
         model_path = self.GetModelPath(input_dict)
-        version, serving_path = push(model_path, destination.filesystem.base_directory)
-        logging.info("Model version %s written whole to %s", version, serving_path)
         io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        version, serving_path = push(model_path, destination.filesystem.base_directory, lambda version, path:
+                                     self._MarkPushed(model_push, pushed_destination=path, pushed_version=version))
+        logging.info("Model version %s written whole to %s", version, serving_path)
 
 
 class Pusher(tfx.components.Pusher):

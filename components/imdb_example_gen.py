@@ -7,7 +7,6 @@ failed run removes what it wrote.
 """
 
 import bisect
-import dataclasses
 import hashlib
 import itertools
 import math
@@ -31,13 +30,13 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import EXAMPLES_KEY, RANGE_CONFIG_KEY
 from tfx.utils import proto_utils
 
-from components import cache_key_driver, imdb_source, imdb_spans
+from components import cache_key_driver, imdb_layout, imdb_source, imdb_spans
+from components.imdb_layout import ReviewFile, ReviewFormatError
 from modules import crash_points, review_text
 from modules.model_interface import (LABEL_FEATURE, LENGTH_BUCKET_FEATURE, PREVIOUS_SPAN_SPLIT, RATING_FEATURE,
                                      REVIEW_ID_FEATURE, TEXT_FEATURE)
 
 TRAIN_DIR, TEST_DIR = imdb_source.CORPUS_SPLITS  # aclImdb's folders, not output splits
-REVIEW_FILE = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
 READ_BATCH_SIZE = 250
 RECORDS_PER_SHARD = 10_000  # a split is ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files
@@ -55,40 +54,10 @@ SPANS_PROPERTY = "spans"  # the window read, e.g. "2,3"
 PREVIOUS_SPAN_PROPERTY = "previous_span"  # 0: none
 
 
-class ReviewFormatError(ValueError):
-    """A review file that cannot become an example; the message names the file and the fix."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ReviewFile:
-    path: str
-    label_dir: str
-    rating: int
-    review_id: str  # "[span-<n>/]<corpus split>/<label dir>/<id>": unique (ids repeat across pos and neg)
-
-
 def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "") -> list[ReviewFile]:
-    """Lists and checks the review files of one corpus split; fails naming the first bad path."""
-    files = []
-    for label_dir in imdb_source.LABEL_DIRS:
-        folder = os.path.join(data_root, corpus_split, label_dir)
-        if not tf.io.gfile.isdir(folder):
-            raise FileNotFoundError(
-                f"{folder}: missing. An aclImdb folder needs {corpus_split}/pos and {corpus_split}/neg "
-                f"holding <id>_<rating>.txt files; point the data source at the extracted 'aclImdb' folder"
-                + (" or, for a train-only corpus, set the test split name to '' (--test-split '')."
-                   if corpus_split == TEST_DIR else "."))
-        for name in sorted(tf.io.gfile.listdir(folder)):
-            match, path = REVIEW_FILE.match(name), os.path.join(folder, name)
-            if not match:
-                raise ReviewFormatError(f"{path}: file name is not <id>_<rating>.txt; remove or rename the file.")
-            if not 1 <= (rating := int(match["rating"])) <= 10:
-                raise ReviewFormatError(f"{path}: rating {rating} is outside 1-10; fix the file name.")
-            review_id = f"{id_prefix}{corpus_split}/{label_dir}/{int(match['id'])}"
-            files.append(ReviewFile(path, label_dir, rating, review_id))
-        if not any(f.label_dir == label_dir for f in files):
-            raise ReviewFormatError(f"{folder}: holds no reviews; the corpus needs both labels.")
-    return files
+    """Lists and checks the review files of one corpus split (`imdb_layout`, through TensorFlow's filesystems)."""
+    return imdb_layout.list_review_files(data_root, corpus_split, id_prefix, isdir=tf.io.gfile.isdir,
+                                         listdir=tf.io.gfile.listdir)
 
 
 def length_bucket(text: str) -> str:

@@ -21,14 +21,12 @@ from typing import Iterator
 
 from absl import logging
 
-from components import imdb_spans
+from components import imdb_layout, imdb_spans
+from components.imdb_layout import CORPUS_SPLITS, LABEL_DIRS  # noqa: F401  (the layout, named where sources are)
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 KNOWN_SHA256 = {OFFICIAL_URL: "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"}
 
-# The aclImdb layout: {train,test}/{neg,pos}/<id>_<rating>.txt; the folder name is the label.
-CORPUS_SPLITS = ("train", "test")
-LABEL_DIRS = {"neg": 0, "pos": 1}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SKIPPED_FOLDER = "train/unsup"  # unlabelled reviews
 CHUNK_BYTES = 1 << 20
@@ -210,3 +208,18 @@ def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
         archive, checksum = path, verify_sha256(path, sha256, source)
     extracted = extract(archive, Path(cache_dir) / "extracted" / checksum[:16])
     return str(find_corpus_root(extracted, source))
+
+
+def check_local_corpus(source: str, download_dir: str, sha256: str | None, with_test: bool,
+                       num_spans: int | None = None) -> int:
+    """Checks the layout of every local corpus a run reads (a folder in place; an archive once extracted into
+    `download_dir`, where ImdbExampleGen finds it again; each span of a `{SPAN}` window and the previous span), no
+    TensorFlow needed; returns how many review files they hold. URLs and cloud folders are checked when read."""
+    if "://" in source and not source.startswith("file://"):
+        return 0
+    if imdb_spans.has_spans(source):
+        spans = imdb_spans.find_spans(os.path.expanduser(source))
+        roots = [span.path for span in spans[-(num_spans or 1) - 1:]]  # the window and the span before it
+    else:
+        roots = [source]
+    return sum(imdb_layout.check_corpus(resolve(root, download_dir, sha256), with_test) for root in roots)

@@ -60,13 +60,17 @@ def _ingestion(config: PipelineConfig) -> _Ingestion:
                        distribution_validator] + gates[1:])
 
 
+def trainer_backup_root(config: PipelineConfig) -> str:
+    """Where the Trainer keeps its epoch backups: outside its execution's folders, so a re-run after a crash or an
+    interrupt resumes (see modules/trainer.py)."""
+    return config.training.backup_root or os.path.join(config.root, "Trainer", "backup")
+
+
 def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) -> list:
     """TFX's Tuner with `config.tuning`, then the Trainer (warm-started from the served model with
     `training.warm_start`); both wait for the data gates."""
     examples, schema = ingestion.example_gen.outputs["examples"], ingestion.schema_gen.outputs["schema"]
-    # Epoch backups outlive a crashed Trainer execution, so a re-run resumes (see modules/trainer.py).
-    custom_config = dataclasses.asdict(dataclasses.replace(
-        config.training, backup_root=config.training.backup_root or os.path.join(config.root, "Trainer", "backup")))
+    custom_config = dataclasses.asdict(dataclasses.replace(config.training, backup_root=trainer_backup_root(config)))
     train_split, eval_split = model_interface.TRAIN_SPLIT, config.evaluation.split
     tuner = None
     if config.tuning:

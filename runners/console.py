@@ -9,6 +9,7 @@ lines; with `verbose`, the whole log is also copied to the console.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -47,6 +48,7 @@ class RunConsole(logging.Handler):
         super().__init__(logging.INFO)
         self.log_path, self.summarize, self.verbose = log_path, summarize, verbose
         self.running: str | None = None  # the component that started and has not finished
+        self.finished: list[str] = []  # components that finished in this run (cached ones included), in order
         self.started: dict[str, float] = {}
         self._terminal: TextIO = sys.stdout
         self._errors: TextIO = sys.stderr
@@ -75,8 +77,13 @@ class RunConsole(logging.Handler):
     def __exit__(self, *exc_info) -> None:
         for handler in self._handlers:
             logging.getLogger().removeHandler(handler)
-        sys.stdout.flush(), sys.stderr.flush()
-        self._log.close()
+        # Never raises: on a full disk the log cannot take the last buffered lines, and an exception here would
+        # replace the run's exit code.
+        for stream in (sys.stdout, sys.stderr, self._log):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        with contextlib.suppress(OSError):
+            self._log.close()
         os.dup2(self._saved[0], 1), os.dup2(self._saved[1], 2)
         for fd in self._saved:
             os.close(fd)
@@ -85,12 +92,18 @@ class RunConsole(logging.Handler):
                 stream.close()
         self._terminal, self._errors = sys.stdout, sys.stderr
 
+    @property
+    def errors(self) -> TextIO:
+        """The terminal's stderr (while file descriptor 2 points at the log file)."""
+        return self._errors
+
     def say(self, line: str = "", failure: bool = False) -> None:
         """A line on the console (a failure's on its stderr), and in the log file."""
         with self.lock:
             print(line, file=self._errors if failure else self._terminal, flush=True)
             if not self.verbose:
-                self._log.write(f"[console] {line}\n")
+                with contextlib.suppress(OSError):  # a full disk: the console line is what matters
+                    self._log.write(f"[console] {line}\n")
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name == PROGRESS_LOGGER:
@@ -103,6 +116,7 @@ class RunConsole(logging.Handler):
             self.say(f"{time.strftime('%H:%M:%S')}  {component} ...")
             return
         self.running = None
+        self.finished.append(component)
         took = duration(now - self.started.get(component, now))
         try:
             summary = self.summarize(component)

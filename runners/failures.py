@@ -1,24 +1,34 @@
-"""What a failed run tells a person: one line (the component, the project's own message naming the file and the
+"""What a stopped run tells a person: one line (the component, the project's own message naming the file and the
 fix, the log file) and an exit code by kind of failure. The traceback goes to the log only.
 
-Exit codes (README, "Mistakes and crashes"):
-  2   a flag or setting out of range, or an encoder that cannot serve (before any work)
-  3   the data: a missing, damaged or refused corpus file, archive, download or span
-  4   the data failed validation: anomalies against the schema, or drift beyond a bound (--stop-on-drift)
-  5   the model: a served version that is not a loadable model, a warm start that cannot start
-  6   storage: a full disk, a damaged ML Metadata database, a folder that cannot be written
-  1   anything else (a bug: the log has the traceback)
-  75  another run holds the output directory's lock
+`EXIT_CODES` is the table of exit codes; README ("Mistakes and crashes") shows it, and a test keeps the two equal.
 """
 
 from __future__ import annotations
 
 import errno
 import re
-import sqlite3
+import signal
+import sys
 from typing import Iterator
 
+from runners.run_lock import EXIT_CODE as LOCKED  # another run holds the output directory
+
 CONFIG, DATA, VALIDATION, MODEL, STORAGE, OTHER = 2, 3, 4, 5, 6, 1
+INTERRUPTED, TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # the shells' convention: 130, 143
+
+# exit code -> what stopped the run (the README's table, in this order)
+EXIT_CODES: dict[int, str] = {
+    CONFIG: "a flag or setting, an encoder that cannot serve",
+    DATA: "the data",
+    VALIDATION: "validation",
+    MODEL: "the model",
+    STORAGE: "storage",
+    OTHER: "anything else",
+    LOCKED: "the run lock",
+    INTERRUPTED: "an interrupt (Ctrl-C, SIGINT)",
+    TERMINATED: "a termination (`kill`, SIGTERM)",
+}
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -35,23 +45,28 @@ def _disk_full(error: BaseException) -> bool:
         text in str(error) for text in ("No space left on device", "database or disk is full"))
 
 
+# exit code -> the project's exceptions of that kind, by "module.Class"
+KINDS: dict[int, tuple[str, ...]] = {
+    VALIDATION: ("components.anomalies_gate.DataValidationError", "components.drift.DriftError"),
+    DATA: ("components.imdb_layout.ReviewFormatError", "components.imdb_source.SourceError",
+           "components.imdb_spans.SpanError"),
+    MODEL: ("modules.serving_versions.BrokenServedModel", "modules.trainer.WarmStartError"),
+    CONFIG: ("modules.encoders.EncoderError", "modules.training_config.ConfigError"),
+    STORAGE: ("sqlite3.DatabaseError",),
+}
+
+
+def _is_a(error: BaseException, name: str) -> bool:
+    """Whether `error` is an instance of the class `name`; a module not imported yet raised none (and is not
+    imported here: a failure before TensorFlow loads is told without loading it)."""
+    module, _, class_name = name.rpartition(".")
+    return module in sys.modules and isinstance(error, getattr(sys.modules[module], class_name))
+
+
 def _kind(error: BaseException) -> int | None:
     """The exit code of one exception of the chain, None if it is not one the project names."""
-    from components.anomalies_gate import DataValidationError
-    from components.drift import DriftError
-    from components.imdb_example_gen import ReviewFormatError
-    from components.imdb_source import SourceError
-    from components.imdb_spans import SpanError
-    from modules.serving_versions import BrokenServedModel
-    from modules.encoders import EncoderError
-    from modules.trainer import WarmStartError
-    from modules.training_config import ConfigError
-
-    kinds = (((DataValidationError, DriftError), VALIDATION), ((ReviewFormatError, SourceError, SpanError), DATA),
-             ((BrokenServedModel, WarmStartError), MODEL), ((EncoderError, ConfigError), CONFIG),
-             ((sqlite3.DatabaseError,), STORAGE))
-    for classes, code in kinds:
-        if isinstance(error, classes):
+    for code, names in KINDS.items():
+        if any(_is_a(error, name) for name in names):
             return code
     text = str(error)
     if _disk_full(error) or "database disk image is malformed" in text or "file is not a database" in text:
@@ -78,3 +93,9 @@ def describe(error: BaseException) -> tuple[int, str]:
         if code is not None:
             return code, message(cause, code)
     return OTHER, message(error, OTHER)
+
+
+def printed_code(line: str) -> int | None:
+    """The exit code a failure line names ("... (exit code N; ..."), None if it names none."""
+    match = re.search(r"\(exit code (\d+)[;)]", line)
+    return int(match[1]) if match else None

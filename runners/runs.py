@@ -13,6 +13,7 @@ import dataclasses
 import html
 import io
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 from pipeline import configs
 
 HISTORY_PAGE = "runs.html"
+# The runner's own start and end of a run, on its pipeline_run context: an interrupted or killed execution records
+# no end, so the executions' times cannot say how long such a run lasted.
+RUN_STARTED, RUN_ENDED = "run_started", "run_ended"
 COLUMNS = ["when", "data", "encoder", "settings", "eval accuracy", "baseline", "verdict", "pushed", "duration"]
 
 
@@ -56,14 +60,19 @@ def _outputs(handle: Any, execution_id: int) -> dict[str, Any]:
     return {key: artifacts[0] for key, artifacts in execution_lib.get_output_artifacts(handle, execution_id).items()}
 
 
-def _describe(handle: Any, run_id: str, executions: dict[str, Any]) -> Run:
-    """The run `run_id` from its executions (component id -> execution)."""
+def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
+    """The run of the pipeline_run `context` from its executions (component id -> execution)."""
     from ml_metadata.proto import metadata_store_pb2
 
     from components import evaluation_report, provenance, served_baseline
 
-    started = min(e.create_time_since_epoch for e in executions.values()) / 1000
-    run = Run(run_id, started, max(e.last_update_time_since_epoch for e in executions.values()) / 1000 - started)
+    times = context.custom_properties
+    if RUN_STARTED in times and RUN_ENDED in times:
+        started, ended = times[RUN_STARTED].double_value, times[RUN_ENDED].double_value
+    else:  # a run the runner did not see end (killed): from its executions' times
+        started = min(e.create_time_since_epoch for e in executions.values()) / 1000
+        ended = max(e.last_update_time_since_epoch for e in executions.values()) / 1000
+    run = Run(context.name, started, ended - started)
     out = {node: _outputs(handle, e.id) for node, e in executions.items()}
     if "ImdbExampleGen" in executions:
         examples = out["ImdbExampleGen"].get("examples")
@@ -107,8 +116,31 @@ def read_runs(metadata_path: str) -> list[Run]:
         for context in store.get_contexts_by_type("pipeline_run"):
             executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
             if executions:
-                runs.append(_describe(handle, context.name, {node_of.get(e.id, str(e.id)): e for e in executions}))
+                runs.append(_describe(handle, context, {node_of.get(e.id, str(e.id)): e for e in executions}))
     return sorted(runs, key=lambda r: r.started)
+
+
+def record_end(metadata_path: str, started: float) -> None:
+    """Records `started` and now as the start and end of the run begun at `started` (its pipeline_run context, if
+    it has one yet); never fails (a full disk or a damaged store is the run's own failure)."""
+    if not os.path.exists(metadata_path):
+        return
+    try:
+        import ml_metadata as mlmd
+        from ml_metadata.proto import metadata_store_pb2
+
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = metadata_path
+        store = mlmd.MetadataStore(config)
+        contexts = [c for c in store.get_contexts_by_type("pipeline_run")
+                    if c.create_time_since_epoch >= int(started * 1000)]
+        if contexts:
+            context = max(contexts, key=lambda c: c.create_time_since_epoch)
+            context.custom_properties[RUN_STARTED].double_value = started
+            context.custom_properties[RUN_ENDED].double_value = time.time()
+            store.put_contexts([context])
+    except Exception:  # noqa: BLE001
+        logging.warning("The run's end could not be recorded in %s", metadata_path, exc_info=True)
 
 
 def _split_counts(statistics) -> str:
@@ -199,27 +231,33 @@ def table(runs: list[Run]) -> str:
 def write_page(runs: list[Run], output_dir: str) -> str:
     """The HTML page in `output_dir`: the plot and the table; returns its path."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure to close
+    from matplotlib.ticker import MaxNLocator
 
     path, image = os.path.join(output_dir, HISTORY_PAGE), ""
-    if runs:
+    scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
+    if scored:
         figure = Figure(figsize=(8, 3.5))
         axes = figure.subplots()
-        scored = [(i + 1, r) for i, r in enumerate(runs) if r.eval_accuracy is not None]
         axes.plot([i for i, _ in scored], [r.eval_accuracy for _, r in scored], color="0.6", zorder=1)
         for verdict, marker, color in (("blessed", "o", "tab:green"), ("rejected", "x", "tab:red")):
             points = [(i, r.eval_accuracy) for i, r in scored if r.verdict == verdict]
             if points:
                 axes.scatter(*zip(*points), marker=marker, color=color, label=verdict, zorder=2)
-        axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs")
-        axes.legend(loc="lower right")
+        axes.set(xlabel="run", ylabel="eval accuracy", title="Eval accuracy across runs", xlim=(0.5, len(runs) + 0.5))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # runs are counted: no 1.5
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc="best")  # clear of the points
         png = io.BytesIO()
         figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
         data = base64.b64encode(png.getvalue()).decode()
         image = f"<img alt='eval accuracy across runs' src='data:image/png;base64,{data}'>"
+    elif runs:
+        image = "<p>No run has reached the Evaluator yet: nothing to plot.</p>"
     header = "".join(f"<th>{c}</th>" for c in COLUMNS)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.row()) + "</tr>\n" for r in runs)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(f"<!doctype html><meta charset='utf-8'><title>Runs</title><h1>Runs of {html.escape(path)}</h1>{image}"
+        f.write(f"<!doctype html><meta charset='utf-8'><title>Runs of {html.escape(output_dir)}</title>"
+                f"<h1>Runs of {html.escape(output_dir)}</h1>{image}"
                 f"<table border=1 cellpadding=4><tr>{header}</tr>\n{cells}</table>")
     return path
 

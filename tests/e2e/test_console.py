@@ -67,11 +67,13 @@ def corpus_variant(tiny_corpus: Path, tmp_path: Path, damage) -> str:
     return data if isinstance(data, str) else str(corpus)
 
 
-def failure_line(capsys) -> str:
-    """The one line the runner wrote; in this process, a library's warnings printed on import may precede it."""
+def failure_line(capsys, exit_code: int | None = None) -> str:
+    """The one line the runner wrote, naming `exit_code` if given; in this process, a library's warnings printed
+    on import may precede it."""
     err = capsys.readouterr().err
     (line,) = [line for line in err.splitlines() if line.startswith("local_runner.py:")]
     assert "Traceback" not in err and err.strip().endswith(line), err[-3000:]
+    assert exit_code is None or failures.printed_code(line) == exit_code, line
     return line
 
 
@@ -99,30 +101,32 @@ def refused_url(corpus: Path) -> str:
     return f"http://127.0.0.1:{server.server_port}/missing/aclImdb_v1.tar.gz"
 
 
+# case -> (damage, expected text, where: the component, or --data for what the runner checks before TensorFlow)
 DATA_FAILURES = {
-    "non-UTF-8 review": (lambda c: first_review(c).write_bytes(b"\xff\xfe great"), "not valid UTF-8 at byte 0"),
-    "empty review": (lambda c: first_review(c).write_text("  "), "the review is empty"),
-    "bad file name": (lambda c: (c / "train" / "neg" / "notes.txt").write_text("x"), "is not <id>_<rating>.txt"),
+    "non-UTF-8 review": (lambda c: first_review(c).write_bytes(b"\xff\xfe great"), "not valid UTF-8 at byte 0",
+                         "ImdbExampleGen"),
+    "empty review": (lambda c: first_review(c).write_text("  "), "the review is empty", "ImdbExampleGen"),
+    "bad file name": (lambda c: (c / "train" / "neg" / "notes.txt").write_text("x"), "is not <id>_<rating>.txt",
+                      "--data"),
     "rating of 11": (lambda c: first_review(c).rename(first_review(c).with_name("99999_11.txt")),
-                     "rating 11 is outside 1-10"),
-    "missing label folder": (lambda c: shutil.rmtree(c / "train" / "neg"), "train/neg: missing"),
-    "path traversal in the archive": (lambda c: tarball(c, extra="aclImdb/../../evil.txt"), "evil.txt"),
-    "truncated archive": (lambda c: tarball(c, truncate=True), "corrupt or truncated archive"),
-    "refused URL": (refused_url, "HTTP 404"),
+                     "rating 11 is outside 1-10", "--data"),
+    "missing label folder": (lambda c: shutil.rmtree(c / "train" / "neg"), "train/neg: missing", "--data"),
+    "path traversal in the archive": (lambda c: tarball(c, extra="aclImdb/../../evil.txt"), "evil.txt", "--data"),
+    "truncated archive": (lambda c: tarball(c, truncate=True), "corrupt or truncated archive", "--data"),
+    "refused URL": (refused_url, "HTTP 404", "ImdbExampleGen"),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(DATA_FAILURES))
 def test_a_data_failure_is_one_line_with_exit_code_3(case, tiny_corpus, tiny_bert, tmp_path, capsys):
-    damage, expected = DATA_FAILURES[case]
+    damage, expected, where = DATA_FAILURES[case]
     data = corpus_variant(tiny_corpus, tmp_path, damage)
     with pytest.raises(SystemExit) as exit_:
         local_runner.main(tiny_flags(tmp_path / "out", data, tiny_bert))
     assert exit_.value.code == failures.DATA
-    line = failure_line(capsys)
-    assert line.startswith("local_runner.py: error in ImdbExampleGen: ") and expected in line, line
-    assert "(exit code 3; full log: " in line
+    line = failure_line(capsys, failures.DATA)
+    assert line.startswith(f"local_runner.py: error in {where}: ") and expected in line, line
     assert not (tmp_path / "out" / "pipelines" / configs.PIPELINE_NAME / "Trainer").exists()
 
 
@@ -131,8 +135,8 @@ def test_a_wrong_checksum_is_one_line_with_exit_code_3(tiny_corpus, tiny_bert, t
     archive = corpus_variant(tiny_corpus, tmp_path, tarball)
     with pytest.raises(SystemExit) as exit_:
         local_runner.main([*tiny_flags(tmp_path / "out", archive, tiny_bert), "--data-sha256", "0" * 64])
-    line = failure_line(capsys)
-    assert exit_.value.code == failures.DATA and "SHA-256" in line and "in ImdbExampleGen" in line, line
+    line = failure_line(capsys, failures.DATA)
+    assert exit_.value.code == failures.DATA and "SHA-256" in line and "in --data" in line, line
 
 
 @pytest.mark.slow
@@ -142,7 +146,7 @@ def test_a_damaged_metadata_database_is_one_line_with_exit_code_6(tiny_corpus, t
     metadata.write_bytes(b"this is not SQLite " * 100)
     with pytest.raises(SystemExit) as exit_:
         local_runner.main(tiny_flags(tmp_path / "out", str(tiny_corpus), tiny_bert))
-    line = failure_line(capsys)
+    line = failure_line(capsys, failures.STORAGE)
     assert exit_.value.code == failures.STORAGE, line
     assert "the ML Metadata database is damaged" in line and "move its folder" in line
 
@@ -154,7 +158,7 @@ def test_a_broken_served_version_stops_the_run_in_the_baseline_step(tiny_corpus,
     (broken / "saved_model.pb").write_bytes(b"copied in by hand")
     with pytest.raises(SystemExit) as exit_:
         local_runner.main(tiny_flags(tmp_path / "out", str(tiny_corpus), tiny_bert))
-    line = failure_line(capsys)
+    line = failure_line(capsys, failures.MODEL)
     assert exit_.value.code == failures.MODEL, line
     assert line.startswith("local_runner.py: error in LatestServedModel: ") and str(broken) in line
     assert "remove that folder" in line and "atomic_pusher rollback" in line
@@ -162,7 +166,7 @@ def test_a_broken_served_version_stops_the_run_in_the_baseline_step(tiny_corpus,
     predicted = subprocess.run([sys.executable, "-m", "runners.predict", "--model", str(broken), "fine"],
                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert predicted.returncode != 0 and "Traceback" not in predicted.stderr
-    last = predicted.stderr.strip().splitlines()[-1]
+    (last,) = predicted.stderr.splitlines()  # exactly one line: TensorFlow's own went to the log
     assert str(broken) in last and "atomic_pusher rollback" in last, predicted.stderr[-2000:]
 
 

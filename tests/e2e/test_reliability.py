@@ -248,3 +248,19 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
     assert len(rows) == 2 * 120 + 1
     assert any(row["text"].startswith("An edited review, read again.") for row in rows)
     assert any(row["review_id"] == "train/neg/99999" for row in rows)
+
+
+@pytest.mark.slow
+def test_a_signal_while_a_version_is_renamed_and_recorded_waits_until_both_are_done(tmp_path):
+    model, serving = tmp_path / "model", tmp_path / "serving"
+    save_doubler(model)
+    script = (f"import sys\nfrom components import atomic_pusher\ntry:\n"
+              f"    atomic_pusher.push(sys.argv[1], sys.argv[2], lambda version, path: print('recorded', version))\n"
+              f"except KeyboardInterrupt:\n    print('interrupted after the push')\n")
+    result = subprocess.run([sys.executable, "-c", script, str(model), str(serving)], cwd=PROJECT_ROOT,
+                            env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COMMIT,
+                                 crash_points.CRASH_SIGNAL_ENV: "SIGINT"}, capture_output=True, text=True, timeout=120)
+    (version,) = serving_versions.versions(str(serving))
+    assert result.stdout.splitlines() == [f"recorded {version}", "interrupted after the push"], result.stderr[-2000:]
+    assert [p.name for p in serving.iterdir()] == [str(version)], "the whole version, and no staging folder"
+    assert sorted(p.name for p in (serving / str(version)).iterdir()) == sorted(p.name for p in model.iterdir())

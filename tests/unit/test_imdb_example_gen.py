@@ -97,7 +97,14 @@ def test_split_names_and_ratios_are_configurable(tiny_corpus, tmp_path):
 def test_missing_label_folder_is_named(tmp_path):
     root = minimal_corpus(tmp_path / "aclImdb")
     shutil.rmtree(root / "train" / "neg")
-    with pytest.raises(FileNotFoundError, match=r"train/neg: missing.*aclImdb"):
+    with pytest.raises(gen.ReviewFormatError, match=r"train/neg: missing.*aclImdb"):
+        run_executor(root, tmp_path / "out")
+
+
+def test_a_rating_that_contradicts_its_folder_is_refused_by_the_component_too(tmp_path):
+    root = minimal_corpus(tmp_path / "aclImdb")  # a cloud folder or a download is checked only here
+    write_review(root, "test/pos/3_5.txt", b"Neither good nor bad.")
+    with pytest.raises(gen.ReviewFormatError, match=r"test/pos/3_5.txt: rating 5 contradicts its folder pos/"):
         run_executor(root, tmp_path / "out")
 
 

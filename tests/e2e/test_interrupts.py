@@ -1,0 +1,108 @@
+"""Ctrl-C and `kill` at the keyboard: a real pipeline run (subprocess, real components, tiny offline assets) is
+stopped with SIGINT and SIGTERM in the Trainer and in the Pusher. Each stop prints exactly one line on stderr with
+exit code 130 or 143, naming the component and what is kept; the command it prints picks the run up, and the last
+one completes it with one whole pushed version."""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from components import atomic_pusher
+from modules import crash_points, serving_versions
+from pipeline import configs
+from runners import failures
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EPOCH_1_BACKED_UP = re.compile(r"^    epoch 1/2 .*validation accuracy")  # logged after the epoch's backup
+TRAINER_STARTS = re.compile(r"^\d\d:\d\d:\d\d  Trainer \.\.\.$")
+WALL_SECONDS: list[float] = []  # of each run, as seen from here
+
+
+def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[int, ...] = (), env: dict = {},
+                   ) -> tuple[subprocess.CompletedProcess, float]:
+    """Runs `command`; once a stdout line matches `when`, sends `signals` (0.2 s apart). Returns the finished
+    process and the seconds from the first signal to its exit."""
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **env})
+    out, sent, started = [], None, time.monotonic()
+    for line in process.stdout:
+        out.append(line)
+        if when is not None and sent is None and when.match(line):
+            sent = time.monotonic()
+            for number in signals:
+                process.send_signal(number)
+                time.sleep(0.2)
+    process.wait(timeout=900)
+    WALL_SECONDS.append(time.monotonic() - started)
+    seconds = time.monotonic() - sent if sent else 0.0
+    return subprocess.CompletedProcess(command, process.returncode, "".join(out), process.stderr.read()), seconds
+
+
+def stop_line(result: subprocess.CompletedProcess, code: int) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr[-3000:] + result.stdout[-3000:]
+    assert result.returncode == failures.printed_code(lines[0]) == code, lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_the_run(tiny_corpus, tiny_bert,
+                                                                                      tmp_path):
+    output = tmp_path / "out"
+    command = [sys.executable, "local_runner.py", "--output-dir", str(output), "--data", str(tiny_corpus),
+               "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
+               "--seq-length", "64", "--epochs", "2", "--train-steps", "120", "--learning-rate", "1e-3",
+               "--test-split", ""]
+    serving = Path(configs.serving_model_dir(str(output)))
+    seconds = {}
+
+    # Ctrl-C in the Trainer's second epoch, and Ctrl-C again while the run stops.
+    result, seconds["SIGINT in Trainer"] = run_and_signal(command, EPOCH_1_BACKED_UP, (signal.SIGINT, signal.SIGINT))
+    line = stop_line(result, failures.INTERRUPTED)
+    assert line.startswith("local_runner.py: interrupted (SIGINT) in Trainer (exit code 130; full log: "), line
+    assert "kept: finished components ImdbExampleGen, " in line and "the Trainer's epoch 1 of 2" in line, line
+    resume = line.split("; resume with: ")[1]
+    assert shlex.split(resume) == command + ["--cache"]
+    log = Path(re.search(r"full log: (\S+)\)", line)[1]).read_text()
+    assert "KeyboardInterrupt" in log or "Interrupted" in log, "the traceback is in the log"
+
+    # kill (SIGTERM) as soon as the resumed Trainer starts: its first epoch is still kept.
+    result, seconds["SIGTERM in Trainer"] = run_and_signal(shlex.split(resume), TRAINER_STARTS, (signal.SIGTERM,))
+    line = stop_line(result, failures.TERMINATED)
+    assert "interrupted (SIGTERM) in Trainer" in line and "the Trainer's epoch 1 of 2" in line, line
+    assert line.split("; resume with: ")[1] == resume
+
+    # Ctrl-C in the Pusher's copy: no version appears, only the staging folder TF Serving ignores.
+    result, _ = run_and_signal(shlex.split(resume), None, env={crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY,
+                                                               crash_points.CRASH_SIGNAL_ENV: "SIGINT"})
+    line = stop_line(result, failures.INTERRUPTED)
+    kept = line.split("; kept: ")[1].split("; resume with: ")[0]
+    assert "interrupted (SIGINT) in Pusher" in line and {"Trainer", "Evaluator"} <= set(re.findall(r"\w+", kept)), line
+    assert serving_versions.versions(str(serving)) == []
+    assert [p.name.startswith(atomic_pusher.STAGING_PREFIX) for p in serving.iterdir()] == [True]
+
+    # The printed command completes the run: one whole version, the Trainer resumed, not restarted.
+    started = time.monotonic()
+    result = subprocess.run(shlex.split(resume), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    seconds["completing run"] = time.monotonic() - started
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-3000:]
+    assert "Pushed model: " in result.stdout
+    assert [p.name for p in serving.iterdir()] == [str(v) for v in serving_versions.versions(str(serving))]
+    assert len(serving_versions.versions(str(serving))) == 1
+    # The run history: each stopped run lasted as long as it ran (the runner records its start and end).
+    from runners import runs
+
+    history = runs.read_runs(configs.metadata_path(str(output)))
+    assert len(history) == 4 and [r.verdict for r in history][-1] == "blessed"
+    for run, wall in zip(history[:3], WALL_SECONDS[-3:]):
+        assert 0.5 * wall < run.seconds <= wall, (run, wall)
+    print("seconds from the signal to the exit, and of the completing run:",
+          {k: round(v, 1) for k, v in seconds.items()})
