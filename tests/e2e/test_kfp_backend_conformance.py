@@ -107,6 +107,7 @@ def compile_for(backend: Backend, tiny_bert, name: str, *flags: str) -> str:
     args = kubeflow_runner.parse_args([
         "--target", backend.target, "--pipeline-root", backend.pipeline_root, "--data", backend.data,
         "--download-dir", str(backend.root / "downloads"), "--serving-model-dir", backend.serving,
+        "--image", "registry.example/team/imdb-bert-tfx:1",  # the project's environment stands in for it
         "--image-project-root", str(configs.PROJECT_ROOT), "--output-file", str(backend.root / f"{name}.json"),
         "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
         "--seq-length", "64", "--epochs", "4", "--train-steps", str(COMPILED_STEPS), *flags])
