@@ -24,13 +24,14 @@ tests/e2e/test_kfp_backend_conformance.py, builds its executor inputs from the s
    object with "not a directory" (objectstore/object_store.go DownloadBlob: 2.4.0 L124-151, 2.17.0 L176-205;
    kubeflow/pipelines#13476, open). After the executor, every such object under the task's outputs is deleted.
 
-Not the backend's doing, but every cluster run meets it: the pods' service account has `roles/storage.objectAdmin`
-on the bucket (README), which grants no bucket-level permission, and TensorFlow's GCS `makedirs` walks up the
-path to the first folder that exists, asking the bucket itself (a `storage.buckets.get`) when none does, as
-on a fresh pipeline root or serving directory: 403 (tensorflow/core/platform/file_system.cc RecursivelyCreateDir,
-GcsFileSystem::FileExists on a bucket-only path; tensorflow/tensorflow#44884). So, before the executor, each output
-artifact's folder and the Pusher's serving directory are created directly (one folder object each, no walk;
-those under the outputs go again after it, point 4).
+5. Bucket permissions (not the backend's doing; every cluster run meets it). The pods' service account has
+   `roles/storage.objectAdmin` on the bucket (README, step 2), which grants nothing on the bucket itself, and
+   TensorFlow's GCS `makedirs` walks up the path to the first folder that exists, asking for the bucket
+   (`storage.buckets.get`) when none does, as on a fresh pipeline root or serving directory: 403 (TensorFlow's
+   FileSystem::RecursivelyCreateDir, then GcsFileSystem::FileExists on the bucket-only path;
+   tensorflow/tensorflow#44884). Before the executor, each output artifact's folder and the Pusher's serving
+   directory are created directly, one folder object each and no walk (those under the outputs go again after
+   it, point 4).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def make_folder(uri: str) -> bool:
 
 
 def prepare(invocation_json: str) -> None:
-    """Before the executor: the folders it writes under exist (module docstring, after point 4)."""
+    """Before the executor: the folders it writes under exist (point 5)."""
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
