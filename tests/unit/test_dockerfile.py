@@ -295,3 +295,21 @@ def test_the_gpu_target_adds_tensorflows_cuda_libraries_from_the_lock_to_the_tas
     locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
     assert {re.split(r"[<>=]", r)[0] for r in and_cuda} <= locked
     assert stages()[""][0] == ("FROM", "kfp")  # the default target does not carry CUDA
+
+
+def test_make_image_and_push_build_and_push_the_image_the_refusal_names():
+    """`make image push IMAGE=...` (kubeflow_runner.py's hint when it refuses an image) builds this Dockerfile and
+    pushes that tag; BASE=debian builds it with scripts/build_image.sh, where Docker Hub is out of reach."""
+    make = shutil.which("make")
+    if not make:
+        pytest.skip("make is not installed")
+    image = "registry.example/team/imdb-bert-tfx:1"
+    hint = configs.KUBEFLOW_IMAGE_BUILD_HINT.replace("REGISTRY/imdb-bert-tfx:TAG", image).split()
+    assert hint[:1] == ["make"]
+    planned = subprocess.run([make, "-n", *hint[1:]], cwd=REPO, capture_output=True, text=True, check=True)
+    assert planned.stdout.splitlines() == [f"docker build -t {image} .", f"docker push {image}"]
+    debian = subprocess.run([make, "-n", "image", f"IMAGE={image}", "BASE=debian"], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    assert debian.stdout.splitlines() == [f"scripts/build_image.sh {image}"]
+    assert subprocess.run([make, "-n", "image"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.split() == ["docker", "build", "-t", configs.KUBEFLOW_IMAGE, "."]
