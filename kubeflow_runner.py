@@ -5,7 +5,9 @@
         [--target kfp | --submit kfp --kfp-host http://localhost:8080 | --submit vertex --vertex-project PROJECT]
 
 writes the pipeline job spec JSON (`--output-file`, KubeflowV2DagRunner's format), every task a container of
-`--image` (see Dockerfile), which open-source Kubeflow Pipelines, Vertex AI Pipelines and kfp.local run.
+`--image` (see Dockerfile; `make image push IMAGE=...` builds and pushes it), which open-source Kubeflow
+Pipelines, Vertex AI Pipelines and kfp.local run. The Trainer's encoder is, as locally, the offline MiniLM,
+which the image holds (--encoder or the handles for another).
 `--target` says where, for the path checks: a cluster's pods (kfp, vertex) open artifacts with TensorFlow's
 filesystems, so the roots must be gs://; kfp.local's DockerRunner (`kfp-local`) mounts absolute local paths.
 The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy threshold) are pipeline parameters
@@ -19,9 +21,8 @@ import os
 import sys
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from modules import encoders
 from pipeline import configs
-from runners import cli, kubeflow_resources, kubeflow_spec, kubeflow_submit
+from runners import cli, kubeflow_resources, kubeflow_spec, kubeflow_submit, offline_assets
 
 
 def flags() -> cli.Parser:
@@ -33,7 +34,9 @@ def flags() -> cli.Parser:
     parser.add_argument("--download-dir", default="/tmp/imdb-bert-tfx",
                         help="where the ExampleGen container caches and extracts a downloaded tarball")
     parser.add_argument("--serving-model-dir", required=True, help="blessed models are pushed to <this>/<version>/")
-    parser.add_argument("--image", default=configs.KUBEFLOW_IMAGE, help="component image (default: %(default)s)")
+    parser.add_argument("--image", default=configs.KUBEFLOW_IMAGE,
+                        help="component image, in a registry the cluster pulls from for --target kfp or vertex "
+                             f"({configs.KUBEFLOW_IMAGE_BUILD_HINT}; default: %(default)s, for kfp-local)")
     parser.add_argument("--image-project-root", default=configs.KUBEFLOW_IMAGE_PROJECT_ROOT,
                         help="where the image holds the project (Dockerfile's PROJECT_ROOT; default: %(default)s)")
     parser.add_argument("--output-file", default=configs.KUBEFLOW_PIPELINE_SPEC, help="compiled spec (JSON)")
@@ -44,6 +47,9 @@ def flags() -> cli.Parser:
     group.add_argument("--task-resources", action="append", default=[], metavar="ID=CPU,MEMORY",
                        help="requests of one task (a component id, or `default` for the rest), repeatable; defaults: "
                             + "; ".join(f"{k}={c},{m}" for k, (c, m) in configs.KUBEFLOW_TASK_RESOURCES.items()))
+    group.add_argument("--node-shape", default=",".join(configs.KUBEFLOW_NODE_SHAPE), metavar="CPU,MEMORY",
+                       help="capacity of the cluster's nodes: compiling for kfp warns when a task's requests cannot "
+                            "fit one (default: %(default)s)")
     group.add_argument("--trainer-gpus", type=int, default=0, metavar="N",
                        help="GPUs for the Trainer, which then runs in --gpu-image (default: none)")
     group.add_argument("--gpu-type", help="accelerator the Trainer asks for (default: nvidia.com/gpu on KFP, "
@@ -78,17 +84,19 @@ def parse_args(argv: list[str] | None = None) -> kubeflow_spec.KubeflowRun:
         parser.error(f"--submit {args.submit} runs the spec on {args.submit}, not --target {args.target}")
     target = args.target or args.submit or "kfp"
     check_paths_for_target(parser, args, target)
+    check_image_for_target(parser, args.image, target)
     if args.submit == "vertex" and not args.vertex_project:
         parser.error("--submit vertex needs --vertex-project")
     try:
         gpu_type = args.gpu_type or configs.KUBEFLOW_GPU_TYPES[target]
         gpu = kubeflow_resources.gpu_request(args.trainer_gpus, gpu_type, target)
         task_resources = kubeflow_resources.parse_task_resources(args.task_resources)
+        node_shape = kubeflow_resources.parse_node_shape(args.node_shape)
     except kubeflow_resources.ResourceError as error:
         parser.error(str(error))
-    # On a cluster the encoder comes from TF Hub, and the curated schema from the image.
-    handles = cli.checked(parser, lambda: cli.encoder_handles(args)) or encoders.EncoderHandles(
-        encoder=configs.KUBEFLOW_ENCODER_HANDLE, preprocess=configs.KUBEFLOW_PREPROCESS_HANDLE)
+    # On a cluster the encoder (the local default: the offline MiniLM) and the curated schema come from the image.
+    handles = cli.checked(parser, lambda: cli.encoder_handles(args)) or offline_assets.minilm_paths(
+        os.path.join(args.image_project_root, configs.KUBEFLOW_IMAGE_CACHE_DIR)).handles()
     schema_file = args.schema_file or os.path.join(args.image_project_root,
                                                    os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))
     dataflow_args = [*configs.DATAFLOW_BEAM_ARGS, f"--project={args.dataflow_project}",
@@ -100,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> kubeflow_spec.KubeflowRun:
         handles=handles, serving_model_dir=args.serving_model_dir, recipe=recipe,
         beam_args=(*dataflow_args, *args.beam_arg)))
     return kubeflow_spec.KubeflowRun(config, recipe, target, parameter_values(parser, args.parameter), task_resources,
-                                     gpu, args.gpu_image or kubeflow_spec.gpu_image(args.image), args)
+                                     gpu, args.gpu_image or kubeflow_spec.gpu_image(args.image), args, node_shape)
 
 
 def parameter_values(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
@@ -132,6 +140,15 @@ def check_paths_for_target(parser: argparse.ArgumentParser, args: argparse.Names
                          f"use {os.path.abspath(value)}")
 
 
+def check_image_for_target(parser: argparse.ArgumentParser, image: str, target: str) -> None:
+    """Stops with one line if a cluster (--target kfp or vertex) cannot pull `image`: a name with no registry or
+    namespace (such as the default, the local tag `make image` builds) resolves to Docker Hub's official images."""
+    if target != "kfp-local" and "/" not in image:
+        parser.error(f"--image {image}: a cluster pulls each task's image from a registry, and this names none; "
+                     f"build and push one ({configs.KUBEFLOW_IMAGE_BUILD_HINT}, e.g. "
+                     f"us-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG) and pass it as --image")
+
+
 def main(argv: list[str] | None = None) -> str:
     run = parse_args(argv)
     from runners import console
@@ -145,6 +162,9 @@ def main(argv: list[str] | None = None) -> str:
     except (runtime_parameters.ParameterError, kubeflow_resources.ResourceError) as error:
         print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
         sys.exit(2)
+    warning = kubeflow_spec.node_shape_warning(run, pipeline)
+    if warning:
+        print(f"kubeflow_runner.py: warning: {warning}", file=sys.stderr)
     print(cli.recipe_line(run.recipe, run.config))
     print(f"Pipeline spec written to {spec_path} (and {kubeflow_submit.package_path(spec_path)} for the KFP UI)")
     if run.flags.submit:

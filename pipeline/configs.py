@@ -182,13 +182,18 @@ REAL_DATA_RECIPE = "best"  # with --data (any real corpus)
 SYNTHETIC_DATA_RECIPE = "quick-look"  # without it
 
 # --- Kubeflow Pipelines v2 ------------------------------------------------------------------------
-# The component image (see Dockerfile), where it holds the project, and where the compiled spec is written.
-KUBEFLOW_IMAGE = "ghcr.io/imdb-bert-tfx/imdb-bert-tfx:latest"
+# The component image (see Dockerfile): the tag `make image` and scripts/build_image.sh build by default, which
+# kfp.local runs; a cluster pulls from a registry, so for --target kfp or vertex --image must name one
+# (kubeflow_runner.py refuses a name without a registry or namespace). Where the image holds the project, and
+# where the compiled spec is written.
+KUBEFLOW_IMAGE = "imdb-bert-tfx:local"
+KUBEFLOW_IMAGE_BUILD_HINT = "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG"
 KUBEFLOW_IMAGE_PROJECT_ROOT = "/opt/imdb-bert-tfx"
 KUBEFLOW_PIPELINE_SPEC = "imdb-bert-tfx_pipeline.json"
-# On a cluster the encoder comes from TF Hub: the tutorial's default small BERT.
-KUBEFLOW_PREPROCESS_HANDLE = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
-KUBEFLOW_ENCODER_HANDLE = "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/1"
+# The encoder a cluster run trains by default: the local default's, the offline MiniLM in TF Hub format,
+# converted into the image when it is built (Dockerfile: `python -m runners.offline_assets`) under this folder of
+# the image's project root, so the run needs no internet and trains the model the recipes were measured on.
+KUBEFLOW_IMAGE_CACHE_DIR = ".cache"
 # Where a compiled spec runs (--target) -> the URL schemes its artifact and serving roots may use. TFX's
 # executors open artifact URIs themselves with tf.io.gfile, so KFP's default minio:// root will not do; this
 # project's TensorFlow opens gs:// (tests check it). "kfp-local": kfp.local's DockerRunner, absolute local
@@ -208,14 +213,21 @@ KUBEFLOW_RUNTIME_PARAMETERS: dict[str, tuple[str, str, str]] = {
                     "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
 }
 # CPU and memory each task requests on a cluster (--task-resources ID=CPU,MEMORY), by component id; the rest
-# get "default". The Trainer fine-tunes BERT: the most of both. See runners/kubeflow_resources.py.
+# get "default". The Trainer fine-tunes BERT: the most of both, yet it fits KUBEFLOW_NODE_SHAPE with room for
+# the node's system pods. See runners/kubeflow_resources.py.
 KUBEFLOW_TASK_RESOURCES: dict[str, tuple[str, str]] = {
     "default": ("1", "4Gi"),
     "StatisticsGen": ("2", "8Gi"),
-    "Trainer": ("8", "32Gi"),
+    "Trainer": ("7", "26Gi"),
     "Evaluator": ("4", "16Gi"),
     "TestSetEvaluator": ("4", "16Gi"),
 }
+# The node every task's requests must fit (--node-shape CPU,MEMORY; compiling warns if one does not): an 8-vCPU,
+# 32 GB machine (GKE e2-standard-8, n2-standard-8). A pod can have the node's allocatable (its capacity less
+# the kubelet's reservation, by GKE's formula: 7.91 CPU and 28.3Gi here) less what the node's system pods
+# (kube-proxy, logging and metrics agents, CSI driver: KUBEFLOW_SYSTEM_PODS) request.
+KUBEFLOW_NODE_SHAPE = ("8", "32Gi")
+KUBEFLOW_SYSTEM_PODS = ("400m", "1Gi")
 # --trainer-gpus N: the accelerator the Trainer asks for, per target (KFP: the Kubernetes resource name; Vertex
 # AI: its accelerator type), and the image target with TensorFlow's CUDA libraries it then runs in (Dockerfile
 # `gpu`; --gpu-image, default: --image with this suffix on its tag).

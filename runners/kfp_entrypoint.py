@@ -23,6 +23,15 @@ tests/e2e/test_kfp_backend_conformance.py, builds its executor inputs from the s
    downloading every input artifact, makes it an empty file where the folder should be, then fails on the next
    object with "not a directory" (objectstore/object_store.go DownloadBlob: 2.4.0 L124-151, 2.17.0 L176-205;
    kubeflow/pipelines#13476, open). After the executor, every such object under the task's outputs is deleted.
+
+5. Bucket permissions (not the backend's doing; every cluster run meets it). The pods' service account has
+   `roles/storage.objectAdmin` on the bucket (README, step 2), which grants nothing on the bucket itself, and
+   TensorFlow's GCS `makedirs` walks up the path to the first folder that exists, asking for the bucket
+   (`storage.buckets.get`) when none does, as on a fresh pipeline root or serving directory: 403 (TensorFlow's
+   FileSystem::RecursivelyCreateDir, then GcsFileSystem::FileExists on the bucket-only path;
+   tensorflow/tensorflow#44884). Before the executor, each output artifact's folder and the Pusher's serving
+   directory are created directly, one folder object each and no walk (those under the outputs go again after
+   it, point 4).
 """
 
 from __future__ import annotations
@@ -109,6 +118,35 @@ def remove_folder_objects(uri: str) -> int:
     return removed
 
 
+def make_folder(uri: str) -> bool:
+    """Creates the folder `uri` on an object store with one folder object, without TensorFlow's walk up to the bucket
+    (module docstring); returns whether it was created (False: it exists, or `uri` is a local path)."""
+    import tensorflow as tf
+
+    if "://" not in uri or uri.startswith("file://"):
+        return False
+    try:
+        tf.io.gfile.mkdir(uri)  # one CreateDir: `uri/` if nothing is at or under it, with no parent check
+    except tf.errors.AlreadyExistsError:
+        return False
+    return True
+
+
+def prepare(invocation_json: str) -> None:
+    """Before the executor: the folders it writes under exist (point 5)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    executor_input = json_format.Parse(invocation_json, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True)
+    folders = [artifact.uri for artifact_list in executor_input.outputs.artifacts.values()
+               for artifact in artifact_list.artifacts]
+    if "push_destination" in executor_input.inputs.parameter_values:  # the Pusher's, a PushDestination in JSON
+        push_destination = json.loads(executor_input.inputs.parameter_values["push_destination"].string_value)
+        folders.append(push_destination.get("filesystem", {}).get("base_directory", ""))
+    for folder in filter(None, folders):
+        make_folder(folder)
+
+
 def finish(invocation_json: str) -> None:
     """After the executor: no folder objects under its outputs (point 4), no null metadata in the output file it
     wrote (point 3)."""
@@ -145,6 +183,7 @@ def main(argv: list[str]) -> None:
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
     def run(parsed_argv) -> None:
+        prepare(parsed_argv[0].json_serialized_invocation_args)
         kubeflow_v2_run_executor.main(parsed_argv)
         finish(parsed_argv[0].json_serialized_invocation_args)
 

@@ -7,26 +7,41 @@ backend/src/v2/driver/driver.go initPodSpecPatch: 2.4.0 L442-531, 2.17.0 L350-43
 verbatim as the Kubernetes resource name (`nvidia.com/gpu`), with `resource_count` becomes a limit. Vertex AI
 picks a machine from `cpu_limit` / `memory_limit` and an accelerator `type` such as NVIDIA_TESLA_T4, so for
 `--target vertex` those fields are set instead.
+
+A pod is scheduled only on a node whose allocatable (capacity less the kubelet's reservation) less what is already
+requested there holds its requests; otherwise it stays Pending without an error. `misfits` names the tasks whose
+requests a node shape cannot hold, with GKE's reservation formula and the system pods' requests
+(configs.KUBEFLOW_SYSTEM_PODS) taken off.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+from decimal import Decimal
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 DEFAULT_TASK = "default"
 TRAINER = "Trainer"
-_CPU = re.compile(r"^\d+(\.\d+)?$|^\d+m$")
-_MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-_MEMORY_GB = {"Ki": 1024 / 1e9, "Mi": 1024**2 / 1e9, "Gi": 1024**3 / 1e9, "Ti": 1024**4 / 1e9,
-              "K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3, "": 1e-9}
+GIB = Decimal(2**30)
 
 
 class ResourceError(ValueError):
     """A resource flag that a cluster would refuse; the message names the flag and the form expected."""
+
+
+def quantity(text: str) -> Decimal:
+    """A Kubernetes quantity ("500m", "26Gi") as a number; ResourceError if it is not one."""
+    from kubernetes.utils import parse_quantity  # imported here: the kubernetes package takes a second to import
+
+    try:
+        value = parse_quantity(text)
+    except ValueError as error:
+        raise ResourceError(str(error)) from error
+    if value < 0:
+        raise ResourceError(f"{text!r} is below 0")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +52,67 @@ class TaskResources:
     memory: str
 
     def __post_init__(self):
-        if not _CPU.match(self.cpu):
-            raise ResourceError(f"CPU {self.cpu!r}: expected cores (2, 0.5) or millicores (500m)")
-        if not _MEMORY.match(self.memory):
-            raise ResourceError(f"memory {self.memory!r}: expected a Kubernetes quantity such as 8Gi or 512Mi")
+        try:
+            quantity(self.cpu)
+        except ResourceError:
+            raise ResourceError(f"CPU {self.cpu!r}: expected cores (2, 0.5) or millicores (500m)") from None
+        try:
+            quantity(self.memory)
+        except ResourceError:
+            raise ResourceError(f"memory {self.memory!r}: expected a Kubernetes quantity such as 8Gi or 512Mi") \
+                from None
 
     @property
     def cpu_cores(self) -> float:
-        return int(self.cpu[:-1]) / 1000 if self.cpu.endswith("m") else float(self.cpu)
+        return float(quantity(self.cpu))
 
     @property
     def memory_gb(self) -> float:
-        number, unit = re.match(r"^([\d.]+)(\D*)$", self.memory).groups()
-        return float(number) * _MEMORY_GB[unit]
+        return float(quantity(self.memory) / Decimal(10**9))
+
+    def describe(self) -> str:
+        return f"{float(quantity(self.cpu)):g} CPU and {float(quantity(self.memory) / GIB):.1f}Gi"
+
+
+def _tiered(total: Decimal, tiers: list[tuple[Decimal, Decimal]], rest: Decimal) -> Decimal:
+    """Sum of `fraction` of each tier's `size` of `total` (in order), and `rest` of what lies beyond them."""
+    reserved, left = Decimal(0), total
+    for size, fraction in tiers:
+        reserved += min(left, size) * fraction
+        left = max(left - size, Decimal(0))
+    return reserved + left * rest
+
+
+def node_room(node: TaskResources, system_pods: TaskResources) -> TaskResources:
+    """What one pod can request on an otherwise idle node of shape `node`: its allocatable by GKE's documented
+    reservation (CPU: 6% of the first core, 1% of the second, 0.5% of the next two, 0.25% above; memory: 25% of
+    the first 4GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112, 2% above, and a 100Mi eviction
+    threshold), less the system pods' requests."""
+    cpu, memory = quantity(node.cpu), quantity(node.memory)
+    one = Decimal(1)
+    cpu_left = cpu - _tiered(cpu, [(one, Decimal("0.06")), (one, Decimal("0.01")), (2 * one, Decimal("0.005"))],
+                             Decimal("0.0025")) - quantity(system_pods.cpu)
+    memory_left = memory - _tiered(memory, [(4 * GIB, Decimal("0.25")), (4 * GIB, Decimal("0.2")),
+                                            (8 * GIB, Decimal("0.1")), (112 * GIB, Decimal("0.06"))],
+                                   Decimal("0.02")) - 100 * Decimal(2**20) - quantity(system_pods.memory)
+    return TaskResources(f"{int(cpu_left * 1000)}m", f"{int(memory_left / 2**20)}Mi")
+
+
+def parse_node_shape(text: str) -> TaskResources:
+    """`--node-shape CPU,MEMORY` (the node's capacity: 8,32Gi)."""
+    cpu, comma, memory = text.partition(",")
+    try:
+        if not comma:
+            raise ResourceError("expected CPU,MEMORY")
+        return TaskResources(cpu.strip(), memory.strip())
+    except ResourceError as error:
+        raise ResourceError(f"--node-shape {text!r}: {error}, e.g. 8,32Gi") from error
+
+
+def misfits(resources: dict[str, TaskResources], room: TaskResources) -> list[str]:
+    """The tasks (of `resources`, by id) whose requests exceed `room`, each described."""
+    return [f"{task} requests {own.describe()}" for task, own in resources.items()
+            if quantity(own.cpu) > quantity(room.cpu) or quantity(own.memory) > quantity(room.memory)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,18 +165,24 @@ def gpu_request(count: int, gpu_type: str, target: str) -> GpuRequest | None:
     return GpuRequest(count, gpu_type) if count else None
 
 
-def apply(pipeline, defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources],
-          gpu: GpuRequest | None, target: str) -> None:
-    """Gives every component of `pipeline` its requests (`overrides`, then `defaults`: its own entry, else
-    `default`); the Trainer also the GPUs. An override for a task the pipeline lacks is refused; a default is
-    not (TestSetEvaluator exists only with a test split)."""
-    ids = [component.id for component in pipeline.components]
+def requests_by_task(ids: list[str], defaults: dict[str, tuple[str, str]],
+                     overrides: dict[str, TaskResources]) -> dict[str, TaskResources]:
+    """Each task's requests (`overrides`, then `defaults`: its own entry, else `default`). An override for a task
+    not in `ids` is refused; a default is not (TestSetEvaluator exists only with a test split)."""
     unknown = set(overrides) - {DEFAULT_TASK} - set(ids)
     if unknown:
         raise ResourceError(f"--task-resources {', '.join(sorted(unknown))}: no such task; the tasks are "
                             + ", ".join(ids))
     resources = {**{task: TaskResources(*value) for task, value in defaults.items()}, **overrides}
-    for component in pipeline.components:
-        own = resources.get(component.id, resources[DEFAULT_TASK])
-        component.with_platform_config(resource_spec(own, gpu if component.id == TRAINER else None, target))
+    return {task: resources.get(task, resources[DEFAULT_TASK]) for task in ids}
 
+
+def apply(pipeline, defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources],
+          gpu: GpuRequest | None, target: str) -> dict[str, TaskResources]:
+    """Gives every component of `pipeline` its requests (`requests_by_task`), the Trainer also the GPUs; returns
+    the requests by component id."""
+    resources = requests_by_task([component.id for component in pipeline.components], defaults, overrides)
+    for component in pipeline.components:
+        component.with_platform_config(
+            resource_spec(resources[component.id], gpu if component.id == TRAINER else None, target))
+    return resources

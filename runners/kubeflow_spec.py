@@ -25,6 +25,7 @@ class KubeflowRun:
     gpu: kubeflow_resources.GpuRequest | None
     gpu_image: str
     flags: argparse.Namespace
+    node_shape: kubeflow_resources.TaskResources  # the cluster's nodes' capacity (--node-shape)
 
 
 def gpu_image(image: str) -> str:
@@ -44,6 +45,23 @@ def build_pipeline(run: KubeflowRun):
     pipeline = create_pipeline(run.config)
     kubeflow_resources.apply(pipeline, configs.KUBEFLOW_TASK_RESOURCES, run.task_resources, run.gpu, run.target)
     return pipeline, runtime_parameters.expose(pipeline, configs.KUBEFLOW_RUNTIME_PARAMETERS, run.parameter_values)
+
+
+def node_shape_warning(run: KubeflowRun, pipeline) -> str | None:
+    """One line naming the tasks whose requests a node of `run.node_shape` cannot hold (a pod that stays Pending
+    with no error), for --target kfp; None if all fit."""
+    if run.target != "kfp":
+        return None
+    room = kubeflow_resources.node_room(run.node_shape, kubeflow_resources.TaskResources(*configs.KUBEFLOW_SYSTEM_PODS))
+    requests = kubeflow_resources.requests_by_task([component.id for component in pipeline.components],
+                                                   configs.KUBEFLOW_TASK_RESOURCES, run.task_resources)
+    misfits = kubeflow_resources.misfits(requests, room)
+    if not misfits:
+        return None
+    shape = f"{run.node_shape.cpu},{run.node_shape.memory}"
+    return (f"{'; '.join(misfits)}: more than a node of {shape} can give one pod ({room.describe()} after the "
+            f"kubelet's reservation and the system pods), so it would stay Pending; lower it with "
+            f"--task-resources ID=CPU,MEMORY, or give your nodes' shape with --node-shape CPU,MEMORY")
 
 
 def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:

@@ -4,7 +4,8 @@ kfp_backend.py, a reading of the Go driver and launcher at 2.4.0, 2.5.0 and 2.17
 
 The store is a GCS-compatible server on loopback reached by TensorFlow's and Beam's own GCS clients, with gs://
 URIs throughout (tests/support/fake_gcs.py), so the launcher's download of every input is played against the
-objects the tasks really wrote. Where that server cannot run (no root), the same runs use local folders, and
+objects the tasks really wrote. It grants what roles/storage.objectAdmin grants and refuses bucket-level requests
+with 403, as GCS does to the pods' service account. Where that server cannot run (no root), the same runs use local folders, and
 the download is not exercised; the test log says which.
 
 Three runs share one serving directory, each in another backend's shape:
@@ -107,6 +108,7 @@ def compile_for(backend: Backend, tiny_bert, name: str, *flags: str) -> str:
     args = kubeflow_runner.parse_args([
         "--target", backend.target, "--pipeline-root", backend.pipeline_root, "--data", backend.data,
         "--download-dir", str(backend.root / "downloads"), "--serving-model-dir", backend.serving,
+        "--image", "registry.example/team/imdb-bert-tfx:1",  # the project's environment stands in for it
         "--image-project-root", str(configs.PROJECT_ROOT), "--output-file", str(backend.root / f"{name}.json"),
         "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
         "--seq-length", "64", "--epochs", "4", "--train-steps", str(COMPILED_STEPS), *flags])
@@ -218,11 +220,13 @@ def test_the_launchers_download_fails_on_folder_objects_and_survives_once_they_a
     if not backend.gcs:
         pytest.skip("needs the GCS-compatible server")
     uri = f"gs://{BUCKET}/folder-objects/model"
-    write = ("import sys, tensorflow as tf\n"
+    write = ("import sys, tensorflow as tf\nfrom runners import kfp_entrypoint\n"
+             "kfp_entrypoint.make_folder(sys.argv[1])\n"  # as before a task's executor (objectAdmin: test below)
              "tf.io.gfile.makedirs(sys.argv[1] + '/variables')\n"
              "tf.io.gfile.GFile(sys.argv[1] + '/variables/data', 'w').write('weights')\n"
              "tf.io.gfile.GFile(sys.argv[1] + '/saved_model.pb', 'w').write('graph')\n")
-    subprocess.run(backend.gcs.command([sys.executable, "-c", write, uri]), env=backend.env, check=True)
+    subprocess.run(backend.gcs.command([sys.executable, "-c", write, uri]), env=backend.env, check=True,
+                   cwd=configs.PROJECT_ROOT)
     assert f"folder-objects/model/" in {item["name"] for item in backend.gcs.list_objects(BUCKET, "folder-objects/")}
     with pytest.raises(kfp_backend.LaunchError, match="not a directory|Not a directory|File exists|Is a directory"):
         backend.store.download(uri, tmp_path / "before")
@@ -233,3 +237,42 @@ def test_the_launchers_download_fails_on_folder_objects_and_survives_once_they_a
     backend.store.download(uri, tmp_path / "after")
     assert (tmp_path / "after" / "variables" / "data").read_text() == "weights"
     assert (tmp_path / "after" / "saved_model.pb").read_text() == "graph"
+
+
+def test_with_object_admin_alone_a_fresh_root_is_writable_only_once_the_entrypoint_made_its_folders(backend):
+    """TensorFlow's makedirs on a fresh prefix walks up to the bucket and asks for it (storage.buckets.get, refused
+    by the store as by GCS to an objectAdmin); the entrypoint's `prepare` makes each output's folder and the
+    serving directory first, so the walk stops there. Without it (the first root) the same writes are refused."""
+    if not backend.gcs:
+        pytest.skip("needs the GCS-compatible server")
+    script = """
+import json, sys, tensorflow as tf
+from runners import kfp_entrypoint
+
+def writes(root):
+    output, serving = f"{root}/run/Trainer/model", f"{root}-serving/imdb-bert-tfx"
+    if "prepared" in root:
+        kfp_entrypoint.prepare(json.dumps({
+            "inputs": {"parameterValues": {"push_destination": json.dumps({"filesystem": {"base_directory": serving}})}},
+            "outputs": {"artifacts": {"model": {"artifacts": [{"uri": output}]}}}}))
+    results = {}
+    for path in (f"{output}/Format-Serving/variables", f"{serving}/.incomplete-1"):  # as the Trainer and Pusher do
+        try:
+            tf.io.gfile.makedirs(path)
+            results[path] = "written"
+        except tf.errors.PermissionDeniedError as error:
+            results[path] = "403" if "storage.buckets.get" in str(error) else str(error)
+    return results
+
+print(json.dumps({root: writes(root) for root in sys.argv[1:]}))
+"""
+    roots = [f"gs://{BUCKET}/fresh-root", f"gs://{BUCKET}/prepared-root"]
+    result = subprocess.run(backend.gcs.command([sys.executable, "-c", script, *roots]), env=backend.env,
+                            cwd=configs.PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes = json.loads(result.stdout.splitlines()[-1])
+    assert set(outcomes[roots[0]].values()) == {"403"}, outcomes  # the fix removed: what a first cluster run met
+    assert set(outcomes[roots[1]].values()) == {"written"}, outcomes
+    bucket_requests = [line for line in (backend.root / "gcs" / "proxy.log").read_text().splitlines()
+                       if line.startswith("GET www.googleapis.com/storage/v1/b/" + BUCKET + " ")]
+    assert bucket_requests and all(line.endswith("-> 403") for line in bucket_requests)

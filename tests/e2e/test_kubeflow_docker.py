@@ -4,14 +4,17 @@ Opt-in (IMDB_BERT_TFX_DOCKER_TESTS=1, or `make test-kubeflow`): it needs root or
 debootstrap and a few GB of disk, and takes about half an hour on 2 cores. scripts/build_image.sh builds the
 image on a Debian base made here (no Docker Hub); `kubeflow_runner.py --target kfp-local` compiles the spec;
 the pipeline YAML is loaded with `kfp.components.load_component_from_file` and run under
-`kfp.local.DockerRunner`: every task is a container of that image, with the tiny offline corpus, encoder and
-serving directory mounted at their paths (kfp.local mounts the pipeline root itself).
+`kfp.local.DockerRunner`: every task is a container of that image with its network off (as on a cluster without
+egress), with the tiny offline corpus, encoder and serving directory mounted at their paths (kfp.local mounts
+the pipeline root itself). The encoder the default spec names, the offline MiniLM the image holds, is loaded in
+a container of the image with its network off as well.
 
 Three runs share one serving directory: the first has no baseline and is pushed, the second starts from the
 first's model (--warm-start) and is judged against it, the third (one step at a learning rate of 1e-12) is rejected and pushes nothing.
 """
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -74,7 +77,7 @@ def run_in_containers(image: str, workspace: dict[str, Path], name: str, *flags:
     local.init(runner=local.DockerRunner(
         mounts=[bind(workspace["corpus"], True), bind(Path(workspace["preprocess"]).parent, True),
                 bind(workspace["serving"], False)],
-        user=f"{os.getuid()}:{os.getgid()}"), pipeline_root=str(workspace["pipeline_root"]))
+        user=f"{os.getuid()}:{os.getgid()}", network_mode="none"), pipeline_root=str(workspace["pipeline_root"]))
     before = set(workspace["pipeline_root"].rglob("report.md"))
     started = time.monotonic()
     pipeline()  # raises if any task fails
@@ -100,6 +103,22 @@ def second_run(first_run, image, workspace) -> tuple[str, list[str]]:
     report = run_in_containers(image, workspace, "second", "--train-steps", TRAIN_STEPS,
                                "--learning-rate", "1e-3", "--warm-start", "--warm-start-learning-rate", "1e-4").read_text()
     return report, served_before
+
+
+def test_the_default_specs_encoder_loads_in_the_image_with_no_network(image, tmp_path):
+    job_path = tmp_path / "default.json"
+    kubeflow_runner.main(["--target", "kfp", "--image", "registry.example/team/imdb-bert-tfx:1",
+                          "--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir",
+                          "gs://b/serving", "--output-file", str(job_path)])
+    trainer = json.loads(job_path.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
+    training = json.loads(trainer["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+    check = ("import sys; from modules import encoders; "
+             "encoders.check_handles(encoders.EncoderHandles(sys.argv[1], sys.argv[2]), int(sys.argv[3])); print('ok')")
+    loaded = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "python", "-c", check,
+                             training["encoder_handle"], training["preprocess_handle"], str(training["seq_length"])],
+                            capture_output=True, text=True)
+    assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "ok", loaded.stderr[-2000:]
+    assert training["seq_length"] == configs.RECIPES[configs.REAL_DATA_RECIPE].seq_length
 
 
 def test_first_run_has_no_baseline_is_blessed_and_pushed(first_run, workspace):

@@ -72,13 +72,15 @@ def test_the_local_runner_refuses_bad_input_at_once_with_one_line(flags, expecte
     assert not (tmp_path / "out" / "pipelines").exists()
 
 
-KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s"]
+KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s",
+                  "--image", "registry.example/team/imdb-bert-tfx:1"]
 
 
 @pytest.mark.parametrize("flags,expected", [
     (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
     (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
     (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
+    (["--image", "imdb-bert-tfx:local"], "--image imdb-bert-tfx:local: a cluster pulls each task's image from a"),
 ])
 def test_the_kubeflow_runner_refuses_bad_flags_at_once_with_one_line(flags, expected, tmp_path):
     result = run_command("kubeflow_runner.py", *KUBEFLOW_FLAGS, "--output-file", str(tmp_path / "spec.json"), *flags)

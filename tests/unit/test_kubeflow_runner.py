@@ -165,12 +165,35 @@ def test_submit_without_a_reachable_endpoint_fails_clearly_after_compiling(tmp_p
     assert json_format.ParseDict(yaml.safe_load(package.read_text()), pipeline_spec_pb2.PipelineSpec()).root.dag.tasks
 
 
-def test_encoder_flag_picks_the_named_pair_and_the_default_is_the_tutorials_small_bert():
+def test_the_default_encoder_and_recipe_are_the_local_defaults_on_real_data_and_tf_hub_stays_a_flag(compiled):
+    from runners import offline_assets
+
+    default = kubeflow_runner.parse_args(BASE_FLAGS)
+    in_image = offline_assets.minilm_paths(f"{configs.KUBEFLOW_IMAGE_PROJECT_ROOT}/{configs.KUBEFLOW_IMAGE_CACHE_DIR}")
+    local = offline_assets.minilm_paths(configs.CACHE_DIR)  # local_runner.py's default
+    assert (default.config.training.encoder_handle, default.config.training.preprocess_handle) == (
+        str(in_image.encoder), str(in_image.preprocess))
+    assert in_image.encoder.relative_to(in_image.root.parent) == local.encoder.relative_to(local.root.parent)
+    assert default.recipe == configs.REAL_DATA_RECIPE
+    _, job, _ = compiled
+    assert "tfhub.dev" not in json.dumps(job)
     named = kubeflow_runner.parse_args([*BASE_FLAGS, "--encoder", "electra_small"])
-    assert "electra_small" in named.config.training.encoder_handle
-    default = kubeflow_runner.parse_args(BASE_FLAGS).config.training
-    assert (default.encoder_handle, default.preprocess_handle) == (configs.KUBEFLOW_ENCODER_HANDLE,
-                                                                     configs.KUBEFLOW_PREPROCESS_HANDLE)
+    assert named.config.training.encoder_handle.startswith("https://tfhub.dev/") and "electra_small" in \
+        named.config.training.encoder_handle
+
+
+@pytest.mark.parametrize("target", ["kfp", "vertex"])
+def test_compiling_for_a_cluster_without_an_image_it_can_pull_refuses_in_one_line(target, capsys):
+    flags = [f for f in BASE_FLAGS if f not in ("--image", IMAGE)]
+    for image_flags in ([], ["--image", "imdb-bert-tfx:test"]):
+        with pytest.raises(SystemExit) as exit_:
+            kubeflow_runner.parse_args([*flags, *image_flags, "--target", target])
+        assert exit_.value.code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert "names none" in line and "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG" in line
+        assert "--image" in line
+    assert kubeflow_runner.parse_args([*flags, "--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d",
+                                       "--serving-model-dir", "/s"]).flags.image == configs.KUBEFLOW_IMAGE
 
 
 def test_vertex_submission_needs_a_project(capsys):
@@ -322,7 +345,7 @@ def test_resource_and_gpu_flags_reach_the_tasks_pods(tmp_path):
     _, vertex, _ = compile_with(tmp_path, "--target", "vertex", "--trainer-gpus", "1", "--gpu-image", "r/gpu:2")
     trainer = executors(vertex)["Trainer_executor"]["container"]
     assert trainer["resources"]["accelerator"] == {"type": "NVIDIA_TESLA_T4", "count": "1"}
-    assert trainer["resources"]["cpuLimit"] == 8 and trainer["image"] == "r/gpu:2"
+    assert trainer["resources"]["cpuLimit"] == 7 and trainer["image"] == "r/gpu:2"
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -374,3 +397,33 @@ def test_without_the_flags_the_trainer_starts_from_the_encoder_and_nothing_stops
     tasks = spec.root.dag.tasks
     assert "base_model" not in tasks["Trainer"].inputs.artifacts
     assert "DriftGate" not in tasks and "DistributionValidator" in tasks
+
+
+def test_the_default_requests_fit_an_8_vcpu_32gb_nodes_allocatable_with_room_for_its_system_pods():
+    from runners import kubeflow_resources as resources
+
+    node = resources.TaskResources("8", "32Gi")
+    room = resources.node_room(node, resources.TaskResources("0", "0"))  # e2-standard-8's allocatable on GKE
+    assert abs(resources.quantity(room.cpu) - resources.quantity("7910m")) < resources.quantity("1m")
+    assert abs(float(resources.quantity(room.memory) / resources.GIB) - 28.34) < 0.01
+    defaults = {task: resources.TaskResources(*value) for task, value in configs.KUBEFLOW_TASK_RESOURCES.items()}
+    system = resources.TaskResources(*configs.KUBEFLOW_SYSTEM_PODS)
+    assert configs.KUBEFLOW_NODE_SHAPE == ("8", "32Gi")
+    assert resources.misfits(defaults, resources.node_room(node, system)) == []
+    assert resources.misfits({"Trainer": resources.TaskResources("8", "32Gi")}, room) == ["Trainer requests 8 CPU "
+                                                                                          "and 32.0Gi"]
+
+
+def test_compiling_warns_in_one_line_when_a_request_cannot_fit_the_named_node_shape(tmp_path, capsys):
+    flags = [*BASE_FLAGS, "--output-file", str(tmp_path / "spec.json")]
+    kubeflow_runner.main(flags)
+    assert "warning" not in capsys.readouterr().err
+    kubeflow_runner.main([*flags, "--node-shape", "4,16Gi"])
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warning.startswith("kubeflow_runner.py: warning: Trainer requests 7 CPU and 26.0Gi; Evaluator requests")
+    assert "more than a node of 4,16Gi can give one pod" in warning and "--task-resources" in warning
+    kubeflow_runner.main([*flags, "--node-shape", "16,64Gi", "--task-resources", "Trainer=12,48Gi"])
+    assert "warning" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        kubeflow_runner.parse_args([*BASE_FLAGS, "--node-shape", "8"])
+    assert "--node-shape '8': expected CPU,MEMORY, e.g. 8,32Gi" in capsys.readouterr().err

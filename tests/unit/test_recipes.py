@@ -10,7 +10,8 @@ import local_runner
 from pipeline import configs
 from runners import cli
 
-KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir", "gs://b/s"]
+KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir", "gs://b/s",
+                  "--image", "registry.example/team/imdb-bert-tfx:1"]
 
 
 def training(run):
