@@ -22,10 +22,20 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path)])
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        512, "head+tail", 5e-5, 5, 1250)
-    assert cli.recipe_line(args.recipe, args.config) == "Training recipe: best (seq 512, head+tail, lr 5e-05, 1250 steps in 5 epochs)"
+        512, "head+tail", 5e-5, 5, 1000)
+    assert config.attention_dropout_rate == 0.0
+    assert cli.recipe_line(args.recipe, args.config) == (
+        "Training recipe: best (seq 512, head+tail, lr 5e-05, 1000 steps in 5 epochs, attention dropout 0)")
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
     assert training(compiled) [0].seq_length == 512 and compiled.recipe == "best"
+
+
+def test_recipe_two_pass_is_the_former_best_with_the_encoders_attention_dropout(tiny_corpus, tmp_path):
+    args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), "--recipe", "two-pass"])
+    config, steps = training(args)
+    assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
+        512, "head+tail", 5e-5, 5, 1250)
+    assert config.attention_dropout_rate is None
 
 
 def test_recipe_fast_is_the_one_pass_at_256_tokens(tiny_corpus, tmp_path):
@@ -53,7 +63,8 @@ def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
 
 
 @pytest.mark.parametrize("flags, expected", [
-    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 1250, "epochs": 5}),
+    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 1000, "epochs": 5}),
+    (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 1000}),
     (["--epochs", "2"], {"seq_length": 512, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
     (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
     (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
