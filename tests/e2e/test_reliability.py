@@ -261,7 +261,7 @@ def test_a_signal_while_a_version_is_renamed_and_recorded_waits_until_both_are_d
               f"except KeyboardInterrupt:\n    print('interrupted after the push')\n")
     result = subprocess.run([sys.executable, "-c", script, str(model), str(serving)], cwd=PROJECT_ROOT,
                             env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COMMIT,
-                                 crash_points.CRASH_SIGNAL_ENV: "SIGINT"}, capture_output=True, text=True, timeout=120)
+                                 crash_points.CRASH_SIGNAL_ENV: "SIGINT"}, capture_output=True, text=True, timeout=600)
     (version,) = serving_versions.versions(str(serving))
     assert result.stdout.splitlines() == [f"recorded {version}", "interrupted after the push"], result.stderr[-2000:]
     assert [p.name for p in serving.iterdir()] == [str(version)], "the whole version, and no staging folder"
