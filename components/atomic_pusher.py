@@ -63,13 +63,15 @@ def push(model_path: str, base_directory: str, record: Callable[[str, str], None
     existing = serving_versions.versions(base_directory)
     version = str(max(int(time.time()), existing[-1] + 1 if existing else 0))  # one past the highest if not older
     staging = os.path.join(base_directory, STAGING_PREFIX + version)
-    files = [os.path.join(directory, name) for directory, _, names in fileio.walk(model_path) for name in names]
-    for index, path in enumerate(files):
-        target = os.path.join(staging, os.path.relpath(path, model_path))
-        fileio.makedirs(os.path.dirname(target))
-        fileio.copy(path, target, overwrite=True)
-        if index == 0:
-            crash_points.crash_here(crash_points.PUSHER_COPY)
+    copied = 0
+    for directory, _, names in fileio.walk(model_path):
+        fileio.makedirs(os.path.join(staging, os.path.relpath(directory, model_path)))  # empty ones too (assets/)
+        for name in names:
+            fileio.copy(os.path.join(directory, name),
+                        os.path.join(staging, os.path.relpath(directory, model_path), name), overwrite=True)
+            copied += 1
+            if copied == 1:
+                crash_points.crash_here(crash_points.PUSHER_COPY)
     final = os.path.join(base_directory, version)
     with signals_deferred():
         crash_points.crash_here(crash_points.PUSHER_COMMIT)

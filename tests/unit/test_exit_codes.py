@@ -31,12 +31,12 @@ import importlib, sys
 import local_runner
 from runners import console, interrupts
 kind, log = sys.argv[1:]
-if kind.startswith("SIG"):
-    error = interrupts.Interrupted(getattr(interrupts.signal, kind))
-else:
-    module, _, name = kind.rpartition(".")
-    error = getattr(importlib.import_module(module), name)(f"{kind}: what went wrong; the fix")
-with console.RunConsole(log) as screen:
+with console.RunConsole(log) as screen:  # as in local_runner.py, TensorFlow is imported with its output in the log
+    if kind.startswith("SIG"):
+        error = interrupts.Interrupted(getattr(interrupts.signal, kind))
+    else:
+        module, _, name = kind.rpartition(".")
+        error = getattr(importlib.import_module(module), name)(f"{kind}: what went wrong; the fix")
     code, line = local_runner.stopped(screen, None, error, log, "python local_runner.py --cache")
     screen.say(line, failure=True)
 sys.exit(code)

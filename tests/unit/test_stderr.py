@@ -39,7 +39,8 @@ def test_predict_refuses_an_empty_input_in_one_line_before_tensorflow_loads(tmp_
 def test_compiling_for_kubeflow_prints_only_its_own_lines(tmp_path):
     spec = tmp_path / "spec.json"
     result = subprocess.run([sys.executable, "kubeflow_runner.py", "--pipeline-root", "gs://b/r", "--data", "gs://b/d",
-                             "--serving-model-dir", "gs://b/s", "--output-file", str(spec)], cwd=PROJECT_ROOT,
+                             "--serving-model-dir", "gs://b/s", "--image", "registry.example/imdb-bert-tfx:1",
+                             "--output-file", str(spec)], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_own_lines(result.stderr, [])
