@@ -82,7 +82,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warm-start-epochs", type=int, default=TrainingConfig.warm_start_epochs)
     group.add_argument("--train-steps", type=int, help="total optimizer steps (default: the recipe's; none: "
                                                        "--epochs passes over the train split)")
-    group.add_argument("--eval-steps", type=int, help="validation batches per epoch; default: the whole eval split")
+    group.add_argument("--eval-steps", type=int, help="validation batches per epoch, the eval split's first "
+                                                      "records (default: the recipe's; 0: the whole eval split)")
 
 
 def add_tuning_flags(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +144,7 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     """What a run trains with, for the console: the recipe and the flags that changed it."""
     recipe, training = configs.RECIPES[name], config.training
     used = configs.Recipe(training.seq_length, training.truncation, training.learning_rate, training.epochs,
-                          config.train_steps, training.attention_dropout_rate)
+                          config.train_steps, training.attention_dropout_rate, config.eval_steps)
     changed = [f"{training_config.flag(f.name)} {getattr(used, f.name)}" for f in dataclasses.fields(configs.Recipe)
                if getattr(used, f.name) != getattr(recipe, f.name)]
     return f"Training recipe: {name} ({used.describe()})" + (f", changed by {' '.join(changed)}" if changed else "")
@@ -184,7 +185,7 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
         seq_lengths=number_list("--tune-seq-lengths", args.tune_seq_lengths, int)) if args.tune else None
     return configs.PipelineConfig(
         root=root, data=data, training=training, serving_model_dir=serving_model_dir, evaluation=evaluation,
-        train_steps=settings.train_steps, eval_steps=args.eval_steps, tuning=tuning,
+        train_steps=settings.train_steps, eval_steps=settings.eval_steps or None, tuning=tuning,
         beam_args=tuple(args.beam_arg if beam_args is None else beam_args), enable_cache=enable_cache)
 
 
