@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from components import imdb_source
+from components.ingestion import imdb_source
 
 POSITIVE_WORDS = tuple("great excellent wonderful brilliant moving superb delightful masterful charming gripping "
                        "beautiful funny touching memorable stunning loved".split())

@@ -1,0 +1,1 @@
+"""Ingestion: the aclImdb corpus (folder, archive, URL or span series) checked and turned into example splits."""

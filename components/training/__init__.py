@@ -1,0 +1,1 @@
+"""Training: TFX's Trainer, recording in the model what it was trained on and started from."""
