@@ -10,14 +10,10 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from components import ids
-from components.evaluation import tfma_config
-from components.evaluation.evaluation_report import EvaluationReport
-from components.ingestion import imdb_spans
-from components.ingestion.imdb_example_gen import ImdbExampleGen
-from components.serving import atomic_pusher
-from components.evaluation.gate_verdict import GatingEvaluator
-from components.serving.served_baseline import LatestServedModel
-from components.training.provenance import Trainer
+from components.evaluation import evaluation_report, gate_verdict, tfma_config
+from components.ingestion import imdb_example_gen, imdb_spans
+from components.serving import atomic_pusher, served_baseline
+from components.training import provenance
 from components.validation import drift
 from components.validation.anomalies_gate import AnomaliesGate
 from modules import model_interface
@@ -42,7 +38,7 @@ def _ingestion(config: PipelineConfig) -> _Ingestion:
     """Ingest (the newest spans of a series), validate against the curated schema (anomalies stop the run),
     and measure drift: this span against the previous one, eval against train (a stop with stop_on_drift)."""
     data = config.data
-    example_gen = ImdbExampleGen(
+    example_gen = imdb_example_gen.ImdbExampleGen(
         source=data.source,
         source_sha256=data.sha256,
         download_dir=data.download_dir,
@@ -89,7 +85,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
             eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=config.tuning.eval_steps),
             custom_config={**custom_config, "tuning": dataclasses.asdict(config.tuning)},
         ).with_id(ids.TUNER)
-    trainer = Trainer(
+    trainer = provenance.Trainer(
         run_fn="modules.trainer.run_fn",
         examples=examples,
         schema=schema,
@@ -110,7 +106,7 @@ def _evaluation(config: PipelineConfig, ingestion: _Ingestion, served_model: Any
     """The gating Evaluator (against the served model), the Pusher it decides, the test-split Evaluator (for the
     report only: no thresholds, so its blessing carries no verdict) and the report."""
     examples, evaluation = ingestion.example_gen.outputs["examples"], config.evaluation
-    evaluator = GatingEvaluator(
+    evaluator = gate_verdict.GatingEvaluator(
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=served_model.outputs["model"],
@@ -132,7 +128,7 @@ def _evaluation(config: PipelineConfig, ingestion: _Ingestion, served_model: Any
         example_splits=[test_split],
         eval_config=tfma_config.create_eval_config(None, None, evaluation.slice_features),
     ).with_id(ids.TEST_SET_EVALUATOR) if test_split else None
-    report = EvaluationReport(
+    report = evaluation_report.EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
@@ -153,7 +149,8 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = No
     ingestion = _ingestion(config)
     # The baseline: the model being served (the newest version under serving_model_dir; only blessed models get
     # there), a plain container task on every orchestrator (components/serving/served_baseline.py).
-    served_model = LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(ids.SERVED_MODEL)
+    served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(
+        ids.SERVED_MODEL)
     trained = _training(config, ingestion, served_model)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

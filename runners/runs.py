@@ -147,8 +147,7 @@ def record_end(metadata_path: str, started: float) -> None:
 
 
 def _summaries() -> dict[str, Callable[[dict[str, Any], str], str]]:
-    """Each component's one-line console summary, by id: `console_summary(outputs, cached)` beside the component
-    (`cached` is "cached; " or "", for the line to start with)."""
+    """Each component's console line, by id: `console_summary(outputs, "cached; " or "")` beside the component."""
     from components.evaluation import evaluation_report, gate_verdict
     from components.ingestion import imdb_example_gen
     from components.serving import atomic_pusher, served_baseline

@@ -101,9 +101,7 @@ def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
     if not thresholds:  # the test-split Evaluator: reported, never gated
         return text
     bound = thresholds[0].value_threshold.lower_bound.value
-    if result.baseline is not None:
-        text += (f" (served model {result.baseline.metrics[OVERALL][name]:.4f}; needs >= {bound:g} and at most "
-                 f"{-thresholds[0].change_threshold.absolute.value:g} below it)")
-    else:
-        text += f" (needs >= {bound:g}; no served model to compare with)"
+    text += (f" (served model {result.baseline.metrics[OVERALL][name]:.4f}; needs >= {bound:g} and at most "
+             f"{-thresholds[0].change_threshold.absolute.value:g} below it)" if result.baseline is not None else
+             f" (needs >= {bound:g}; no served model to compare with)")
     return text + (": BLESSED" if judge(result).blessed else ": NOT BLESSED")

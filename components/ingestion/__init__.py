@@ -1,1 +1,0 @@
-"""Ingestion: the aclImdb corpus (folder, archive, URL or span series) checked and turned into example splits."""

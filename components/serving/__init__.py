@@ -1,1 +1,0 @@
-"""Serving: the served model as the baseline, and the atomic push (and rollback) of new versions."""

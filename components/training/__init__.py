@@ -1,1 +1,0 @@
-"""Training: TFX's Trainer, recording in the model what it was trained on and started from."""

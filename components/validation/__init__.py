@@ -1,1 +1,0 @@
-"""Validation: the examples against the schema (anomalies) and against each other (drift and skew), as gates."""
