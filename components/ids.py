@@ -1,6 +1,5 @@
-"""Each component's id, declared once: its node in ML Metadata, its folder under the pipeline root, its Kubeflow
-task. `pipeline/pipeline.py` gives every component its id from here; no TFX is imported, so flags and configs can
-name them."""
+"""Each component's id, declared once (pipeline/pipeline.py gives it): its node in ML Metadata, its folder under the
+pipeline root, its Kubeflow task. No TFX here, so flags and configs can name them."""
 
 EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN = "ImdbExampleGen", "StatisticsGen", "ImportSchemaGen"
 EXAMPLE_VALIDATOR, ANOMALIES_GATE = "ExampleValidator", "AnomaliesGate"

@@ -15,9 +15,8 @@ def versions(base_directory: str) -> list[int]:
 
 
 def served_model(location: str | None) -> str | None:
-    """The served model's folder, or None if nothing is served: `location` itself if it holds a SavedModel (the
-    served baseline's copy of it), else the highest version under `location` (the serving directory, the Pusher's
-    destination). No location, or a missing or empty folder (an empty baseline artifact), means none."""
+    """The served model's folder: `location` itself if it holds a SavedModel (the served baseline's copy), else the
+    highest version under it (the serving directory); None for no location or a missing or empty folder."""
     import tensorflow as tf
 
     if not location or tf.saved_model.contains_saved_model(location):

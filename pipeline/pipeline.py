@@ -149,8 +149,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = No
     ingestion = _ingestion(config)
     # The baseline: the model being served (the newest version under serving_model_dir; only blessed models get
     # there), a plain container task on every orchestrator (components/serving/served_baseline.py).
-    served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(
-        ids.SERVED_MODEL)
+    served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(ids.SERVED_MODEL)
     trained = _training(config, ingestion, served_model)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

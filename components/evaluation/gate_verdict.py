@@ -92,8 +92,7 @@ def judge(evaluation: Evaluation) -> Verdict:
 
 
 def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    """Either Evaluator's line: the candidate's accuracy and, for the gate (the one with thresholds), its bounds and
-    verdict."""
+    """Either Evaluator's console line: accuracy and, for the gate (it has thresholds), its bounds and verdict."""
     result = tfma_results.read_evaluation(outputs["evaluation"].uri)
     name = tfma_config.metric_name(tfma_config.ACCURACY_METRIC)
     text = f"{cached}accuracy {result.candidate.metrics[OVERALL][name]:.4f}"
