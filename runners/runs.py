@@ -146,32 +146,29 @@ def record_end(metadata_path: str, started: float) -> None:
         logging.warning("The run's end could not be recorded in %s", metadata_path, exc_info=True)
 
 
-def _summaries() -> dict[str, Callable[[dict[str, Any], str], str]]:
-    """Each component's console line, by id: `console_summary(outputs, "cached; " or "")` beside the component."""
+def component_summary(metadata_path: str, component: str, config: configs.PipelineConfig) -> str:
+    """What the newest execution of `component` decided or made, in a few words, for the console: the
+    `console_summary(outputs, "cached; " or "")` beside the component."""
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.orchestration.portable.mlmd import store_ext
+
     from components.evaluation import evaluation_report, gate_verdict
     from components.ingestion import imdb_example_gen
     from components.serving import atomic_pusher, served_baseline
     from components.training import provenance
     from components.validation import anomalies_gate, drift
 
-    return {ids.EXAMPLE_GEN: imdb_example_gen.console_summary, ids.STATISTICS_GEN: drift.statistics_summary,
-            ids.ANOMALIES_GATE: anomalies_gate.console_summary, ids.DISTRIBUTION_VALIDATOR: drift.console_summary,
-            ids.SERVED_MODEL: served_baseline.console_summary, ids.TRAINER: provenance.console_summary,
-            ids.EVALUATOR: gate_verdict.console_summary, ids.TEST_SET_EVALUATOR: gate_verdict.console_summary,
-            ids.PUSHER: atomic_pusher.console_summary, ids.REPORT: evaluation_report.console_summary}
-
-
-def component_summary(metadata_path: str, component: str, config: configs.PipelineConfig) -> str:
-    """What the newest execution of `component` decided or made, in a few words, for the console."""
-    from ml_metadata.proto import metadata_store_pb2
-    from tfx.orchestration.portable.mlmd import store_ext
-
+    summaries: dict[str, Callable[[dict[str, Any], str], str]] = {
+        ids.EXAMPLE_GEN: imdb_example_gen.console_summary, ids.STATISTICS_GEN: drift.statistics_summary,
+        ids.ANOMALIES_GATE: anomalies_gate.console_summary, ids.DISTRIBUTION_VALIDATOR: drift.console_summary,
+        ids.SERVED_MODEL: served_baseline.console_summary, ids.TRAINER: provenance.console_summary,
+        ids.EVALUATOR: gate_verdict.console_summary, ids.TEST_SET_EVALUATOR: gate_verdict.console_summary,
+        ids.PUSHER: atomic_pusher.console_summary, ids.REPORT: evaluation_report.console_summary}
     with _metadata(metadata_path) as handle:
         execution = store_ext.get_node_executions(handle.store, pipeline_id=config.name, node_id=component)[-1]
         out = _outputs(handle, execution.id)
     cached = "cached; " if execution.last_known_state == metadata_store_pb2.Execution.CACHED else ""
-    summary = _summaries().get(component)
-    return summary(out, cached) if summary else cached.rstrip("; ")
+    return summaries[component](out, cached) if component in summaries else cached.rstrip("; ")
 
 
 def table(runs: list[Run]) -> str:
