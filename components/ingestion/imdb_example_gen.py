@@ -37,7 +37,7 @@ from modules import crash_points, review_text
 from modules.model_interface import (LABEL_FEATURE, LENGTH_BUCKET_FEATURE, PREVIOUS_SPAN_SPLIT, RATING_FEATURE,
                                      REVIEW_ID_FEATURE, SPANS_PROPERTY, TEXT_FEATURE)
 
-TRAIN_DIR, TEST_DIR = imdb_source.CORPUS_SPLITS  # aclImdb's folders, not output splits
+TRAIN_DIR, TEST_DIR = imdb_layout.CORPUS_SPLITS  # aclImdb's folders, not output splits
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
 READ_BATCH_SIZE = 250
 RECORDS_PER_SHARD = 10_000  # a split is ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files
@@ -77,7 +77,7 @@ def review_to_example(review: ReviewFile) -> bytes:
             f"{review.path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
     if not text:
         raise ReviewFormatError(f"{review.path}: the review is empty; delete the file or restore its text.")
-    values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_source.LABEL_DIRS[review.label_dir],
+    values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_layout.LABEL_DIRS[review.label_dir],
               RATING_FEATURE: review.rating, REVIEW_ID_FEATURE: review.review_id,
               LENGTH_BUCKET_FEATURE: length_bucket(text)}
     # pyval_to_feature, not dict_to_example: that one writes a 0 label as an empty feature.

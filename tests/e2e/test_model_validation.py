@@ -325,7 +325,7 @@ def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_direc
 
 
 @pytest.mark.slow
-def test_run_3_blesses_a_good_model_against_the_latest_blessed_one_and_pushes_a_new_version(run_3):
+def test_run_3_blesses_a_good_model_against_the_served_one_and_pushes_a_new_version(run_3):
     stdout, serving_dir = run_3.stdout[3], run_3.serving_dir
     store, blessing, gate = latest_gate(run_3)
     run_3.accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
