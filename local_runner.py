@@ -17,7 +17,8 @@ import tempfile
 import time
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from components import imdb_source
+from components import ids
+from components.ingestion import imdb_source
 from modules import encoders
 from pipeline import configs
 from runners import cli, failures, interrupts, offline_assets, run_lock
@@ -154,7 +155,7 @@ def stopped(screen, local_run: LocalRun, error: BaseException, log_path: str, re
         where = f" in {screen.running}" if screen.running else (" in --data" if code == failures.DATA else "")
         return code, f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})"
     kept = [f"finished components {', '.join(screen.finished)}" if screen.finished else "no finished component"]
-    if screen.running == "Trainer":
+    if screen.running == ids.TRAINER:
         from pipeline.pipeline import trainer_backup_root
 
         try:
@@ -174,8 +175,8 @@ def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, s
     pipeline; returns the served version folders before and after, and the report's path."""
     from tfx import v1 as tfx
 
-    from components import evaluation_report
-    from modules import predict
+    from components.evaluation import evaluation_report
+    from modules import serving_versions
     from pipeline.pipeline import create_pipeline
 
     training = local_run.config.training
@@ -188,9 +189,9 @@ def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, s
     os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
     metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
     serving = local_run.config.serving_model_dir
-    before = predict.latest_pushed_model_or_none(serving)
+    before = serving_versions.served_model(serving)
     tfx.orchestration.LocalDagRunner().run(create_pipeline(local_run.config, metadata_config))
-    return before, predict.latest_pushed_model_or_none(serving), evaluation_report.latest_report_path(metadata_config)
+    return before, serving_versions.served_model(serving), evaluation_report.latest_report_path(metadata_config)
 
 
 def say_outcome(screen, local_run: LocalRun, before: str | None, after: str | None, report: str | None,

@@ -34,7 +34,7 @@ def pipeline_ingest(archive: Path, work: Path, beam_args: list[str]) -> tuple[fl
     from absl import logging
     from tfx import v1 as tfx
 
-    from components.imdb_example_gen import ImdbExampleGen
+    from components.ingestion.imdb_example_gen import ImdbExampleGen
     from pipeline import configs
     from pipeline.pipeline import train_split_config
 

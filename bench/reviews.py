@@ -36,7 +36,7 @@ def real_reviews(tarball: Path, count: int, *, skip: int = 0, seed: int = 0) -> 
 
 
 def synthetic_reviews(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
-    from components.synthetic_corpus import SyntheticCorpusSpec, synthetic_review
+    from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, synthetic_review
 
     rng = random.Random(seed)
     labels = [i % 2 for i in range(count)]

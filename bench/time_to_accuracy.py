@@ -44,8 +44,8 @@ def prepare_data(tarball: Path, workdir: Path):
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
-    from components import imdb_example_gen as gen
-    from components import imdb_source
+    from components.ingestion import imdb_example_gen as gen
+    from components.ingestion import imdb_source
     from pipeline import configs
 
     data_root = imdb_source.resolve(str(tarball), str(workdir / "downloads"))

@@ -23,3 +23,6 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
 PREVIOUS_SPAN_SPLIT = "previous_span"
+SPANS_PROPERTY = "spans"  # of the Examples artifact: the spans read, e.g. "2,3"
+# The Trainer's model_run: a row per epoch; it exports the epoch with the best BEST_EPOCH_METRIC (val. accuracy).
+TRAINING_HISTORY_CSV, BEST_EPOCH_METRIC = "training_history.csv", "val_binary_accuracy"

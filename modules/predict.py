@@ -26,12 +26,6 @@ class PredictError(Exception):
     """A problem with the model or the input, with a message that says what to do."""
 
 
-def latest_pushed_model_or_none(serving_model_dir: str) -> str | None:
-    """The newest `<serving_model_dir>/<version>/` SavedModel (versions are increasing integers), if any."""
-    versions = serving_versions.versions(serving_model_dir)
-    return os.path.join(serving_model_dir, str(versions[-1])) if versions else None
-
-
 def load_text_signature(model_dir: str):
     """The SavedModel's `predict_text` signature, or a PredictError saying why it cannot be used."""
     if os.path.basename(model_dir.rstrip("/")).isdigit() and tf.io.gfile.isdir(model_dir):  # a served version
@@ -39,7 +33,7 @@ def load_text_signature(model_dir: str):
             serving_versions.check_servable(model_dir, ())  # its signature is checked below, in detail
         except serving_versions.BrokenServedModel as error:
             raise PredictError(str(error)) from error
-    if serving_versions.saved_model_or_none(model_dir) is None:
+    if not tf.saved_model.contains_saved_model(model_dir):
         raise PredictError(f"{model_dir}: no SavedModel here (no saved_model.pb). Pass --model with a pushed "
                            f"model version folder, or run the pipeline until a model is blessed and pushed.")
     signatures = tf.saved_model.load(model_dir).signatures

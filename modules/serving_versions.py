@@ -1,4 +1,4 @@
-"""TF Serving's layout of pushed models: numeric version folders under a base directory (the highest is served)."""
+"""TF Serving's layout of pushed models: numeric version folders under a base directory; the highest is served."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ def versions(base_directory: str) -> list[int]:
     return sorted(int(name.rstrip("/")) for name in tf.io.gfile.listdir(base_directory) if name.rstrip("/").isdigit())
 
 
-def saved_model_or_none(path: str | None) -> str | None:
-    """`path` if it holds a SavedModel; None for no path or an empty folder (no model was served)."""
+def served_model(location: str | None) -> str | None:
+    """The served model's folder: `location` itself if it holds a SavedModel (the served baseline's copy), else the
+    highest version under it (the serving directory); None for no location or a missing or empty folder."""
     import tensorflow as tf
 
-    return path if path and tf.saved_model.contains_saved_model(path) else None
+    if not location or tf.saved_model.contains_saved_model(location):
+        return location or None
+    found = versions(location)
+    return os.path.join(location, str(found[-1])) if found else None
 
 
 class BrokenServedModel(ValueError):
@@ -34,7 +38,7 @@ def check_servable(path: str, signatures: tuple[str, ...]) -> None:
 
     base, version = os.path.split(path.rstrip("/"))
     fixes = (f"remove that folder (or move it out of {base}), or serve a good version again with `.venv/bin/python "
-             f"-m components.atomic_pusher rollback {base} VERSION`")
+             f"-m components.serving.atomic_pusher rollback {base} VERSION`")
     try:
         meta_graphs = loader_impl.parse_saved_model(path).meta_graphs
     except (OSError, IOError, ValueError, tf.errors.OpError) as error:

@@ -20,15 +20,12 @@ from tfx import v1 as tfx
 
 from modules import crash_points, hardware, progress, serving_versions
 from modules import model as model_lib
-from modules.model_interface import INPUT_MASK, LABEL_FEATURE, TEXT_FEATURE
+from modules.model_interface import BEST_EPOCH_METRIC, INPUT_MASK, LABEL_FEATURE, TEXT_FEATURE, TRAINING_HISTORY_CSV
 from modules.training_config import TrainingConfig, check_steps
 
 TRAINING_HISTORY_PLOT = "training_history.png"
-TRAINING_HISTORY_CSV = "training_history.csv"
 BACKUP_CHECKPOINT_DIR = "checkpoint"
 EPOCH_LOG = "epochs.json"
-# The exported weights are those of the epoch with the best value of this metric (validation accuracy).
-BEST_EPOCH_METRIC = "val_binary_accuracy"
 MAX_INTERLEAVED_FILES = 16
 LENGTH_BUCKET_WIDTH = 32
 
@@ -232,7 +229,7 @@ def warm_start_model(config: TrainingConfig, base_model: str | None) -> str | No
     """With --warm-start, `base_model` if it holds a served model; None otherwise (train from the encoder)."""
     if not config.warm_start:
         return None
-    served_model = serving_versions.saved_model_or_none(base_model)  # the served-baseline rule
+    served_model = serving_versions.served_model(base_model)  # None: the served baseline artifact is empty
     if served_model is None:
         logging.info("--warm-start: no model is served yet, so this run trains from the pretrained encoder")
     return served_model

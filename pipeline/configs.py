@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from components import ids
 from modules import model_interface
 from modules.training_config import (ConfigError, TrainingConfig, TuningConfig, check, check_int, check_steps,
                                      check_unit_interval)
@@ -76,7 +77,7 @@ class DataConfig:
     stop_on_drift: bool = False
 
     def __post_init__(self):
-        from components import imdb_spans
+        from components.ingestion import imdb_spans
 
         if self.spans is not None:
             check_int("spans", self.spans, 1)
@@ -214,11 +215,11 @@ KUBEFLOW_FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest r
 # parameter name -> (component id, execution property, description). TFX compiles a RuntimeParameter only
 # as a whole execution property, so proto-valued ones (TrainArgs, TFMA EvalConfig) take the proto's JSON.
 KUBEFLOW_RUNTIME_PARAMETERS: dict[str, tuple[str, str, str]] = {
-    "data_source": ("ImdbExampleGen", "source", "aclImdb folder (gs://...) or tarball URL to read"),
-    "train_args": ("Trainer", "train_args",
+    "data_source": (ids.EXAMPLE_GEN, "source", "aclImdb folder (gs://...) or tarball URL to read"),
+    "train_args": (ids.TRAINER, "train_args",
                    'TFX TrainArgs as JSON, e.g. {"splits": ["train"], "num_steps": 2000}'),
-    "eval_args": ("Trainer", "eval_args", 'TFX EvalArgs as JSON, e.g. {"splits": ["eval"], "num_steps": 100}'),
-    "eval_config": ("Evaluator", "eval_config",
+    "eval_args": (ids.TRAINER, "eval_args", 'TFX EvalArgs as JSON, e.g. {"splits": ["eval"], "num_steps": 100}'),
+    "eval_config": (ids.EVALUATOR, "eval_config",
                     "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
 }
 # CPU and memory each task requests on a cluster (--task-resources ID=CPU,MEMORY), by component id; the rest
@@ -226,10 +227,10 @@ KUBEFLOW_RUNTIME_PARAMETERS: dict[str, tuple[str, str, str]] = {
 # the node's system pods. See runners/kubeflow_resources.py.
 KUBEFLOW_TASK_RESOURCES: dict[str, tuple[str, str]] = {
     "default": ("1", "4Gi"),
-    "StatisticsGen": ("2", "8Gi"),
-    "Trainer": ("7", "26Gi"),
-    "Evaluator": ("4", "16Gi"),
-    "TestSetEvaluator": ("4", "16Gi"),
+    ids.STATISTICS_GEN: ("2", "8Gi"),
+    ids.TRAINER: ("7", "26Gi"),
+    ids.EVALUATOR: ("4", "16Gi"),
+    ids.TEST_SET_EVALUATOR: ("4", "16Gi"),
 }
 # The node every task's requests must fit (--node-shape CPU,MEMORY; compiling warns if one does not): an 8-vCPU,
 # 32 GB machine (GKE e2-standard-8, n2-standard-8). A pod can have the node's allocatable (its capacity less

@@ -9,12 +9,13 @@ from typing import Any, Mapping
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components import atomic_pusher, drift, imdb_spans, tfma_config
-from components.anomalies_gate import AnomaliesGate
-from components.evaluation_report import EvaluationReport
-from components.imdb_example_gen import ImdbExampleGen
-from components.provenance import Trainer
-from components.served_baseline import GatingEvaluator, LatestServedModel
+from components import ids
+from components.evaluation import evaluation_report, gate_verdict, tfma_config
+from components.ingestion import imdb_example_gen, imdb_spans
+from components.serving import atomic_pusher, served_baseline
+from components.training import provenance
+from components.validation import drift
+from components.validation.anomalies_gate import AnomaliesGate
 from modules import model_interface
 from pipeline.configs import PipelineConfig
 
@@ -37,24 +38,26 @@ def _ingestion(config: PipelineConfig) -> _Ingestion:
     """Ingest (the newest spans of a series), validate against the curated schema (anomalies stop the run),
     and measure drift: this span against the previous one, eval against train (a stop with stop_on_drift)."""
     data = config.data
-    example_gen = ImdbExampleGen(
+    example_gen = imdb_example_gen.ImdbExampleGen(
         source=data.source,
         source_sha256=data.sha256,
         download_dir=data.download_dir,
         train_split_config=train_split_config(data.train_split_buckets),
         test_split_name=data.test_split,
         range_config=imdb_spans.rolling_range(data.spans or 1) if imdb_spans.has_spans(data.source) else None,
-    )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=data.schema_file)
+    ).with_id(ids.EXAMPLE_GEN)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(ids.STATISTICS_GEN)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=data.schema_file).with_id(ids.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]).with_id(
+        ids.EXAMPLE_VALIDATOR)
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"]).with_id(ids.ANOMALIES_GATE)
     distribution_validator = drift.DistributionValidator(
-        statistics=statistics_gen.outputs["statistics"], config=drift.load_config(data.drift_config_file))
+        statistics=statistics_gen.outputs["statistics"], config=drift.load_config(data.drift_config_file)).with_id(
+        ids.DISTRIBUTION_VALIDATOR)
     gates = [anomalies_gate]
     if data.stop_on_drift:
-        gates.append(drift.DriftGate(anomalies=distribution_validator.outputs["anomalies"]))
+        gates.append(drift.DriftGate(anomalies=distribution_validator.outputs["anomalies"]).with_id(ids.DRIFT_GATE))
     return _Ingestion(example_gen, schema_gen, gates, distribution_validator,
                       [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
                        distribution_validator] + gates[1:])
@@ -63,7 +66,7 @@ def _ingestion(config: PipelineConfig) -> _Ingestion:
 def trainer_backup_root(config: PipelineConfig) -> str:
     """Where the Trainer keeps its epoch backups: outside its execution's folders, so a re-run after a crash or an
     interrupt resumes (see modules/trainer.py)."""
-    return config.training.backup_root or os.path.join(config.root, "Trainer", "backup")
+    return config.training.backup_root or os.path.join(config.root, ids.TRAINER, "backup")
 
 
 def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) -> list:
@@ -81,8 +84,8 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
             train_args=tfx.proto.TrainArgs(splits=[train_split], num_steps=config.tuning.steps),
             eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=config.tuning.eval_steps),
             custom_config={**custom_config, "tuning": dataclasses.asdict(config.tuning)},
-        )
-    trainer = Trainer(
+        ).with_id(ids.TUNER)
+    trainer = provenance.Trainer(
         run_fn="modules.trainer.run_fn",
         examples=examples,
         schema=schema,
@@ -91,7 +94,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
         train_args=tfx.proto.TrainArgs(splits=[train_split], num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=config.eval_steps),
         custom_config=custom_config,
-    )
+    ).with_id(ids.TRAINER)
     trained = [tuner, trainer] if tuner else [trainer]
     for component in trained:
         for gate in ingestion.gates:
@@ -103,29 +106,29 @@ def _evaluation(config: PipelineConfig, ingestion: _Ingestion, served_model: Any
     """The gating Evaluator (against the served model), the Pusher it decides, the test-split Evaluator (for the
     report only: no thresholds, so its blessing carries no verdict) and the report."""
     examples, evaluation = ingestion.example_gen.outputs["examples"], config.evaluation
-    evaluator = GatingEvaluator(
+    evaluator = gate_verdict.GatingEvaluator(
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=served_model.outputs["model"],
         example_splits=[evaluation.split],
         eval_config=tfma_config.create_eval_config(evaluation.accuracy_threshold, evaluation.max_accuracy_drop,
                                                    evaluation.slice_features),
-    )
+    ).with_id(ids.EVALUATOR)
     # Pushes to <serving_model_dir>/<unix time>/ only when blessed, whole or not at all (staged, then renamed).
     pusher = atomic_pusher.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
-    )
+    ).with_id(ids.PUSHER)
     test_split = config.data.test_split
     test_evaluator = tfx.components.Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
         example_splits=[test_split],
         eval_config=tfma_config.create_eval_config(None, None, evaluation.slice_features),
-    ).with_id("TestSetEvaluator") if test_split else None
-    report = EvaluationReport(
+    ).with_id(ids.TEST_SET_EVALUATOR) if test_split else None
+    report = evaluation_report.EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
@@ -136,7 +139,7 @@ def _evaluation(config: PipelineConfig, ingestion: _Ingestion, served_model: Any
         test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
         eval_split=evaluation.split,
         test_split=test_split,
-    )
+    ).with_id(ids.REPORT)
     return [evaluator, pusher] + ([test_evaluator] if test_evaluator else []) + [report]
 
 
@@ -145,8 +148,8 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = No
     report. `metadata_connection_config`: ML Metadata (local: SQLite); None on Kubeflow."""
     ingestion = _ingestion(config)
     # The baseline: the model being served (the newest version under serving_model_dir; only blessed models get
-    # there), a plain container task on every orchestrator (components/served_baseline.py).
-    served_model = LatestServedModel(serving_model_dir=config.serving_model_dir)
+    # there), a plain container task on every orchestrator (components/serving/served_baseline.py).
+    served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(ids.SERVED_MODEL)
     trained = _training(config, ingestion, served_model)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

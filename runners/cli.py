@@ -111,7 +111,7 @@ def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--accuracy-threshold", type=float, default=evaluation.accuracy_threshold,
                        help="bless only at or above this eval accuracy")
     group.add_argument("--max-accuracy-drop", type=float, default=evaluation.max_accuracy_drop,
-                       help="bless only if at most this far below the last blessed model's accuracy")
+                       help="bless only if at most this far below the served model's accuracy")
     group.add_argument("--slice-features", default=",".join(evaluation.slice_features),
                        help="comma-separated example features to report metrics per value of "
                             "(default: %(default)s; '' for the overall slice only)")

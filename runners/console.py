@@ -20,6 +20,9 @@ from typing import Callable, TextIO
 from absl import logging as absl_logging
 
 PROGRESS_LOGGER = "imdb_bert_tfx.progress"  # modules.progress.LOGGER (no TensorFlow imported here)
+# No TFX hook tells a component's start: LocalDagRunner (TFX 1.21) calls each node's Launcher.launch() in a plain
+# loop without listeners, and ML Metadata gets the execution only after input resolution, to be polled from another
+# thread. The runner's two log records, matched by format string and node id (not parsed), are the only signal.
 RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
 
 

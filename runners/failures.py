@@ -47,9 +47,10 @@ def _disk_full(error: BaseException) -> bool:
 
 # exit code -> the project's exceptions of that kind, by "module.Class"
 KINDS: dict[int, tuple[str, ...]] = {
-    VALIDATION: ("components.anomalies_gate.DataValidationError", "components.drift.DriftError"),
-    DATA: ("components.imdb_layout.ReviewFormatError", "components.imdb_source.SourceError",
-           "components.imdb_spans.SpanError"),
+    VALIDATION: ("components.validation.anomalies_gate.DataValidationError",
+                 "components.validation.drift.DriftError"),
+    DATA: ("components.ingestion.imdb_layout.ReviewFormatError", "components.ingestion.imdb_source.SourceError",
+           "components.ingestion.imdb_spans.SpanError"),
     MODEL: ("modules.serving_versions.BrokenServedModel", "modules.trainer.WarmStartError"),
     CONFIG: ("modules.encoders.EncoderError", "modules.training_config.ConfigError"),
     STORAGE: ("sqlite3.DatabaseError",),

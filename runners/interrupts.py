@@ -2,7 +2,7 @@
 wherever the main thread is (the component running stops; nothing it half-wrote is published, as after a crash),
 and any further one while the run stops is noted in the log and otherwise ignored, so the stop is never cut short:
 the console's one line, the log and the run lock are always finished. What may not be cut in two (the Pusher's
-rename and record) defers signals itself (components/atomic_pusher.py)."""
+rename and record) defers signals itself (components/serving/atomic_pusher.py)."""
 
 from __future__ import annotations
 

@@ -21,9 +21,10 @@ from decimal import Decimal
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components.ids import TRAINER
+
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 DEFAULT_TASK = "default"
-TRAINER = "Trainer"
 GIB = Decimal(2**30)
 
 

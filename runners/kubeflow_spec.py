@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 
+from components import ids
 from pipeline import configs
 from runners import kubeflow_resources
 
@@ -74,7 +75,7 @@ def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:
 
     images = {DEFAULT_IMAGE_PATH_KEY: run.flags.image}  # by component id, else the default
     if run.gpu:
-        images[kubeflow_resources.TRAINER] = run.gpu_image
+        images[ids.TRAINER] = run.gpu_image
     # Schema 2.1 (typed parameters, `parameterValues`): what KFP 2.x and Vertex AI read; each task is then also
     # passed its inputs spec, which the entrypoint types its inputs by.
     config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

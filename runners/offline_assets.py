@@ -13,7 +13,7 @@ from pathlib import Path
 
 from absl import logging
 
-from components import synthetic_corpus
+from components.ingestion import synthetic_corpus
 from modules.encoders import HubBertPaths
 from pipeline import configs
 

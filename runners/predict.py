@@ -5,7 +5,7 @@
     cat reviews.txt | python -m runners.predict                      # stdin
     python -m runners.predict --model tfx_output/serving_model/imdb-bert-tfx/1764000000 "Great."
 
-Uses the newest version under the local runner's serving directory unless `--model` names one. Large inputs
+Uses the served version (the highest) under the local runner's serving directory unless `--model` names one. Large inputs
 go in length-sorted batches, with a progress bar on stderr; results come out in input order. The input is read and
 checked before TensorFlow loads; TensorFlow's own lines go to a log file (PREDICT_LOG), never to the console.
 """
@@ -22,6 +22,7 @@ import tempfile
 from typing import TextIO
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from modules import serving_versions
 from pipeline import configs
 from runners import console
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sentences", nargs="*", help="reviews to classify")
     parser.add_argument("--file", help="text file with one review per line")
-    parser.add_argument("--model", help="SavedModel folder (default: newest version under "
+    parser.add_argument("--model", help="SavedModel folder (default: the served version under "
                                         f"{configs.serving_model_dir(configs.OUTPUT_DIR)})")
     parser.add_argument("--format", choices=("table", "jsonl"), default="table")
     parser.add_argument("--batch-size", type=int, help="reviews per batch (default: modules.predict's, 32)")
@@ -84,16 +85,16 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
     with open(PREDICT_LOG, "w"):  # the newest command's log only
         pass
     with console.RunConsole(PREDICT_LOG) as screen:
-        from modules.predict import DEFAULT_BATCH_SIZE, PredictError, classify, latest_pushed_model_or_none
+        from modules.predict import DEFAULT_BATCH_SIZE, PredictError, classify
 
         batch_size = args.batch_size or DEFAULT_BATCH_SIZE
         try:
             model_dir = args.model
             if model_dir is None:
                 serving = configs.serving_model_dir(configs.OUTPUT_DIR)
-                model_dir = latest_pushed_model_or_none(serving)
+                model_dir = serving_versions.served_model(serving)
                 if model_dir is None:
-                    model_dir = latest_pushed_model_or_none(configs.serving_model_dir(configs.quick_look_dir()))
+                    model_dir = serving_versions.served_model(configs.serving_model_dir(configs.quick_look_dir()))
                     if model_dir is None:
                         raise PredictError(f"{serving}: no pushed model version; run the pipeline until a model is "
                                            f"blessed. Or pass --model DIR.")

@@ -16,8 +16,9 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
+from components import ids
 from pipeline import configs
 
 HISTORY_PAGE = "runs.html"
@@ -64,7 +65,9 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
     """The run of the pipeline_run `context` from its executions (component id -> execution)."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from components import evaluation_report, provenance, served_baseline
+    from components.evaluation import evaluation_report
+    from components.serving import served_baseline
+    from components.training import provenance
 
     times = context.custom_properties
     if RUN_STARTED in times and RUN_ENDED in times:
@@ -74,13 +77,13 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
         ended = max(e.last_update_time_since_epoch for e in executions.values()) / 1000
     run = Run(context.name, started, ended - started)
     out = {node: _outputs(handle, e.id) for node, e in executions.items()}
-    if "ImdbExampleGen" in executions:
-        examples = out["ImdbExampleGen"].get("examples")
+    if ids.EXAMPLE_GEN in executions:
+        examples = out[ids.EXAMPLE_GEN].get("examples")
         spans = ",".join(map(str, provenance.spans_of(examples))) if examples else ""
-        source = executions["ImdbExampleGen"].custom_properties["source"].string_value
+        source = executions[ids.EXAMPLE_GEN].custom_properties["source"].string_value
         run.data = os.path.basename(source.rstrip("/")) + (f" spans {spans}" if spans else "")
-    if "Trainer" in executions:
-        properties = executions["Trainer"].custom_properties  # TFX's execution properties, JSON strings
+    if ids.TRAINER in executions:
+        properties = executions[ids.TRAINER].custom_properties  # TFX's execution properties, JSON strings
         training = json.loads(properties["custom_config"].string_value or "{}")
         train_args = json.loads(properties["train_args"].string_value or "{}")
         parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
@@ -89,15 +92,15 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
                         f"lr {training.get('learning_rate')}, " + (f"{train_args['num_steps']} steps"
                         if train_args.get("num_steps") else f"{training.get('epochs')} epochs")
                         + (", warm start" if training.get("warm_start") else ""))
-    if "LatestServedModel" in executions:
-        model = out["LatestServedModel"].get("model")
+    if ids.SERVED_MODEL in executions:
+        model = out[ids.SERVED_MODEL].get("model")
         version = model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY) if model else 0
         run.baseline = str(version) if version else "none"
-    if report := out.get("EvaluationReport", {}).get("report"):
+    if report := out.get(ids.REPORT, {}).get("report"):
         if report.has_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY):
             run.eval_accuracy = report.get_float_custom_property(evaluation_report.EVAL_ACCURACY_PROPERTY)
         run.verdict = "blessed" if report.get_int_custom_property("blessed") else "rejected"
-    if (pushed := out.get("Pusher", {}).get("pushed_model")) and pushed.get_int_custom_property("pushed"):
+    if (pushed := out.get(ids.PUSHER, {}).get("pushed_model")) and pushed.get_int_custom_property("pushed"):
         run.pushed = pushed.get_string_custom_property("pushed_version")
     failed = [node for node, e in executions.items() if e.last_known_state in (
         metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING)]
@@ -143,83 +146,29 @@ def record_end(metadata_path: str, started: float) -> None:
         logging.warning("The run's end could not be recorded in %s", metadata_path, exc_info=True)
 
 
-def _split_counts(statistics) -> str:
-    from tfx.components.statistics_gen import stats_artifact_utils
-    from tfx.types import artifact_utils
-
-    counts = {name: stats_artifact_utils.load_statistics(statistics, name).proto().datasets[0].num_examples
-              for name in artifact_utils.decode_split_names(statistics.split_names)}
-    return ", ".join(f"{name} {count:,}" for name, count in counts.items()) + " examples"
-
-
-def _best_epoch(model_run) -> str:
-    import csv
-
-    from modules import trainer
-
-    with open(os.path.join(model_run.uri, trainer.TRAINING_HISTORY_CSV)) as f:
-        rows = list(csv.DictReader(f))
-    best = next(row for row in rows if row["best"] == "1")
-    accuracy = float(best[trainer.BEST_EPOCH_METRIC])
-    return f"best epoch {best['epoch']} of {len(rows)}, validation accuracy {accuracy:.4f}"
-
-
-def _accuracy(evaluation, blessing, config: configs.EvaluationConfig) -> str:
-    from components import gate_verdict, tfma_config, tfma_results
-
-    result = tfma_results.read_evaluation(evaluation.uri)
-    name = tfma_config.metric_name(tfma_config.ACCURACY_METRIC)
-    text = f"accuracy {result.candidate.metrics[tfma_results.OVERALL][name]:.4f}"
-    if blessing is None:
-        return text
-    if result.baseline is not None:
-        text += (f" (served model {result.baseline.metrics[tfma_results.OVERALL][name]:.4f}; needs >= "
-                 f"{config.accuracy_threshold:g} and at most {config.max_accuracy_drop:g} below it)")
-    else:
-        text += f" (needs >= {config.accuracy_threshold:g}; no served model to compare with)"
-    return text + (": BLESSED" if gate_verdict.judge(result, blessing).blessed else ": NOT BLESSED")
-
-
 def component_summary(metadata_path: str, component: str, config: configs.PipelineConfig) -> str:
-    """What the newest execution of `component` decided or made, in a few words, for the console."""
+    """What the newest execution of `component` decided or made, in a few words, for the console: the
+    `console_summary(outputs, "cached; " or "")` beside the component."""
     from ml_metadata.proto import metadata_store_pb2
     from tfx.orchestration.portable.mlmd import store_ext
-    from tfx.types import artifact_utils
 
-    from components import drift, provenance, served_baseline
+    from components.evaluation import evaluation_report, gate_verdict
+    from components.ingestion import imdb_example_gen
+    from components.serving import atomic_pusher, served_baseline
+    from components.training import provenance
+    from components.validation import anomalies_gate, drift
 
+    summaries: dict[str, Callable[[dict[str, Any], str], str]] = {
+        ids.EXAMPLE_GEN: imdb_example_gen.console_summary, ids.STATISTICS_GEN: drift.statistics_summary,
+        ids.ANOMALIES_GATE: anomalies_gate.console_summary, ids.DISTRIBUTION_VALIDATOR: drift.console_summary,
+        ids.SERVED_MODEL: served_baseline.console_summary, ids.TRAINER: provenance.console_summary,
+        ids.EVALUATOR: gate_verdict.console_summary, ids.TEST_SET_EVALUATOR: gate_verdict.console_summary,
+        ids.PUSHER: atomic_pusher.console_summary, ids.REPORT: evaluation_report.console_summary}
     with _metadata(metadata_path) as handle:
         execution = store_ext.get_node_executions(handle.store, pipeline_id=config.name, node_id=component)[-1]
         out = _outputs(handle, execution.id)
     cached = "cached; " if execution.last_known_state == metadata_store_pb2.Execution.CACHED else ""
-    if component == "ImdbExampleGen":
-        spans = ", ".join(map(str, provenance.spans_of(out["examples"])))
-        return cached + "splits " + ", ".join(artifact_utils.decode_split_names(out["examples"].split_names)) + (
-            f" (spans {spans})" if spans else "")
-    if component == "EvaluationReport":
-        report = out["report"]
-        return "BLESSED" if report.get_int_custom_property("blessed") else (
-            "NOT BLESSED: " + report.get_string_custom_property("reason"))
-    if component == "StatisticsGen":
-        return cached + _split_counts(out["statistics"])
-    if component == "AnomaliesGate":
-        return "no anomalies against the schema"
-    if component == "DistributionValidator":
-        return cached + "; ".join(f"{r.label}: " + (("beyond bounds: " + ", ".join(r.problems)) if r.problems else
-                                  "within bounds") if r.compared else f"{r.label}: not compared"
-                                  for r in drift.read_drift(out["anomalies"]))
-    if component == "LatestServedModel":
-        return "baseline: " + served_baseline.describe(out["model"])
-    if component == "Trainer":
-        return cached + _best_epoch(out["model_run"])
-    if component in ("Evaluator", "TestSetEvaluator"):
-        return cached + _accuracy(out["evaluation"], out.get("blessing") if component == "Evaluator" else None,
-                                  config.evaluation)
-    if component == "Pusher":
-        pushed = out["pushed_model"]
-        return (f"pushed version {pushed.get_string_custom_property('pushed_version')}"
-                if pushed.get_int_custom_property("pushed") else "nothing pushed (not blessed)")
-    return cached.rstrip("; ")
+    return summaries[component](out, cached) if component in summaries else cached.rstrip("; ")
 
 
 def table(runs: list[Run]) -> str:

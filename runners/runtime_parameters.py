@@ -60,7 +60,7 @@ def check_proto_value(name: str, proto_class: type[message.Message], value: str)
                              f"(or 0 or unset: whole passes over the split)")
     if not hasattr(proto, "metrics_specs"):
         return
-    from components.tfma_config import configured_thresholds
+    from components.evaluation.tfma_config import configured_thresholds
 
     for class_name, threshold in configured_thresholds(proto):
         for side in ("lower_bound", "upper_bound"):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from components import synthetic_corpus
-from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
+from components.ingestion import synthetic_corpus
+from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from modules import hub_bert
 from tests.support.tiny_assets import TINY_BERT
 

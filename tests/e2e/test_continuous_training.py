@@ -21,9 +21,10 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
-from components import atomic_pusher, drift, served_baseline
-from components.provenance import PROVENANCE_FILE
-from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
+from components.serving import atomic_pusher, served_baseline
+from components.validation import drift
+from components.training.provenance import PROVENANCE_FILE
+from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from modules import serving_versions
 from pipeline import configs
 from tests.support.serving_checks import snapshot
@@ -124,7 +125,7 @@ def test_span_2_warm_starts_from_span_1s_model_and_is_compared_with_it_on_span_2
     assert span_of(trained["examples"]) == 2
     base = trained["base_model"]  # LatestServedModel's copy of what was served: span 1's model
     assert base.custom_properties[served_baseline.SERVED_VERSION_PROPERTY].int_value == story.first_version
-    evaluators = executions(store, "served_baseline.GatingEvaluator")
+    evaluators = executions(store, "gate_verdict.GatingEvaluator")
     judged = inputs_of(store, evaluators[-1])
     assert span_of(judged["examples"]) == 2 and judged["baseline_model"].id == base.id
     # The model records it too, and the report says it.

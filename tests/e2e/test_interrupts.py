@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components import atomic_pusher
+from components.serving import atomic_pusher
 from modules import crash_points, serving_versions
 from pipeline import configs
 from runners import failures

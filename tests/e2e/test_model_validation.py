@@ -27,10 +27,10 @@ from pathlib import Path
 import ml_metadata as mlmd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
-from tfx.types import standard_artifacts
 
 import local_runner
-from components import atomic_pusher, gate_verdict, report_rendering, served_baseline, tfma_config, tfma_results
+from components.evaluation import gate_verdict, report_rendering, tfma_config, tfma_results
+from components.serving import atomic_pusher, served_baseline
 from modules import crash_points, serving_versions
 from pipeline import configs
 from tests.support.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served, snapshot
@@ -247,9 +247,7 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
     assert run_1.accuracies["run 1"] >= ACCURACY_THRESHOLD
     assert value_and_change_thresholds(tfma_results.read_evaluation(evaluation.uri).config) == (
         [pytest.approx(ACCURACY_THRESHOLD)], [])  # no baseline: TFMA dropped the change threshold
-    blessing_artifact = standard_artifacts.ModelBlessing()
-    blessing_artifact.set_mlmd_artifact(blessing)
-    first_verdict = gate_verdict.judge(tfma_results.read_evaluation(evaluation.uri), blessing_artifact)
+    first_verdict = gate_verdict.judge(tfma_results.read_evaluation(evaluation.uri))  # as the Evaluator blessed
     assert first_verdict.blessed and first_verdict.reasons == ["no baseline: absolute bound only"]
     gate = tfma_results.read_evaluation(evaluation.uri)
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
@@ -321,13 +319,13 @@ def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_direc
     text = read_report(stdout)
     assert "Blessed: no, because: " in text
     assert f"accuracy {accuracy:.4f} is below the absolute bound {ACCURACY_THRESHOLD:.4f}" in text
-    assert (f"is {baseline_accuracy - accuracy:.4f} below the last blessed model's {baseline_accuracy:.4f}; "
+    assert (f"is {baseline_accuracy - accuracy:.4f} below the served model's {baseline_accuracy:.4f}; "
             f"at most {MAX_ACCURACY_DROP:.4f} is allowed") in text
     assert "Not pushed: the serving directory is unchanged." in text
 
 
 @pytest.mark.slow
-def test_run_3_blesses_a_good_model_against_the_latest_blessed_one_and_pushes_a_new_version(run_3):
+def test_run_3_blesses_a_good_model_against_the_served_one_and_pushes_a_new_version(run_3):
     stdout, serving_dir = run_3.stdout[3], run_3.serving_dir
     store, blessing, gate = latest_gate(run_3)
     run_3.accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]

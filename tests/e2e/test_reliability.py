@@ -13,7 +13,7 @@ import ml_metadata as mlmd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from components import atomic_pusher
+from components.serving import atomic_pusher
 from modules import crash_points, serving_versions
 from modules.training_config import ConfigError, TrainingConfig
 from pipeline import configs
@@ -164,7 +164,8 @@ def save_doubler(path: Path) -> None:
     module = Doubler()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.double})
 
-PUSH = "import sys; from components import atomic_pusher; print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])"
+PUSH = ("import sys; from components.serving import atomic_pusher; "
+        "print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])")
 
 
 @pytest.mark.slow
@@ -205,7 +206,7 @@ def executions_of(store: mlmd.MetadataStore, component: str) -> list:
 def example_gen_pipeline(corpus: Path, output_dir: Path):
     from tfx import v1 as tfx
 
-    from components.imdb_example_gen import ImdbExampleGen
+    from components.ingestion.imdb_example_gen import ImdbExampleGen
     from pipeline.pipeline import train_split_config
 
     return tfx.dsl.Pipeline(
@@ -256,7 +257,7 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
 def test_a_signal_while_a_version_is_renamed_and_recorded_waits_until_both_are_done(tmp_path):
     model, serving = tmp_path / "model", tmp_path / "serving"
     save_doubler(model)
-    script = (f"import sys\nfrom components import atomic_pusher\ntry:\n"
+    script = (f"import sys\nfrom components.serving import atomic_pusher\ntry:\n"
               f"    atomic_pusher.push(sys.argv[1], sys.argv[2], lambda version, path: print('recorded', version))\n"
               f"except KeyboardInterrupt:\n    print('interrupted after the push')\n")
     result = subprocess.run([sys.executable, "-c", script, str(model), str(serving)], cwd=PROJECT_ROOT,

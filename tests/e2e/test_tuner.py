@@ -13,8 +13,8 @@ from tfx.orchestration import metadata
 import kubeflow_runner
 from runners import kubeflow_spec
 import local_runner
-from components import provenance
-from modules import predict
+from components.training import provenance
+from modules import serving_versions
 from modules.training_config import ConfigError, TrainingConfig, TuningConfig
 from pipeline import configs
 
@@ -55,7 +55,7 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
     inputs = {a.uri for a in store.get_artifacts_by_id(
         [ev.artifact_id for ev in store.get_events_by_execution_ids([trainer.id]) if ev.type == ev.INPUT])}
     assert str(best_file.parent) in inputs
-    served = predict.latest_pushed_model_or_none(configs.serving_model_dir(str(output_dir)))
+    served = serving_versions.served_model(configs.serving_model_dir(str(output_dir)))
     record = provenance.read_provenance(served)
     assert record["tuned"] == best
     assert "tuned: learning_rate 0.001, seq_length 64, warmup_fraction 0.1" in provenance.describe(record)

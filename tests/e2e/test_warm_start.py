@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from components import synthetic_corpus
+from components.ingestion import synthetic_corpus
 from modules import hub_bert
 from modules import model as model_lib
 from modules import trainer

@@ -7,7 +7,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components import imdb_example_gen as gen
+from components.ingestion import imdb_example_gen as gen
 
 
 def run_executor(data_root: Path | str, output_dir: Path, buckets=(("train", 4), ("eval", 1)),

@@ -1,10 +1,12 @@
-"""The gate's TFMA config, the one rule for "an empty served-model artifact is no baseline", and the report's
-rendering, without running a pipeline (tests/e2e/test_model_validation.py runs them end to end)."""
+"""The gate's TFMA config, the one rule for "an empty serving directory or served-model artifact is no served
+model", and the report's rendering, without running a pipeline (tests/e2e/test_model_validation.py runs them end to end)."""
 
 import pytest
 from tfx.types import standard_artifacts, standard_component_specs
 
-from components import report_rendering, served_baseline, tfma_config
+from components.evaluation import report_rendering, tfma_config
+from components.serving import served_baseline
+from modules import serving_versions
 
 
 def test_the_eval_config_gates_the_overall_accuracy_and_slices_by_each_feature():
@@ -21,7 +23,15 @@ def test_the_eval_config_gates_the_overall_accuracy_and_slices_by_each_feature()
         tfma_config.create_eval_config(0.7, None, ())
 
 
-def test_an_empty_served_model_artifact_is_no_baseline(tmp_path):
+def test_an_empty_serving_directory_or_served_model_artifact_is_no_served_model(tmp_path):
+    # One rule, `serving_versions.served_model`, for predict, the Evaluator's baseline and the warm start.
+    serving = tmp_path / "serving"
+    assert serving_versions.served_model(None) is None and serving_versions.served_model(str(serving)) is None
+    serving.mkdir()
+    assert serving_versions.served_model(str(serving)) is None
+    for name in ("9", "17", "notes"):
+        (serving / name).mkdir()
+    assert serving_versions.served_model(str(serving)) == str(serving / "17")  # the highest version is served
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
     model.set_string_custom_property(served_baseline.SERVED_FROM_PROPERTY, "/serving")
@@ -30,6 +40,8 @@ def test_an_empty_served_model_artifact_is_no_baseline(tmp_path):
     assert served_baseline.describe(model) == "none: nothing is served yet (first run)"
     assert served_baseline.without_empty_baseline({key: [model]}, key) == {key: []}
     (tmp_path / "model" / "Format-Serving").mkdir(parents=True)
+    assert served_baseline.baseline_model_uri([model]) is None  # an empty folder: nothing was served
+    (tmp_path / "model" / "Format-Serving" / "saved_model.pb").write_bytes(b"")
     model.set_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY, 17)
     assert served_baseline.baseline_model_uri([model]) == str(tmp_path / "model" / "Format-Serving")
     assert served_baseline.describe(model) == "served version 17 from /serving"

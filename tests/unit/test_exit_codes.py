@@ -44,7 +44,7 @@ sys.exit(code)
 # One exception of each documented kind (the first class of failures.KINDS), an interrupt of each signal, a bug.
 CASES = {**{code: names[0] for code, names in failures.KINDS.items()}, failures.OTHER: "builtins.RuntimeError",
          failures.INTERRUPTED: "SIGINT", failures.TERMINATED: "SIGTERM"}
-HEAVY = ("components.anomalies_gate",)  # loads TFX: slow
+HEAVY = ("components.validation.anomalies_gate",)  # loads TFX: slow
 
 
 @pytest.mark.parametrize("code", [pytest.param(code, marks=pytest.mark.slow) if CASES[code].startswith(HEAVY) else code

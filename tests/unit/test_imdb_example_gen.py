@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tfx.types import artifact_utils
 
-from components import imdb_example_gen as gen
+from components.ingestion import imdb_example_gen as gen
 from tests.support.example_gen_helpers import label_mean_of_prefix, read_split, run_executor
 
 
@@ -147,7 +147,7 @@ def test_a_failed_run_leaves_no_half_written_split(tmp_path):
 
 @pytest.mark.slow
 def test_every_split_is_written_in_a_label_mixed_order_that_is_the_same_on_every_run(tmp_path):
-    from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
+    from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 
     corpus = write_synthetic_corpus(tmp_path / "aclImdb", SyntheticCorpusSpec(
         reviews_per_label={"train": 5000, "test": 1000}, sentences_per_review=(1, 1), words_per_sentence=(3, 5)))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components import imdb_layout, imdb_source
+from components.ingestion import imdb_layout, imdb_source
 from runners import failures
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ LOADED = "import sys, {module}; print(sorted(m for m in ('tensorflow', 'tfx', 'a
 
 
 def test_the_layout_check_loads_no_tensorflow():
-    for module in ("components.imdb_layout", "components.imdb_source", "runners.failures"):
+    for module in ("components.ingestion.imdb_layout", "components.ingestion.imdb_source", "runners.failures"):
         loaded = subprocess.run([sys.executable, "-c", LOADED.format(module=module)], cwd=PROJECT_ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert loaded.stdout.strip() == "[]", (module, loaded.stderr[-2000:])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from components import imdb_source
-from components.imdb_source import SourceError
+from components.ingestion import imdb_source
+from components.ingestion.imdb_source import SourceError
 
 
 class ArchiveServer:

@@ -7,8 +7,8 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import range_config_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import imdb_example_gen, imdb_source, imdb_spans
-from components.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
+from components.ingestion import imdb_example_gen, imdb_source, imdb_spans
+from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from tests.support.example_gen_helpers import read_split, run_executor
 
 SMALL = SyntheticCorpusSpec(reviews_per_label={"train": 10, "test": 3})

@@ -46,24 +46,60 @@ def test_the_runners_check_flags_without_tensorflow():
 LAYERS = ("local_runner", "kubeflow_runner", "runners", "pipeline", "components", "modules")
 
 
-def imported_top_levels(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """The project modules `path` imports anywhere in it (inside functions too), as dotted names."""
     import ast
 
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names & set(LAYERS)
+            names |= {f"{node.module}.{alias.name}" if module_path(f"{node.module}.{alias.name}") else node.module
+                      for alias in node.names}
+    return {name for name in names if name.split(".")[0] in LAYERS}
+
+
+def module_path(name: str) -> Path | None:
+    path = PROJECT_ROOT.joinpath(*name.split("."))
+    return next((p for p in (path.with_suffix(".py"), path / "__init__.py") if p.is_file()), None)
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
 
 
 def test_imports_point_one_way_between_top_level_folders():
     upward = []
-    for path in [*PROJECT_ROOT.glob("*.py"), *(p for layer in LAYERS for p in (PROJECT_ROOT / layer).glob("*.py"))]:
-        layer = path.stem if path.parent == PROJECT_ROOT else path.parent.name
+    for path in [*PROJECT_ROOT.glob("*.py"), *(p for layer in LAYERS for p in (PROJECT_ROOT / layer).rglob("*.py"))]:
+        layer = path.relative_to(PROJECT_ROOT).parts[0].removesuffix(".py")
         if layer not in LAYERS:
             continue
         upward += [f"{path.relative_to(PROJECT_ROOT)} imports {name}" for name in imported_top_levels(path)
                    if LAYERS.index(name) < LAYERS.index(layer) or (name != layer and name in LAYERS[:2])]
     assert not upward, upward
+
+
+def imported_closure(module: str) -> set[str]:
+    """Every project module `module` imports, directly or through others, at import time or inside functions."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = module_path(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        parents = [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]  # their __init__ runs
+        todo += [*imported_modules(path), *parents]
+    return seen - {module}
+
+
+def test_evaluation_and_reporting_do_not_import_ingestion_and_the_run_history_not_the_trainer():
+    evaluation = sorted(p.stem for p in (PROJECT_ROOT / "components" / "evaluation").glob("[!_]*.py"))
+    assert "evaluation_report" in evaluation
+    for name in evaluation:
+        reached = imported_closure(f"components.evaluation.{name}")
+        assert not [m for m in reached if m.startswith("components.ingestion")], (name, sorted(reached))
+    reached = imported_closure("runners.runs")
+    assert "components.evaluation.evaluation_report" in reached, "the closure follows imports inside functions"
+    assert not [m for m in reached if m in MODEL_LIBRARIES], sorted(reached)

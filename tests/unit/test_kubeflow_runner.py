@@ -18,7 +18,7 @@ from tfx.proto import trainer_pb2
 from tfx.utils import import_utils, name_utils, proto_utils
 
 import kubeflow_runner
-from components import drift
+from components.validation import drift
 from pipeline import configs
 from runners import kubeflow_spec, kubeflow_submit
 
@@ -105,7 +105,7 @@ def test_pusher_is_gated_by_the_evaluators_blessing(compiled):
     # test_kfp_backend_conformance.py, test_reliability.py).
     pusher_executor = executors(job)[spec.components[pusher.id].executor_label]["container"]
     pusher_class = pusher_executor["args"][pusher_executor["args"].index("--executor_class_path") + 1]
-    assert pusher_class == "components.atomic_pusher.Executor"
+    assert pusher_class == "components.serving.atomic_pusher.Executor"
     assert issubclass(import_utils.import_class_by_path(pusher_class), pusher_executor_lib.Executor)
 
 
@@ -289,7 +289,7 @@ def test_the_entrypoint_shows_tfx_only_the_declared_outputs_typed_and_drops_its_
 def test_wrapped_metadata_reaches_tfx_as_its_producer_wrote_it(compiled):
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 
-    from components import anomalies_gate
+    from components.validation import anomalies_gate
     from runners import kfp_entrypoint
 
     _, job, _ = compiled

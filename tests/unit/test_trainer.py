@@ -11,7 +11,7 @@ import tensorflow_hub as hub
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils
 
-from components import synthetic_corpus
+from components.ingestion import synthetic_corpus
 from modules import hardware, keras_encoder, review_text, trainer
 from modules import model as model_lib
 from tests.support.tiny_assets import TINY_BERT

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from components import imdb_source
+from components.ingestion import imdb_layout
 
 POSITIVE_WORDS = tuple("great excellent wonderful brilliant moving superb delightful masterful charming gripping "
                        "beautiful funny touching memorable stunning loved".split())
@@ -54,10 +54,10 @@ def write_synthetic_corpus(root: Path, spec: SyntheticCorpusSpec = SyntheticCorp
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     rng = random.Random(spec.seed)
-    for split in imdb_source.CORPUS_SPLITS:
+    for split in imdb_layout.CORPUS_SPLITS:
         total = 2 * spec.reviews_per_label[split]
         positives, review_ids = round(total * spec.positive_share), itertools.count()
-        for label_dir, positive in imdb_source.LABEL_DIRS.items():
+        for label_dir, positive in imdb_layout.LABEL_DIRS.items():
             folder = staging / split / label_dir
             folder.mkdir(parents=True)
             for _ in range(positives if positive else total - positives):

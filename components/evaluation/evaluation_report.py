@@ -8,12 +8,15 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
-from components import drift, provenance, served_baseline
-from components.gate_verdict import Verdict, judge
-from components.report_rendering import (ONE_CLASS, Section, format_value, metrics_table, overall_table,
-                                         plot_calibration, plot_confusion_matrix, render_html, render_markdown)
-from components.tfma_config import ACCURACY_METRIC, metric_name
-from components.tfma_results import OVERALL, Evaluation, read_evaluation
+from components.evaluation.gate_verdict import Verdict, judge
+from components.evaluation.report_rendering import (ONE_CLASS, Section, format_value, metrics_table, overall_table,
+                                                    plot_calibration, plot_confusion_matrix, render_html,
+                                                    render_markdown)
+from components.evaluation.tfma_config import ACCURACY_METRIC, metric_name
+from components.evaluation.tfma_results import OVERALL, Evaluation, read_evaluation
+from components.serving import served_baseline
+from components.training import provenance
+from components.validation import drift
 
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
@@ -36,7 +39,7 @@ def verdict_section(verdict: Verdict, pushed_model: standard_artifacts.PushedMod
         if pushed_model.get_int_custom_property("pushed") == 1 else "Not pushed: the serving directory is unchanged.")
     section = Section("Verdict", paragraphs=[
         f"Blessed: {'yes' if verdict.blessed else 'no'}, because: {'; '.join(verdict.reasons)}.", pushed,
-        f"Baseline (last blessed model): {served_baseline.describe(baseline_model)}."])
+        f"Baseline (served model): {served_baseline.describe(baseline_model)}."])
     result = {True: "pass", False: "FAIL", None: "not checked"}
     section.tables.append(("Thresholds (overall slice)", ["metric", "threshold", "bound", "measured", "result"], [
         [c.metric, c.kind, c.bound, format_value(c.measured), result[c.passed]] for c in verdict.checks]))
@@ -74,7 +77,7 @@ def metrics_sections(gate: Evaluation, test: Evaluation | None, eval_split: str,
         f"The gate uses the '{eval_split}' split"
         + (f"; the '{test_split}' split is reported only, never used for choices." if test else ".")])
     overall.tables.append(("", *overall_table({f"candidate ({eval_split})": gate.candidate,
-                                               f"last blessed ({eval_split})": gate.baseline,
+                                               f"served ({eval_split})": gate.baseline,
                                                f"candidate ({test_split})": test.candidate if test else None})))
     slices = Section("Metrics per slice", paragraphs=[
         "Slices: overall, review length bucket (words), rating. Slices are reported, not gated. "
@@ -97,7 +100,7 @@ EVAL_ACCURACY_PROPERTY = "eval_accuracy"
 @tfx.dsl.components.component
 def EvaluationReport(
     evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
+    blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],  # lineage: `judge` reads TFMA's result
     report: tfx.dsl.components.OutputArtifact[ModelEvaluationReport],
     eval_split: tfx.dsl.components.Parameter[str],
     test_split: tfx.dsl.components.Parameter[str],
@@ -111,7 +114,7 @@ def EvaluationReport(
     """Writes report.html / report.md (+ PNGs) on the gating evaluation, the push and the test split."""
     tf.io.gfile.makedirs(report.uri)
     gate = read_evaluation(evaluation.uri)
-    verdict = judge(gate, blessing)
+    verdict = judge(gate)
     sections = [verdict_section(verdict, pushed_model, baseline_model),
                 data_section(eval_split, examples, {"candidate": model, "baseline (served)": baseline_model}, drift),
                 *metrics_sections(gate, read_evaluation(test_evaluation.uri) if test_evaluation is not None else None,
@@ -133,3 +136,9 @@ def latest_report_path(metadata_connection_config: Any) -> str | None:
 
     reports = mlmd.MetadataStore(metadata_connection_config).get_artifacts_by_type(ModelEvaluationReport.TYPE_NAME)
     return os.path.join(max(reports, key=lambda a: a.id).uri, REPORT_HTML) if reports else None
+
+
+def console_summary(outputs: dict[str, Artifact], cached: str) -> str:
+    report = outputs["report"]
+    return "BLESSED" if report.get_int_custom_property("blessed") else (
+        "NOT BLESSED: " + report.get_string_custom_property("reason"))

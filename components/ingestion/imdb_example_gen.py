@@ -30,13 +30,14 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import EXAMPLES_KEY, RANGE_CONFIG_KEY
 from tfx.utils import proto_utils
 
-from components import cache_key_driver, imdb_layout, imdb_source, imdb_spans
-from components.imdb_layout import ReviewFile, ReviewFormatError
+from components import cache_key_driver
+from components.ingestion import imdb_layout, imdb_source, imdb_spans
+from components.ingestion.imdb_layout import ReviewFile, ReviewFormatError
 from modules import crash_points, review_text
 from modules.model_interface import (LABEL_FEATURE, LENGTH_BUCKET_FEATURE, PREVIOUS_SPAN_SPLIT, RATING_FEATURE,
-                                     REVIEW_ID_FEATURE, TEXT_FEATURE)
+                                     REVIEW_ID_FEATURE, SPANS_PROPERTY, TEXT_FEATURE)
 
-TRAIN_DIR, TEST_DIR = imdb_source.CORPUS_SPLITS  # aclImdb's folders, not output splits
+TRAIN_DIR, TEST_DIR = imdb_layout.CORPUS_SPLITS  # aclImdb's folders, not output splits
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
 READ_BATCH_SIZE = 250
 RECORDS_PER_SHARD = 10_000  # a split is ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files
@@ -50,7 +51,6 @@ DOWNLOAD_DIR_KEY = "download_dir"
 TRAIN_SPLIT_CONFIG_KEY = "train_split_config"
 TEST_SPLIT_NAME_KEY = "test_split_name"
 SOURCE_FINGERPRINT_KEY = "source_fingerprint"
-SPANS_PROPERTY = "spans"  # the window read, e.g. "2,3"
 PREVIOUS_SPAN_PROPERTY = "previous_span"  # 0: none
 
 
@@ -77,7 +77,7 @@ def review_to_example(review: ReviewFile) -> bytes:
             f"{review.path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
     if not text:
         raise ReviewFormatError(f"{review.path}: the review is empty; delete the file or restore its text.")
-    values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_source.LABEL_DIRS[review.label_dir],
+    values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_layout.LABEL_DIRS[review.label_dir],
               RATING_FEATURE: review.rating, REVIEW_ID_FEATURE: review.review_id,
               LENGTH_BUCKET_FEATURE: length_bucket(text)}
     # pyval_to_feature, not dict_to_example: that one writes a 0 label as an empty feature.
@@ -295,3 +295,10 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
             source=source, source_sha256=source_sha256 or "", download_dir=download_dir,
             train_split_config=train_split_config, test_split_name=test_split_name, range_config=range_config,
             examples=types.Channel(type=standard_artifacts.Examples)))
+
+
+def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
+    examples = outputs[EXAMPLES_KEY]
+    spans = examples.get_string_custom_property(SPANS_PROPERTY).replace(",", ", ")
+    return cached + "splits " + ", ".join(artifact_utils.decode_split_names(examples.split_names)) + (
+        f" (spans {spans})" if spans else "")

@@ -115,9 +115,15 @@ def rollback(base_directory: str, version: int) -> tuple[str, str]:
     return push(os.path.join(base_directory, str(version)), base_directory)
 
 
+def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
+    pushed = outputs[standard_component_specs.PUSHED_MODEL_KEY]
+    return (f"pushed version {pushed.get_string_custom_property('pushed_version')}"
+            if pushed.get_int_custom_property("pushed") else "nothing pushed (not blessed)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m components.atomic_pusher",
+        prog="python -m components.serving.atomic_pusher",
         description="Make a previous pushed version the served one again: it is copied as a new highest version.")
     parser.add_argument("command", choices=["rollback"])
     parser.add_argument("serving_model_dir", help="the Pusher's destination (local or gs://...)")

@@ -21,8 +21,7 @@ from typing import Iterator
 
 from absl import logging
 
-from components import imdb_layout, imdb_spans
-from components.imdb_layout import CORPUS_SPLITS, LABEL_DIRS  # noqa: F401  (the layout, named where sources are)
+from components.ingestion import imdb_layout, imdb_spans
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 KNOWN_SHA256 = {OFFICIAL_URL: "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"}

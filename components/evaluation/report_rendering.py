@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure to close
 
-from components import tfma_config
-from components.tfma_results import OVERALL, ModelResults
+from components.evaluation import tfma_config
+from components.evaluation.tfma_results import OVERALL, ModelResults
 from modules import model_interface
 
 # Labels by the name TFMA writes each metric under (`metric_name`), in the report's order.

@@ -1,7 +1,7 @@
 """The baseline a candidate is judged against and a warm start starts from: the model being served.
 
-`LatestServedModel` copies the highest version under the serving directory (only blessed models get there, and
-TF Serving serves the highest) into a Model artifact, empty on the first run. It is a plain container task on
+`LatestServedModel` copies the served version (`serving_versions.served_model`: only blessed models get there)
+into a Model artifact, empty on the first run. It is a plain container task on
 every orchestrator, unlike TFX's `Resolver`, whose resolver executors only Vertex AI runs.
 """
 
@@ -10,11 +10,8 @@ from typing import Any
 
 from absl import logging
 from tfx import types
-from tfx import v1 as tfx
-from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.dsl.io import fileio
-from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
@@ -31,10 +28,8 @@ SERVED_FROM_PROPERTY = "served_from"
 def baseline_model_uri(models: types.Artifact | list[types.Artifact] | None) -> str | None:
     """The SavedModel in `LatestServedModel`'s artifact (or one-item list), None if none or empty (none served)."""
     model = (models[0] if models else None) if isinstance(models, list) else models
-    if model is None:
-        return None
-    path = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
-    return path if fileio.exists(path) else None
+    return serving_versions.served_model(
+        path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)) if model else None)
 
 
 def without_empty_baseline(input_dict: dict[str, list[types.Artifact]], key: str) -> dict[str, list[types.Artifact]]:
@@ -54,20 +49,18 @@ def describe(model: types.Artifact | None) -> str:
 
 
 class Executor(base_executor.BaseExecutor):
-    """Copies the highest version under the serving directory into the Model artifact; leaves it empty if none."""
+    """Copies the served version under the serving directory into the Model artifact; leaves it empty if none."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
         serving_model_dir = exec_properties[SERVING_MODEL_DIR_KEY]
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
-        versions = serving_versions.versions(serving_model_dir)
+        served = serving_versions.served_model(serving_model_dir)
         model.set_string_custom_property(SERVED_FROM_PROPERTY, serving_model_dir)
-        model.set_int_custom_property(SERVED_VERSION_PROPERTY, versions[-1] if versions else 0)
-        if versions:  # checked first: a broken version stops the run here, before any training
-            serving_versions.check_servable(os.path.join(serving_model_dir, str(versions[-1])),
-                                            (model_interface.SERVING_SIGNATURE, model_interface.TEXT_SIGNATURE))
-            io_utils.copy_dir(os.path.join(serving_model_dir, str(versions[-1])),
-                              path_utils.serving_model_path(model.uri))
+        model.set_int_custom_property(SERVED_VERSION_PROPERTY, int(os.path.basename(served)) if served else 0)
+        if served:  # checked first: a broken version stops the run here, before any training
+            serving_versions.check_servable(served, (model_interface.SERVING_SIGNATURE, model_interface.TEXT_SIGNATURE))
+            io_utils.copy_dir(served, path_utils.serving_model_path(model.uri))
         logging.info("Baseline: %s", describe(model))
 
 
@@ -101,21 +94,5 @@ class LatestServedModel(base_component.BaseComponent):
                                                model=types.Channel(type=standard_artifacts.Model)))
 
 
-class EvaluatorExecutor(evaluator_executor.Executor):
-    """TFX's Evaluator executor; an empty baseline artifact is no baseline (the absolute bounds alone decide)."""
-
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
-        input_dict = without_empty_baseline(input_dict, standard_component_specs.BASELINE_MODEL_KEY)
-        super().Do(input_dict, output_dict, exec_properties)
-
-
-class GatingEvaluator(tfx.components.Evaluator):
-    """TFX's Evaluator judging against `LatestServedModel`'s artifact (`baseline_model`). Its node id stays
-    "Evaluator", which the runners' task resources and runtime parameters, and its output folder, name."""
-
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(EvaluatorExecutor)
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.with_id("Evaluator")
+def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
+    return "baseline: " + describe(outputs[MODEL_KEY])
