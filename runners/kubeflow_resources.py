@@ -11,7 +11,7 @@ picks a machine from `cpu_limit` / `memory_limit` and an accelerator `type` such
 A pod is scheduled only on a node whose allocatable (capacity less the kubelet's reservation) less what is already
 requested there holds its requests; otherwise it stays Pending without an error. `misfits` names the tasks whose
 requests a node shape cannot hold, with GKE's reservation formula and the system pods' requests
-(configs.KUBEFLOW_SYSTEM_PODS) taken off.
+(kubeflow_config.SYSTEM_PODS) taken off.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from kfp.pipeline_spec import pipeline_spec_pb2
-
-ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 DEFAULT_TASK = "default"
 TRAINER = "Trainer"
 GIB = Decimal(2**30)
@@ -138,9 +135,11 @@ def parse_task_resources(items: list[str]) -> dict[str, TaskResources]:
     return resources
 
 
-def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str) -> ResourceSpec:
-    """The ResourceSpec a task gets on `target` (module docstring)."""
-    spec = ResourceSpec()
+def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str):
+    """The PipelineSpec ResourceSpec a task gets on `target` (module docstring)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2  # imported here: kfp takes seconds, flags need none of it
+
+    spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec()
     if target == "vertex":
         spec.cpu_limit, spec.memory_limit = resources.cpu_cores, resources.memory_gb
         if gpu:
