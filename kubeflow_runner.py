@@ -53,18 +53,12 @@ def kubeflow(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Kubef
     if args.target and args.submit and args.target != args.submit:
         parser.error(f"--submit {args.submit} runs the spec on {args.submit}, not --target {args.target}")
     try:
-        config = KubeflowConfig(**{**cli.flag_values(KubeflowConfig, args), "target": args.target or args.submit
-                                   or "kfp"}, parameter_values=parameter_values(parser, args.parameter),
-                                task_resources=kubeflow_resources.parse_task_resources(args.task_resources),
-                                node_shape=kubeflow_resources.parse_node_shape(args.node_shape))
-        config.gpu()
-    except kubeflow_resources.ResourceError as error:
+        return KubeflowConfig(**{**cli.flag_values(KubeflowConfig, args), "target": args.target or args.submit
+                                 or "kfp"}, parameter_values=parameter_values(parser, args.parameter),
+                              task_resources=kubeflow_resources.parse_task_resources(args.task_resources),
+                              node_shape=kubeflow_resources.parse_node_shape(args.node_shape))
+    except (cli.ConfigError, kubeflow_resources.ResourceError) as error:
         parser.error(str(error))
-    check_paths_for_target(parser, config)
-    check_image_for_target(parser, config.image, config.target)
-    if config.submit == "vertex" and not config.vertex_project:
-        parser.error("--submit vertex needs --vertex-project")
-    return config
 
 
 def parse_args(argv: list[str] | None = None) -> kubeflow_spec.KubeflowRun:
@@ -95,32 +89,6 @@ def parameter_values(parser: argparse.ArgumentParser, items: list[str]) -> Mappi
                          f"{', '.join(kubeflow_config.RUNTIME_PARAMETERS)}")
         values[name] = value
     return MappingProxyType(values)
-
-
-def check_paths_for_target(parser: argparse.ArgumentParser, config: KubeflowConfig) -> None:
-    """Stops with one line unless the artifact and serving roots and the data are paths the target's pods open
-    (kubeflow_config.TARGETS)."""
-    schemes = kubeflow_config.TARGETS[config.target]
-    for flag, value, extra in (("--pipeline-root", config.pipeline_root, ()),
-                               ("--serving-model-dir", config.serving_model_dir, ()),
-                               ("--data", config.data, ("http://", "https://"))):
-        if schemes:
-            if not value.startswith(schemes + extra):
-                parser.error(f"{flag} {value}: the pipeline's pods open it with TensorFlow's filesystems, which "
-                             f"read {', '.join(schemes + extra)} on a cluster ({kubeflow_config.FILESYSTEMS_NOTE}); "
-                             f"use {schemes[0]}BUCKET/PATH")
-        elif not (os.path.isabs(value) or value.startswith(extra)):
-            parser.error(f"{flag} {value}: --target kfp-local mounts absolute local paths into the containers; "
-                         f"use {os.path.abspath(value)}")
-
-
-def check_image_for_target(parser: argparse.ArgumentParser, image: str, target: str) -> None:
-    """Stops with one line if a cluster (--target kfp or vertex) cannot pull `image`: a name with no registry or
-    namespace (such as the default, the local tag `make image` builds) resolves to Docker Hub's official images."""
-    if target != "kfp-local" and "/" not in image:
-        parser.error(f"--image {image}: a cluster pulls each task's image from a registry, and this names none; "
-                     f"build and push one ({kubeflow_config.IMAGE_BUILD_HINT}, e.g. "
-                     f"us-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG) and pass it as --image")
 
 
 def main(argv: list[str] | None = None) -> str:

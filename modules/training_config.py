@@ -1,9 +1,6 @@
-"""Each setting declared once: `setting` makes a dataclass field that carries its default (its type is the
-annotation), its runners' flag's help, its bounds, how a run shows it, and what TFX's Tuner tries; the flags
-(runners/cli.py), the recipes (pipeline/configs.py), the run history and the Tuner read them from the field.
-`TrainingConfig` (the Trainer's `custom_config`) and `TuningConfig` are declared so. No TensorFlow, so runners and
-the pipeline check a configuration before any work; the Trainer checks again.
-"""
+"""Each setting declared once (`setting`: a dataclass field with its help, bounds, label and search space, which
+the flags, recipes, run history and Tuner read), and `TrainingConfig` (the Trainer's `custom_config`) and
+`TuningConfig` so declared. No TensorFlow: runners check a configuration before any work; the Trainer again."""
 
 from __future__ import annotations
 
@@ -41,41 +38,36 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:
-    in_range = is_number(value) and isinstance(value, int) and low <= value and (high is None or value <= high)
-    check(field, value, in_range, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
+def bounds(ok: Callable[[Any], bool], allowed: str) -> Bounds:
+    """The bounds of the values `ok` accepts; out of them, ConfigError "--flag value: `allowed`"."""
+    return lambda field, value: check(field, value, ok(value), allowed)
 
 
-def check_unit_interval(field: str, value: Any, *, closed: bool) -> None:
-    """`value` in [0, 1] (`closed`) or [0, 1)."""
-    check(field, value, is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
-          f"must be a number in [0, 1{']' if closed else ')'}")
+def integer(low: int, high: int | None = None) -> Bounds:
+    return bounds(lambda value: is_number(value) and isinstance(value, int) and low <= value and (
+        high is None or value <= high), f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}"))
+
+
+def fraction(*, closed: bool = False) -> Bounds:
+    """[0, 1] (`closed`) or [0, 1)."""
+    return bounds(lambda value: is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
+                  f"must be a number in [0, 1{']' if closed else ')'}")
+
+
+def one_of(choices: tuple[str, ...]) -> Bounds:
+    return bounds(lambda value: value in choices, f"must be one of {', '.join(choices)}")
+
+
+POSITIVE = bounds(lambda value: is_number(value) and 0 < value < math.inf, "must be a number > 0")
+BOOLEAN = bounds(lambda value: isinstance(value, bool), "must be true or false")
+HANDLE = bounds(lambda value: isinstance(value, str) and bool(value),
+                "must name a TF Hub handle (URL) or a SavedModel folder")
 
 
 def check_steps(field: str, steps: int | None) -> None:
     """Train or eval steps: unset (None: whole passes), or at least 1."""
     if steps is not None:
-        check_int(field, steps, 1)
-
-
-def integer(low: int, high: int | None = None) -> Bounds:
-    return lambda field, value: check_int(field, value, low, high)
-
-
-def fraction(*, closed: bool = False) -> Bounds:
-    return lambda field, value: check_unit_interval(field, value, closed=closed)
-
-
-def positive(field: str, value: Any) -> None:
-    check(field, value, is_number(value) and 0 < value < math.inf, "must be a number > 0")
-
-
-def boolean(field: str, value: Any) -> None:
-    check(field, value, isinstance(value, bool), "must be true or false")
-
-
-def one_of(choices: tuple[str, ...]) -> Bounds:
-    return lambda field, value: check(field, value, value in choices, f"must be one of {', '.join(choices)}")
+        integer(1)(field, steps)
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", bounds: Bounds | None = None, *,
@@ -89,8 +81,7 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", bounds: Bounds |
     recipe's; `group`: the --help group its flag is listed in."""
     return dataclasses.field(default=default, metadata={
         "help": help, "bounds": bounds or (one_of(choices) if choices else None), "choices": choices,
-        "label": label, "search": search, "recipe": recipe, "flag": flag,
-        "group": group})
+        "label": label, "search": search, "recipe": recipe, "flag": flag, "group": group})
 
 
 def flag_name(field: dataclasses.Field, prefix: str = "") -> str:
@@ -103,21 +94,12 @@ def field_types(config_class: type) -> dict[str, Any]:
     return typing.get_type_hints(config_class)
 
 
-def optional(config_class: type, field: str) -> bool:
-    """Whether the field may be None (unset)."""
-    return type(None) in typing.get_args(field_types(config_class)[field])
-
-
 def check_settings(config: Any, prefix: str = "") -> None:
     """Raises ConfigError naming the first field of `config` outside its bounds (None passes where it may be)."""
     for field in dataclasses.fields(config):
-        value, bounds = getattr(config, field.name), field.metadata.get("bounds")
-        if bounds and not (value is None and optional(type(config), field.name)):
-            bounds(flag_name(field, prefix), value)
-
-
-def handle(field: str, value: Any) -> None:
-    check(field, value, isinstance(value, str) and bool(value), "must name a TF Hub handle (URL) or a SavedModel folder")
+        value, check_value = getattr(config, field.name), field.metadata.get("bounds")
+        if check_value and not (value is None and type(None) in typing.get_args(field_types(type(config))[field.name])):
+            check_value(flag_name(field, prefix), value)
 
 
 def length_label(epochs: int, run: Mapping[str, Any]) -> str:
@@ -130,38 +112,34 @@ class TrainingConfig:
     Labelled fields are shown in this order; the Tuner draws the tunable ones in this order."""
 
     preprocess_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor",
-                                     bounds=handle)
-    encoder_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT encoder", bounds=handle)
+                                     bounds=HANDLE)
+    encoder_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT encoder", bounds=HANDLE)
     truncation: str = setting(review_text.HEAD, "which tokens of a review longer than --seq-length are read",
                               choices=review_text.TRUNCATIONS, label="seq {seq_length}, {}", recipe=True)
-    learning_rate: float = setting(3e-5, "peak AdamW rate", positive, label="lr {:g}", recipe=True,
+    learning_rate: float = setting(3e-5, "peak AdamW rate", POSITIVE, label="lr {:g}", recipe=True,
                                    search=(2e-5, 3e-5, 5e-5, 8e-5))  # around bench/RESULTS.md's best recipe
-    warmup_fraction: float = setting(0.1, "share of the steps the rate warms up in", fraction(),
-                                     search=(0.06, 0.1, 0.2))
+    warmup_fraction: float = setting(0.1, "share of steps the rate warms up in", fraction(), search=(0.06, 0.1, 0.2))
     seq_length: int = setting(128, "tokens per review, at most the encoder's position embeddings",
                               integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH), recipe=True, search=())
-    epochs: int = setting(5, "passes over the data, or validations with --train-steps", integer(1),
-                          label=length_label, recipe=True)
+    epochs: int = setting(5, "passes over the data, or validations with --train-steps", integer(1), label=length_label,
+                          recipe=True)
     batch_size: int = setting(32, "examples per step", integer(1))
     dropout_rate: float = setting(0.1, "dropout before the classifier", fraction())
     # Dropout on the encoder's attention probabilities, (batch, heads, length, length) random numbers a layer and
-    # step: the costliest op of a step at long sequences on a CPU (bench/RESULTS.md). None: the encoder's own.
+    # step: the costliest op of a step at long sequences on a CPU (bench/RESULTS.md).
     attention_dropout_rate: float | None = setting(
         None, "dropout on the encoder's attention probabilities; unset: the encoder's own", fraction(),
         label="attention dropout {:g}", recipe=True)
     shuffle_buffer: int = setting(10_000, "examples shuffled together", integer(1), flag=False)
     seed: int = setting(42, "seed of the weights' initialization and the shuffling", integer(0), flag=False)
-    precision: str = setting(AUTO, "auto: mixed_bfloat16 where the hardware has native bfloat16 "
-                                   "(modules/hardware.py)", choices=PRECISIONS)
-    # With a served model (the Trainer's base_model), fine-tune it instead of the pretrained encoder, with its
-    # own learning rate and epochs (new data on a trained model needs less); without one, train as usual.
-    warm_start: bool = setting(False, "fine-tune the served model (the newest pushed version) if there is one, "
-                                      "with --warm-start-learning-rate and --warm-start-epochs", boolean,
-                               label="warm start")
-    warm_start_learning_rate: float = setting(1e-5, "peak AdamW rate of a warm start", positive)
+    precision: str = setting(AUTO, "auto: mixed_bfloat16 where the hardware has native bfloat16", choices=PRECISIONS)
+    warm_start: bool = setting(False, "fine-tune the served model (the newest pushed version) if there is one, with "
+                                      "--warm-start-learning-rate and --warm-start-epochs", BOOLEAN, label="warm start")
+    warm_start_learning_rate: float = setting(1e-5, "peak AdamW rate of a warm start (a trained model needs less)",
+                                              POSITIVE)
     warm_start_epochs: int = setting(1, "epochs of a warm start", integer(1))
-    backup_root: str = setting("", "per-run epoch backups; '' keeps them in model_run (no resume across "
-                                   "executions)", flag=False)
+    backup_root: str = setting("", "per-run epoch backups; '' keeps them in model_run (no resume across executions)",
+                               flag=False)
 
     def __post_init__(self):
         """Raises ConfigError naming the first value out of its range."""
@@ -222,9 +200,9 @@ class TuningConfig:
     def __post_init__(self):
         check_settings(self, prefix="tune_")
         for name, values in self.values:
-            bounds, default = TRAINING_FIELDS[name].metadata["bounds"], TRAINING_FIELDS[name].metadata["search"]
+            check_value, default = TRAINING_FIELDS[name].metadata["bounds"], TRAINING_FIELDS[name].metadata["search"]
             for value in values:
-                bounds(tune_flag(name), value)
+                check_value(tune_flag(name), value)
             check(tune_flag(name), values, bool(values) or not default, "must name at least one")
 
     def custom_config(self) -> dict[str, Any]:

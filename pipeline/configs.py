@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from modules import model_interface
-from modules.training_config import (ConfigError, TrainingConfig, TuningConfig, check, check_settings, fraction,
+from modules.training_config import (ConfigError, TrainingConfig, TuningConfig, bounds, check_settings, fraction,
                                      integer, setting)
 
 PIPELINE_NAME = "imdb-bert-tfx"
@@ -90,10 +90,6 @@ class DataConfig:
             raise ConfigError(f"--drift-config {self.drift_config_file!r}: no such file")
 
 
-def named(field: str, value: str) -> None:
-    check(field, value, bool(value), "must name a split")
-
-
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
     """The gate: bless only at or above `accuracy_threshold` on `split` (a model that learned nothing scores
@@ -104,7 +100,8 @@ class EvaluationConfig:
     accuracy_threshold: float = setting(0.7, "bless only at or above this eval accuracy", fraction(closed=True))
     max_accuracy_drop: float = setting(0.02, "bless only if at most this far below the last blessed model's "
                                              "accuracy", fraction(closed=True))
-    split: str = setting(model_interface.EVAL_SPLIT, "split the gate evaluates", named, flag=False)
+    split: str = setting(model_interface.EVAL_SPLIT, "split the gate evaluates", bounds(bool, "must name a split"),
+                         flag=False)
     slice_features: tuple[str, ...] = setting(
         (model_interface.LENGTH_BUCKET_FEATURE, model_interface.RATING_FEATURE),
         "comma-separated example features to report metrics per value of ('' for the overall slice only)")

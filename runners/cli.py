@@ -151,10 +151,6 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
             + (f", changed by {' '.join(changed)}" if changed else ""))
 
 
-def fields_of(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
-    return {field.name: values[field.name] for field in dataclasses.fields(config_class) if field.name in values}
-
-
 def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataConfig,
                     handles: encoders.EncoderHandles, serving_model_dir: str, recipe: str,
                     enable_cache: bool = False, beam_args: tuple[str, ...] | None = None) -> configs.PipelineConfig:
@@ -165,7 +161,8 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
     if "epochs" in given and "train_steps" not in given:
         given["train_steps"] = None
     settings = {**configs.recipe(recipe), **given}
-    training = TrainingConfig(**{**flag_values(TrainingConfig, args), **fields_of(TrainingConfig, settings),
+    trained = {name: value for name, value in settings.items() if name in TRAINING_FIELDS}
+    training = TrainingConfig(**{**flag_values(TrainingConfig, args), **trained,
                                  "preprocess_handle": handles.preprocess, "encoder_handle": handles.encoder})
     evaluation = configs.EvaluationConfig(**flag_values(configs.EvaluationConfig, args))
     tuning = TuningConfig(**{**flag_values(TuningConfig, args, "tune_"), "eval_steps": args.tune_eval_steps or None},
@@ -173,9 +170,9 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
                                                      value_type(TrainingConfig, name)))
                                        for name in training_config.TUNABLE_FIELDS)) if args.tune else None
     return configs.PipelineConfig(
-        **{**flag_values(configs.PipelineConfig, args), **fields_of(configs.PipelineConfig, settings)}, root=root,
-        data=data, training=training, serving_model_dir=serving_model_dir, evaluation=evaluation, tuning=tuning,
-        beam_args=tuple(args.beam_arg if beam_args is None else beam_args), enable_cache=enable_cache)
+        **{**flag_values(configs.PipelineConfig, args), **{k: v for k, v in settings.items() if k not in trained}},
+        root=root, data=data, training=training, serving_model_dir=serving_model_dir, evaluation=evaluation,
+        tuning=tuning, beam_args=tuple(args.beam_arg if beam_args is None else beam_args), enable_cache=enable_cache)
 
 
 def data_config(args: argparse.Namespace, **values: Any) -> configs.DataConfig:

@@ -8,13 +8,12 @@ import os
 from types import MappingProxyType
 from typing import Mapping
 
-from modules.training_config import setting
+from modules.training_config import ConfigError, check_settings, setting
 from pipeline import configs
 from runners import kubeflow_resources
 from runners.kubeflow_resources import TaskResources
 
-# A cluster pulls the component image (see Dockerfile) from a registry, so for --target kfp or vertex --image must
-# name one (kubeflow_runner.py refuses a name without a registry or namespace); this builds and pushes one.
+# How to build and push the component image (see Dockerfile) to a registry, which a cluster pulls it from.
 IMAGE_BUILD_HINT = "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG"
 # The encoder a cluster run trains by default: the local default's, the offline MiniLM in TF Hub format,
 # converted into the image when it is built (Dockerfile: `python -m runners.offline_assets`) under this folder of
@@ -24,8 +23,8 @@ IMAGE_CACHE_DIR = ".cache"
 # executors open artifact URIs themselves with tf.io.gfile, so KFP's default minio:// root will not do; this
 # project's TensorFlow opens gs:// (tests check it). "kfp-local": kfp.local's DockerRunner, absolute local
 # paths mounted into the containers.
-TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({"kfp": ("gs://",), "vertex": ("gs://",),
-                                                           "kfp-local": ()})
+TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({"kfp": ("gs://",), "vertex": ("gs://",), "kfp-local": ()})
+WEB = ("http://", "https://")  # --data may also be the tarball's URL
 FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest release (0.37.1) is built for "
                     "TensorFlow 2.16 and does not load with 2.21")
 # Execution properties compiled as pipeline parameters, settable per run without recompiling:
@@ -33,22 +32,16 @@ FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest release (0
 # as a whole execution property, so proto-valued ones (TrainArgs, TFMA EvalConfig) take the proto's JSON.
 RUNTIME_PARAMETERS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
     "data_source": ("ImdbExampleGen", "source", "aclImdb folder (gs://...) or tarball URL to read"),
-    "train_args": ("Trainer", "train_args",
-                   'TFX TrainArgs as JSON, e.g. {"splits": ["train"], "num_steps": 2000}'),
+    "train_args": ("Trainer", "train_args", 'TFX TrainArgs as JSON, e.g. {"splits": ["train"], "num_steps": 2000}'),
     "eval_args": ("Trainer", "eval_args", 'TFX EvalArgs as JSON, e.g. {"splits": ["eval"], "num_steps": 100}'),
-    "eval_config": ("Evaluator", "eval_config",
-                    "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
+    "eval_config": ("Evaluator", "eval_config", "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
 })
 # CPU and memory each task requests on a cluster (--task-resources ID=CPU,MEMORY), by component id; the rest
 # get "default". The Trainer fine-tunes BERT: the most of both, yet it fits NODE_SHAPE with room for the node's
 # system pods. See runners/kubeflow_resources.py.
 TASK_RESOURCES: Mapping[str, tuple[str, str]] = MappingProxyType({
-    kubeflow_resources.DEFAULT_TASK: ("1", "4Gi"),
-    "StatisticsGen": ("2", "8Gi"),
-    "Trainer": ("7", "26Gi"),
-    "Evaluator": ("4", "16Gi"),
-    "TestSetEvaluator": ("4", "16Gi"),
-})
+    kubeflow_resources.DEFAULT_TASK: ("1", "4Gi"), "StatisticsGen": ("2", "8Gi"), "Trainer": ("7", "26Gi"),
+    "Evaluator": ("4", "16Gi"), "TestSetEvaluator": ("4", "16Gi")})
 # The node every task's requests must fit (--node-shape CPU,MEMORY; compiling warns if one does not): an 8-vCPU,
 # 32 GB machine (GKE e2-standard-8, n2-standard-8). A pod can have the node's allocatable (its capacity less
 # the kubelet's reservation, by GKE's formula: 7.91 CPU and 28.3Gi here) less what the node's system pods
@@ -56,26 +49,16 @@ TASK_RESOURCES: Mapping[str, tuple[str, str]] = MappingProxyType({
 NODE_SHAPE = ("8", "32Gi")
 SYSTEM_PODS = ("400m", "1Gi")
 # --trainer-gpus N: the accelerator the Trainer asks for, per target (KFP: the Kubernetes resource name; Vertex
-# AI: its accelerator type), and the image target with TensorFlow's CUDA libraries it then runs in (Dockerfile
-# `gpu`; --gpu-image, default: --image with this suffix on its tag).
+# AI: its accelerator type), and the tag suffix of the image with TensorFlow's CUDA libraries (Dockerfile `gpu`).
 GPU_TYPES: Mapping[str, str] = MappingProxyType({"kfp": "nvidia.com/gpu", "kfp-local": "nvidia.com/gpu",
                                                  "vertex": "NVIDIA_TESLA_T4"})
 GPU_IMAGE_SUFFIX = "-gpu"
-# Dataflow (--dataflow-project/--dataflow-region): Beam components run there, with the component image as
-# the workers' SDK container (it holds the project's code), staging under <pipeline root>/beam-temp.
+# With --dataflow-project, with the component image (it holds the project's code) as the workers' SDK container.
 DATAFLOW_BEAM_ARGS = ("--runner=DataflowRunner", "--experiments=use_runner_v2")
 VERTEX_REGION = "us-central1"
 RESOURCES = "resources (each task's pod; see runners/kubeflow_resources.py)"
 DATAFLOW = "Dataflow (Beam components run on Dataflow, workers use --image)"
 SUBMISSION = "submission"
-
-
-def gpu_image(image: str) -> str:
-    """`image` with the GPU suffix after its tag (REGISTRY/NAME:TAG -> REGISTRY/NAME:TAG-gpu)."""
-    name, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag:
-        name, tag = image, "latest"
-    return f"{name}:{tag}{GPU_IMAGE_SUFFIX}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -117,6 +100,29 @@ class KubeflowConfig:
     vertex_region: str = setting(VERTEX_REGION, "Vertex AI region", group=SUBMISSION)
     service_account: str | None = setting(None, "service account the Vertex AI run uses", group=SUBMISSION)
 
+    def __post_init__(self):
+        """Raises ConfigError (ResourceError) for what the target refuses: a path its pods cannot open, an image a
+        cluster cannot pull (a name without registry or namespace, such as the local tag `make image` builds,
+        resolves to Docker Hub's official images), a submission without its project, GPUs it names otherwise."""
+        check_settings(self)
+        schemes = TARGETS[self.target]
+        for flag, value, extra in (("--pipeline-root", self.pipeline_root, ()), ("--data", self.data, WEB),
+                                   ("--serving-model-dir", self.serving_model_dir, ())):
+            if schemes and not value.startswith(schemes + extra):
+                raise ConfigError(f"{flag} {value}: the pipeline's pods open it with TensorFlow's filesystems, which "
+                                  f"read {', '.join(schemes + extra)} on a cluster ({FILESYSTEMS_NOTE}); use "
+                                  f"{schemes[0]}BUCKET/PATH")
+            if not schemes and not (os.path.isabs(value) or value.startswith(extra)):
+                raise ConfigError(f"{flag} {value}: --target kfp-local mounts absolute local paths into the "
+                                  f"containers; use {os.path.abspath(value)}")
+        if self.target != "kfp-local" and "/" not in self.image:
+            raise ConfigError(f"--image {self.image}: a cluster pulls each task's image from a registry, and this "
+                              f"names none; build and push one ({IMAGE_BUILD_HINT}, e.g. "
+                              f"us-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG) and pass it as --image")
+        if self.submit == "vertex" and not self.vertex_project:
+            raise ConfigError("--submit vertex needs --vertex-project")
+        self.gpu()
+
     def gpu(self) -> kubeflow_resources.GpuRequest | None:
         """The Trainer's GPUs (--trainer-gpus of --gpu-type, else the target's); ResourceError if the target
         would refuse them."""
@@ -124,7 +130,11 @@ class KubeflowConfig:
                                               self.target)
 
     def trainer_image(self) -> str:
-        return self.gpu_image or gpu_image(self.image)
+        """--gpu-image, else --image with the GPU suffix after its tag (REGISTRY/NAME:TAG -> REGISTRY/NAME:TAG-gpu)."""
+        name, sep, tag = self.image.rpartition(":")
+        if not sep or "/" in tag:
+            name, tag = self.image, "latest"
+        return self.gpu_image or f"{name}:{tag}{GPU_IMAGE_SUFFIX}"
 
     def beam_args(self) -> list[str]:
         """The Beam options that run the Beam components on Dataflow (with --dataflow-project), else none."""

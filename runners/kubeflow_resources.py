@@ -49,15 +49,12 @@ class TaskResources:
     memory: str
 
     def __post_init__(self):
-        try:
-            quantity(self.cpu)
-        except ResourceError:
-            raise ResourceError(f"CPU {self.cpu!r}: expected cores (2, 0.5) or millicores (500m)") from None
-        try:
-            quantity(self.memory)
-        except ResourceError:
-            raise ResourceError(f"memory {self.memory!r}: expected a Kubernetes quantity such as 8Gi or 512Mi") \
-                from None
+        for name, text, expected in (("CPU", self.cpu, "cores (2, 0.5) or millicores (500m)"),
+                                     ("memory", self.memory, "a Kubernetes quantity such as 8Gi or 512Mi")):
+            try:
+                quantity(text)
+            except ResourceError:
+                raise ResourceError(f"{name} {text!r}: expected {expected}") from None
 
     @property
     def cpu_cores(self) -> float:

@@ -71,7 +71,7 @@ def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
                 f"then re-run with --submit vertex.")):
             aiplatform.init(project=project, location=region)
             job = aiplatform.PipelineJob(
-                display_name=settings.run_name or "imdb-bert-tfx", template_path=job_path, pipeline_root=run.config.root,
-                parameter_values=arguments, enable_caching=False)
+                display_name=settings.run_name or run.config.name, template_path=job_path,
+                pipeline_root=run.config.root, parameter_values=arguments, enable_caching=False)
             job.submit(service_account=settings.service_account)
         print(f"Submitted to Vertex AI Pipelines: {job.resource_name}")
