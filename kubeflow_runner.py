@@ -53,10 +53,11 @@ def kubeflow(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Kubef
     if args.target and args.submit and args.target != args.submit:
         parser.error(f"--submit {args.submit} runs the spec on {args.submit}, not --target {args.target}")
     try:
-        return KubeflowConfig(**{**cli.flag_values(KubeflowConfig, args), "target": args.target or args.submit
-                                 or "kfp"}, parameter_values=parameter_values(parser, args.parameter),
-                              task_resources=kubeflow_resources.parse_task_resources(args.task_resources),
-                              node_shape=kubeflow_resources.parse_node_shape(args.node_shape))
+        return KubeflowConfig(
+            **{**cli.flag_values(KubeflowConfig, args), "target": args.target or args.submit or "kfp"},
+            parameter_values=parameter_values(parser, args.parameter),
+            task_resources=MappingProxyType(kubeflow_resources.parse_task_resources(args.task_resources)),
+            node_shape=kubeflow_resources.parse_node_shape(args.node_shape))
     except (cli.ConfigError, kubeflow_resources.ResourceError) as error:
         parser.error(str(error))
 
