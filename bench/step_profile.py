@@ -95,7 +95,9 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--attention-dropout", default="encoder,0",
                         help="attention dropout rates to compare; 'encoder': the encoder's own")
+    parser.add_argument("--xla", default="off", help="comma-separated: off, on (the training step compiled by XLA)")
     parser.add_argument("--no-trace", action="store_true")
+    parser.add_argument("--no-input", action="store_true", help="skip the input pipeline and validation parts")
     parser.add_argument("--real-steps", type=int, default=0,
                         help="also time this many training steps on real length-grouped batches per dropout rate")
     args = parser.parse_args()
@@ -132,45 +134,50 @@ def main() -> None:
     texts = [t for t, _ in trainer.read_records(split_files(examples.uri, "train")).batch(512).map(
         trainer._parse_batch).take(1).unbatch().as_numpy_iterator()]
     attention_dropouts = [None if rate == "encoder" else float(rate) for rate in args.attention_dropout.split(",")]
-    for seq_length in lengths:
-        for attention_dropout in attention_dropouts:
-            tf.keras.backend.clear_session()
-            config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=seq_length,
-                                            truncation="head+tail", precision=precision, batch_size=BATCH_SIZE,
-                                            attention_dropout_rate=attention_dropout)
-            classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
-            trainer.compile_classifier(classifier, config, 1000)
-            model = classifier.logit_model
-            inputs = classifier.preprocessor(tf.constant(texts))
-            # Full batches of exactly seq_length tokens (the longest reviews' shape).
-            batch = {name: tf.tile(tensor[:1], [BATCH_SIZE, 1]) for name, tensor in inputs.items()}
-            batch["input_mask"] = tf.ones_like(batch["input_mask"])
-            labels = tf.ones([BATCH_SIZE, 1])
-            forward = tf.function(lambda x: model(x, training=False))
-            label = (f"seq {seq_length}, attention dropout "
-                     f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}")
-            train_step = timed(lambda: model.train_on_batch(batch, labels), args.steps)
-            forward_step = timed(lambda: forward(batch).numpy(), args.steps)
-            print(f"{label}: training step {train_step:.3f} s ({BATCH_SIZE / train_step:.1f} reviews/s), "
-                  f"forward {forward_step:.3f} s ({BATCH_SIZE / forward_step:.1f} reviews/s), "
-                  f"ratio {train_step / forward_step:.2f}", flush=True)
-            if not args.no_trace:
-                trace_dir = tempfile.mkdtemp(prefix=f"profile-{seq_length}-")
-                tf.profiler.experimental.start(trace_dir)
-                for _ in range(3):
-                    model.train_on_batch(batch, labels)
-                tf.profiler.experimental.stop()
-                print_breakdown(f"{label}, 3 training steps", op_self_seconds(trace_dir))
+    xla_modes = [mode == "on" for mode in args.xla.split(",")]
+    for seq_length, attention_dropout, xla in ((n, rate, xla) for n in lengths for rate in attention_dropouts
+                                               for xla in xla_modes):
+        tf.keras.backend.clear_session()
+        config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=seq_length,
+                                        truncation="head+tail", precision=precision, batch_size=BATCH_SIZE,
+                                        attention_dropout_rate=attention_dropout)
+        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
+        trainer.compile_classifier(classifier, config, 1000)
+        model = classifier.logit_model
+        model.jit_compile = xla
+        inputs = classifier.preprocessor(tf.constant(texts))
+        # Full batches of exactly seq_length tokens (the longest reviews' shape).
+        batch = {name: tf.tile(tensor[:1], [BATCH_SIZE, 1]) for name, tensor in inputs.items()}
+        batch["input_mask"] = tf.ones_like(batch["input_mask"])
+        labels = tf.ones([BATCH_SIZE, 1])
+        forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
+        label = (f"seq {seq_length}, attention dropout "
+                 f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}"
+                 f"{', XLA' if xla else ''}")
+        train_step = timed(lambda: model.train_on_batch(batch, labels), args.steps)
+        forward_step = timed(lambda: forward(batch).numpy(), args.steps)
+        print(f"{label}: training step {train_step:.3f} s ({BATCH_SIZE / train_step:.1f} reviews/s), "
+              f"forward {forward_step:.3f} s ({BATCH_SIZE / forward_step:.1f} reviews/s), "
+              f"ratio {train_step / forward_step:.2f}", flush=True)
+        if not args.no_trace:
+            trace_dir = tempfile.mkdtemp(prefix=f"profile-{seq_length}-")
+            tf.profiler.experimental.start(trace_dir)
+            for _ in range(3):
+                model.train_on_batch(batch, labels)
+            tf.profiler.experimental.stop()
+            print_breakdown(f"{label}, 3 training steps", op_self_seconds(trace_dir))
 
     # What the Trainer's steps cost: real, length-grouped batches at --input-length, as `make_dataset` feeds them.
     train_files, eval_files = split_files(examples.uri, "train"), split_files(examples.uri, "eval")
-    for attention_dropout in attention_dropouts if args.real_steps else ():
+    for attention_dropout, xla in ((rate, xla) for rate in attention_dropouts for xla in xla_modes
+                                   if args.real_steps):
         tf.keras.backend.clear_session()
         config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,
                                         truncation="head+tail", precision=precision,
                                         attention_dropout_rate=attention_dropout)
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, 1000)
+        classifier.logit_model.jit_compile = xla
         batches = trainer.make_dataset(train_files, BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor)
         tokens = []
         classifier.logit_model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up: traces the shapes
@@ -182,10 +189,13 @@ def main() -> None:
             classifier.logit_model.train_on_batch(inputs, label)
         seconds = (time.perf_counter() - started) / args.real_steps
         print(f"seq {longest} real batches, attention dropout "
-              f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}: {seconds:.2f} s a "
+              f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}{', XLA' if xla else ''}: "
+              f"{seconds:.2f} s a "
               f"step over {args.real_steps} steps, {np.mean(tokens) / BATCH_SIZE:.0f} padded tokens a review "
               f"({np.mean(tokens) / seconds:.0f} tokens/s)", flush=True)
 
+    if args.no_input:
+        return
     # The input pipeline and the validation pass, at --input-length.
     config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,
                                     truncation="head+tail", precision=precision)

@@ -169,11 +169,11 @@ TRAINING_FIELDS = {field.name: field for field in dataclasses.fields(TrainingCon
 TUNABLE_FIELDS = tuple(name for name, field in TRAINING_FIELDS.items() if field.metadata["search"] is not None)
 
 
-def describe(run: Mapping[str, Any]) -> str:
-    """The labelled settings `run` (a TrainingConfig's fields, and `train_steps`) sets, in a few words: "seq 512,
-    head+tail, lr 5e-05, 1000 steps in 5 epochs"."""
+def describe(run: Mapping[str, Any], fields: Mapping[str, dataclasses.Field] = TRAINING_FIELDS) -> str:
+    """The labelled settings of `fields` that `run` (a TrainingConfig's fields, `train_steps`...) sets, in their
+    order, in a few words: "seq 512, head+tail, lr 5e-05, 800 steps in 4 epochs"."""
     words = []
-    for name, field in TRAINING_FIELDS.items():
+    for name, field in fields.items():
         label, value = field.metadata["label"], run.get(name)
         if label and value is not None and value is not False:
             words.append(label(value, run) if callable(label) else label.format(value, **run))

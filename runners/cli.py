@@ -97,11 +97,11 @@ def add_encoder_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Training flags; those a recipe sets default to None (the recipe's), the rest to their fields'."""
-    group = parser.add_argument_group("training")
+    group, shown = parser.add_argument_group("training"), configs.LABELLED_FIELDS
     group.add_argument("--recipe", choices=tuple(configs.RECIPES),
                        help=f"training settings the flags below start from (default: {configs.REAL_DATA_RECIPE} "
                             f"with --data, {configs.SYNTHETIC_DATA_RECIPE} on the synthetic corpus): "
-                            + "; ".join(f"{name}: {training_config.describe(configs.recipe(name))}"
+                            + "; ".join(f"{name}: " + training_config.describe(configs.recipe(name), shown)
                                         for name in configs.RECIPES))
     add_flags(group, TrainingConfig, set(TRAINING_FIELDS) - {"preprocess_handle", "encoder_handle"})
     add_flags(group, configs.PipelineConfig)
@@ -147,7 +147,7 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     recipe = configs.recipe(name)
     used = {field: getattr(config.training if field in TRAINING_FIELDS else config, field) for field in recipe}
     changed = [f"{flag(field)} {value}" for field, value in used.items() if value != recipe[field]]
-    return (f"Training recipe: {name} ({training_config.describe(used)})"
+    return (f"Training recipe: {name} ({training_config.describe(used, configs.LABELLED_FIELDS)})"
             + (f", changed by {' '.join(changed)}" if changed else ""))
 
 
@@ -161,6 +161,7 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
     if "epochs" in given and "train_steps" not in given:
         given["train_steps"] = None
     settings = {**configs.recipe(recipe), **given}
+    settings["eval_steps"] = settings["eval_steps"] or None  # --eval-steps 0: validate on the whole eval split
     trained = {name: value for name, value in settings.items() if name in TRAINING_FIELDS}
     training = TrainingConfig(**{**flag_values(TrainingConfig, args), **trained,
                                  "preprocess_handle": handles.preprocess, "encoder_handle": handles.encoder})

@@ -86,7 +86,9 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
         train_args = json.loads(properties["train_args"].string_value or "{}")
         parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
         run.encoder = parts[-2] if len(parts) > 1 and (parts[-1] == "encoder" or parts[-1].isdigit()) else parts[-1]
-        run.settings = training_config.describe({**training, "train_steps": train_args.get("num_steps")})
+        eval_args = json.loads(properties["eval_args"].string_value or "{}")
+        run.settings = training_config.describe({**training, "train_steps": train_args.get("num_steps"),
+                                                 "eval_steps": eval_args.get("num_steps")}, configs.LABELLED_FIELDS)
     if "LatestServedModel" in executions:
         model = out["LatestServedModel"].get("model")
         version = model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY) if model else 0

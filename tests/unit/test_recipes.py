@@ -22,10 +22,11 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path)])
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        512, "head+tail", 5e-5, 5, 1000)
+        512, "head+tail", 5e-5, 4, 800)
     assert config.attention_dropout_rate == 0.0
-    assert cli.recipe_line(args.recipe, args.config) == (
-        "Training recipe: best (seq 512, head+tail, lr 5e-05, 1000 steps in 5 epochs, attention dropout 0)")
+    assert args.config.eval_steps == 40, "validation while training on 1,280 reviews; the Evaluator on all"
+    assert cli.recipe_line(args.recipe, args.config) == ("Training recipe: best (seq 512, head+tail, lr 5e-05, 800 "
+                                                         "steps in 4 epochs, attention dropout 0, validated on 40 batches)")
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
     assert training(compiled) [0].seq_length == 512 and compiled.recipe == "best"
 
@@ -63,15 +64,16 @@ def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
 
 
 @pytest.mark.parametrize("flags, expected", [
-    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 1000, "epochs": 5}),
-    (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 1000}),
+    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 800, "epochs": 4}),
+    (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 800}),
     (["--epochs", "2"], {"seq_length": 512, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
-    (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
+    (["--train-steps", "100"], {"epochs": 4, "steps": 100}),
+    (["--eval-steps", "0"], {"steps": 800, "eval_steps": None}),  # 0: validate on the whole eval split
     (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
 ])
 def test_a_flag_wins_over_the_recipe(flags, expected, tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), *flags])
     config, steps = training(args)
-    got = {**dataclasses.asdict(config), "steps": steps}
+    got = {**dataclasses.asdict(config), "steps": steps, "eval_steps": args.config.eval_steps}
     assert {key: got[key] for key in expected} == expected
     assert "changed by --" in cli.recipe_line(args.recipe, args.config)
