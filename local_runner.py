@@ -78,8 +78,8 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
     output_dir = args.output_dir if args.data else configs.quick_look_dir(args.output_dir)
     config = cli.checked(parser, lambda: cli.pipeline_config(
         args, root=configs.pipeline_root(output_dir),
-        data=cli.data_config(args, source if "://" in source else os.path.abspath(os.path.expanduser(source)),
-                             configs.download_dir(args.cache_dir), args.schema_file or configs.SCHEMA_FILE),
+        data=cli.data_config(args, source=source if "://" in source else os.path.abspath(os.path.expanduser(source)),
+                             download_dir=configs.download_dir(args.cache_dir)),
         handles=handles, serving_model_dir=configs.serving_model_dir(output_dir), recipe=recipe,
         enable_cache=args.cache))
     return LocalRun(config, recipe, output_dir, args.cache_dir, synthetic=args.data is None, lock_dir=args.output_dir,

@@ -1,11 +1,14 @@
-"""`TrainingConfig` (the Trainer's `custom_config`) and `TuningConfig`: hyperparameters, defaults and allowed
-ranges. No TensorFlow, so runners and the pipeline check a configuration before any work; the Trainer checks again.
-"""
+"""Each setting declared once (`setting`: a dataclass field with its help, bounds, label and search space, which
+the flags, recipes, run history and Tuner read), and `TrainingConfig` (the Trainer's `custom_config`) and
+`TuningConfig` so declared. No TensorFlow: runners check a configuration before any work; the Trainer again."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+import math
+import typing
+from typing import Any, Callable, Mapping
 
 from modules import review_text
 
@@ -14,8 +17,7 @@ PRECISIONS = (AUTO, FLOAT32, MIXED_BFLOAT16)
 # The longest input any BERT on TF Hub embeds; the encoder at hand may embed fewer (checked when it loads).
 MAX_SEQ_LENGTH = 512
 MIN_SEQ_LENGTH = review_text.SPECIAL_TOKENS + 1
-# What TFX's Tuner may set (modules/tuner.py); the Trainer takes the best values found.
-TUNABLE_FIELDS = ("learning_rate", "warmup_fraction", "seq_length")
+Bounds = Callable[[str, Any], None]  # (field, value): raises ConfigError naming the field's flag
 
 
 class ConfigError(ValueError):
@@ -36,68 +38,112 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:
-    in_range = is_number(value) and isinstance(value, int) and low <= value and (high is None or value <= high)
-    check(field, value, in_range, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
+def bounds(ok: Callable[[Any], bool], allowed: str) -> Bounds:
+    """The bounds of the values `ok` accepts; out of them, ConfigError "--flag value: `allowed`"."""
+    return lambda field, value: check(field, value, ok(value), allowed)
 
 
-def check_unit_interval(field: str, value: Any, *, closed: bool) -> None:
-    """`value` in [0, 1] (`closed`) or [0, 1)."""
-    check(field, value, is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
-          f"must be a number in [0, 1{']' if closed else ')'}")
+def integer(low: int, high: int | None = None) -> Bounds:
+    return bounds(lambda value: is_number(value) and isinstance(value, int) and low <= value and (
+        high is None or value <= high), f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}"))
+
+
+def fraction(*, closed: bool = False) -> Bounds:
+    """[0, 1] (`closed`) or [0, 1)."""
+    return bounds(lambda value: is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
+                  f"must be a number in [0, 1{']' if closed else ')'}")
+
+
+def one_of(choices: tuple[str, ...]) -> Bounds:
+    return bounds(lambda value: value in choices, f"must be one of {', '.join(choices)}")
+
+
+POSITIVE = bounds(lambda value: is_number(value) and 0 < value < math.inf, "must be a number > 0")
+BOOLEAN = bounds(lambda value: isinstance(value, bool), "must be true or false")
+HANDLE = bounds(lambda value: isinstance(value, str) and bool(value),
+                "must name a TF Hub handle (URL) or a SavedModel folder")
+
+
+def check_steps(field: str, steps: int | None) -> None:
+    """Train or eval steps: unset (None: whole passes), or at least 1."""
+    if steps is not None:
+        integer(1)(field, steps)
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", bounds: Bounds | None = None, *,
+            choices: tuple[str, ...] = (), label: str | Callable | None = None, search: tuple | None = None,
+            recipe: bool = False, flag: str | bool = True, group: str = "") -> Any:
+    """A field declared once. `default` (the type is the annotation); `help`, its runners' flag's (`flag`: the
+    flag's name where it is not the field's, False for no flag); `bounds`, its check (`choices`: also the flag's);
+    `label`, how the console and the run history show a value (a format string given it and, by name, the run's
+    other settings, or a function of both); `search`, the values TFX's Tuner tries by default (a tunable setting;
+    (): the training's value only); `recipe`: --recipe sets it (pipeline/configs.py), so its flag defaults to the
+    recipe's; `group`: the --help group its flag is listed in."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "bounds": bounds or (one_of(choices) if choices else None), "choices": choices,
+        "label": label, "search": search, "recipe": recipe, "flag": flag, "group": group})
+
+
+def flag_name(field: dataclasses.Field, prefix: str = "") -> str:
+    """The name of the field's flag without its dashes (`prefix` + the field's, or the one `setting` names)."""
+    return field.metadata["flag"] if isinstance(field.metadata.get("flag"), str) else prefix + field.name
+
+
+@functools.cache
+def field_types(config_class: type) -> dict[str, Any]:
+    return typing.get_type_hints(config_class)
+
+
+def check_settings(config: Any, prefix: str = "") -> None:
+    """Raises ConfigError naming the first field of `config` outside its bounds (None passes where it may be)."""
+    for field in dataclasses.fields(config):
+        value, check_value = getattr(config, field.name), field.metadata.get("bounds")
+        if check_value and not (value is None and type(None) in typing.get_args(field_types(type(config))[field.name])):
+            check_value(flag_name(field, prefix), value)
+
+
+def length_label(epochs: int, run: Mapping[str, Any]) -> str:
+    return (f"{run['train_steps']} steps in " if run.get("train_steps") else "") + f"{epochs} epochs"
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """The Trainer's `custom_config`; defaults are the tutorial's (`pipeline/configs.py` sets the pipeline's)."""
+    """The Trainer's `custom_config`; defaults are the tutorial's (`pipeline/configs.py`'s recipes overlay some).
+    Labelled fields are shown in this order; the Tuner draws the tunable ones in this order."""
 
-    preprocess_handle: str
-    encoder_handle: str
-    epochs: int = 5
-    batch_size: int = 32
-    learning_rate: float = 3e-5
-    warmup_fraction: float = 0.1
-    dropout_rate: float = 0.1
+    preprocess_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor",
+                                     bounds=HANDLE)
+    encoder_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT encoder", bounds=HANDLE)
+    truncation: str = setting(review_text.HEAD, "which tokens of a review longer than --seq-length are read",
+                              choices=review_text.TRUNCATIONS, label="seq {seq_length}, {}", recipe=True)
+    learning_rate: float = setting(3e-5, "peak AdamW rate", POSITIVE, label="lr {:g}", recipe=True,
+                                   search=(2e-5, 3e-5, 5e-5, 8e-5))  # around bench/RESULTS.md's best recipe
+    warmup_fraction: float = setting(0.1, "share of steps the rate warms up in", fraction(), search=(0.06, 0.1, 0.2))
+    seq_length: int = setting(128, "tokens per review, at most the encoder's position embeddings",
+                              integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH), recipe=True, search=())
+    epochs: int = setting(5, "passes over the data, or validations with --train-steps", integer(1), label=length_label,
+                          recipe=True)
+    batch_size: int = setting(32, "examples per step", integer(1))
+    dropout_rate: float = setting(0.1, "dropout before the classifier", fraction())
     # Dropout on the encoder's attention probabilities, (batch, heads, length, length) random numbers a layer and
-    # step: the costliest op of a step at long sequences on a CPU (bench/RESULTS.md). None: the encoder's own.
-    attention_dropout_rate: float | None = None
-    seq_length: int = 128
-    # Which tokens of a review longer than seq_length are read (review_text.TRUNCATIONS).
-    truncation: str = review_text.HEAD
-    shuffle_buffer: int = 10_000
-    seed: int = 42
-    # One of PRECISIONS; "auto": mixed_bfloat16 where the hardware computes bfloat16 natively (modules/hardware.py).
-    precision: str = AUTO
-    # With a served model (the Trainer's base_model), fine-tune it instead of the pretrained encoder, with its
-    # own learning rate and epochs (new data on a trained model needs less); without one, train as usual.
-    warm_start: bool = False
-    warm_start_learning_rate: float = 1e-5
-    warm_start_epochs: int = 1
-    # Per-run epoch backups; "" keeps them in model_run (no resume across executions).
-    backup_root: str = ""
+    # step: the costliest op of a step at long sequences on a CPU (bench/RESULTS.md).
+    attention_dropout_rate: float | None = setting(
+        None, "dropout on the encoder's attention probabilities; unset: the encoder's own", fraction(),
+        label="attention dropout {:g}", recipe=True)
+    shuffle_buffer: int = setting(10_000, "examples shuffled together", integer(1), flag=False)
+    seed: int = setting(42, "seed of the weights' initialization and the shuffling", integer(0), flag=False)
+    precision: str = setting(AUTO, "auto: mixed_bfloat16 where the hardware has native bfloat16", choices=PRECISIONS)
+    warm_start: bool = setting(False, "fine-tune the served model (the newest pushed version) if there is one, with "
+                                      "--warm-start-learning-rate and --warm-start-epochs", BOOLEAN, label="warm start")
+    warm_start_learning_rate: float = setting(1e-5, "peak AdamW rate of a warm start (a trained model needs less)",
+                                              POSITIVE)
+    warm_start_epochs: int = setting(1, "epochs of a warm start", integer(1))
+    backup_root: str = setting("", "per-run epoch backups; '' keeps them in model_run (no resume across executions)",
+                               flag=False)
 
     def __post_init__(self):
         """Raises ConfigError naming the first value out of its range."""
-        for field in ("preprocess_handle", "encoder_handle"):
-            check(field, getattr(self, field), isinstance(getattr(self, field), str) and bool(getattr(self, field)),
-                  "must name a TF Hub handle (URL) or a SavedModel folder")
-        check_int("epochs", self.epochs, 1)
-        check_int("warm_start_epochs", self.warm_start_epochs, 1)
-        check("warm_start", self.warm_start, isinstance(self.warm_start, bool), "must be true or false")
-        check_int("batch_size", self.batch_size, 1)
-        for field in ("learning_rate", "warm_start_learning_rate"):
-            value = getattr(self, field)
-            check(field, value, is_number(value) and 0 < value < float("inf"), "must be a number > 0")
-        check_unit_interval("warmup_fraction", self.warmup_fraction, closed=False)
-        check_unit_interval("dropout_rate", self.dropout_rate, closed=False)
-        if self.attention_dropout_rate is not None:
-            check_unit_interval("attention_dropout_rate", self.attention_dropout_rate, closed=False)
-        check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
-        check("truncation", self.truncation, self.truncation in review_text.TRUNCATIONS,
-              f"must be one of {', '.join(review_text.TRUNCATIONS)}")
-        check_int("shuffle_buffer", self.shuffle_buffer, 1)
-        check_int("seed", self.seed, 0)
-        check("precision", self.precision, self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
+        check_settings(self)
 
     def tuned(self, hyperparameters: dict[str, Any] | None) -> "TrainingConfig":
         """With the values of TFX's `best_hyperparameters` (a KerasTuner config: {"space", "values"}), if any."""
@@ -118,33 +164,55 @@ class TrainingConfig:
         return cls(**{"preprocess_handle": "", "encoder_handle": "", **(custom_config or {})})
 
 
-def check_steps(field: str, steps: int | None) -> None:
-    """Train or eval steps: unset (None: whole passes), or at least 1."""
-    if steps is not None:
-        check_int(field, steps, 1)
+TRAINING_FIELDS = {field.name: field for field in dataclasses.fields(TrainingConfig)}
+# What TFX's Tuner may set (modules/tuner.py); the Trainer takes the best values found.
+TUNABLE_FIELDS = tuple(name for name, field in TRAINING_FIELDS.items() if field.metadata["search"] is not None)
+
+
+def describe(run: Mapping[str, Any], fields: Mapping[str, dataclasses.Field] = TRAINING_FIELDS) -> str:
+    """The labelled settings of `fields` that `run` (a TrainingConfig's fields, `train_steps`...) sets, in their
+    order, in a few words: "seq 512, head+tail, lr 5e-05, 800 steps in 4 epochs"."""
+    words = []
+    for name, field in fields.items():
+        label, value = field.metadata["label"], run.get(name)
+        if label and value is not None and value is not False:
+            words.append(label(value, run) if callable(label) else label.format(value, **run))
+    return ", ".join(words)
+
+
+def tune_flag(name: str) -> str:
+    """The flag (without dashes) of the values the Tuner tries of a tunable setting: tune_learning_rates."""
+    return f"tune_{name}s"
 
 
 @dataclasses.dataclass(frozen=True)
 class TuningConfig:
-    """What TFX's Tuner searches: `trials` draws from the value lists (around bench/RESULTS.md's best recipe; no
-    `seq_lengths`: the training's), each trained `steps` steps, scored on `eval_steps` batches (None: all)."""
+    """What TFX's Tuner searches: `trials` draws from `values` (each tunable setting's, by default its `search`),
+    each trained `steps` steps, scored on `eval_steps` batches (None: all)."""
 
-    trials: int = 4
-    steps: int = 100
-    eval_steps: int | None = 40
-    learning_rates: tuple[float, ...] = (2e-5, 3e-5, 5e-5, 8e-5)
-    warmup_fractions: tuple[float, ...] = (0.06, 0.1, 0.2)
-    seq_lengths: tuple[int, ...] = ()
+    trials: int = setting(4, "trials", integer(1))
+    steps: int = setting(100, "training steps of each trial", integer(1))
+    eval_steps: int | None = setting(40, "validation batches scoring each trial, a subset of the eval split (0: "
+                                         "all of it)", integer(1))
+    values: tuple[tuple[str, tuple], ...] = tuple((name, TRAINING_FIELDS[name].metadata["search"])
+                                                  for name in TUNABLE_FIELDS)
 
     def __post_init__(self):
-        check_int("tune_trials", self.trials, 1)
-        check_int("tune_steps", self.steps, 1)
-        check_steps("tune_eval_steps", self.eval_steps)
-        for value in self.learning_rates:
-            check("tune_learning_rates", value, is_number(value) and value > 0, "must be numbers > 0")
-        for value in self.warmup_fractions:
-            check_unit_interval("tune_warmup_fractions", value, closed=False)
-        for value in self.seq_lengths:
-            check_int("tune_seq_lengths", value, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
-        check("tune_learning_rates", self.learning_rates, bool(self.learning_rates), "must name at least one")
-        check("tune_warmup_fractions", self.warmup_fractions, bool(self.warmup_fractions), "must name at least one")
+        check_settings(self, prefix="tune_")
+        for name, values in self.values:
+            check_value, default = TRAINING_FIELDS[name].metadata["bounds"], TRAINING_FIELDS[name].metadata["search"]
+            for value in values:
+                check_value(tune_flag(name), value)
+            check(tune_flag(name), values, bool(values) or not default, "must name at least one")
+
+    def custom_config(self) -> dict[str, Any]:
+        """As the Tuner's custom_config holds it: trials, steps, eval_steps and each `tune_flag`'s values."""
+        config = dataclasses.asdict(self)
+        values = config.pop("values")
+        return {**config, **{tune_flag(name).removeprefix("tune_"): list(tried) for name, tried in values}}
+
+    @classmethod
+    def from_custom_config(cls, custom_config: dict[str, Any]) -> "TuningConfig":
+        config = dict(custom_config)
+        values = tuple((name, tuple(config.pop(tune_flag(name).removeprefix("tune_")))) for name in TUNABLE_FIELDS)
+        return cls(**config, values=values)

@@ -44,14 +44,13 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """TFX Tuner entry point. `custom_config`: the Trainer's TrainingConfig plus `tuning` (a TuningConfig);
     `train_steps` per trial (required), `eval_steps` validation batches (None: the whole eval split)."""
     custom_config = dict(fn_args.custom_config)
-    tuning = TuningConfig(**custom_config.pop("tuning"))
+    tuning = TuningConfig.from_custom_config(custom_config.pop("tuning"))
     config = TrainingConfig.from_custom_config(custom_config)
     if not fn_args.train_steps:
         raise ValueError("the Tuner needs TrainArgs.num_steps: the steps of each trial (--tune-steps)")
     space = keras_tuner.HyperParameters()
-    space.Choice("learning_rate", list(tuning.learning_rates))
-    space.Choice("warmup_fraction", list(tuning.warmup_fractions))
-    space.Choice("seq_length", list(tuning.seq_lengths or (config.seq_length,)))
+    for name, values in tuning.values:  # () tries the training's value only
+        space.Choice(name, list(values or (getattr(config, name),)))
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, "max"), max_trials=tuning.trials, seed=config.seed,
         hyperparameters=space, tune_new_entries=False)

@@ -83,7 +83,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
             schema=schema,
             train_args=tfx.proto.TrainArgs(splits=[train_split], num_steps=config.tuning.steps),
             eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=config.tuning.eval_steps),
-            custom_config={**custom_config, "tuning": dataclasses.asdict(config.tuning)},
+            custom_config={**custom_config, "tuning": config.tuning.custom_config()},
         ).with_id(ids.TUNER)
     trainer = provenance.Trainer(
         run_fn="modules.trainer.run_fn",

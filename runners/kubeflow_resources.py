@@ -11,7 +11,7 @@ picks a machine from `cpu_limit` / `memory_limit` and an accelerator `type` such
 A pod is scheduled only on a node whose allocatable (capacity less the kubelet's reservation) less what is already
 requested there holds its requests; otherwise it stays Pending without an error. `misfits` names the tasks whose
 requests a node shape cannot hold, with GKE's reservation formula and the system pods' requests
-(configs.KUBEFLOW_SYSTEM_PODS) taken off.
+(kubeflow_config.SYSTEM_PODS) taken off.
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from kfp.pipeline_spec import pipeline_spec_pb2
-
 from components.ids import TRAINER
 
-ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 DEFAULT_TASK = "default"
 GIB = Decimal(2**30)
 
@@ -53,15 +50,12 @@ class TaskResources:
     memory: str
 
     def __post_init__(self):
-        try:
-            quantity(self.cpu)
-        except ResourceError:
-            raise ResourceError(f"CPU {self.cpu!r}: expected cores (2, 0.5) or millicores (500m)") from None
-        try:
-            quantity(self.memory)
-        except ResourceError:
-            raise ResourceError(f"memory {self.memory!r}: expected a Kubernetes quantity such as 8Gi or 512Mi") \
-                from None
+        for name, text, expected in (("CPU", self.cpu, "cores (2, 0.5) or millicores (500m)"),
+                                     ("memory", self.memory, "a Kubernetes quantity such as 8Gi or 512Mi")):
+            try:
+                quantity(text)
+            except ResourceError:
+                raise ResourceError(f"{name} {text!r}: expected {expected}") from None
 
     @property
     def cpu_cores(self) -> float:
@@ -139,9 +133,11 @@ def parse_task_resources(items: list[str]) -> dict[str, TaskResources]:
     return resources
 
 
-def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str) -> ResourceSpec:
-    """The ResourceSpec a task gets on `target` (module docstring)."""
-    spec = ResourceSpec()
+def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str):
+    """The PipelineSpec ResourceSpec a task gets on `target` (module docstring)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2  # imported here: kfp takes seconds, flags need none of it
+
+    spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec()
     if target == "vertex":
         spec.cpu_limit, spec.memory_limit = resources.cpu_cores, resources.memory_gb
         if gpu:

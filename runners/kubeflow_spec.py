@@ -3,38 +3,24 @@ parameters, compiled by TFX's KubeflowV2DagRunner with every task running our en
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 
 from components import ids
 from pipeline import configs
-from runners import kubeflow_resources
+from runners import kubeflow_config, kubeflow_resources
+from runners.kubeflow_config import KubeflowConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowRun:
-    """What one `kubeflow_runner.py` invocation compiles (and submits): the pipeline's config and the spec's
-    Kubeflow settings; `flags` holds the rest of the Kubeflow flags as given."""
+    """What one `kubeflow_runner.py` invocation compiles (and submits): the pipeline's config, its recipe's name and
+    the Kubeflow settings."""
 
     config: configs.PipelineConfig
     recipe: str
-    target: str
-    parameter_values: dict[str, str]
-    task_resources: dict[str, kubeflow_resources.TaskResources]
-    gpu: kubeflow_resources.GpuRequest | None
-    gpu_image: str
-    flags: argparse.Namespace
-    node_shape: kubeflow_resources.TaskResources  # the cluster's nodes' capacity (--node-shape)
-
-
-def gpu_image(image: str) -> str:
-    """`image` with the GPU suffix after its tag (REGISTRY/NAME:TAG -> REGISTRY/NAME:TAG-gpu)."""
-    name, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag:
-        name, tag = image, "latest"
-    return f"{name}:{tag}{configs.KUBEFLOW_GPU_IMAGE_SUFFIX}"
+    kubeflow: KubeflowConfig
 
 
 def build_pipeline(run: KubeflowRun):
@@ -43,23 +29,26 @@ def build_pipeline(run: KubeflowRun):
     from pipeline.pipeline import create_pipeline
     from runners import runtime_parameters
 
-    pipeline = create_pipeline(run.config)
-    kubeflow_resources.apply(pipeline, configs.KUBEFLOW_TASK_RESOURCES, run.task_resources, run.gpu, run.target)
-    return pipeline, runtime_parameters.expose(pipeline, configs.KUBEFLOW_RUNTIME_PARAMETERS, run.parameter_values)
+    pipeline, settings = create_pipeline(run.config), run.kubeflow
+    kubeflow_resources.apply(pipeline, kubeflow_config.TASK_RESOURCES, settings.task_resources, settings.gpu(),
+                             settings.target)
+    return pipeline, runtime_parameters.expose(pipeline, kubeflow_config.RUNTIME_PARAMETERS, settings.parameter_values)
 
 
 def node_shape_warning(run: KubeflowRun, pipeline) -> str | None:
     """One line naming the tasks whose requests a node of `run.node_shape` cannot hold (a pod that stays Pending
     with no error), for --target kfp; None if all fit."""
-    if run.target != "kfp":
+    settings = run.kubeflow
+    if settings.target != "kfp":
         return None
-    room = kubeflow_resources.node_room(run.node_shape, kubeflow_resources.TaskResources(*configs.KUBEFLOW_SYSTEM_PODS))
+    room = kubeflow_resources.node_room(settings.node_shape,
+                                        kubeflow_resources.TaskResources(*kubeflow_config.SYSTEM_PODS))
     requests = kubeflow_resources.requests_by_task([component.id for component in pipeline.components],
-                                                   configs.KUBEFLOW_TASK_RESOURCES, run.task_resources)
+                                                   kubeflow_config.TASK_RESOURCES, settings.task_resources)
     misfits = kubeflow_resources.misfits(requests, room)
     if not misfits:
         return None
-    shape = f"{run.node_shape.cpu},{run.node_shape.memory}"
+    shape = f"{settings.node_shape.cpu},{settings.node_shape.memory}"
     return (f"{'; '.join(misfits)}: more than a node of {shape} can give one pod ({room.describe()} after the "
             f"kubelet's reservation and the system pods), so it would stay Pending; lower it with "
             f"--task-resources ID=CPU,MEMORY, or give your nodes' shape with --node-shape CPU,MEMORY")
@@ -73,9 +62,9 @@ def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:
 
     from runners import kfp_entrypoint, kubeflow_submit, runtime_parameters
 
-    images = {DEFAULT_IMAGE_PATH_KEY: run.flags.image}  # by component id, else the default
-    if run.gpu:
-        images[ids.TRAINER] = run.gpu_image
+    images = {DEFAULT_IMAGE_PATH_KEY: run.kubeflow.image}  # by component id, else the default
+    if run.kubeflow.gpu():
+        images[ids.TRAINER] = run.kubeflow.trainer_image()
     # Schema 2.1 (typed parameters, `parameterValues`): what KFP 2.x and Vertex AI read; each task is then also
     # passed its inputs spec, which the entrypoint types its inputs by.
     config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
@@ -87,7 +76,7 @@ def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:
     # The SDK's `pipeline_root=` field; the backend itself takes the run's root, else its kfp-launcher
     # ConfigMap's (README: "Deploy on Kubeflow Pipelines").
     job["pipelineSpec"]["defaultPipelineRoot"] = run.config.root
-    spec_path = os.path.abspath(run.flags.output_file)
+    spec_path = os.path.abspath(run.kubeflow.output_file)
     os.makedirs(os.path.dirname(spec_path), exist_ok=True)
     with open(spec_path, "w") as f:
         json.dump(job, f, indent=2, sort_keys=True)

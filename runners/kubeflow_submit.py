@@ -45,32 +45,33 @@ def submitting(job_path: str, where: str, fix: str):
 
 
 def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
-    """Starts a run of the compiled job where `--submit` says (a `kubeflow_spec.KubeflowRun`'s flags), with the
-    pipeline parameters --parameter sets (`parameters` holds every one's value)."""
-    flags, arguments = run.flags, {name: parameters[name] for name in run.parameter_values}
-    if flags.submit == "kfp":
+    """Starts a run of the compiled job where `--submit` says (a `kubeflow_spec.KubeflowRun`'s KubeflowConfig),
+    with the pipeline parameters --parameter sets (`parameters` holds every one's value)."""
+    settings = run.kubeflow
+    arguments = {name: parameters[name] for name in settings.parameter_values}
+    if settings.submit == "kfp":
         import kfp
 
-        with submitting(job_path, f"Kubeflow Pipelines at {flags.kfp_host}", (
+        with submitting(job_path, f"Kubeflow Pipelines at {settings.kfp_host}", (
                 f"Check that the endpoint is reachable (e.g. `kubectl port-forward -n kubeflow svc/ml-pipeline-ui "
                 f"8080:80` and --kfp-host http://localhost:8080) and that you are authenticated to it, then re-run "
                 f"with --submit kfp; or upload {package_path(job_path)} in the Kubeflow Pipelines UI.")):
-            client = kfp.Client(host=flags.kfp_host, namespace=flags.kfp_namespace)
+            client = kfp.Client(host=settings.kfp_host, namespace=settings.kfp_namespace)
             result = client.create_run_from_pipeline_package(
-                package_path(job_path), arguments=arguments, run_name=flags.run_name,
-                experiment_name=flags.experiment, namespace=flags.kfp_namespace, pipeline_root=run.config.root)
-        print(f"Submitted to Kubeflow Pipelines at {flags.kfp_host}: run {result.run_id}")
+                package_path(job_path), arguments=arguments, run_name=settings.run_name,
+                experiment_name=settings.experiment, namespace=settings.kfp_namespace, pipeline_root=run.config.root)
+        print(f"Submitted to Kubeflow Pipelines at {settings.kfp_host}: run {result.run_id}")
     else:
         from google.cloud import aiplatform
 
-        project, region = flags.vertex_project, flags.vertex_region
+        project, region = settings.vertex_project, settings.vertex_region
         with submitting(job_path, f"Vertex AI Pipelines (project {project}, region {region})", (
                 f"Check `gcloud auth application-default login` (or GOOGLE_APPLICATION_CREDENTIALS), that the "
                 f"Vertex AI API is enabled in {project}, and that the pipeline root is a gs:// bucket in {region}; "
                 f"then re-run with --submit vertex.")):
             aiplatform.init(project=project, location=region)
             job = aiplatform.PipelineJob(
-                display_name=flags.run_name or "imdb-bert-tfx", template_path=job_path, pipeline_root=run.config.root,
-                parameter_values=arguments, enable_caching=False)
-            job.submit(service_account=flags.service_account)
+                display_name=settings.run_name or run.config.name, template_path=job_path,
+                pipeline_root=run.config.root, parameter_values=arguments, enable_caching=False)
+            job.submit(service_account=settings.service_account)
         print(f"Submitted to Vertex AI Pipelines: {job.resource_name}")

@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable
 
 from components import ids
+from modules import training_config
 from pipeline import configs
 
 HISTORY_PAGE = "runs.html"
@@ -88,10 +89,9 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
         train_args = json.loads(properties["train_args"].string_value or "{}")
         parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
         run.encoder = parts[-2] if len(parts) > 1 and (parts[-1] == "encoder" or parts[-1].isdigit()) else parts[-1]
-        run.settings = (f"seq {training.get('seq_length')} {training.get('truncation')}, "
-                        f"lr {training.get('learning_rate')}, " + (f"{train_args['num_steps']} steps"
-                        if train_args.get("num_steps") else f"{training.get('epochs')} epochs")
-                        + (", warm start" if training.get("warm_start") else ""))
+        eval_args = json.loads(properties["eval_args"].string_value or "{}")
+        run.settings = training_config.describe({**training, "train_steps": train_args.get("num_steps"),
+                                                 "eval_steps": eval_args.get("num_steps")}, configs.LABELLED_FIELDS)
     if ids.SERVED_MODEL in executions:
         model = out[ids.SERVED_MODEL].get("model")
         version = model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY) if model else 0

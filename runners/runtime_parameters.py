@@ -31,11 +31,11 @@ def expose(pipeline: tfx.dsl.Pipeline, exposed: dict[str, tuple[str, str, str]],
         component = components.get(component_id)
         if component is None:
             raise ValueError(f"runtime parameter '{name}': the pipeline has no component '{component_id}' "
-                             f"(it has {sorted(components)}); fix configs.KUBEFLOW_RUNTIME_PARAMETERS.")
+                             f"(it has {sorted(components)}); fix kubeflow_config.RUNTIME_PARAMETERS.")
         value = component.exec_properties.get(exec_property)
         if value is None:
             raise ValueError(f"runtime parameter '{name}': component '{component_id}' has no execution "
-                             f"property '{exec_property}' set; fix configs.KUBEFLOW_RUNTIME_PARAMETERS.")
+                             f"property '{exec_property}' set; fix kubeflow_config.RUNTIME_PARAMETERS.")
         default = proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
         component.exec_properties[exec_property] = tfx.dsl.experimental.RuntimeParameter(
             name=name, ptype=type(default), default=default, description=description)

