@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from pipeline import configs
@@ -31,16 +31,30 @@ from runners.kubeflow_config import KubeflowConfig
 def flags() -> cli.Parser:
     parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_flags(parser, KubeflowConfig)
-    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="runtime parameter value for this run, repeatable; names: "
-                             + ", ".join(kubeflow_config.RUNTIME_PARAMETERS))
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="runtime parameter value for this run, repeatable; names: "
+        + ", ".join(kubeflow_config.RUNTIME_PARAMETERS),
+    )
     group = parser.add_argument_group(kubeflow_config.RESOURCES)
-    group.add_argument("--task-resources", action="append", default=[], metavar="ID=CPU,MEMORY",
-                       help="requests of one task (a component id, or `default` for the rest), repeatable; defaults: "
-                            + "; ".join(f"{k}={c},{m}" for k, (c, m) in kubeflow_config.TASK_RESOURCES.items()))
-    group.add_argument("--node-shape", default=",".join(kubeflow_config.NODE_SHAPE), metavar="CPU,MEMORY",
-                       help="capacity of the cluster's nodes: compiling for kfp warns when a task's requests cannot "
-                            "fit one (default: %(default)s)")
+    group.add_argument(
+        "--task-resources",
+        action="append",
+        default=[],
+        metavar="ID=CPU,MEMORY",
+        help="requests of one task (a component id, or `default` for the rest), repeatable; defaults: "
+        + "; ".join(f"{k}={c},{m}" for k, (c, m) in kubeflow_config.TASK_RESOURCES.items()),
+    )
+    group.add_argument(
+        "--node-shape",
+        default=",".join(kubeflow_config.NODE_SHAPE),
+        metavar="CPU,MEMORY",
+        help="capacity of the cluster's nodes: compiling for kfp warns when a task's requests cannot "
+        "fit one (default: %(default)s)",
+    )
     cli.add_flags(group, KubeflowConfig, title=kubeflow_config.RESOURCES)
     for title in (kubeflow_config.DATAFLOW, kubeflow_config.SUBMISSION):
         cli.add_flags(parser.add_argument_group(title), KubeflowConfig, title=title, defaults={"target": None})
@@ -57,7 +71,8 @@ def kubeflow(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Kubef
             **{**cli.flag_values(KubeflowConfig, args), "target": args.target or args.submit or "kfp"},
             parameter_values=parameter_values(parser, args.parameter),
             task_resources=MappingProxyType(kubeflow_resources.parse_task_resources(args.task_resources)),
-            node_shape=kubeflow_resources.parse_node_shape(args.node_shape))
+            node_shape=kubeflow_resources.parse_node_shape(args.node_shape),
+        )
     except (cli.ConfigError, kubeflow_resources.ResourceError) as error:
         parser.error(str(error))
 
@@ -68,15 +83,30 @@ def parse_args(argv: list[str] | None = None) -> kubeflow_spec.KubeflowRun:
     args = parser.parse_args(argv)
     settings = kubeflow(parser, args)
     # On a cluster the encoder (the local default: the offline MiniLM) and the curated schema come from the image.
-    handles = cli.checked(parser, lambda: cli.encoder_handles(args)) or offline_assets.minilm_paths(
-        os.path.join(settings.image_project_root, kubeflow_config.IMAGE_CACHE_DIR)).handles()
-    schema_file = args.schema_file or os.path.join(settings.image_project_root,
-                                                   os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))
+    handles = (
+        cli.checked(parser, lambda: cli.encoder_handles(args))
+        or offline_assets.minilm_paths(
+            os.path.join(settings.image_project_root, kubeflow_config.IMAGE_CACHE_DIR)
+        ).handles()
+    )
+    schema_file = args.schema_file or os.path.join(
+        settings.image_project_root, os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT)
+    )
     recipe = cli.recipe_name(args, real_data=True)
-    config = cli.checked(parser, lambda: cli.pipeline_config(
-        args, root=settings.pipeline_root, handles=handles, serving_model_dir=settings.serving_model_dir,
-        data=cli.data_config(args, source=settings.data, download_dir=settings.download_dir, schema_file=schema_file),
-        recipe=recipe, beam_args=(*settings.beam_args(), *args.beam_arg)))
+    config = cli.checked(
+        parser,
+        lambda: cli.pipeline_config(
+            args,
+            root=settings.pipeline_root,
+            handles=handles,
+            serving_model_dir=settings.serving_model_dir,
+            data=cli.data_config(
+                args, source=settings.data, download_dir=settings.download_dir, schema_file=schema_file
+            ),
+            recipe=recipe,
+            beam_args=(*settings.beam_args(), *args.beam_arg),
+        ),
+    )
     return kubeflow_spec.KubeflowRun(config, recipe, settings)
 
 
@@ -86,8 +116,10 @@ def parameter_values(parser: argparse.ArgumentParser, items: list[str]) -> Mappi
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or name not in kubeflow_config.RUNTIME_PARAMETERS:
-            parser.error(f"--parameter {item!r}: expected NAME=VALUE with NAME one of "
-                         f"{', '.join(kubeflow_config.RUNTIME_PARAMETERS)}")
+            parser.error(
+                f"--parameter {item!r}: expected NAME=VALUE with NAME one of "
+                f"{', '.join(kubeflow_config.RUNTIME_PARAMETERS)}"
+            )
         values[name] = value
     return MappingProxyType(values)
 

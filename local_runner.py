@@ -1,8 +1,8 @@
 """Runs the imdb-bert-tfx pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner.
 
-    python local_runner.py                      # offline default: synthetic corpus, pretrained MiniLM BERT
-    python local_runner.py --data ~/aclImdb --preprocess-handle URL_OR_DIR --encoder-handle URL_OR_DIR
-    python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz ...
+python local_runner.py                      # offline default: synthetic corpus, pretrained MiniLM BERT
+python local_runner.py --data ~/aclImdb --preprocess-handle URL_OR_DIR --encoder-handle URL_OR_DIR
+python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz ...
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from runners import cli, failures, interrupts, offline_assets, run_lock
 REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy in 80-100
 Trainer minutes with validation on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; README, "Real data"):
   .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"""
-EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.",
-                     "A dull, tedious film. I hated every minute."]
+EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.", "A dull, tedious film. I hated every minute."]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,16 +45,23 @@ class LocalRun:
 def parse_args(argv: list[str] | None = None) -> LocalRun:
     """The run the flags describe, every value checked (a bad one exits with code 2 and one line)."""
     parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default=configs.OUTPUT_DIR,
-                        help="pipeline artifacts, ML Metadata and pushed models (default: %(default)s)")
+    parser.add_argument(
+        "--output-dir",
+        default=configs.OUTPUT_DIR,
+        help="pipeline artifacts, ML Metadata and pushed models (default: %(default)s)",
+    )
     parser.add_argument("--cache-dir", default=configs.CACHE_DIR, help="offline defaults are built here")
-    parser.add_argument("--data", help="aclImdb folder, .tar.gz, or URL of the tarball; default: the synthetic "
-                                       "offline corpus")
+    parser.add_argument(
+        "--data", help="aclImdb folder, .tar.gz, or URL of the tarball; default: the synthetic offline corpus"
+    )
     cli.add_model_flags(parser)
     parser.add_argument("--verbose", action="store_true", help="also show the full log on the console")
-    parser.add_argument("--cache", action="store_true",
-                        help="reuse finished executions of earlier runs whose inputs and settings are unchanged "
-                             "(TFX caching), e.g. to rerun after a crash")
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="reuse finished executions of earlier runs whose inputs and settings are unchanged "
+        "(TFX caching), e.g. to rerun after a crash",
+    )
     args = parser.parse_args(argv)
     if args.data is not None:
         try:
@@ -76,14 +82,31 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
     recipe = cli.recipe_name(args, real_data=args.data is not None)
     # The quick look keeps its own artifacts, metadata and served models: no real run is judged against it.
     output_dir = args.output_dir if args.data else configs.quick_look_dir(args.output_dir)
-    config = cli.checked(parser, lambda: cli.pipeline_config(
-        args, root=configs.pipeline_root(output_dir),
-        data=cli.data_config(args, source=source if "://" in source else os.path.abspath(os.path.expanduser(source)),
-                             download_dir=configs.download_dir(args.cache_dir)),
-        handles=handles, serving_model_dir=configs.serving_model_dir(output_dir), recipe=recipe,
-        enable_cache=args.cache))
-    return LocalRun(config, recipe, output_dir, args.cache_dir, synthetic=args.data is None, lock_dir=args.output_dir,
-                    verbose=args.verbose)
+    config = cli.checked(
+        parser,
+        lambda: cli.pipeline_config(
+            args,
+            root=configs.pipeline_root(output_dir),
+            data=cli.data_config(
+                args,
+                source=source if "://" in source else os.path.abspath(os.path.expanduser(source)),
+                download_dir=configs.download_dir(args.cache_dir),
+            ),
+            handles=handles,
+            serving_model_dir=configs.serving_model_dir(output_dir),
+            recipe=recipe,
+            enable_cache=args.cache,
+        ),
+    )
+    return LocalRun(
+        config,
+        recipe,
+        output_dir,
+        args.cache_dir,
+        synthetic=args.data is None,
+        lock_dir=args.output_dir,
+        verbose=args.verbose,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,8 +121,11 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt as error:  # before or after the pipeline: nothing is lost
             interrupts.stopping()
             code = interrupts.interrupted_by(error)
-            print(f"local_runner.py: interrupted ({interrupts.signal_name(error)}) outside the pipeline, nothing is "
-                  f"lost (exit code {code})", file=sys.stderr)
+            print(
+                f"local_runner.py: interrupted ({interrupts.signal_name(error)}) outside the pipeline, nothing is "
+                f"lost (exit code {code})",
+                file=sys.stderr,
+            )
     if code:  # a finished run returns, so a caller in the same process (the tests) goes on
         sys.exit(code)
 
@@ -123,16 +149,18 @@ def run(local_run: LocalRun, resume: str) -> int:
     metadata_path = configs.metadata_path(output_dir)
     log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     started = time.time()
-    with console.RunConsole(log_path, lambda component: runs.component_summary(metadata_path, component, config),
-                            verbose=local_run.verbose) as screen:
+    with console.RunConsole(
+        log_path, lambda component: runs.component_summary(metadata_path, component, config), verbose=local_run.verbose
+    ) as screen:
         screen.say(cli.recipe_line(local_run.recipe, config))
         screen.say(f"Data: {config.data.source}" + (" (synthetic quick look)" if local_run.synthetic else ""))
         screen.say(f"Output: {output_dir}; full log: {log_path}")
         try:
             if not local_run.synthetic:  # the corpus's layout, in seconds, before TensorFlow loads
                 data = config.data
-                imdb_source.check_local_corpus(data.source, data.download_dir, data.sha256, bool(data.test_split),
-                                               data.spans)
+                imdb_source.check_local_corpus(
+                    data.source, data.download_dir, data.sha256, bool(data.test_split), data.spans
+                )
             before, after, report = run_pipeline(local_run, metadata_path)
         except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001  (one line, an exit code, a log)
             interrupts.stopping()
@@ -163,11 +191,16 @@ def stopped(screen, local_run: LocalRun, error: BaseException, log_path: str, re
         except Exception:  # noqa: BLE001  (what is kept is a courtesy: never fail the ending over it)
             logging.exception("Could not read the Trainer's backup")
             epochs = 0
-        kept.append(f"the Trainer's epoch {epochs} of {local_run.config.training.epochs} (a rerun resumes after it)"
-                    if epochs else "no finished epoch of the Trainer")
+        kept.append(
+            f"the Trainer's epoch {epochs} of {local_run.config.training.epochs} (a rerun resumes after it)"
+            if epochs
+            else "no finished epoch of the Trainer"
+        )
     where = f"in {screen.running}" if screen.running else "between components"
-    return code, (f"local_runner.py: interrupted ({interrupts.signal_name(error)}) {where} (exit code {code}; full "
-                  f"log: {log_path}); kept: {' and '.join(kept)}; resume with: {resume}")
+    return code, (
+        f"local_runner.py: interrupted ({interrupts.signal_name(error)}) {where} (exit code {code}; full "
+        f"log: {log_path}); kept: {' and '.join(kept)}; resume with: {resume}"
+    )
 
 
 def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, str | None, str | None]:
@@ -184,8 +217,9 @@ def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, s
         offline_assets.synthetic_corpus_dir(local_run.cache_dir)
     if training.encoder_handle == str(offline_assets.minilm_paths(local_run.cache_dir).encoder):
         offline_assets.pretrained_minilm(local_run.cache_dir)
-    encoders.check_handles(encoders.EncoderHandles(training.encoder_handle, training.preprocess_handle),
-                           training.seq_length)  # before any Beam work
+    encoders.check_handles(
+        encoders.EncoderHandles(training.encoder_handle, training.preprocess_handle), training.seq_length
+    )  # before any Beam work
     os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
     metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
     serving = local_run.config.serving_model_dir
@@ -194,8 +228,9 @@ def run_pipeline(local_run: LocalRun, metadata_path: str) -> tuple[str | None, s
     return before, serving_versions.served_model(serving), evaluation_report.latest_report_path(metadata_config)
 
 
-def say_outcome(screen, local_run: LocalRun, before: str | None, after: str | None, report: str | None,
-                history: str) -> None:
+def say_outcome(
+    screen, local_run: LocalRun, before: str | None, after: str | None, report: str | None, history: str
+) -> None:
     from modules import predict
 
     if report:
@@ -204,8 +239,11 @@ def say_outcome(screen, local_run: LocalRun, before: str | None, after: str | No
     if after is None:
         screen.say(f"No model is pushed yet in {local_run.config.serving_model_dir}: this run's model was not blessed.")
         return
-    screen.say(f"Pushed model: {after}" if after != before else
-               f"This run's model was not blessed; the serving model is still {after}")
+    screen.say(
+        f"Pushed model: {after}"
+        if after != before
+        else f"This run's model was not blessed; the serving model is still {after}"
+    )
     for prediction in predict.classify(after, EXAMPLE_SENTENCES):
         screen.say(f"  {prediction.probability:.3f}  {prediction.label:<8}  {prediction.text}")
     if local_run.synthetic:

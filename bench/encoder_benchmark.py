@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 
-
 def folder_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
@@ -27,9 +26,11 @@ def forward_throughput(encoder_dir: Path, batch_size: int, seq_length: int, batc
     import tensorflow_hub as hub
 
     layer = hub.KerasLayer(str(encoder_dir))
-    inputs = dict(input_word_ids=tf.random.uniform([batch_size, seq_length], 0, 30000, tf.int32),
-                  input_mask=tf.ones([batch_size, seq_length], tf.int32),
-                  input_type_ids=tf.zeros([batch_size, seq_length], tf.int32))
+    inputs = dict(
+        input_word_ids=tf.random.uniform([batch_size, seq_length], 0, 30000, tf.int32),
+        input_mask=tf.ones([batch_size, seq_length], tf.int32),
+        input_type_ids=tf.zeros([batch_size, seq_length], tf.int32),
+    )
     call = tf.function(lambda x: layer(x)["pooled_output"])
     call(inputs).numpy()
     started = time.perf_counter()
@@ -56,8 +57,9 @@ def main() -> None:
     rows = [("MiniLM L-6/H-384/A-12, pretrained (offline default)", minilm.encoder)]
     with tempfile.TemporaryDirectory() as tmp:
         for layers, hidden in ((2, 128), (4, 512)):
-            spec = hub_bert.RandomBertSpec(num_layers=layers, hidden_size=hidden, num_attention_heads=hidden // 64,
-                                           intermediate_size=4 * hidden)
+            spec = hub_bert.RandomBertSpec(
+                num_layers=layers, hidden_size=hidden, num_attention_heads=hidden // 64, intermediate_size=4 * hidden
+            )
             built = hub_bert.build_random_bert(vocab, Path(tmp) / f"L{layers}H{hidden}", spec)
             rows.append((f"small_bert L-{layers}/H-{hidden}/A-{hidden // 64} shape, random weights", built.encoder))
         print(f"\nCPU forward pass, batch {args.batch_size} x seq {args.seq_length}, {os.cpu_count()} cores")

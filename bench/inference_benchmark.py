@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 BATCH_SIZE = 32
 
 
@@ -48,10 +47,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bert, encoder_name = encoder_paths(args.encoder, Path(tmp))
         classifier = model_lib.build_classifier(
-            model_lib.ClassifierSpec(str(bert.preprocess), str(bert.encoder), SEQ_LENGTH, dropout_rate=0.1))
+            model_lib.ClassifierSpec(str(bert.preprocess), str(bert.encoder), SEQ_LENGTH, dropout_rate=0.1)
+        )
         head = classifier.logit_model.get_layer("classifier")
-        head.set_weights([np.random.default_rng(0).normal(0, 0.5, w.shape).astype(w.dtype)
-                          for w in head.get_weights()])
+        head.set_weights([np.random.default_rng(0).normal(0, 0.5, w.shape).astype(w.dtype) for w in head.get_weights()])
         model_lib.export_serving_model(classifier, f"{tmp}/trimmed")
         model_lib.export_serving_model(classifier, f"{tmp}/padded", trim=False)
         tutorial = tutorial_model(str(bert.preprocess), str(bert.encoder))
@@ -70,23 +69,31 @@ def main() -> None:
         for call in calls.values():  # trace every batch shape once
             call(texts[:1]), call(texts[:BATCH_SIZE])
         input_sets = {"full reviews": texts, "first sentences": [first_sentence(t) for t in texts]}
-        references = {"padded export": lambda batch: padded(text=batch)["probability"],
-                      "tutorial model": lambda batch: tf.sigmoid(reloaded(batch))}
-        tables = {name: measure(calls, inputs, args.single, args.rounds, trimmed, references)
-                  for name, inputs in input_sets.items()}
+        references = {
+            "padded export": lambda batch: padded(text=batch)["probability"],
+            "tutorial model": lambda batch: tf.sigmoid(reloaded(batch)),
+        }
+        tables = {
+            name: measure(calls, inputs, args.single, args.rounds, trimmed, references)
+            for name, inputs in input_sets.items()
+        }
 
     for set_name, (latencies, rates, parity) in tables.items():
-        print(f"\nInference on {set_name} ({data_name}), {encoder_name}, seq length {SEQ_LENGTH}, "
-              f"{os.cpu_count()} CPU cores")
+        print(
+            f"\nInference on {set_name} ({data_name}), {encoder_name}, seq length {SEQ_LENGTH}, "
+            f"{os.cpu_count()} CPU cores"
+        )
         print(f"{'way':<36} {'p50 ms (b=1)':>13} {'p99 ms (b=1)':>13} {'reviews/s (b=32)':>17}")
         for name in calls:
             p50, p99 = np.percentile(np.array(latencies[name]) * 1e3, [50, 99])
             print(f"{name:<36} {p50:13.1f} {p99:13.1f} {rates[name]:17.1f}")
         base = rates["tutorial: reloaded Keras model"]
-        print(f"throughput ratio pushed model / tutorial: {rates['export, trimmed (pushed model)'] / base:.2f} "
-              f"(length-sorted: {rates['export, trimmed + length-sorted'] / base:.2f}); "
-              "max |probability difference| of the pushed model vs "
-              + ", ".join(f"{reference}: {difference:.1e}" for reference, difference in parity.items()))
+        print(
+            f"throughput ratio pushed model / tutorial: {rates['export, trimmed (pushed model)'] / base:.2f} "
+            f"(length-sorted: {rates['export, trimmed + length-sorted'] / base:.2f}); "
+            "max |probability difference| of the pushed model vs "
+            + ", ".join(f"{reference}: {difference:.1e}" for reference, difference in parity.items())
+        )
 
 
 def first_sentence(review: str) -> str:
@@ -101,18 +108,25 @@ def measure(calls: dict, texts: list[str], single: int, rounds: int, trimmed, re
     import tensorflow as tf
 
     def probabilities(call, batch_texts):
-        return np.concatenate([np.asarray(call(tf.constant(batch_texts[i:i + BATCH_SIZE]))).ravel()
-                               for i in range(0, len(batch_texts), BATCH_SIZE)])
+        return np.concatenate(
+            [
+                np.asarray(call(tf.constant(batch_texts[i : i + BATCH_SIZE]))).ravel()
+                for i in range(0, len(batch_texts), BATCH_SIZE)
+            ]
+        )
 
     by_length = sorted(texts, key=len)
     orders = (texts, by_length)
     pushed = [probabilities(lambda batch: trimmed(text=batch)["probability"], order) for order in orders]
-    parity = {name: max(float(np.abs(expected - probabilities(reference, order)).max())
-                        for expected, order in zip(pushed, orders))
-              for name, reference in references.items()}
+    parity = {
+        name: max(
+            float(np.abs(expected - probabilities(reference, order)).max()) for expected, order in zip(pushed, orders)
+        )
+        for name, reference in references.items()
+    }
     latencies = {name: [] for name in calls}
     totals = {name: [0, 0.0] for name in calls}
-    singles = texts[::max(1, len(texts) // single)][:single]
+    singles = texts[:: max(1, len(texts) // single)][:single]
     for round_number in range(rounds):
         for name, call in calls.items():
             for text in singles[round_number::rounds]:
@@ -122,7 +136,7 @@ def measure(calls: dict, texts: list[str], single: int, rounds: int, trimmed, re
             inputs = by_length if "length-sorted" in name else texts
             started = time.perf_counter()
             for i in range(0, len(inputs), BATCH_SIZE):
-                call(inputs[i:i + BATCH_SIZE])
+                call(inputs[i : i + BATCH_SIZE])
             totals[name][0] += len(inputs)
             totals[name][1] += time.perf_counter() - started
         print(f"round {round_number + 1} done", flush=True)

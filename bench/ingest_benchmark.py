@@ -26,6 +26,7 @@ DEFAULT_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "aclImdb_train.tar.g
 
 def count_records(pattern: str) -> int:
     import tensorflow as tf
+
     files = tf.io.gfile.glob(pattern)
     return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
@@ -39,13 +40,21 @@ def pipeline_ingest(archive: Path, work: Path, beam_args: list[str]) -> tuple[fl
     from pipeline.pipeline import train_split_config
 
     logging.set_verbosity(logging.WARNING)
-    example_gen = ImdbExampleGen(source=str(archive), download_dir=str(work / "cache"),
-                                 train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS), test_split_name="")
+    example_gen = ImdbExampleGen(
+        source=str(archive),
+        download_dir=str(work / "cache"),
+        train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS),
+        test_split_name="",
+    )
     pipeline = tfx.dsl.Pipeline(
-        pipeline_name="ingest-bench", pipeline_root=str(work / "root"), components=[example_gen],
+        pipeline_name="ingest-bench",
+        pipeline_root=str(work / "root"),
+        components=[example_gen],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(work / "metadata.db")),
-        beam_pipeline_args=beam_args)
+            str(work / "metadata.db")
+        ),
+        beam_pipeline_args=beam_args,
+    )
     started = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(pipeline)
     elapsed = time.perf_counter() - started
@@ -84,13 +93,19 @@ def main() -> None:
     reviews = sum(counts.values())
     print(f"\nIngestion of {args.archive.name} ({args.archive.stat().st_size / 1e6:.1f} MB), {os.cpu_count()} cores")
     print(f"{'way':<58} {'wall s':>8} {'reviews':>8} {'reviews/s':>10}")
-    print(f"{'pipeline: ImdbExampleGen, tarball -> TFRecords (' + ' '.join(args.beam_arg or ['DirectRunner']) + ')':<58} "
-          f"{pipeline_seconds:8.1f} {reviews:8d} {reviews / pipeline_seconds:10.0f}")
+    print(
+        f"{'pipeline: ImdbExampleGen, tarball -> TFRecords (' + ' '.join(args.beam_arg or ['DirectRunner']) + ')':<58} "
+        f"{pipeline_seconds:8.1f} {reviews:8d} {reviews / pipeline_seconds:10.0f}"
+    )
     print(f"{'tutorial: extract tarball (tarfile)':<58} {extract_seconds:8.1f}")
-    print(f"{'tutorial: text_dataset_from_directory, one pass':<58} {read_seconds:8.1f} {tutorial_reviews:8d} "
-          f"{tutorial_reviews / read_seconds:10.0f}")
-    print(f"{'tutorial: extract + one pass':<58} {extract_seconds + read_seconds:8.1f} {tutorial_reviews:8d} "
-          f"{tutorial_reviews / (extract_seconds + read_seconds):10.0f}")
+    print(
+        f"{'tutorial: text_dataset_from_directory, one pass':<58} {read_seconds:8.1f} {tutorial_reviews:8d} "
+        f"{tutorial_reviews / read_seconds:10.0f}"
+    )
+    print(
+        f"{'tutorial: extract + one pass':<58} {extract_seconds + read_seconds:8.1f} {tutorial_reviews:8d} "
+        f"{tutorial_reviews / (extract_seconds + read_seconds):10.0f}"
+    )
     print(f"splits: {counts}")
 
 

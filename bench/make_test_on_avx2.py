@@ -37,9 +37,13 @@ def main(pytest_args: list[str]) -> None:
     total, failed = 0.0, False
     for label, markers, env in PARTS:
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", markers, *pytest_args],
-                                cwd=PROJECT_ROOT, env={**os.environ, "TF_USE_LEGACY_KERAS": "1", **env},
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-m", markers, *pytest_args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "TF_USE_LEGACY_KERAS": "1", **env},
+            capture_output=True,
+            text=True,
+        )
         seconds = time.monotonic() - started
         total += seconds
         passed = result.returncode in (0, 5)  # 5: no test selected
@@ -48,8 +52,10 @@ def main(pytest_args: list[str]) -> None:
         print(f"{label:<32} {seconds / 60:5.1f} min  {summary}", flush=True)
         if not passed:
             print(result.stdout[-3000:] + result.stderr[-2000:], file=sys.stderr)
-    print(f"{'make test as on an AVX2-only CPU':<32} {total / 60:5.1f} min  ({cpu_model()}, "
-          f"{os.cpu_count()} cores; the 30-minute budget is for 2 cores)")
+    print(
+        f"{'make test as on an AVX2-only CPU':<32} {total / 60:5.1f} min  ({cpu_model()}, "
+        f"{os.cpu_count()} cores; the 30-minute budget is for 2 cores)"
+    )
     sys.exit(1 if failed else 0)
 
 

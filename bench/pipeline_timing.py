@@ -36,10 +36,18 @@ def latest_run_durations(metadata_path: str) -> list[tuple[str, float, float]]:
     latest = max(runs, key=lambda context: context.create_time_since_epoch)
     rows = []
     for execution in store.get_executions_by_context(latest.id):
-        nodes = [c.name.split(".")[-1] for c in store.get_contexts_by_execution(execution.id)
-                 if store.get_context_types_by_id([c.type_id])[0].name == "node"]
-        rows.append((nodes[0] if nodes else str(execution.id), execution.create_time_since_epoch / 1e3,
-                     (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3))
+        nodes = [
+            c.name.split(".")[-1]
+            for c in store.get_contexts_by_execution(execution.id)
+            if store.get_context_types_by_id([c.type_id])[0].name == "node"
+        ]
+        rows.append(
+            (
+                nodes[0] if nodes else str(execution.id),
+                execution.create_time_since_epoch / 1e3,
+                (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3,
+            )
+        )
     return sorted(rows, key=lambda row: row[1])
 
 
@@ -55,8 +63,11 @@ def main() -> None:
     wall = None
     if args.run:
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(PROJECT_ROOT / "local_runner.py"), "--output-dir", args.output_dir],
-                       check=True, cwd=PROJECT_ROOT)
+        subprocess.run(
+            [sys.executable, str(PROJECT_ROOT / "local_runner.py"), "--output-dir", args.output_dir],
+            check=True,
+            cwd=PROJECT_ROOT,
+        )
         wall = time.perf_counter() - started
     rows = latest_run_durations(args.metadata or configs.metadata_path(args.output_dir))
     first_start = rows[0][1]

@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 VALIDATION_REVIEWS = 320
 
 
@@ -53,29 +52,48 @@ def main() -> None:
         for precision in (hardware.FLOAT32, hardware.MIXED_BFLOAT16):
             run_dir = Path(tmp) / precision
             started = time.perf_counter()
-            trainer.run_fn(FnArgs(
-                train_files=[train_file], eval_files=[validation_file], train_steps=None, eval_steps=None,
-                model_run_dir=str(run_dir / "model_run"), serving_model_dir=str(run_dir / "serving"),
-                custom_config=dict(preprocess_handle=str(bert.preprocess), encoder_handle=str(bert.encoder),
-                                   epochs=args.epochs, precision=precision, backup_root=str(run_dir / "backup"))))
+            trainer.run_fn(
+                FnArgs(
+                    train_files=[train_file],
+                    eval_files=[validation_file],
+                    train_steps=None,
+                    eval_steps=None,
+                    model_run_dir=str(run_dir / "model_run"),
+                    serving_model_dir=str(run_dir / "serving"),
+                    custom_config=dict(
+                        preprocess_handle=str(bert.preprocess),
+                        encoder_handle=str(bert.encoder),
+                        epochs=args.epochs,
+                        precision=precision,
+                        backup_root=str(run_dir / "backup"),
+                    ),
+                )
+            )
             train_seconds = time.perf_counter() - started
             predict = tf.saved_model.load(str(run_dir / "serving")).signatures[model_lib.TEXT_SIGNATURE]
-            probabilities = np.concatenate([
-                predict(text=tf.constant(heldout_texts[i:i + 64]))[model_lib.PROBABILITY_OUTPUT].numpy().ravel()
-                for i in range(0, len(heldout_texts), 64)])
+            probabilities = np.concatenate(
+                [
+                    predict(text=tf.constant(heldout_texts[i : i + 64]))[model_lib.PROBABILITY_OUTPUT].numpy().ravel()
+                    for i in range(0, len(heldout_texts), 64)
+                ]
+            )
             accuracy = float(np.mean((probabilities >= 0.5) == np.array(heldout_labels)))
             results[precision] = (accuracy, args.epochs * args.train / train_seconds)
             print(f"{precision}: held-out accuracy {accuracy:.4f}", flush=True)
 
-    print(f"\nMiniLM fine-tuned by modules.trainer.run_fn on {args.train} real reviews x {args.epochs} epochs, "
-          f"scored on {args.heldout} disjoint held-out reviews through the exported model")
+    print(
+        f"\nMiniLM fine-tuned by modules.trainer.run_fn on {args.train} real reviews x {args.epochs} epochs, "
+        f"scored on {args.heldout} disjoint held-out reviews through the exported model"
+    )
     print(f"{'precision':<16} {'held-out accuracy':>18} {'train examples/s (incl. build, validation)':>44}")
     for precision, (accuracy, rate) in results.items():
         print(f"{precision:<16} {accuracy:18.4f} {rate:44.1f}")
     difference = results[hardware.MIXED_BFLOAT16][0] - results[hardware.FLOAT32][0]
     standard_error = np.sqrt(2 * 0.25 / args.heldout)
-    print(f"accuracy difference bf16 - f32: {100 * difference:+.2f} points "
-          f"(binomial standard error of a difference at this size: about {100 * standard_error:.1f} points at most)")
+    print(
+        f"accuracy difference bf16 - f32: {100 * difference:+.2f} points "
+        f"(binomial standard error of a difference at this size: about {100 * standard_error:.1f} points at most)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def real_reviews(tarball: Path, count: int, *, skip: int = 0, seed: int = 0) -> 
     for label, reviews in by_label.items():
         reviews.sort()
         rng.shuffle(reviews)
-        half = reviews[skip // 2: skip // 2 + count // 2]
+        half = reviews[skip // 2 : skip // 2 + count // 2]
         if len(half) < count // 2:
             raise ValueError(f"{tarball} has too few {('neg', 'pos')[label]} reviews for skip={skip}, count={count}")
         chosen.extend((text, label) for _, text in half)
@@ -50,8 +50,14 @@ def write_examples(texts: list[str], labels: list[int], path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
         for text, label in zip(texts, labels):
-            writer.write(tf.train.Example(features=tf.train.Features(feature={
-                "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-            })).SerializeToString())
+            writer.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
+                            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                        }
+                    )
+                ).SerializeToString()
+            )
     return str(path)

@@ -30,9 +30,16 @@ from bench import reviews
 
 BATCH_SIZE = 32
 # The parts of a step, by the op's name (first match), and the op types counted as random-number generation.
-PARTS = (("attention dropout", "self_attention/dropout"), ("attention scores and softmax", "self_attention"),
-         ("feed-forward", "intermediate"), ("feed-forward", "output"), ("layer norm", "layer_norm"),
-         ("embeddings", "embeddings"), ("optimizer (AdamW)", "adam"), ("classifier head", "classifier"))
+PARTS = (
+    ("attention dropout", "self_attention/dropout"),
+    ("attention scores and softmax", "self_attention"),
+    ("feed-forward", "intermediate"),
+    ("feed-forward", "output"),
+    ("layer norm", "layer_norm"),
+    ("embeddings", "embeddings"),
+    ("optimizer (AdamW)", "adam"),
+    ("classifier head", "classifier"),
+)
 
 
 def step_part(op_name: str) -> str:
@@ -75,13 +82,17 @@ def token_lengths(files: list[str], preprocessor) -> list[int]:
     from modules import trainer
     from modules.model_interface import INPUT_MASK
 
-    dataset = (trainer.read_records(files).batch(256).map(trainer._parse_batch)
-               .map(lambda text, label: tf.reduce_sum(preprocessor(text)[INPUT_MASK], axis=1)))
+    dataset = (
+        trainer.read_records(files)
+        .batch(256)
+        .map(trainer._parse_batch)
+        .map(lambda text, label: tf.reduce_sum(preprocessor(text)[INPUT_MASK], axis=1))
+    )
     return [int(n) for batch in dataset.as_numpy_iterator() for n in batch]
 
 
 def padded_tokens(lengths: list[int], batch: int) -> int:
-    return sum(max(lengths[i:i + batch]) * len(lengths[i:i + batch]) for i in range(0, len(lengths), batch))
+    return sum(max(lengths[i : i + batch]) * len(lengths[i : i + batch]) for i in range(0, len(lengths), batch))
 
 
 def main() -> None:
@@ -89,17 +100,28 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-time-to-accuracy"))
     parser.add_argument("--lengths", default="256,512", help="sequence lengths of the step timings ('': none)")
-    parser.add_argument("--input-length", type=int, default=512,
-                        help="sequence length of the input pipeline and validation measurements")
+    parser.add_argument(
+        "--input-length",
+        type=int,
+        default=512,
+        help="sequence length of the input pipeline and validation measurements",
+    )
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--attention-dropout", default="encoder,0",
-                        help="attention dropout rates to compare; 'encoder': the encoder's own")
+    parser.add_argument(
+        "--attention-dropout",
+        default="encoder,0",
+        help="attention dropout rates to compare; 'encoder': the encoder's own",
+    )
     parser.add_argument("--xla", default="off", help="comma-separated: off, on (the training step compiled by XLA)")
     parser.add_argument("--no-trace", action="store_true")
     parser.add_argument("--no-input", action="store_true", help="skip the input pipeline and validation parts")
-    parser.add_argument("--real-steps", type=int, default=0,
-                        help="also time this many training steps on real length-grouped batches per dropout rate")
+    parser.add_argument(
+        "--real-steps",
+        type=int,
+        default=0,
+        help="also time this many training steps on real length-grouped batches per dropout rate",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -131,16 +153,30 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
-    texts = [t for t, _ in trainer.read_records(split_files(examples.uri, "train")).batch(512).map(
-        trainer._parse_batch).take(1).unbatch().as_numpy_iterator()]
+    texts = [
+        t
+        for t, _ in trainer.read_records(split_files(examples.uri, "train"))
+        .batch(512)
+        .map(trainer._parse_batch)
+        .take(1)
+        .unbatch()
+        .as_numpy_iterator()
+    ]
     attention_dropouts = [None if rate == "encoder" else float(rate) for rate in args.attention_dropout.split(",")]
     xla_modes = [mode == "on" for mode in args.xla.split(",")]
-    for seq_length, attention_dropout, xla in ((n, rate, xla) for n in lengths for rate in attention_dropouts
-                                               for xla in xla_modes):
+    for seq_length, attention_dropout, xla in (
+        (n, rate, xla) for n in lengths for rate in attention_dropouts for xla in xla_modes
+    ):
         tf.keras.backend.clear_session()
-        config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=seq_length,
-                                        truncation="head+tail", precision=precision, batch_size=BATCH_SIZE,
-                                        attention_dropout_rate=attention_dropout)
+        config = trainer.TrainingConfig(
+            str(bert.preprocess),
+            str(bert.encoder),
+            seq_length=seq_length,
+            truncation="head+tail",
+            precision=precision,
+            batch_size=BATCH_SIZE,
+            attention_dropout_rate=attention_dropout,
+        )
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, 1000)
         model = classifier.logit_model
@@ -150,15 +186,20 @@ def main() -> None:
         batch = {name: tf.tile(tensor[:1], [BATCH_SIZE, 1]) for name, tensor in inputs.items()}
         batch["input_mask"] = tf.ones_like(batch["input_mask"])
         labels = tf.ones([BATCH_SIZE, 1])
-        forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
-        label = (f"seq {seq_length}, attention dropout "
-                 f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}"
-                 f"{', XLA' if xla else ''}")
-        train_step = timed(lambda: model.train_on_batch(batch, labels), args.steps)
-        forward_step = timed(lambda: forward(batch).numpy(), args.steps)
-        print(f"{label}: training step {train_step:.3f} s ({BATCH_SIZE / train_step:.1f} reviews/s), "
-              f"forward {forward_step:.3f} s ({BATCH_SIZE / forward_step:.1f} reviews/s), "
-              f"ratio {train_step / forward_step:.2f}", flush=True)
+        forward = tf.function(lambda x, model=model: model(x, training=False), jit_compile=xla)
+        label = (
+            f"seq {seq_length}, attention dropout "
+            f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}"
+            f"{', XLA' if xla else ''}"
+        )
+        train_step = timed(lambda: model.train_on_batch(batch, labels), args.steps)  # noqa: B023 (called at once)
+        forward_step = timed(lambda: forward(batch).numpy(), args.steps)  # noqa: B023
+        print(
+            f"{label}: training step {train_step:.3f} s ({BATCH_SIZE / train_step:.1f} reviews/s), "
+            f"forward {forward_step:.3f} s ({BATCH_SIZE / forward_step:.1f} reviews/s), "
+            f"ratio {train_step / forward_step:.2f}",
+            flush=True,
+        )
         if not args.no_trace:
             trace_dir = tempfile.mkdtemp(prefix=f"profile-{seq_length}-")
             tf.profiler.experimental.start(trace_dir)
@@ -169,12 +210,16 @@ def main() -> None:
 
     # What the Trainer's steps cost: real, length-grouped batches at --input-length, as `make_dataset` feeds them.
     train_files, eval_files = split_files(examples.uri, "train"), split_files(examples.uri, "eval")
-    for attention_dropout, xla in ((rate, xla) for rate in attention_dropouts for xla in xla_modes
-                                   if args.real_steps):
+    for attention_dropout, xla in ((rate, xla) for rate in attention_dropouts for xla in xla_modes if args.real_steps):
         tf.keras.backend.clear_session()
-        config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,
-                                        truncation="head+tail", precision=precision,
-                                        attention_dropout_rate=attention_dropout)
+        config = trainer.TrainingConfig(
+            str(bert.preprocess),
+            str(bert.encoder),
+            seq_length=longest,
+            truncation="head+tail",
+            precision=precision,
+            attention_dropout_rate=attention_dropout,
+        )
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, 1000)
         classifier.logit_model.jit_compile = xla
@@ -188,44 +233,63 @@ def main() -> None:
             tokens.append(int(tf.size(inputs["input_mask"])))
             classifier.logit_model.train_on_batch(inputs, label)
         seconds = (time.perf_counter() - started) / args.real_steps
-        print(f"seq {longest} real batches, attention dropout "
-              f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}{', XLA' if xla else ''}: "
-              f"{seconds:.2f} s a "
-              f"step over {args.real_steps} steps, {np.mean(tokens) / BATCH_SIZE:.0f} padded tokens a review "
-              f"({np.mean(tokens) / seconds:.0f} tokens/s)", flush=True)
+        print(
+            f"seq {longest} real batches, attention dropout "
+            f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}{', XLA' if xla else ''}: "
+            f"{seconds:.2f} s a "
+            f"step over {args.real_steps} steps, {np.mean(tokens) / BATCH_SIZE:.0f} padded tokens a review "
+            f"({np.mean(tokens) / seconds:.0f} tokens/s)",
+            flush=True,
+        )
 
     if args.no_input:
         return
     # The input pipeline and the validation pass, at --input-length.
-    config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=longest,
-                                    truncation="head+tail", precision=precision)
+    config = trainer.TrainingConfig(
+        str(bert.preprocess), str(bert.encoder), seq_length=longest, truncation="head+tail", precision=precision
+    )
     classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
     trainer.compile_classifier(classifier, config, 1000)
     started = time.perf_counter()
     train_lengths = token_lengths(train_files, classifier.preprocessor)
     tokenize_rate = len(train_lengths) / (time.perf_counter() - started)
     eval_lengths = token_lengths(eval_files, classifier.preprocessor)
-    print(f"\nTokenizing in tf.data (read, parse, normalize, tokenize, pack at {longest}): "
-          f"{tokenize_rate:.0f} reviews/s", flush=True)
+    print(
+        f"\nTokenizing in tf.data (read, parse, normalize, tokenize, pack at {longest}): {tokenize_rate:.0f} reviews/s",
+        flush=True,
+    )
     for name, split in (("train", train_lengths), ("eval", eval_lengths)):
         values = np.array(split)
-        print(f"{name}: {len(values)} reviews; tokens at seq {longest}: mean {values.mean():.0f}, median "
-              f"{np.median(values):.0f}, p90 {np.percentile(values, 90):.0f}, at the cap {np.mean(values == longest):.1%}")
-    bucketed = [min(longest, -(-n // trainer.LENGTH_BUCKET_WIDTH) * trainer.LENGTH_BUCKET_WIDTH)
-                for n in train_lengths]
-    print(f"train batches (length buckets of {trainer.LENGTH_BUCKET_WIDTH}): mean padded length "
-          f"{np.mean(bucketed):.0f} tokens", flush=True)
+        print(
+            f"{name}: {len(values)} reviews; tokens at seq {longest}: mean {values.mean():.0f}, median "
+            f"{np.median(values):.0f}, p90 {np.percentile(values, 90):.0f}, at the cap {np.mean(values == longest):.1%}"
+        )
+    bucketed = [min(longest, -(-n // trainer.LENGTH_BUCKET_WIDTH) * trainer.LENGTH_BUCKET_WIDTH) for n in train_lengths]
+    print(
+        f"train batches (length buckets of {trainer.LENGTH_BUCKET_WIDTH}): mean padded length "
+        f"{np.mean(bucketed):.0f} tokens",
+        flush=True,
+    )
     in_order, grouped = padded_tokens(eval_lengths, BATCH_SIZE), padded_tokens(sorted(eval_lengths), BATCH_SIZE)
-    print(f"validation pass, padded tokens: records' order {in_order:,}; length-grouped {grouped:,} "
-          f"({in_order / grouped:.2f}x fewer)", flush=True)
+    print(
+        f"validation pass, padded tokens: records' order {in_order:,}; length-grouped {grouped:,} "
+        f"({in_order / grouped:.2f}x fewer)",
+        flush=True,
+    )
 
     model = classifier.logit_model
     for name, dataset in (
-            ("records' order, each batch trimmed to its longest (before)",
-             trainer._tokenized(trainer.read_records(eval_files).batch(BATCH_SIZE), classifier.preprocessor).map(
-                 lambda inputs, label: (model_lib.trim_padding(inputs), label))),
-            ("length-grouped (make_eval_dataset)",
-             trainer.make_eval_dataset(eval_files, BATCH_SIZE, preprocessor=classifier.preprocessor))):
+        (
+            "records' order, each batch trimmed to its longest (before)",
+            trainer._tokenized(trainer.read_records(eval_files).batch(BATCH_SIZE), classifier.preprocessor).map(
+                lambda inputs, label: (model_lib.trim_padding(inputs), label)
+            ),
+        ),
+        (
+            "length-grouped (make_eval_dataset)",
+            trainer.make_eval_dataset(eval_files, BATCH_SIZE, preprocessor=classifier.preprocessor),
+        ),
+    ):
         started = time.perf_counter()
         model.evaluate(dataset, verbose=0)
         seconds = time.perf_counter() - started

@@ -49,16 +49,26 @@ def prepare_data(tarball: Path, workdir: Path):
     from pipeline import configs
 
     data_root = imdb_source.resolve(str(tarball), str(workdir / "downloads"))
-    split_config = example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-        for name, buckets in configs.TRAIN_SPLIT_BUCKETS.items()])
+    split_config = example_gen_pb2.SplitConfig(
+        splits=[
+            example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+            for name, buckets in configs.TRAIN_SPLIT_BUCKETS.items()
+        ]
+    )
     examples = standard_artifacts.Examples()
     examples.uri = str(workdir / "examples")
     if not (workdir / "examples" / "Split-eval").exists():
         started = time.perf_counter()
-        gen.Executor().Do({}, {gen.EXAMPLES_KEY: [examples]}, {
-            gen.SOURCE_KEY: data_root, gen.DOWNLOAD_DIR_KEY: str(workdir / "downloads"),
-            gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config), gen.TEST_SPLIT_NAME_KEY: ""})
+        gen.Executor().Do(
+            {},
+            {gen.EXAMPLES_KEY: [examples]},
+            {
+                gen.SOURCE_KEY: data_root,
+                gen.DOWNLOAD_DIR_KEY: str(workdir / "downloads"),
+                gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config),
+                gen.TEST_SPLIT_NAME_KEY: "",
+            },
+        )
         print(f"ImdbExampleGen: {time.perf_counter() - started:.0f} s", flush=True)
     examples.split_names = '["train", "eval"]'
     splits = gen.assign_splits(gen.list_review_files(data_root, "train"), [], split_config, "")
@@ -101,10 +111,15 @@ class Stopwatch:
             def on_epoch_end(self, epoch, logs=None):
                 watch.train_seconds += watch.last_batch_end - watch.interval_start
                 steps = (epoch + 1) * self.params["steps"]
-                row = dict(way=watch.way, step=steps, examples=steps * BATCH_SIZE,
-                           train_seconds=round(watch.train_seconds, 1),
-                           eval_seconds=round(time.perf_counter() - watch.eval_start, 1),
-                           eval_accuracy=round(logs["val_binary_accuracy"], 4), eval_loss=round(logs["val_loss"], 4))
+                row = dict(
+                    way=watch.way,
+                    step=steps,
+                    examples=steps * BATCH_SIZE,
+                    train_seconds=round(watch.train_seconds, 1),
+                    eval_seconds=round(time.perf_counter() - watch.eval_start, 1),
+                    eval_accuracy=round(logs["val_binary_accuracy"], 4),
+                    eval_loss=round(logs["val_loss"], 4),
+                )
                 watch.record(row)
                 if watch.reached is None and row["eval_accuracy"] >= watch.target:
                     watch.reached = row
@@ -121,16 +136,23 @@ class Stopwatch:
             if new:
                 writer.writeheader()
             writer.writerow(row)
-        print(f"{row['way']}: step {row['step']}, {row['train_seconds'] / 60:.1f} training minutes, "
-              f"eval accuracy {row['eval_accuracy']:.4f} ({row['eval_seconds']:.0f} s to evaluate)", flush=True)
+        print(
+            f"{row['way']}: step {row['step']}, {row['train_seconds'] / 60:.1f} training minutes, "
+            f"eval accuracy {row['eval_accuracy']:.4f} ({row['eval_seconds']:.0f} s to evaluate)",
+            flush=True,
+        )
         self.on_eval()
 
 
 def create_optimizer(learning_rate: float, schedule_steps: int):
     from official.nlp import optimization
 
-    return optimization.create_optimizer(init_lr=learning_rate, num_train_steps=schedule_steps,
-                                         num_warmup_steps=int(0.1 * schedule_steps), optimizer_type="adamw")
+    return optimization.create_optimizer(
+        init_lr=learning_rate,
+        num_train_steps=schedule_steps,
+        num_warmup_steps=int(0.1 * schedule_steps),
+        optimizer_type="adamw",
+    )
 
 
 def tutorial_way(bert, train_dir: Path, eval_dir: Path, args):
@@ -141,13 +163,19 @@ def tutorial_way(bert, train_dir: Path, eval_dir: Path, args):
     from bench.trainer_benchmark import tutorial_model
 
     tf.keras.utils.set_random_seed(args.seed)
-    train = (tf.keras.utils.text_dataset_from_directory(str(train_dir), batch_size=BATCH_SIZE, seed=args.seed)
-             .cache().repeat().prefetch(tf.data.AUTOTUNE))
+    train = (
+        tf.keras.utils.text_dataset_from_directory(str(train_dir), batch_size=BATCH_SIZE, seed=args.seed)
+        .cache()
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
     evaluation = tf.keras.utils.text_dataset_from_directory(str(eval_dir), batch_size=BATCH_SIZE, shuffle=False)
     model = tutorial_model(str(bert.preprocess), str(bert.encoder))
-    model.compile(optimizer=create_optimizer(3e-5, args.schedule_steps),
-                  loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)])
+    model.compile(
+        optimizer=create_optimizer(3e-5, args.schedule_steps),
+        loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
     del hub
     return model, train, evaluation.cache(), None
 
@@ -162,10 +190,17 @@ def trainer_way(bert, examples, args):
     tf.keras.utils.set_random_seed(args.seed)
     files = lambda split: [os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz")]
     precision = hardware.resolve_precision(args.precision)
-    config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=args.seq_length,
-                                    truncation=args.truncation, learning_rate=args.learning_rate,
-                                    batch_size=BATCH_SIZE, precision=precision, seed=args.seed,
-                                    attention_dropout_rate=args.attention_dropout_rate)
+    config = trainer.TrainingConfig(
+        str(bert.preprocess),
+        str(bert.encoder),
+        seq_length=args.seq_length,
+        truncation=args.truncation,
+        learning_rate=args.learning_rate,
+        batch_size=BATCH_SIZE,
+        precision=precision,
+        seed=args.seed,
+        attention_dropout_rate=args.attention_dropout_rate,
+    )
     classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
     trainer.compile_classifier(classifier, config, args.schedule_steps)
     train = trainer.make_dataset(files("train"), BATCH_SIZE, seed=args.seed, preprocessor=classifier.preprocessor)
@@ -175,14 +210,19 @@ def trainer_way(bert, examples, args):
 
 def plot(rows: list[dict], target: float, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 5))
     for way in dict.fromkeys(row["way"] for row in rows):
         points = [row for row in rows if row["way"] == way]
-        axes.plot([float(p["train_seconds"]) / 60 for p in points], [float(p["eval_accuracy"]) for p in points],
-                  "o-", label=way)
+        axes.plot(
+            [float(p["train_seconds"]) / 60 for p in points],
+            [float(p["eval_accuracy"]) for p in points],
+            "o-",
+            label=way,
+        )
     axes.axhline(target, color="grey", linestyle="--", label=f"target {target}")
     axes.set_xlabel("training minutes (evaluation excluded)")
     axes.set_ylabel("accuracy on the eval split")
@@ -204,12 +244,17 @@ def read_rows(path: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL, help="aclImdb train tarball")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-time-to-accuracy"),
-                        help="extracted corpus and examples, reused between runs")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp/imdb-time-to-accuracy"),
+        help="extracted corpus and examples, reused between runs",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--ways", default="tutorial,trainer", help="comma-separated: tutorial, trainer")
-    parser.add_argument("--label", default="",
-                        help="added to the trainer way's name in the results, e.g. 'two-epoch schedule'")
+    parser.add_argument(
+        "--label", default="", help="added to the trainer way's name in the results, e.g. 'two-epoch schedule'"
+    )
     parser.add_argument("--target", type=float, default=0.85)
     parser.add_argument("--full", default="", help="comma-separated ways that run on to --max-steps after the target")
     parser.add_argument("--max-steps", type=int, default=1250, help="per way (1250 steps of 32: two epochs)")
@@ -219,8 +264,12 @@ def main() -> None:
     parser.add_argument("--truncation", default="head")
     parser.add_argument("--learning-rate", type=float, default=3e-5)
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--attention-dropout-rate", type=float, default=None,
-                        help="the trainer way's attention dropout (default: the encoder's own)")
+    parser.add_argument(
+        "--attention-dropout-rate",
+        type=float,
+        default=None,
+        help="the trainer way's attention dropout (default: the encoder's own)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     args.schedule_steps = args.schedule_steps or args.max_steps
@@ -232,15 +281,19 @@ def main() -> None:
     import tensorflow_text  # noqa: F401
 
     from pipeline import configs
-
     from runners import offline_assets
 
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     examples, train_dir, eval_dir = prepare_data(args.data, args.workdir)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    print(f"{os.cpu_count()} cores ({cpu}), {len(tf.config.list_physical_devices('GPU'))} GPU(s); "
-          f"MiniLM L-6/H-384; batch {BATCH_SIZE}; up to {args.max_steps} steps per way", flush=True)
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    print(
+        f"{os.cpu_count()} cores ({cpu}), {len(tf.config.list_physical_devices('GPU'))} GPU(s); "
+        f"MiniLM L-6/H-384; batch {BATCH_SIZE}; up to {args.max_steps} steps per way",
+        flush=True,
+    )
 
     summary = []
     for way in args.ways.split(","):
@@ -249,15 +302,33 @@ def main() -> None:
             name = "tutorial (float32, hub.KerasLayer, seq 128, head)"
         else:
             model, train, evaluation, eval_steps, precision = trainer_way(bert, examples, args)
-            name = (f"trainer ({precision}, seq {args.seq_length}, {args.truncation}, "
-                    f"lr {args.learning_rate:g}"
-                    + ("" if args.attention_dropout_rate is None else f", attention dropout {args.attention_dropout_rate:g}")
-                    + f"{', ' + args.label if args.label else ''})")
-        watch = Stopwatch(name, args.target, way in args.full.split(","), log_path,
-                          lambda: plot(read_rows(log_path), args.target, plot_path))
+            name = (
+                f"trainer ({precision}, seq {args.seq_length}, {args.truncation}, "
+                f"lr {args.learning_rate:g}"
+                + (
+                    ""
+                    if args.attention_dropout_rate is None
+                    else f", attention dropout {args.attention_dropout_rate:g}"
+                )
+                + f"{', ' + args.label if args.label else ''})"
+            )
+        watch = Stopwatch(
+            name,
+            args.target,
+            way in args.full.split(","),
+            log_path,
+            lambda: plot(read_rows(log_path), args.target, plot_path),
+        )
         started = time.perf_counter()
-        model.fit(train, epochs=math.ceil(args.max_steps / args.eval_every), steps_per_epoch=args.eval_every,
-                  validation_data=evaluation, validation_steps=eval_steps, callbacks=[watch.callback], verbose=2)
+        model.fit(
+            train,
+            epochs=math.ceil(args.max_steps / args.eval_every),
+            steps_per_epoch=args.eval_every,
+            validation_data=evaluation,
+            validation_steps=eval_steps,
+            callbacks=[watch.callback],
+            verbose=2,
+        )
         wall = time.perf_counter() - started
         best = max(watch.rows, key=lambda row: row["eval_accuracy"])
         summary.append((name, watch.reached, best, wall))
@@ -266,10 +337,15 @@ def main() -> None:
 
     print(f"\nTime to eval accuracy {args.target} (training minutes, evaluation excluded):")
     for name, reached, best, wall in summary:
-        when = (f"{reached['train_seconds'] / 60:.1f} min at step {reached['step']}" if reached
-                else f"not reached in {args.max_steps} steps")
-        print(f"  {name}: {when}; best {best['eval_accuracy']:.4f} at step {best['step']}; "
-              f"wall {wall / 60:.1f} min with evaluation")
+        when = (
+            f"{reached['train_seconds'] / 60:.1f} min at step {reached['step']}"
+            if reached
+            else f"not reached in {args.max_steps} steps"
+        )
+        print(
+            f"  {name}: {when}; best {best['eval_accuracy']:.4f} at step {best['step']}; "
+            f"wall {wall / 60:.1f} min with evaluation"
+        )
     if len(summary) == 2 and all(reached for _, reached, _, _ in summary):
         print(f"  ratio tutorial / trainer: {summary[0][1]['train_seconds'] / summary[1][1]['train_seconds']:.2f}")
 

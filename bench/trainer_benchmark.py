@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 SEQ_LENGTH = 128
 BATCH_SIZE = 32
 ENCODER_SHAPES = {"L4H512": (4, 512), "L2H128": (2, 128)}
@@ -57,8 +56,13 @@ def encoder_paths(name: str, workdir: Path):
         return minilm, "MiniLM L-6/H-384 (pretrained, offline default)"
     layers, hidden = ENCODER_SHAPES[name]
     vocab = next(minilm.preprocess.rglob("vocab.txt"))
-    spec = hub_bert.RandomBertSpec(num_layers=layers, hidden_size=hidden, num_attention_heads=hidden // 64,
-                                   intermediate_size=4 * hidden, seq_length=SEQ_LENGTH)
+    spec = hub_bert.RandomBertSpec(
+        num_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=hidden // 64,
+        intermediate_size=4 * hidden,
+        seq_length=SEQ_LENGTH,
+    )
     return hub_bert.build_random_bert(vocab, workdir / name, spec), f"BERT L-{layers}/H-{hidden} (random weights)"
 
 
@@ -95,7 +99,7 @@ def main() -> None:
 
     tarball = args.data or (reviews.DEFAULT_TARBALL if reviews.DEFAULT_TARBALL.exists() else None)
     count = BATCH_SIZE * args.steps * 4
-    texts, labels = (reviews.real_reviews(tarball, count) if tarball else reviews.synthetic_reviews(count))
+    texts, labels = reviews.real_reviews(tarball, count) if tarball else reviews.synthetic_reviews(count)
     data_name = f"{count} real IMDB reviews" if tarball else f"{count} synthetic reviews"
     total_steps = args.steps * (args.rounds + 1)
 
@@ -107,26 +111,37 @@ def main() -> None:
         tutorial.compile(
             optimizer=optimization.create_optimizer(3e-5, total_steps, int(0.1 * total_steps), optimizer_type="adamw"),
             loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
-            metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)])
-        tutorial_data = (tf.data.Dataset.from_tensor_slices((texts, [float(y) for y in labels]))
-                         .shuffle(len(texts), seed=0).repeat().batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE))
+            metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)],
+        )
+        tutorial_data = (
+            tf.data.Dataset.from_tensor_slices((texts, [float(y) for y in labels]))
+            .shuffle(len(texts), seed=0)
+            .repeat()
+            .batch(BATCH_SIZE)
+            .prefetch(tf.data.AUTOTUNE)
+        )
 
         precision = hardware.resolve_precision(args.precision)
-        config = trainer.TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=SEQ_LENGTH,
-                                        batch_size=BATCH_SIZE, precision=precision)
+        config = trainer.TrainingConfig(
+            str(bert.preprocess), str(bert.encoder), seq_length=SEQ_LENGTH, batch_size=BATCH_SIZE, precision=precision
+        )
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, total_steps)
-        encoder_kind = ("hub.KerasLayer" if any(isinstance(layer, hub.KerasLayer)
-                                                for layer in classifier.logit_model.layers) else "native, output_range=1")
+        encoder_kind = (
+            "hub.KerasLayer"
+            if any(isinstance(layer, hub.KerasLayer) for layer in classifier.logit_model.layers)
+            else "native, output_range=1"
+        )
         trainer_data = trainer.make_dataset([records], BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor)
 
         timer = StepTimer()
         ways = {
             "tutorial (float32, hub.KerasLayer)": lambda: tutorial.fit(
-                tutorial_data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.callback]),
-            f"trainer ({precision}, {encoder_kind})": lambda: (
-                classifier.logit_model.fit(trainer_data, epochs=1, steps_per_epoch=args.steps, verbose=0,
-                                                callbacks=[timer.callback])),
+                tutorial_data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.callback]
+            ),
+            f"trainer ({precision}, {encoder_kind})": lambda: classifier.logit_model.fit(
+                trainer_data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.callback]
+            ),
         }
         for name, fit in ways.items():
             print(f"warm-up: {name}", flush=True)
@@ -139,8 +154,10 @@ def main() -> None:
                 totals[name][1] += seconds
                 print(f"round {round_number}: {name}: {steps * BATCH_SIZE / seconds:.1f} examples/s", flush=True)
 
-    print(f"\nTraining throughput, {encoder_name}, batch {BATCH_SIZE} x seq {SEQ_LENGTH}, {data_name}, "
-          f"{os.cpu_count()} CPU cores, {len(tf.config.list_physical_devices('GPU'))} GPU(s)")
+    print(
+        f"\nTraining throughput, {encoder_name}, batch {BATCH_SIZE} x seq {SEQ_LENGTH}, {data_name}, "
+        f"{os.cpu_count()} CPU cores, {len(tf.config.list_physical_devices('GPU'))} GPU(s)"
+    )
     print(f"{'way':<48} {'examples/s':>11}")
     rates = {}
     for name, (steps, seconds) in totals.items():

@@ -31,8 +31,9 @@ SEQ_LENGTH = 128
 CSV_FIELDS = ("way", "step", "train_seconds", "eval_accuracy")
 
 
-def train_and_score(classifier, train, evaluation, steps: int, eval_every: int,
-                    way: str, rows: list[dict], log_path: Path) -> None:
+def train_and_score(
+    classifier, train, evaluation, steps: int, eval_every: int, way: str, rows: list[dict], log_path: Path
+) -> None:
     """Trains `steps` steps, scoring on `evaluation` at step 0 and every `eval_every` steps."""
     train_seconds = 0.0
     done = 0
@@ -66,9 +67,9 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     args = parser.parse_args()
 
-    import modules  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
     import tensorflow as tf
 
+    import modules  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
     from modules import hardware, trainer
     from modules import model as model_lib
     from modules.training_config import TrainingConfig
@@ -80,8 +81,11 @@ def main() -> None:
     with open(log_path, "w", newline="") as f:
         csv.DictWriter(f, CSV_FIELDS).writeheader()
     files = {}
-    for name, count, skip in (("span1", args.span_reviews, 0), ("span2", args.span_reviews, args.span_reviews),
-                              ("span2_eval", args.eval_reviews, 2 * args.span_reviews)):
+    for name, count, skip in (
+        ("span1", args.span_reviews, 0),
+        ("span2", args.span_reviews, args.span_reviews),
+        ("span2_eval", args.eval_reviews, 2 * args.span_reviews),
+    ):
         texts, labels = reviews.real_reviews(args.tarball, count, skip=skip)
         files[name] = [reviews.write_examples(texts, labels, args.out / f"{name}.tfrecord.gz")]
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
@@ -90,33 +94,40 @@ def main() -> None:
 
     def fresh(learning_rate: float, steps: int):
         tf.keras.utils.set_random_seed(42)
-        config = TrainingConfig(str(bert.preprocess), str(bert.encoder), seq_length=SEQ_LENGTH,
-                                learning_rate=learning_rate, batch_size=BATCH_SIZE, precision=precision)
+        config = TrainingConfig(
+            str(bert.preprocess),
+            str(bert.encoder),
+            seq_length=SEQ_LENGTH,
+            learning_rate=learning_rate,
+            batch_size=BATCH_SIZE,
+            precision=precision,
+        )
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         return classifier, config, steps
 
     def datasets(classifier, span: str):
         train = trainer.make_dataset(files[span], BATCH_SIZE, seed=42, preprocessor=classifier.preprocessor)
-        evaluation = trainer.make_eval_dataset(files["span2_eval"], BATCH_SIZE, preprocessor=classifier.preprocessor,
-                                               num_examples=args.eval_reviews)
+        evaluation = trainer.make_eval_dataset(
+            files["span2_eval"], BATCH_SIZE, preprocessor=classifier.preprocessor, num_examples=args.eval_reviews
+        )
         return train, evaluation
 
     rows: list[dict] = []
     served = args.out / "served" / "1"
     classifier, config, steps = fresh(args.learning_rate, args.first_steps)
     trainer.compile_classifier(classifier, config, steps)
-    train_and_score(classifier, *datasets(classifier, "span1"), steps, steps, "span 1 (encoder)",
-                    rows, log_path)
+    train_and_score(classifier, *datasets(classifier, "span1"), steps, steps, "span 1 (encoder)", rows, log_path)
     model_lib.export_serving_model(classifier, str(served))
 
-    for way, learning_rate in (("span 2 warm", TrainingConfig.warm_start_learning_rate),
-                               ("span 2 encoder", args.learning_rate)):
+    for way, learning_rate in (
+        ("span 2 warm", TrainingConfig.warm_start_learning_rate),
+        ("span 2 encoder", args.learning_rate),
+    ):
         classifier, config, steps = fresh(learning_rate, args.steps)
         if way.endswith("warm"):
             trainer.restore_served_weights(classifier, str(served))
         trainer.compile_classifier(classifier, config, steps)
-        train_and_score(classifier, *datasets(classifier, "span2"), steps, args.eval_every, way,
-                        rows, log_path)
+        train_and_score(classifier, *datasets(classifier, "span2"), steps, args.eval_every, way, rows, log_path)
     print(f"Rows in {log_path}")
 
 

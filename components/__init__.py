@@ -6,5 +6,6 @@ def __getattr__(name: str):
     # by its type name, `components.ModelEvaluationReport`: here, lazily, to keep `import components` light.
     if name == "ModelEvaluationReport":
         from components.evaluation.evaluation_report import ModelEvaluationReport
+
         return ModelEvaluationReport
     raise AttributeError(f"module 'components' has no attribute {name!r}")

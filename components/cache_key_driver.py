@@ -15,6 +15,7 @@ class CacheKeyDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
 
     def run(self, execution_info: portable_data_types.ExecutionInfo) -> driver_output_pb2.DriverOutput:
         output = driver_output_pb2.DriverOutput()
-        data_types_utils.set_metadata_value(output.exec_properties[self.KEY],
-                                            self.cache_key(execution_info.exec_properties))
+        data_types_utils.set_metadata_value(
+            output.exec_properties[self.KEY], self.cache_key(execution_info.exec_properties)
+        )
         return output

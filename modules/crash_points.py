@@ -24,6 +24,9 @@ def crash_here(point: str) -> None:
     """Sends this process SIGKILL (or the CRASH_SIGNAL_ENV signal) if `point` is the armed crash point."""
     if armed(point):
         signal_number = signal.Signals[os.environ.get(CRASH_SIGNAL_ENV) or "SIGKILL"]
-        print(f"{CRASH_AT_ENV}: sending {signal_number.name} to process {os.getpid()} at {point}", file=sys.stderr,
-              flush=True)
+        print(
+            f"{CRASH_AT_ENV}: sending {signal_number.name} to process {os.getpid()} at {point}",
+            file=sys.stderr,
+            flush=True,
+        )
         os.kill(os.getpid(), signal_number)

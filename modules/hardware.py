@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import tensorflow as tf
+
 # tf_keras's own context manager (not re-exported publicly): the global policy for the layers built in the block.
 from tf_keras.src.mixed_precision.policy import policy_scope as keras_policy  # noqa: F401
 
@@ -40,8 +41,9 @@ def resolve_precision(requested: str) -> str:
         return requested
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        native = all(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0)
-                     for gpu in gpus)
+        native = all(
+            tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0) for gpu in gpus
+        )
     else:
         native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}) and onednn_computes_bfloat16()
     return MIXED_BFLOAT16 if native else FLOAT32

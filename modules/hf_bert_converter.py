@@ -31,14 +31,17 @@ def read_checkpoint(model_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     model_dir = Path(model_dir)
     missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
     if missing:
-        raise CheckpointError(f"{model_dir}: missing {missing}; a Hugging Face BERT checkpoint folder needs "
-                              f"{list(REQUIRED_FILES)}.")
+        raise CheckpointError(
+            f"{model_dir}: missing {missing}; a Hugging Face BERT checkpoint folder needs {list(REQUIRED_FILES)}."
+        )
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     if config.get("model_type") != "bert":
         raise CheckpointError(f"{model_dir}/config.json: model_type is {config.get('model_type')!r}, not 'bert'.")
     if config.get("hidden_act") not in SUPPORTED_ACTIVATIONS:
-        raise CheckpointError(f"{model_dir}/config.json: hidden_act {config.get('hidden_act')!r} is not "
-                              f"supported (supported: {sorted(SUPPORTED_ACTIVATIONS)}).")
+        raise CheckpointError(
+            f"{model_dir}/config.json: hidden_act {config.get('hidden_act')!r} is not "
+            f"supported (supported: {sorted(SUPPORTED_ACTIVATIONS)})."
+        )
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise CheckpointError(f"{model_dir}/config.json: only absolute position embeddings are supported.")
     weights = {name.removeprefix("bert."): value for name, value in load_file(model_dir / "model.safetensors").items()}
@@ -48,7 +51,8 @@ def read_checkpoint(model_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
 def bert_config_from_hf(config: dict) -> bert_configs.BertConfig:
     """Hugging Face's config.json keeps the original BERT's key names; `hidden_act` becomes a function."""
     return bert_configs.BertConfig.from_dict(
-        {"type_vocab_size": 2, **config, "hidden_act": SUPPORTED_ACTIVATIONS[config["hidden_act"]]})
+        {"type_vocab_size": 2, **config, "hidden_act": SUPPORTED_ACTIVATIONS[config["hidden_act"]]}
+    )
 
 
 def encoder_weights(config: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -74,11 +78,14 @@ def encoder_weights(config: dict, weights: dict[str, np.ndarray]) -> dict[str, n
         hf, mg = f"encoder.layer.{i}.", f"transformer/layer_{i}/"
         for part in ("query", "key", "value"):
             mapped[f"{mg}self_attention/{part}/kernel"] = take(f"{hf}attention.self.{part}.weight").T.reshape(
-                hidden, heads, head_size)
+                hidden, heads, head_size
+            )
             mapped[f"{mg}self_attention/{part}/bias"] = take(f"{hf}attention.self.{part}.bias").reshape(
-                heads, head_size)
+                heads, head_size
+            )
         mapped[f"{mg}self_attention/attention_output/kernel"] = take(f"{hf}attention.output.dense.weight").T.reshape(
-            heads, head_size, hidden)
+            heads, head_size, hidden
+        )
         mapped[f"{mg}self_attention/attention_output/bias"] = take(f"{hf}attention.output.dense.bias")
         mapped[f"{mg}self_attention_layer_norm/gamma"] = take(f"{hf}attention.output.LayerNorm.weight")
         mapped[f"{mg}self_attention_layer_norm/beta"] = take(f"{hf}attention.output.LayerNorm.bias")
@@ -100,19 +107,30 @@ def convert(model_dir: Path, output_root: Path, *, seq_length: int = 128) -> hub
     def load_weights(encoder: tf_keras.Model) -> None:
         variables = {v.name.removesuffix(":0"): v for v in encoder.weights}
         if set(variables) != set(mapped):
-            raise CheckpointError(f"{model_dir}: weights do not fit a BertEncoder; unmatched "
-                                  f"{sorted(set(variables) ^ set(mapped))[:5]}")
+            raise CheckpointError(
+                f"{model_dir}: weights do not fit a BertEncoder; unmatched {sorted(set(variables) ^ set(mapped))[:5]}"
+            )
         for name, variable in variables.items():
             if tuple(variable.shape) != mapped[name].shape:
-                raise CheckpointError(f"{model_dir}: '{name}' has shape {mapped[name].shape}, "
-                                      f"the encoder expects {tuple(variable.shape)}")
+                raise CheckpointError(
+                    f"{model_dir}: '{name}' has shape {mapped[name].shape}, the encoder expects {tuple(variable.shape)}"
+                )
             variable.assign(mapped[name])
 
     tokenizer_config = model_dir / "tokenizer_config.json"
-    do_lower_case = (bool(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True))
-                     if tokenizer_config.is_file() else "uncased" in config.get("_name_or_path", "uncased"))
-    return hub_bert.export_hub_bert(bert_config_from_hf(config), model_dir / "vocab.txt", Path(output_root),
-                                    do_lower_case=do_lower_case, seq_length=seq_length, fill_weights=load_weights)
+    do_lower_case = (
+        bool(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True))
+        if tokenizer_config.is_file()
+        else "uncased" in config.get("_name_or_path", "uncased")
+    )
+    return hub_bert.export_hub_bert(
+        bert_config_from_hf(config),
+        model_dir / "vocab.txt",
+        Path(output_root),
+        do_lower_case=do_lower_case,
+        seq_length=seq_length,
+        fill_weights=load_weights,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

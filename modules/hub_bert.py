@@ -9,8 +9,8 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import tensorflow as tf
 from official.legacy.bert import configs as bert_configs
@@ -24,6 +24,7 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 @dataclasses.dataclass(frozen=True)
 class RandomBertSpec:
     """Size of a randomly initialised BERT."""
+
     num_layers: int = 2
     hidden_size: int = 64
     num_attention_heads: int = 2
@@ -41,8 +42,15 @@ def write_vocab(words: Iterable[str], path: Path) -> Path:
     return path
 
 
-def export_hub_bert(bert_config: bert_configs.BertConfig, vocab_file: Path, output_root: Path, *, do_lower_case: bool,
-                    seq_length: int, fill_weights: Callable[[tf.keras.Model], None] | None = None) -> HubBertPaths:
+def export_hub_bert(
+    bert_config: bert_configs.BertConfig,
+    vocab_file: Path,
+    output_root: Path,
+    *,
+    do_lower_case: bool,
+    seq_length: int,
+    fill_weights: Callable[[tf.keras.Model], None] | None = None,
+) -> HubBertPaths:
     """Exports an encoder + preprocessing SavedModel pair under `output_root` atomically; `fill_weights(encoder)`
     sets the new `BertEncoder`'s weights (left random without it)."""
     output_root.parent.mkdir(parents=True, exist_ok=True)
@@ -52,12 +60,21 @@ def export_hub_bert(bert_config: bert_configs.BertConfig, vocab_file: Path, outp
         if fill_weights is not None:
             fill_weights(encoder)
         checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(str(Path(staging) / "checkpoint" / "ckpt"))
-        export_tfhub_lib.export_model(str(paths.encoder), bert_config=bert_config, with_mlm=False,
-                                      model_checkpoint_path=checkpoint_prefix, vocab_file=str(vocab_file),
-                                      do_lower_case=do_lower_case)
-        export_tfhub_lib.export_preprocessing(str(paths.preprocess), vocab_file=str(vocab_file),
-                                              do_lower_case=do_lower_case, tokenize_with_offsets=False,
-                                              default_seq_length=seq_length)
+        export_tfhub_lib.export_model(
+            str(paths.encoder),
+            bert_config=bert_config,
+            with_mlm=False,
+            model_checkpoint_path=checkpoint_prefix,
+            vocab_file=str(vocab_file),
+            do_lower_case=do_lower_case,
+        )
+        export_tfhub_lib.export_preprocessing(
+            str(paths.preprocess),
+            vocab_file=str(vocab_file),
+            do_lower_case=do_lower_case,
+            tokenize_with_offsets=False,
+            default_seq_length=seq_length,
+        )
         shutil.rmtree(output_root, ignore_errors=True)
         os.replace(paths.root, output_root)
     return HubBertPaths(output_root)
@@ -67,9 +84,14 @@ def build_random_bert(vocab_file: Path, output_root: Path, spec: RandomBertSpec 
     """Builds a small randomly initialised Hub-format BERT over `vocab_file` (uncased)."""
     bert_config = bert_configs.BertConfig(
         vocab_size=sum(1 for line in Path(vocab_file).read_text(encoding="utf-8").splitlines() if line),
-        hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_attention_heads,
-        intermediate_size=spec.intermediate_size, max_position_embeddings=spec.max_position_embeddings,
-        type_vocab_size=2)
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_attention_heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_position_embeddings,
+        type_vocab_size=2,
+    )
     tf.keras.utils.set_random_seed(spec.seed)
-    return export_hub_bert(bert_config, Path(vocab_file), Path(output_root), do_lower_case=True,
-                           seq_length=spec.seq_length)
+    return export_hub_bert(
+        bert_config, Path(vocab_file), Path(output_root), do_lower_case=True, seq_length=spec.seq_length
+    )

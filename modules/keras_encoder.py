@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -49,12 +50,14 @@ def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any
             found.append((cls, node_metadata["config"]))
     if len(found) != 1:
         raise NativeEncoderUnavailable(
-            f"{saved_model_dir} holds {len(found)} Model Garden BERT encoders, not exactly one")
+            f"{saved_model_dir} holds {len(found)} Model Garden BERT encoders, not exactly one"
+        )
     return found[0]
 
 
-def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False,
-                   attention_dropout_rate: float | None = None) -> Callable[[], tf.keras.Model]:
+def native_encoder(
+    saved_model_dir: str, *, pooled_output_only: bool = False, attention_dropout_rate: float | None = None
+) -> Callable[[], tf.keras.Model]:
     """A factory of the Hub encoder at `saved_model_dir` rebuilt natively (under the global policy at call time),
     verified first; with `pooled_output_only`, `sequence_output` holds the first token only; with
     `attention_dropout_rate`, its attention probabilities are dropped at that rate in training instead of the
@@ -63,9 +66,12 @@ def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False,
     hub_encoder = hub.load(saved_model_dir)
     hub_variables = {v.name: v for v in hub_encoder.variables}
     rng, mask = np.random.default_rng(0), np.ones((2, _PROBE_SEQ_LENGTH), np.int32)
-    mask[1, _PROBE_SEQ_LENGTH // 2:] = 0  # the second probe sequence is half padding
-    probe = {INPUT_WORD_IDS: tf.constant(rng.integers(0, int(config["vocab_size"]), mask.shape), tf.int32) * mask,
-             INPUT_MASK: tf.constant(mask), INPUT_TYPE_IDS: tf.zeros_like(mask)}
+    mask[1, _PROBE_SEQ_LENGTH // 2 :] = 0  # the second probe sequence is half padding
+    probe = {
+        INPUT_WORD_IDS: tf.constant(rng.integers(0, int(config["vocab_size"]), mask.shape), tf.int32) * mask,
+        INPUT_MASK: tf.constant(mask),
+        INPUT_TYPE_IDS: tf.zeros_like(mask),
+    }
     expected = hub_encoder(probe, training=False)
 
     def rebuild(config: dict[str, Any], policy: str = "float32") -> tf.keras.Model:
@@ -83,36 +89,51 @@ def native_encoder(saved_model_dir: str, *, pooled_output_only: bool = False,
     keys = (POOLED_OUTPUT,) if pooled_output_only else ENCODER_OUTPUTS
     # The config as recorded, then with tanh-approximate GELU where it says "gelu" (both serialize so).
     approximate_gelu = functools.partial(tf.keras.activations.gelu, approximate=True)
-    candidates = [config] + [{**config, key: approximate_gelu} for key in ("inner_activation", "activation")
-                             if config.get(key) == "gelu"]
+    candidates = [config] + [
+        {**config, key: approximate_gelu} for key in ("inner_activation", "activation") if config.get(key) == "gelu"
+    ]
     differences = {}
     for candidate in candidates:
         outputs = rebuild(candidate)(probe, training=False)
         differences[str(candidate.get("inner_activation", candidate.get("activation")))] = difference = max(
-            float(tf.reduce_max(tf.abs(tf.cast(outputs[key], tf.float32) - expected[key]))) for key in keys)
+            float(tf.reduce_max(tf.abs(tf.cast(outputs[key], tf.float32) - expected[key]))) for key in keys
+        )
         if difference <= REBUILD_TOLERANCE:  # dropout acts in training only: the probe cannot see it
             if attention_dropout_rate is not None:
-                candidate = {**{k: v for k, v in candidate.items() if k != "attention_dropout_rate"},
-                             "attention_dropout": attention_dropout_rate}
+                candidate = {
+                    **{k: v for k, v in candidate.items() if k != "attention_dropout_rate"},
+                    "attention_dropout": attention_dropout_rate,
+                }
             return lambda: rebuild(candidate, tf.keras.mixed_precision.global_policy().name)
-    raise NativeEncoderUnavailable(f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs "
-                                   f"difference by activation: {differences})")
+    raise NativeEncoderUnavailable(
+        f"rebuilt {cls.__name__} does not reproduce {saved_model_dir} (max abs difference by activation: {differences})"
+    )
 
 
-def encoder_layer(handle: str, *, pooled_output_only: bool = False,
-                  attention_dropout_rate: float | None = None) -> tf.keras.layers.Layer:
+def encoder_layer(
+    handle: str, *, pooled_output_only: bool = False, attention_dropout_rate: float | None = None
+) -> tf.keras.layers.Layer:
     """The trainable encoder at `handle` in the global policy's dtype if rebuilt natively (its attention dropout
     at `attention_dropout_rate`, None: as recorded), else `hub.KerasLayer` (its own graph, dropout included)."""
     policy = tf.keras.mixed_precision.global_policy()
     try:
-        encoder = native_encoder(hub.resolve(handle), pooled_output_only=pooled_output_only,
-                                 attention_dropout_rate=attention_dropout_rate)()
+        encoder = native_encoder(
+            hub.resolve(handle), pooled_output_only=pooled_output_only, attention_dropout_rate=attention_dropout_rate
+        )()
     except NativeEncoderUnavailable as reason:
-        log = (logging.warning if policy.compute_dtype != "float32" or attention_dropout_rate is not None
-               else logging.info)
-        log("Encoder %s is used through hub.KerasLayer, computes in float32 and keeps its own attention dropout: "
-            "%s", handle, reason)
+        log = (
+            logging.warning if policy.compute_dtype != "float32" or attention_dropout_rate is not None else logging.info
+        )
+        log(
+            "Encoder %s is used through hub.KerasLayer, computes in float32 and keeps its own attention dropout: %s",
+            handle,
+            reason,
+        )
         return hub.KerasLayer(handle, trainable=True, name="encoder")
-    logging.info("Encoder %s rebuilt natively; it computes in %s%s", handle, policy.compute_dtype,
-                 "; its last layer for the first token only" if pooled_output_only else "")
+    logging.info(
+        "Encoder %s rebuilt natively; it computes in %s%s",
+        handle,
+        policy.compute_dtype,
+        "; its last layer for the first token only" if pooled_output_only else "",
+    )
     return encoder

@@ -13,9 +13,19 @@ import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
 from modules import hardware, keras_encoder, review_text
-from modules.model_interface import (CLASS_NAME_OUTPUT, CLASS_NAMES, ENCODER_INPUTS, INPUT_MASK, POOLED_OUTPUT,
-                                     PROBABILITY_OUTPUT, SERVING_INPUT, SERVING_SIGNATURE, TEXT_FEATURE, TEXT_INPUT,
-                                     TEXT_SIGNATURE)
+from modules.model_interface import (
+    CLASS_NAME_OUTPUT,
+    CLASS_NAMES,
+    ENCODER_INPUTS,
+    INPUT_MASK,
+    POOLED_OUTPUT,
+    PROBABILITY_OUTPUT,
+    SERVING_INPUT,
+    SERVING_SIGNATURE,
+    TEXT_FEATURE,
+    TEXT_INPUT,
+    TEXT_SIGNATURE,
+)
 from modules.training_config import FLOAT32
 
 # TF Serving replays these requests at load time, so the first real request does not pay for tracing.
@@ -26,6 +36,7 @@ WARMUP_TEXTS = ("This movie was wonderful, I loved every minute.", "A dull, tedi
 @dataclasses.dataclass(frozen=True)
 class ClassifierSpec:
     """What the classifier is made of."""
+
     preprocess_handle: str
     encoder_handle: str
     seq_length: int
@@ -59,8 +70,9 @@ class Preprocessor(tf.keras.layers.Layer):
         preprocessor = hub.load(preprocess_handle)
         self.seq_length, self.truncation = seq_length, truncation
         self.tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
-        self.pack = hub.KerasLayer(preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length),
-                                   name="bert_pack_inputs")
+        self.pack = hub.KerasLayer(
+            preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_length), name="bert_pack_inputs"
+        )
 
     def call(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         tokens = self.tokenize(review_text.normalize(text)).merge_dims(-2, -1)
@@ -72,10 +84,12 @@ def build_classifier(spec: ClassifierSpec, precision: str = FLOAT32) -> Classifi
     with hardware.keras_policy(precision):
         preprocessor = Preprocessor(spec.preprocess_handle, spec.seq_length, spec.truncation)
         # Any sequence length up to `seq_length`: serving trims padding (see ServingModule).
-        encoder_inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
-                          for name in ENCODER_INPUTS}
-        encoder = keras_encoder.encoder_layer(spec.encoder_handle, pooled_output_only=True,
-                                              attention_dropout_rate=spec.attention_dropout_rate)
+        encoder_inputs = {
+            name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name) for name in ENCODER_INPUTS
+        }
+        encoder = keras_encoder.encoder_layer(
+            spec.encoder_handle, pooled_output_only=True, attention_dropout_rate=spec.attention_dropout_rate
+        )
         pooled = tf.keras.layers.Dropout(spec.dropout_rate, name="dropout")(encoder(encoder_inputs)[POOLED_OUTPUT])
         logit = tf.keras.layers.Dense(1, activation=None, name="classifier", dtype="float32")(pooled)
         logit_model = tf.keras.Model(encoder_inputs, logit, name="logit_model")
@@ -135,11 +149,18 @@ def export_serving_model(classifier: ClassifierParts, export_dir: str, trim: boo
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
     module = ServingModule(classifier, trim)
-    tf.saved_model.save(module, export_dir, signatures={
-        SERVING_SIGNATURE: module.serve_examples.get_concrete_function(),
-        TEXT_SIGNATURE: module.predict_text.get_concrete_function()})
-    request = predict_pb2.PredictRequest(model_spec={"signature_name": SERVING_SIGNATURE}, inputs={
-        SERVING_INPUT: tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string)})
+    tf.saved_model.save(
+        module,
+        export_dir,
+        signatures={
+            SERVING_SIGNATURE: module.serve_examples.get_concrete_function(),
+            TEXT_SIGNATURE: module.predict_text.get_concrete_function(),
+        },
+    )
+    request = predict_pb2.PredictRequest(
+        model_spec={"signature_name": SERVING_SIGNATURE},
+        inputs={SERVING_INPUT: tf.make_tensor_proto([text_example(t) for t in WARMUP_TEXTS], dtype=tf.string)},
+    )
     log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
     tf.io.gfile.makedirs(os.path.join(export_dir, os.path.dirname(WARMUP_FILE)))
     with tf.io.TFRecordWriter(os.path.join(export_dir, WARMUP_FILE)) as writer:

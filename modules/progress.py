@@ -53,6 +53,16 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         rate = (self.step - self.first_step) / train_elapsed if train_elapsed else 0.0
         epoch_eta = (self.steps_per_epoch - self.epoch_step) / rate if rate else 0.0
         train_eta = (total - self.step) / rate if rate else 0.0
-        LOGGER.info("epoch %d/%d  step %d/%d  %.1f ex/s  epoch %s (ETA %s)  training %s (ETA %s)%s",
-                    self.epoch + 1, self.epochs, self.step, total, rate * self.batch_size, _clock(epoch_elapsed),
-                    _clock(epoch_eta), _clock(train_elapsed), _clock(train_eta), suffix)
+        LOGGER.info(
+            "epoch %d/%d  step %d/%d  %.1f ex/s  epoch %s (ETA %s)  training %s (ETA %s)%s",
+            self.epoch + 1,
+            self.epochs,
+            self.step,
+            total,
+            rate * self.batch_size,
+            _clock(epoch_elapsed),
+            _clock(epoch_eta),
+            _clock(train_elapsed),
+            _clock(train_eta),
+            suffix,
+        )

@@ -37,16 +37,21 @@ def check_servable(path: str, signatures: tuple[str, ...]) -> None:
     from tensorflow.python.saved_model import loader_impl
 
     base, version = os.path.split(path.rstrip("/"))
-    fixes = (f"remove that folder (or move it out of {base}), or serve a good version again with `.venv/bin/python "
-             f"-m components.serving.atomic_pusher rollback {base} VERSION`")
+    fixes = (
+        f"remove that folder (or move it out of {base}), or serve a good version again with `.venv/bin/python "
+        f"-m components.serving.atomic_pusher rollback {base} VERSION`"
+    )
     try:
         meta_graphs = loader_impl.parse_saved_model(path).meta_graphs
-    except (OSError, IOError, ValueError, tf.errors.OpError) as error:
-        raise BrokenServedModel(f"{path}: served version {version} is not a loadable SavedModel "
-                                f"({' '.join(str(error).split())[:160]}); {fixes}") from error
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise BrokenServedModel(
+            f"{path}: served version {version} is not a loadable SavedModel "
+            f"({' '.join(str(error).split())[:160]}); {fixes}"
+        ) from error
     missing = [s for s in signatures if not meta_graphs or s not in meta_graphs[0].signature_def]
     if missing:
         raise BrokenServedModel(f"{path}: served version {version} has no {', '.join(missing)} signature; {fixes}")
     if not tf.io.gfile.exists(os.path.join(path, "variables", "variables.index")):
-        raise BrokenServedModel(f"{path}: served version {version} has no variables (variables/variables.index); "
-                                f"{fixes}")
+        raise BrokenServedModel(
+            f"{path}: served version {version} has no variables (variables/variables.index); {fixes}"
+        )

@@ -31,20 +31,29 @@ LENGTH_BUCKET_WIDTH = 32
 
 
 def classifier_spec(config: TrainingConfig) -> model_lib.ClassifierSpec:
-    return model_lib.ClassifierSpec(config.preprocess_handle, config.encoder_handle, config.seq_length,
-                                    config.dropout_rate, config.truncation, config.attention_dropout_rate)
+    return model_lib.ClassifierSpec(
+        config.preprocess_handle,
+        config.encoder_handle,
+        config.seq_length,
+        config.dropout_rate,
+        config.truncation,
+        config.attention_dropout_rate,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class SplitSummary:
     """Size of a split and an order-independent fingerprint of its records."""
+
     num_examples: int
     fingerprint: str
 
 
 def _parse_batch(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    features = tf.io.parse_example(serialized, {TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
-                                                LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)})
+    features = tf.io.parse_example(
+        serialized,
+        {TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string), LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)},
+    )
     return features[TEXT_FEATURE], tf.cast(features[LABEL_FEATURE], tf.float32)
 
 
@@ -70,7 +79,9 @@ def read_records(file_patterns: list[str]) -> tf.data.Dataset:
     files = _record_files(file_patterns)
     return tf.data.Dataset.from_tensor_slices(files).interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-        cycle_length=min(len(files), MAX_INTERLEAVED_FILES), block_length=1)
+        cycle_length=min(len(files), MAX_INTERLEAVED_FILES),
+        block_length=1,
+    )
 
 
 def length_bucket_boundaries(seq_length: int) -> list[int]:
@@ -87,20 +98,31 @@ def _length_grouped(dataset: tf.data.Dataset, batch_size: int, seq_length: int) 
     """Unbatched (encoder inputs, label) pairs, unpadded, rebatched by token length (buckets of
     LENGTH_BUCKET_WIDTH), so each batch is padded only to its longest review and that is close to the rest."""
     boundaries = length_bucket_boundaries(seq_length)
-    return (dataset.unbatch()
-            .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
-            .bucket_by_sequence_length(lambda inputs, label: tf.shape(inputs[INPUT_MASK])[0],
-                                       bucket_boundaries=boundaries,
-                                       bucket_batch_sizes=[batch_size] * (len(boundaries) + 1)))
+    return (
+        dataset.unbatch()
+        .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
+        .bucket_by_sequence_length(
+            lambda inputs, label: tf.shape(inputs[INPUT_MASK])[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        )
+    )
 
 
 def _tokenized(dataset: tf.data.Dataset, preprocessor: model_lib.Preprocessor) -> tf.data.Dataset:
-    return (dataset.map(_parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
-            .map(lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE))
+    return dataset.map(_parse_batch, num_parallel_calls=tf.data.AUTOTUNE).map(
+        lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
-def make_dataset(file_patterns: list[str], batch_size: int, *, seed: int, preprocessor: model_lib.Preprocessor,
-                 shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+def make_dataset(
+    file_patterns: list[str],
+    batch_size: int,
+    *,
+    seed: int,
+    preprocessor: model_lib.Preprocessor,
+    shuffle_buffer: int = 10_000,
+) -> tf.data.Dataset:
     """Training batches, (encoder inputs, label), repeated forever: shuffled, then grouped by token length, each
     batch padded to its longest review only, as the export does."""
     dataset = read_records(file_patterns).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -108,8 +130,9 @@ def make_dataset(file_patterns: list[str], batch_size: int, *, seed: int, prepro
     return _length_grouped(dataset, batch_size, preprocessor.seq_length).prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_dataset(file_patterns: list[str], batch_size: int, *, preprocessor: model_lib.Preprocessor,
-                      num_examples: int | None = None) -> tf.data.Dataset:
+def make_eval_dataset(
+    file_patterns: list[str], batch_size: int, *, preprocessor: model_lib.Preprocessor, num_examples: int | None = None
+) -> tf.data.Dataset:
     """Validation batches: one pass over the first `num_examples` records (None: all), grouped by token length as
     training's are (in the records' order a batch is padded to its longest review, most often the whole
     sequence length: about twice the arithmetic), tokenized once and cached in memory for the next passes."""
@@ -120,15 +143,24 @@ def make_eval_dataset(file_patterns: list[str], batch_size: int, *, preprocessor
     return _length_grouped(dataset, batch_size, preprocessor.seq_length).cache().prefetch(tf.data.AUTOTUNE)
 
 
-def train_and_eval_datasets(fn_args: tfx.components.FnArgs, config: TrainingConfig,
-                            preprocessor: model_lib.Preprocessor) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+def train_and_eval_datasets(
+    fn_args: tfx.components.FnArgs, config: TrainingConfig, preprocessor: model_lib.Preprocessor
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """The Trainer's (and the Tuner's) training batches and validation batches (`eval_steps` batches' worth of
     the eval split's first records, or all of it)."""
     num_eval_examples = fn_args.eval_steps * config.batch_size if fn_args.eval_steps else None
-    return (make_dataset(fn_args.train_files, config.batch_size, seed=config.seed, preprocessor=preprocessor,
-                         shuffle_buffer=config.shuffle_buffer),
-            make_eval_dataset(fn_args.eval_files, config.batch_size, preprocessor=preprocessor,
-                              num_examples=num_eval_examples))
+    return (
+        make_dataset(
+            fn_args.train_files,
+            config.batch_size,
+            seed=config.seed,
+            preprocessor=preprocessor,
+            shuffle_buffer=config.shuffle_buffer,
+        ),
+        make_eval_dataset(
+            fn_args.eval_files, config.batch_size, preprocessor=preprocessor, num_examples=num_eval_examples
+        ),
+    )
 
 
 class CrashMidEpoch(tf.keras.callbacks.Callback):
@@ -209,13 +241,17 @@ def write_history(history: dict[str, list[float]], best_epoch: int, model_run_di
         figure.savefig(f, format="png")
 
 
-def backup_dir(config: TrainingConfig, fn_args: tfx.components.FnArgs, train: SplitSummary,
-               evaluation: SplitSummary) -> str:
+def backup_dir(
+    config: TrainingConfig, fn_args: tfx.components.FnArgs, train: SplitSummary, evaluation: SplitSummary
+) -> str:
     """This run's backup folder: the same configuration, step counts and data give the same folder."""
     identity = {
         "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "backup_root"},
-        "train_steps": fn_args.train_steps, "eval_steps": fn_args.eval_steps,
-        "train": train.fingerprint, "eval": evaluation.fingerprint, "base_model": fn_args.base_model,
+        "train_steps": fn_args.train_steps,
+        "eval_steps": fn_args.eval_steps,
+        "train": train.fingerprint,
+        "eval": evaluation.fingerprint,
+        "base_model": fn_args.base_model,
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return os.path.join(config.backup_root or os.path.join(fn_args.model_run_dir, "backup"), key)
@@ -247,17 +283,24 @@ def restore_served_weights(classifier: model_lib.ClassifierParts, served_model: 
         raise WarmStartError(
             f"--warm-start: the served model {served_model} does not fit this classifier ({error}); it was "
             f"trained with another encoder or head. Train without --warm-start, or with the served model's "
-            f"encoder.") from error
+            f"encoder."
+        ) from error
     logging.info("Warm start: the weights of %s", served_model)
 
 
 def compile_classifier(classifier: model_lib.ClassifierParts, config: TrainingConfig, total_steps: int) -> None:
     """AdamW with linear warm-up then linear decay (`official.nlp.optimization`, as the tutorial)."""
     optimizer = optimization.create_optimizer(
-        init_lr=config.learning_rate, num_train_steps=total_steps,
-        num_warmup_steps=int(config.warmup_fraction * total_steps), optimizer_type="adamw")
-    classifier.logit_model.compile(optimizer=optimizer, loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
-                                   metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)])
+        init_lr=config.learning_rate,
+        num_train_steps=total_steps,
+        num_warmup_steps=int(config.warmup_fraction * total_steps),
+        optimizer_type="adamw",
+    )
+    classifier.logit_model.compile(
+        optimizer=optimizer,
+        loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[tf.keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -277,16 +320,30 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     precision = hardware.resolve_precision(config.precision)
     devices = ", ".join(d.name for d in gpus or tf.config.list_physical_devices("CPU"))
-    logging.info("Training with %s with %d replica(s) on %s; precision %s", type(strategy).__name__,
-                 strategy.num_replicas_in_sync, devices, precision)
+    logging.info(
+        "Training with %s with %d replica(s) on %s; precision %s",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        devices,
+        precision,
+    )
 
     train_summary, eval_summary = summarize_split(fn_args.train_files), summarize_split(fn_args.eval_files)
-    steps_per_epoch = (math.ceil(fn_args.train_steps / config.epochs) if fn_args.train_steps
-                       else math.ceil(train_summary.num_examples / config.batch_size))
+    steps_per_epoch = (
+        math.ceil(fn_args.train_steps / config.epochs)
+        if fn_args.train_steps
+        else math.ceil(train_summary.num_examples / config.batch_size)
+    )
     validation_examples = min(eval_summary.num_examples, (fn_args.eval_steps or math.inf) * config.batch_size)
-    logging.info("Training %d epochs x %d steps (batch %d) on %d examples, validating on %d of %d examples",
-                 config.epochs, steps_per_epoch, config.batch_size, train_summary.num_examples,
-                 validation_examples, eval_summary.num_examples)
+    logging.info(
+        "Training %d epochs x %d steps (batch %d) on %d examples, validating on %d of %d examples",
+        config.epochs,
+        steps_per_epoch,
+        config.batch_size,
+        train_summary.num_examples,
+        validation_examples,
+        eval_summary.num_examples,
+    )
     with strategy.scope():
         classifier = model_lib.build_classifier(classifier_spec(config), precision)
         if served_model:
@@ -301,7 +358,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train_dataset, eval_dataset = train_and_eval_datasets(fn_args, config, classifier.preprocessor)
     epoch_log = EpochLog(run_backup_dir)
     classifier.logit_model.fit(
-        train_dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+        train_dataset,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
         validation_data=eval_dataset,
         callbacks=[
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
@@ -309,12 +368,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             epoch_log,
             tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
             progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
-        ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
+        ]
+        + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
         verbose=0,  # progress.ProgressLogger: a line every 30 s, on a terminal or not
     )
     best_epoch = epoch_log.restore_best(classifier.logit_model)
-    logging.info("Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs,
-                 BEST_EPOCH_METRIC)
+    logging.info(
+        "Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs, BEST_EPOCH_METRIC
+    )
     write_history(epoch_log.history(), best_epoch, fn_args.model_run_dir)
     model_lib.export_serving_model(classifier, fn_args.serving_model_dir)
     tf.io.gfile.rmtree(run_backup_dir)

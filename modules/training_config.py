@@ -8,7 +8,8 @@ import dataclasses
 import functools
 import math
 import typing
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from modules import review_text
 
@@ -44,14 +45,18 @@ def bounds(ok: Callable[[Any], bool], allowed: str) -> Bounds:
 
 
 def integer(low: int, high: int | None = None) -> Bounds:
-    return bounds(lambda value: is_number(value) and isinstance(value, int) and low <= value and (
-        high is None or value <= high), f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}"))
+    return bounds(
+        lambda value: is_number(value) and isinstance(value, int) and low <= value and (high is None or value <= high),
+        f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}"),
+    )
 
 
 def fraction(*, closed: bool = False) -> Bounds:
     """[0, 1] (`closed`) or [0, 1)."""
-    return bounds(lambda value: is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
-                  f"must be a number in [0, 1{']' if closed else ')'}")
+    return bounds(
+        lambda value: is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
+        f"must be a number in [0, 1{']' if closed else ')'}",
+    )
 
 
 def one_of(choices: tuple[str, ...]) -> Bounds:
@@ -60,8 +65,9 @@ def one_of(choices: tuple[str, ...]) -> Bounds:
 
 POSITIVE = bounds(lambda value: is_number(value) and 0 < value < math.inf, "must be a number > 0")
 BOOLEAN = bounds(lambda value: isinstance(value, bool), "must be true or false")
-HANDLE = bounds(lambda value: isinstance(value, str) and bool(value),
-                "must name a TF Hub handle (URL) or a SavedModel folder")
+HANDLE = bounds(
+    lambda value: isinstance(value, str) and bool(value), "must name a TF Hub handle (URL) or a SavedModel folder"
+)
 
 
 def check_steps(field: str, steps: int | None) -> None:
@@ -70,18 +76,37 @@ def check_steps(field: str, steps: int | None) -> None:
         integer(1)(field, steps)
 
 
-def setting(default: Any = dataclasses.MISSING, help: str = "", bounds: Bounds | None = None, *,
-            choices: tuple[str, ...] = (), label: str | Callable | None = None, search: tuple | None = None,
-            recipe: bool = False, flag: str | bool = True, group: str = "") -> Any:
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    bounds: Bounds | None = None,
+    *,
+    choices: tuple[str, ...] = (),
+    label: str | Callable | None = None,
+    search: tuple | None = None,
+    recipe: bool = False,
+    flag: str | bool = True,
+    group: str = "",
+) -> Any:
     """A field declared once. `default` (the type is the annotation); `help`, its runners' flag's (`flag`: the
     flag's name where it is not the field's, False for no flag); `bounds`, its check (`choices`: also the flag's);
     `label`, how the console and the run history show a value (a format string given it and, by name, the run's
     other settings, or a function of both); `search`, the values TFX's Tuner tries by default (a tunable setting;
     (): the training's value only); `recipe`: --recipe sets it (pipeline/configs.py), so its flag defaults to the
     recipe's; `group`: the --help group its flag is listed in."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "bounds": bounds or (one_of(choices) if choices else None), "choices": choices,
-        "label": label, "search": search, "recipe": recipe, "flag": flag, "group": group})
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "help": help,
+            "bounds": bounds or (one_of(choices) if choices else None),
+            "choices": choices,
+            "label": label,
+            "search": search,
+            "recipe": recipe,
+            "flag": flag,
+            "group": group,
+        },
+    )
 
 
 def flag_name(field: dataclasses.Field, prefix: str = "") -> str:
@@ -111,51 +136,75 @@ class TrainingConfig:
     """The Trainer's `custom_config`; defaults are the tutorial's (`pipeline/configs.py`'s recipes overlay some).
     Labelled fields are shown in this order; the Tuner draws the tunable ones in this order."""
 
-    preprocess_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor",
-                                     bounds=HANDLE)
+    preprocess_handle: str = setting(
+        help="TF Hub handle (URL or SavedModel dir) of the BERT preprocessor", bounds=HANDLE
+    )
     encoder_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT encoder", bounds=HANDLE)
-    truncation: str = setting(review_text.HEAD, "which tokens of a review longer than --seq-length are read",
-                              choices=review_text.TRUNCATIONS, label="seq {seq_length}, {}", recipe=True)
-    learning_rate: float = setting(3e-5, "peak AdamW rate", POSITIVE, label="lr {:g}", recipe=True,
-                                   search=(2e-5, 3e-5, 5e-5, 8e-5))  # around bench/RESULTS.md's best recipe
+    truncation: str = setting(
+        review_text.HEAD,
+        "which tokens of a review longer than --seq-length are read",
+        choices=review_text.TRUNCATIONS,
+        label="seq {seq_length}, {}",
+        recipe=True,
+    )
+    learning_rate: float = setting(
+        3e-5, "peak AdamW rate", POSITIVE, label="lr {:g}", recipe=True, search=(2e-5, 3e-5, 5e-5, 8e-5)
+    )  # around bench/RESULTS.md's best recipe
     warmup_fraction: float = setting(0.1, "share of steps the rate warms up in", fraction(), search=(0.06, 0.1, 0.2))
-    seq_length: int = setting(128, "tokens per review, at most the encoder's position embeddings",
-                              integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH), recipe=True, search=())
-    epochs: int = setting(5, "passes over the data, or validations with --train-steps", integer(1), label=length_label,
-                          recipe=True)
+    seq_length: int = setting(
+        128,
+        "tokens per review, at most the encoder's position embeddings",
+        integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH),
+        recipe=True,
+        search=(),
+    )
+    epochs: int = setting(
+        5, "passes over the data, or validations with --train-steps", integer(1), label=length_label, recipe=True
+    )
     batch_size: int = setting(32, "examples per step", integer(1))
     dropout_rate: float = setting(0.1, "dropout before the classifier", fraction())
     # Dropout on the encoder's attention probabilities, (batch, heads, length, length) random numbers a layer and
     # step: the costliest op of a step at long sequences on a CPU (bench/RESULTS.md).
     attention_dropout_rate: float | None = setting(
-        None, "dropout on the encoder's attention probabilities; unset: the encoder's own", fraction(),
-        label="attention dropout {:g}", recipe=True)
+        None,
+        "dropout on the encoder's attention probabilities; unset: the encoder's own",
+        fraction(),
+        label="attention dropout {:g}",
+        recipe=True,
+    )
     shuffle_buffer: int = setting(10_000, "examples shuffled together", integer(1), flag=False)
     seed: int = setting(42, "seed of the weights' initialization and the shuffling", integer(0), flag=False)
     precision: str = setting(AUTO, "auto: mixed_bfloat16 where the hardware has native bfloat16", choices=PRECISIONS)
-    warm_start: bool = setting(False, "fine-tune the served model (the newest pushed version) if there is one, with "
-                                      "--warm-start-learning-rate and --warm-start-epochs", BOOLEAN, label="warm start")
-    warm_start_learning_rate: float = setting(1e-5, "peak AdamW rate of a warm start (a trained model needs less)",
-                                              POSITIVE)
+    warm_start: bool = setting(
+        False,
+        "fine-tune the served model (the newest pushed version) if there is one, with "
+        "--warm-start-learning-rate and --warm-start-epochs",
+        BOOLEAN,
+        label="warm start",
+    )
+    warm_start_learning_rate: float = setting(
+        1e-5, "peak AdamW rate of a warm start (a trained model needs less)", POSITIVE
+    )
     warm_start_epochs: int = setting(1, "epochs of a warm start", integer(1))
-    backup_root: str = setting("", "per-run epoch backups; '' keeps them in model_run (no resume across executions)",
-                               flag=False)
+    backup_root: str = setting(
+        "", "per-run epoch backups; '' keeps them in model_run (no resume across executions)", flag=False
+    )
 
     def __post_init__(self):
         """Raises ConfigError naming the first value out of its range."""
         check_settings(self)
 
-    def tuned(self, hyperparameters: dict[str, Any] | None) -> "TrainingConfig":
+    def tuned(self, hyperparameters: dict[str, Any] | None) -> TrainingConfig:
         """With the values of TFX's `best_hyperparameters` (a KerasTuner config: {"space", "values"}), if any."""
         values = (hyperparameters or {}).get("values", {})
         return dataclasses.replace(self, **{k: v for k, v in values.items() if k in TUNABLE_FIELDS})
 
-    def warm_started(self) -> "TrainingConfig":
+    def warm_started(self) -> TrainingConfig:
         """The settings a warm-started run trains with: its own learning rate and epochs."""
         return dataclasses.replace(self, learning_rate=self.warm_start_learning_rate, epochs=self.warm_start_epochs)
 
     @classmethod
-    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> "TrainingConfig":
+    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(custom_config or {}) - known)
         if unknown:
@@ -192,10 +241,12 @@ class TuningConfig:
 
     trials: int = setting(4, "trials", integer(1))
     steps: int = setting(100, "training steps of each trial", integer(1))
-    eval_steps: int | None = setting(40, "validation batches scoring each trial, a subset of the eval split (0: "
-                                         "all of it)", integer(1))
-    values: tuple[tuple[str, tuple], ...] = tuple((name, TRAINING_FIELDS[name].metadata["search"])
-                                                  for name in TUNABLE_FIELDS)
+    eval_steps: int | None = setting(
+        40, "validation batches scoring each trial, a subset of the eval split (0: all of it)", integer(1)
+    )
+    values: tuple[tuple[str, tuple], ...] = tuple(
+        (name, TRAINING_FIELDS[name].metadata["search"]) for name in TUNABLE_FIELDS
+    )
 
     def __post_init__(self):
         check_settings(self, prefix="tune_")
@@ -212,7 +263,7 @@ class TuningConfig:
         return {**config, **{tune_flag(name).removeprefix("tune_"): list(tried) for name, tried in values}}
 
     @classmethod
-    def from_custom_config(cls, custom_config: dict[str, Any]) -> "TuningConfig":
+    def from_custom_config(cls, custom_config: dict[str, Any]) -> TuningConfig:
         config = dict(custom_config)
         values = tuple((name, tuple(config.pop(tune_flag(name).removeprefix("tune_")))) for name in TUNABLE_FIELDS)
         return cls(**config, values=values)

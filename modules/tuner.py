@@ -28,13 +28,15 @@ class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
         config = self.config.tuned(trial.hyperparameters.get_config())
         tf.keras.backend.clear_session()
         tf.keras.utils.set_random_seed(config.seed)
-        classifier = model_lib.build_classifier(trainer.classifier_spec(config),
-                                                hardware.resolve_precision(config.precision))
+        classifier = model_lib.build_classifier(
+            trainer.classifier_spec(config), hardware.resolve_precision(config.precision)
+        )
         steps = self.fn_args.train_steps
         trainer.compile_classifier(classifier, config, steps)
         train, evaluation = trainer.train_and_eval_datasets(self.fn_args, config, classifier.preprocessor)
-        history = classifier.logit_model.fit(train, epochs=1, steps_per_epoch=steps, validation_data=evaluation,
-                                             verbose=2)
+        history = classifier.logit_model.fit(
+            train, epochs=1, steps_per_epoch=steps, validation_data=evaluation, verbose=2
+        )
         score = max(history.history[OBJECTIVE])
         logging.info("Trial %s: %s -> %s %.4f", trial.trial_id, trial.hyperparameters.values, OBJECTIVE, score)
         return {OBJECTIVE: score}  # only the hyperparameters are kept, no model
@@ -52,8 +54,13 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     for name, values in tuning.values:  # () tries the training's value only
         space.Choice(name, list(values or (getattr(config, name),)))
     oracle = keras_tuner.oracles.RandomSearchOracle(
-        objective=keras_tuner.Objective(OBJECTIVE, "max"), max_trials=tuning.trials, seed=config.seed,
-        hyperparameters=space, tune_new_entries=False)
-    search = ClassifierSearch(config, fn_args, oracle=oracle, directory=fn_args.working_dir,
-                              project_name="imdb_bert_tuning", overwrite=True)
+        objective=keras_tuner.Objective(OBJECTIVE, "max"),
+        max_trials=tuning.trials,
+        seed=config.seed,
+        hyperparameters=space,
+        tune_new_entries=False,
+    )
+    search = ClassifierSearch(
+        config, fn_args, oracle=oracle, directory=fn_args.working_dir, project_name="imdb_bert_tuning", overwrite=True
+    )
     return tfx.components.TunerFnResult(tuner=search, fit_kwargs={})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
@@ -19,10 +20,12 @@ from components.validation.anomalies_gate import AnomaliesGate
 from modules import model_interface
 from pipeline.configs import PipelineConfig
 
+
 def train_split_config(buckets: Mapping[str, int]) -> example_gen_pb2.SplitConfig:
     """TFX's SplitConfig of hash buckets per split name."""
-    return example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=count) for name, count in buckets.items()])
+    return example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=count) for name, count in buckets.items()]
+    )
 
 
 @dataclasses.dataclass
@@ -49,18 +52,23 @@ def _ingestion(config: PipelineConfig) -> _Ingestion:
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(ids.STATISTICS_GEN)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=data.schema_file).with_id(ids.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]).with_id(
-        ids.EXAMPLE_VALIDATOR)
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id(ids.EXAMPLE_VALIDATOR)
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"]).with_id(ids.ANOMALIES_GATE)
     distribution_validator = drift.DistributionValidator(
-        statistics=statistics_gen.outputs["statistics"], config=drift.load_config(data.drift_config_file)).with_id(
-        ids.DISTRIBUTION_VALIDATOR)
+        statistics=statistics_gen.outputs["statistics"], config=drift.load_config(data.drift_config_file)
+    ).with_id(ids.DISTRIBUTION_VALIDATOR)
     gates = [anomalies_gate]
     if data.stop_on_drift:
         gates.append(drift.DriftGate(anomalies=distribution_validator.outputs["anomalies"]).with_id(ids.DRIFT_GATE))
-    return _Ingestion(example_gen, schema_gen, gates, distribution_validator,
-                      [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                       distribution_validator] + gates[1:])
+    return _Ingestion(
+        example_gen,
+        schema_gen,
+        gates,
+        distribution_validator,
+        [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, distribution_validator]
+        + gates[1:],
+    )
 
 
 def trainer_backup_root(config: PipelineConfig) -> str:
@@ -111,23 +119,29 @@ def _evaluation(config: PipelineConfig, ingestion: _Ingestion, served_model: Any
         model=trainer.outputs["model"],
         baseline_model=served_model.outputs["model"],
         example_splits=[evaluation.split],
-        eval_config=tfma_config.create_eval_config(evaluation.accuracy_threshold, evaluation.max_accuracy_drop,
-                                                   evaluation.slice_features),
+        eval_config=tfma_config.create_eval_config(
+            evaluation.accuracy_threshold, evaluation.max_accuracy_drop, evaluation.slice_features
+        ),
     ).with_id(ids.EVALUATOR)
     # Pushes to <serving_model_dir>/<unix time>/ only when blessed, whole or not at all (staged, then renamed).
     pusher = atomic_pusher.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)
+        ),
     ).with_id(ids.PUSHER)
     test_split = config.data.test_split
-    test_evaluator = tfx.components.Evaluator(
-        examples=examples,
-        model=trainer.outputs["model"],
-        example_splits=[test_split],
-        eval_config=tfma_config.create_eval_config(None, None, evaluation.slice_features),
-    ).with_id(ids.TEST_SET_EVALUATOR) if test_split else None
+    test_evaluator = (
+        tfx.components.Evaluator(
+            examples=examples,
+            model=trainer.outputs["model"],
+            example_splits=[test_split],
+            eval_config=tfma_config.create_eval_config(None, None, evaluation.slice_features),
+        ).with_id(ids.TEST_SET_EVALUATOR)
+        if test_split
+        else None
+    )
     report = evaluation_report.EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
@@ -149,13 +163,17 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = No
     ingestion = _ingestion(config)
     # The baseline: the model being served (the newest version under serving_model_dir; only blessed models get
     # there), a plain container task on every orchestrator (components/serving/served_baseline.py).
-    served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(ids.SERVED_MODEL)
+    served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(
+        ids.SERVED_MODEL
+    )
     trained = _training(config, ingestion, served_model)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=config.root,
-        components=ingestion.components + [served_model] + trained + _evaluation(
-            config, ingestion, served_model, trained[-1]),
+        components=ingestion.components
+        + [served_model]
+        + trained
+        + _evaluation(config, ingestion, served_model, trained[-1]),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

@@ -8,7 +8,8 @@ import argparse
 import dataclasses
 import types
 import typing
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from modules import encoders, training_config
 from modules.training_config import TRAINING_FIELDS, ConfigError, TrainingConfig, TuningConfig, flag, tune_flag
@@ -38,8 +39,15 @@ def value_type(config_class: type, name: str) -> Any:
     return next(t for t in typing.get_args(kind) if t is not type(None)) if isinstance(kind, types.UnionType) else kind
 
 
-def add_flags(group, config_class: type, names: Iterable[str] | None = None, *, prefix: str = "",
-              defaults: dict[str, Any] | None = None, title: str = "") -> None:
+def add_flags(
+    group,
+    config_class: type,
+    names: Iterable[str] | None = None,
+    *,
+    prefix: str = "",
+    defaults: dict[str, Any] | None = None,
+    title: str = "",
+) -> None:
     """A flag for each field of `config_class` that has one (of `names` if given, else of --help group `title`),
     from its `setting`: its type (a tuple: comma-separated), default (`defaults`' if given; none: a required flag;
     a recipe's setting: the recipe's), choices and help."""
@@ -54,11 +62,19 @@ def add_flags(group, config_class: type, names: Iterable[str] | None = None, *, 
             continue
         if typing.get_origin(kind) is tuple:
             kind, default = str, ",".join(map(str, default))
-        required, default = default is dataclasses.MISSING, None if meta["recipe"] or default is dataclasses.MISSING \
-            else default
+        required, default = (
+            default is dataclasses.MISSING,
+            None if meta["recipe"] or default is dataclasses.MISSING else default,
+        )
         shown = " (default: the recipe's)" if meta["recipe"] else "" if default is None else " (default: %(default)s)"
-        group.add_argument(name, type=kind, default=default, choices=meta["choices"] or None, required=required,
-                           help=meta["help"] + shown)
+        group.add_argument(
+            name,
+            type=kind,
+            default=default,
+            choices=meta["choices"] or None,
+            required=required,
+            help=meta["help"] + shown,
+        )
 
 
 def listed(dest: str, text: str, kind: type) -> tuple:
@@ -83,14 +99,21 @@ def flag_values(config_class: type, args: argparse.Namespace, prefix: str = "") 
 
 def add_data_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
     add_flags(parser, configs.DataConfig, defaults=defaults)
-    parser.add_argument("--beam-arg", action="append", default=[],
-                        help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--direct_num_workers=0)")
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--direct_num_workers=0)",
+    )
 
 
 def add_encoder_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("encoder")
-    group.add_argument("--encoder", help="a TF Hub BERT by the tutorial's name, e.g. "
-                                         "small_bert/bert_en_uncased_L-4_H-512_A-8 (all names: modules/encoders.py)")
+    group.add_argument(
+        "--encoder",
+        help="a TF Hub BERT by the tutorial's name, e.g. "
+        "small_bert/bert_en_uncased_L-4_H-512_A-8 (all names: modules/encoders.py)",
+    )
     handles = ("preprocess_handle", "encoder_handle")
     add_flags(group, TrainingConfig, handles, defaults=dict.fromkeys(handles))
 
@@ -98,23 +121,32 @@ def add_encoder_flags(parser: argparse.ArgumentParser) -> None:
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Training flags; those a recipe sets default to None (the recipe's), the rest to their fields'."""
     group, shown = parser.add_argument_group("training"), configs.LABELLED_FIELDS
-    group.add_argument("--recipe", choices=tuple(configs.RECIPES),
-                       help=f"training settings the flags below start from (default: {configs.REAL_DATA_RECIPE} "
-                            f"with --data, {configs.SYNTHETIC_DATA_RECIPE} on the synthetic corpus): "
-                            + "; ".join(f"{name}: " + training_config.describe(configs.recipe(name), shown)
-                                        for name in configs.RECIPES))
+    group.add_argument(
+        "--recipe",
+        choices=tuple(configs.RECIPES),
+        help=f"training settings the flags below start from (default: {configs.REAL_DATA_RECIPE} "
+        f"with --data, {configs.SYNTHETIC_DATA_RECIPE} on the synthetic corpus): "
+        + "; ".join(f"{name}: " + training_config.describe(configs.recipe(name), shown) for name in configs.RECIPES),
+    )
     add_flags(group, TrainingConfig, set(TRAINING_FIELDS) - {"preprocess_handle", "encoder_handle"})
     add_flags(group, configs.PipelineConfig)
 
 
 def add_tuning_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tuning (TFX's Tuner before the Trainer; modules/tuner.py)")
-    group.add_argument("--tune", action="store_true", help=f"search the values of "
-                       f"{', '.join(map(flag, training_config.TUNABLE_FIELDS))} first; the Trainer uses the best")
+    group.add_argument(
+        "--tune",
+        action="store_true",
+        help=f"search the values of "
+        f"{', '.join(map(flag, training_config.TUNABLE_FIELDS))} first; the Trainer uses the best",
+    )
     add_flags(group, TuningConfig, prefix="tune_")
     for name, values in TuningConfig().values:
-        group.add_argument(flag(tune_flag(name)), default=",".join(map(str, values)), help=(
-            f"values of {flag(name)} tried (default: {'%(default)s' if values else 'the training value only'})"))
+        group.add_argument(
+            flag(tune_flag(name)),
+            default=",".join(map(str, values)),
+            help=(f"values of {flag(name)} tried (default: {'%(default)s' if values else 'the training value only'})"),
+        )
 
 
 def add_model_flags(parser: argparse.ArgumentParser, data_defaults: dict[str, Any] | None = None) -> None:
@@ -147,13 +179,22 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     recipe = configs.recipe(name)
     used = {field: getattr(config.training if field in TRAINING_FIELDS else config, field) for field in recipe}
     changed = [f"{flag(field)} {value}" for field, value in used.items() if value != recipe[field]]
-    return (f"Training recipe: {name} ({training_config.describe(used, configs.LABELLED_FIELDS)})"
-            + (f", changed by {' '.join(changed)}" if changed else ""))
+    return f"Training recipe: {name} ({training_config.describe(used, configs.LABELLED_FIELDS)})" + (
+        f", changed by {' '.join(changed)}" if changed else ""
+    )
 
 
-def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataConfig,
-                    handles: encoders.EncoderHandles, serving_model_dir: str, recipe: str,
-                    enable_cache: bool = False, beam_args: tuple[str, ...] | None = None) -> configs.PipelineConfig:
+def pipeline_config(
+    args: argparse.Namespace,
+    *,
+    root: str,
+    data: configs.DataConfig,
+    handles: encoders.EncoderHandles,
+    serving_model_dir: str,
+    recipe: str,
+    enable_cache: bool = False,
+    beam_args: tuple[str, ...] | None = None,
+) -> configs.PipelineConfig:
     """The `PipelineConfig` the shared flags describe; raises ConfigError for a value out of range."""
     # The recipe with the flags given over it. A length flag given alone keeps its meaning: --epochs alone trains
     # that many passes, not the recipe's steps.
@@ -163,17 +204,37 @@ def pipeline_config(args: argparse.Namespace, *, root: str, data: configs.DataCo
     settings = {**configs.recipe(recipe), **given}
     settings["eval_steps"] = settings["eval_steps"] or None  # --eval-steps 0: validate on the whole eval split
     trained = {name: value for name, value in settings.items() if name in TRAINING_FIELDS}
-    training = TrainingConfig(**{**flag_values(TrainingConfig, args), **trained,
-                                 "preprocess_handle": handles.preprocess, "encoder_handle": handles.encoder})
+    training = TrainingConfig(
+        **{
+            **flag_values(TrainingConfig, args),
+            **trained,
+            "preprocess_handle": handles.preprocess,
+            "encoder_handle": handles.encoder,
+        }
+    )
     evaluation = configs.EvaluationConfig(**flag_values(configs.EvaluationConfig, args))
-    tuning = TuningConfig(**{**flag_values(TuningConfig, args, "tune_"), "eval_steps": args.tune_eval_steps or None},
-                          values=tuple((name, listed(tune_flag(name), getattr(args, tune_flag(name)),
-                                                     value_type(TrainingConfig, name)))
-                                       for name in training_config.TUNABLE_FIELDS)) if args.tune else None
+    tuning = (
+        TuningConfig(
+            **{**flag_values(TuningConfig, args, "tune_"), "eval_steps": args.tune_eval_steps or None},
+            values=tuple(
+                (name, listed(tune_flag(name), getattr(args, tune_flag(name)), value_type(TrainingConfig, name)))
+                for name in training_config.TUNABLE_FIELDS
+            ),
+        )
+        if args.tune
+        else None
+    )
     return configs.PipelineConfig(
         **{**flag_values(configs.PipelineConfig, args), **{k: v for k, v in settings.items() if k not in trained}},
-        root=root, data=data, training=training, serving_model_dir=serving_model_dir, evaluation=evaluation,
-        tuning=tuning, beam_args=tuple(args.beam_arg if beam_args is None else beam_args), enable_cache=enable_cache)
+        root=root,
+        data=data,
+        training=training,
+        serving_model_dir=serving_model_dir,
+        evaluation=evaluation,
+        tuning=tuning,
+        beam_args=tuple(args.beam_arg if beam_args is None else beam_args),
+        enable_cache=enable_cache,
+    )
 
 
 def data_config(args: argparse.Namespace, **values: Any) -> configs.DataConfig:

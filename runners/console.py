@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from absl import logging as absl_logging
 
@@ -28,8 +29,11 @@ RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
 
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
-        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s")
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else (f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s")
+    )
 
 
 def _own_stream(stream: TextIO, fd: int) -> TextIO:
@@ -56,7 +60,7 @@ class RunConsole(logging.Handler):
         self._terminal: TextIO = sys.stdout
         self._errors: TextIO = sys.stderr
 
-    def __enter__(self) -> "RunConsole":
+    def __enter__(self) -> RunConsole:
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         sys.stdout.flush(), sys.stderr.flush()
         self._saved = (os.dup(1), os.dup(2))

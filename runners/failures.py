@@ -10,7 +10,7 @@ import errno
 import re
 import signal
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from runners.run_lock import EXIT_CODE as LOCKED  # another run holds the output directory
 
@@ -42,15 +42,18 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def _disk_full(error: BaseException) -> bool:
     """ENOSPC from Python, or from TensorFlow's or SQLite's C++ (which name it only in their message)."""
     return (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
-        text in str(error) for text in ("No space left on device", "database or disk is full"))
+        text in str(error) for text in ("No space left on device", "database or disk is full")
+    )
 
 
 # exit code -> the project's exceptions of that kind, by "module.Class"
 KINDS: dict[int, tuple[str, ...]] = {
-    VALIDATION: ("components.validation.anomalies_gate.DataValidationError",
-                 "components.validation.drift.DriftError"),
-    DATA: ("components.ingestion.imdb_layout.ReviewFormatError", "components.ingestion.imdb_source.SourceError",
-           "components.ingestion.imdb_spans.SpanError"),
+    VALIDATION: ("components.validation.anomalies_gate.DataValidationError", "components.validation.drift.DriftError"),
+    DATA: (
+        "components.ingestion.imdb_layout.ReviewFormatError",
+        "components.ingestion.imdb_source.SourceError",
+        "components.ingestion.imdb_spans.SpanError",
+    ),
     MODEL: ("modules.serving_versions.BrokenServedModel", "modules.trainer.WarmStartError"),
     CONFIG: ("modules.encoders.EncoderError", "modules.training_config.ConfigError"),
     STORAGE: ("sqlite3.DatabaseError",),
@@ -79,11 +82,15 @@ def message(error: BaseException, code: int) -> str:
     """The project's own text for the failure of kind `code`, on one line."""
     text = str(error) or type(error).__name__
     if _disk_full(error):
-        text = ("no space left on the device; free some space and rerun with --cache (finished steps are reused, "
-                f"nothing was pushed half-way) [{text}]")
+        text = (
+            "no space left on the device; free some space and rerun with --cache (finished steps are reused, "
+            f"nothing was pushed half-way) [{text}]"
+        )
     elif code == STORAGE and not isinstance(error, OSError):
-        text = (f"the ML Metadata database is damaged ({text}); move its folder (<output dir>/metadata) aside and "
-                f"rerun: the serving folder keeps every pushed model, and the next run is judged against the newest")
+        text = (
+            f"the ML Metadata database is damaged ({text}); move its folder (<output dir>/metadata) aside and "
+            f"rerun: the serving folder keeps every pushed model, and the next run is judged against the newest"
+        )
     return re.sub(r"\s*\[while running '[^']*'\]", "", " ".join(text.split()))  # Beam's step suffix
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from runners import failures
 

@@ -62,10 +62,10 @@ def conformed_executor_input(invocation_json: str, inputs_spec_json: str, output
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    executor_input = json_format.Parse(invocation_json, pipeline_spec_pb2.ExecutorInput(),
-                                       ignore_unknown_fields=True)
-    inputs_spec = json_format.Parse(inputs_spec_json, pipeline_spec_pb2.ComponentInputsSpec(),
-                                    ignore_unknown_fields=True)
+    executor_input = json_format.Parse(invocation_json, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True)
+    inputs_spec = json_format.Parse(
+        inputs_spec_json, pipeline_spec_pb2.ComponentInputsSpec(), ignore_unknown_fields=True
+    )
     for name, artifact_list in executor_input.inputs.artifacts.items():
         for artifact in artifact_list.artifacts:
             if name in inputs_spec.artifacts:
@@ -74,8 +74,9 @@ def conformed_executor_input(invocation_json: str, inputs_spec_json: str, output
             artifact.metadata.Clear()
             artifact.metadata.update(metadata)
     if outputs_spec_json is not None:
-        outputs_spec = json_format.Parse(outputs_spec_json, pipeline_spec_pb2.ComponentOutputsSpec(),
-                                         ignore_unknown_fields=True)
+        outputs_spec = json_format.Parse(
+            outputs_spec_json, pipeline_spec_pb2.ComponentOutputsSpec(), ignore_unknown_fields=True
+        )
         for name in [name for name in executor_input.outputs.artifacts if name not in outputs_spec.artifacts]:
             del executor_input.outputs.artifacts[name]
         for name, artifact_list in executor_input.outputs.artifacts.items():
@@ -92,7 +93,7 @@ def conformed_argv(argv: list[str]) -> list[str]:
     if OUTPUTS_SPEC_FLAG in argv:
         index = argv.index(OUTPUTS_SPEC_FLAG)
         outputs_spec = argv[index + 1]
-        del argv[index:index + 2]
+        del argv[index : index + 2]
     if INVOCATION_FLAG in argv and INPUTS_SPEC_FLAG in argv:
         index = argv.index(INVOCATION_FLAG) + 1
         argv[index] = conformed_executor_input(argv[index], argv[argv.index(INPUTS_SPEC_FLAG) + 1], outputs_spec)
@@ -107,8 +108,9 @@ def remove_folder_objects(uri: str) -> int:
     if "://" not in uri or uri.startswith("file://"):
         return 0
     removed = 0
-    folders = [uri.rstrip("/")] + [f"{top.rstrip('/')}/{sub.rstrip('/')}"
-                                   for top, subs, _ in tf.io.gfile.walk(uri) for sub in subs]
+    folders = [uri.rstrip("/")] + [
+        f"{top.rstrip('/')}/{sub.rstrip('/')}" for top, subs, _ in tf.io.gfile.walk(uri) for sub in subs
+    ]
     for folder in folders:
         try:
             tf.io.gfile.remove(folder + "/")
@@ -138,8 +140,11 @@ def prepare(invocation_json: str) -> None:
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     executor_input = json_format.Parse(invocation_json, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True)
-    folders = [artifact.uri for artifact_list in executor_input.outputs.artifacts.values()
-               for artifact in artifact_list.artifacts]
+    folders = [
+        artifact.uri
+        for artifact_list in executor_input.outputs.artifacts.values()
+        for artifact in artifact_list.artifacts
+    ]
     if "push_destination" in executor_input.inputs.parameter_values:  # the Pusher's, a PushDestination in JSON
         push_destination = json.loads(executor_input.inputs.parameter_values["push_destination"].string_value)
         folders.append(push_destination.get("filesystem", {}).get("base_directory", ""))

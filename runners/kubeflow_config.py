@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from components import ids
 from modules.training_config import ConfigError, check_settings, setting
@@ -26,23 +26,41 @@ IMAGE_CACHE_DIR = ".cache"
 # paths mounted into the containers.
 TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({"kfp": ("gs://",), "vertex": ("gs://",), "kfp-local": ()})
 WEB = ("http://", "https://")  # --data may also be the tarball's URL
-FILESYSTEMS_NOTE = ("s3:// needs tensorflow-io's plugin, whose newest release (0.37.1) is built for "
-                    "TensorFlow 2.16 and does not load with 2.21")
+FILESYSTEMS_NOTE = (
+    "s3:// needs tensorflow-io's plugin, whose newest release (0.37.1) is built for "
+    "TensorFlow 2.16 and does not load with 2.21"
+)
 # Execution properties compiled as pipeline parameters, settable per run without recompiling:
 # parameter name -> (component id, execution property, description). TFX compiles a RuntimeParameter only
 # as a whole execution property, so proto-valued ones (TrainArgs, TFMA EvalConfig) take the proto's JSON.
-RUNTIME_PARAMETERS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
-    "data_source": (ids.EXAMPLE_GEN, "source", "aclImdb folder (gs://...) or tarball URL to read"),
-    "train_args": (ids.TRAINER, "train_args", 'TFX TrainArgs as JSON, e.g. {"splits": ["train"], "num_steps": 2000}'),
-    "eval_args": (ids.TRAINER, "eval_args", 'TFX EvalArgs as JSON, e.g. {"splits": ["eval"], "num_steps": 100}'),
-    "eval_config": (ids.EVALUATOR, "eval_config", "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push"),
-})
+RUNTIME_PARAMETERS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
+    {
+        "data_source": (ids.EXAMPLE_GEN, "source", "aclImdb folder (gs://...) or tarball URL to read"),
+        "train_args": (
+            ids.TRAINER,
+            "train_args",
+            'TFX TrainArgs as JSON, e.g. {"splits": ["train"], "num_steps": 2000}',
+        ),
+        "eval_args": (ids.TRAINER, "eval_args", 'TFX EvalArgs as JSON, e.g. {"splits": ["eval"], "num_steps": 100}'),
+        "eval_config": (
+            ids.EVALUATOR,
+            "eval_config",
+            "TFMA EvalConfig as JSON; its BinaryAccuracy threshold gates the push",
+        ),
+    }
+)
 # CPU and memory each task requests on a cluster (--task-resources ID=CPU,MEMORY), by component id; the rest
 # get "default". The Trainer fine-tunes BERT: the most of both, yet it fits NODE_SHAPE with room for the node's
 # system pods. See runners/kubeflow_resources.py.
-TASK_RESOURCES: Mapping[str, tuple[str, str]] = MappingProxyType({
-    kubeflow_resources.DEFAULT_TASK: ("1", "4Gi"), ids.STATISTICS_GEN: ("2", "8Gi"), ids.TRAINER: ("7", "26Gi"),
-    ids.EVALUATOR: ("4", "16Gi"), ids.TEST_SET_EVALUATOR: ("4", "16Gi")})
+TASK_RESOURCES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        kubeflow_resources.DEFAULT_TASK: ("1", "4Gi"),
+        ids.STATISTICS_GEN: ("2", "8Gi"),
+        ids.TRAINER: ("7", "26Gi"),
+        ids.EVALUATOR: ("4", "16Gi"),
+        ids.TEST_SET_EVALUATOR: ("4", "16Gi"),
+    }
+)
 # The node every task's requests must fit (--node-shape CPU,MEMORY; compiling warns if one does not): an 8-vCPU,
 # 32 GB machine (GKE e2-standard-8, n2-standard-8). A pod can have the node's allocatable (its capacity less
 # the kubelet's reservation, by GKE's formula: 7.91 CPU and 28.3Gi here) less what the node's system pods
@@ -51,8 +69,9 @@ NODE_SHAPE = ("8", "32Gi")
 SYSTEM_PODS = ("400m", "1Gi")
 # --trainer-gpus N: the accelerator the Trainer asks for, per target (KFP: the Kubernetes resource name; Vertex
 # AI: its accelerator type), and the tag suffix of the image with TensorFlow's CUDA libraries (Dockerfile `gpu`).
-GPU_TYPES: Mapping[str, str] = MappingProxyType({"kfp": "nvidia.com/gpu", "kfp-local": "nvidia.com/gpu",
-                                                 "vertex": "NVIDIA_TESLA_T4"})
+GPU_TYPES: Mapping[str, str] = MappingProxyType(
+    {"kfp": "nvidia.com/gpu", "kfp-local": "nvidia.com/gpu", "vertex": "NVIDIA_TESLA_T4"}
+)
 GPU_IMAGE_SUFFIX = "-gpu"
 # With --dataflow-project, with the component image (it holds the project's code) as the workers' SDK container.
 DATAFLOW_BEAM_ARGS = ("--runner=DataflowRunner", "--experiments=use_runner_v2")
@@ -67,33 +86,55 @@ class KubeflowConfig:
     """Where the compiled spec runs and with what; `parameter_values`: the runtime parameters --parameter sets,
     `task_resources`: requests that override TASK_RESOURCES'."""
 
-    pipeline_root: str = setting(help="artifact root the cluster can write (gs://..., or any filesystem TFX "
-                                      "supports)")
+    pipeline_root: str = setting(help="artifact root the cluster can write (gs://..., or any filesystem TFX supports)")
     data: str = setting(help="aclImdb folder the cluster can read (gs://...), or the tarball's URL")
-    download_dir: str = setting("/tmp/imdb-bert-tfx", "where the ExampleGen container caches and extracts a "
-                                                      "downloaded tarball")
+    download_dir: str = setting(
+        "/tmp/imdb-bert-tfx", "where the ExampleGen container caches and extracts a downloaded tarball"
+    )
     serving_model_dir: str = setting(help="blessed models are pushed to <this>/<version>/")
-    image: str = setting("imdb-bert-tfx:local", "component image, in a registry the cluster pulls from for --target "
-                                                f"kfp or vertex ({IMAGE_BUILD_HINT}; the default is for kfp-local)")
-    image_project_root: str = setting("/opt/imdb-bert-tfx", "where the image holds the project (Dockerfile's "
-                                                            "PROJECT_ROOT)")
+    image: str = setting(
+        "imdb-bert-tfx:local",
+        "component image, in a registry the cluster pulls from for --target "
+        f"kfp or vertex ({IMAGE_BUILD_HINT}; the default is for kfp-local)",
+    )
+    image_project_root: str = setting(
+        "/opt/imdb-bert-tfx", "where the image holds the project (Dockerfile's PROJECT_ROOT)"
+    )
     output_file: str = setting("imdb-bert-tfx_pipeline.json", "compiled spec (JSON)")
     parameter_values: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     task_resources: Mapping[str, TaskResources] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     node_shape: TaskResources = dataclasses.field(default_factory=lambda: TaskResources(*NODE_SHAPE))
     trainer_gpus: int = setting(0, "GPUs for the Trainer, which then runs in --gpu-image", group=RESOURCES)
-    gpu_type: str | None = setting(None, "accelerator the Trainer asks for (default: nvidia.com/gpu on KFP, "
-                                         "NVIDIA_TESLA_T4 on Vertex AI)", group=RESOURCES)
-    gpu_image: str | None = setting(None, "the Trainer's image with --trainer-gpus: the Dockerfile's `gpu` target "
-                                          f"(default: --image with {GPU_IMAGE_SUFFIX} after its tag)", group=RESOURCES)
+    gpu_type: str | None = setting(
+        None,
+        "accelerator the Trainer asks for (default: nvidia.com/gpu on KFP, NVIDIA_TESLA_T4 on Vertex AI)",
+        group=RESOURCES,
+    )
+    gpu_image: str | None = setting(
+        None,
+        "the Trainer's image with --trainer-gpus: the Dockerfile's `gpu` target "
+        f"(default: --image with {GPU_IMAGE_SUFFIX} after its tag)",
+        group=RESOURCES,
+    )
     dataflow_project: str | None = setting(None, "GCP project to run Dataflow jobs in", group=DATAFLOW)
     dataflow_region: str = setting(VERTEX_REGION, "Dataflow region", group=DATAFLOW)
-    target: str = setting("kfp", "where the spec will run, for the path checks (default: --submit's, else kfp)",
-                          choices=tuple(TARGETS), group=SUBMISSION)
-    submit: str | None = setting(None, "after compiling, start a run there (implies --target of the same name)",
-                                 choices=("kfp", "vertex"), group=SUBMISSION)
-    kfp_host: str = setting(os.environ.get("KFP_HOST", "http://localhost:8080"), "KFP API endpoint, e.g. after "
-                            "`kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`", group=SUBMISSION)
+    target: str = setting(
+        "kfp",
+        "where the spec will run, for the path checks (default: --submit's, else kfp)",
+        choices=tuple(TARGETS),
+        group=SUBMISSION,
+    )
+    submit: str | None = setting(
+        None,
+        "after compiling, start a run there (implies --target of the same name)",
+        choices=("kfp", "vertex"),
+        group=SUBMISSION,
+    )
+    kfp_host: str = setting(
+        os.environ.get("KFP_HOST", "http://localhost:8080"),
+        "KFP API endpoint, e.g. after `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`",
+        group=SUBMISSION,
+    )
     kfp_namespace: str | None = setting(None, "KFP namespace (multi-user deployments)", group=SUBMISSION)
     experiment: str = setting(configs.PIPELINE_NAME, "KFP experiment", group=SUBMISSION)
     run_name: str | None = setting(None, "run name shown in the UI", group=SUBMISSION)
@@ -107,19 +148,28 @@ class KubeflowConfig:
         resolves to Docker Hub's official images), a submission without its project, GPUs it names otherwise."""
         check_settings(self)
         schemes = TARGETS[self.target]
-        for flag, value, extra in (("--pipeline-root", self.pipeline_root, ()), ("--data", self.data, WEB),
-                                   ("--serving-model-dir", self.serving_model_dir, ())):
+        for flag, value, extra in (
+            ("--pipeline-root", self.pipeline_root, ()),
+            ("--data", self.data, WEB),
+            ("--serving-model-dir", self.serving_model_dir, ()),
+        ):
             if schemes and not value.startswith(schemes + extra):
-                raise ConfigError(f"{flag} {value}: the pipeline's pods open it with TensorFlow's filesystems, which "
-                                  f"read {', '.join(schemes + extra)} on a cluster ({FILESYSTEMS_NOTE}); use "
-                                  f"{schemes[0]}BUCKET/PATH")
+                raise ConfigError(
+                    f"{flag} {value}: the pipeline's pods open it with TensorFlow's filesystems, which "
+                    f"read {', '.join(schemes + extra)} on a cluster ({FILESYSTEMS_NOTE}); use "
+                    f"{schemes[0]}BUCKET/PATH"
+                )
             if not schemes and not (os.path.isabs(value) or value.startswith(extra)):
-                raise ConfigError(f"{flag} {value}: --target kfp-local mounts absolute local paths into the "
-                                  f"containers; use {os.path.abspath(value)}")
+                raise ConfigError(
+                    f"{flag} {value}: --target kfp-local mounts absolute local paths into the "
+                    f"containers; use {os.path.abspath(value)}"
+                )
         if self.target != "kfp-local" and "/" not in self.image:
-            raise ConfigError(f"--image {self.image}: a cluster pulls each task's image from a registry, and this "
-                              f"names none; build and push one ({IMAGE_BUILD_HINT}, e.g. "
-                              f"us-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG) and pass it as --image")
+            raise ConfigError(
+                f"--image {self.image}: a cluster pulls each task's image from a registry, and this "
+                f"names none; build and push one ({IMAGE_BUILD_HINT}, e.g. "
+                f"us-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG) and pass it as --image"
+            )
         if self.submit == "vertex" and not self.vertex_project:
             raise ConfigError("--submit vertex needs --vertex-project")
         self.gpu()
@@ -127,8 +177,7 @@ class KubeflowConfig:
     def gpu(self) -> kubeflow_resources.GpuRequest | None:
         """The Trainer's GPUs (--trainer-gpus of --gpu-type, else the target's); ResourceError if the target
         would refuse them."""
-        return kubeflow_resources.gpu_request(self.trainer_gpus, self.gpu_type or GPU_TYPES[self.target],
-                                              self.target)
+        return kubeflow_resources.gpu_request(self.trainer_gpus, self.gpu_type or GPU_TYPES[self.target], self.target)
 
     def trainer_image(self) -> str:
         """--gpu-image, else --image with the GPU suffix after its tag (REGISTRY/NAME:TAG -> REGISTRY/NAME:TAG-gpu)."""
@@ -139,6 +188,14 @@ class KubeflowConfig:
 
     def beam_args(self) -> list[str]:
         """The Beam options that run the Beam components on Dataflow (with --dataflow-project), else none."""
-        return [*DATAFLOW_BEAM_ARGS, f"--project={self.dataflow_project}", f"--region={self.dataflow_region}",
+        return (
+            [
+                *DATAFLOW_BEAM_ARGS,
+                f"--project={self.dataflow_project}",
+                f"--region={self.dataflow_region}",
                 f"--temp_location={self.pipeline_root.rstrip('/')}/beam-temp",
-                f"--sdk_container_image={self.image}"] if self.dataflow_project else []
+                f"--sdk_container_image={self.image}",
+            ]
+            if self.dataflow_project
+            else []
+        )

@@ -50,8 +50,10 @@ class TaskResources:
     memory: str
 
     def __post_init__(self):
-        for name, text, expected in (("CPU", self.cpu, "cores (2, 0.5) or millicores (500m)"),
-                                     ("memory", self.memory, "a Kubernetes quantity such as 8Gi or 512Mi")):
+        for name, text, expected in (
+            ("CPU", self.cpu, "cores (2, 0.5) or millicores (500m)"),
+            ("memory", self.memory, "a Kubernetes quantity such as 8Gi or 512Mi"),
+        ):
             try:
                 quantity(text)
             except ResourceError:
@@ -85,11 +87,26 @@ def node_room(node: TaskResources, system_pods: TaskResources) -> TaskResources:
     threshold), less the system pods' requests."""
     cpu, memory = quantity(node.cpu), quantity(node.memory)
     one = Decimal(1)
-    cpu_left = cpu - _tiered(cpu, [(one, Decimal("0.06")), (one, Decimal("0.01")), (2 * one, Decimal("0.005"))],
-                             Decimal("0.0025")) - quantity(system_pods.cpu)
-    memory_left = memory - _tiered(memory, [(4 * GIB, Decimal("0.25")), (4 * GIB, Decimal("0.2")),
-                                            (8 * GIB, Decimal("0.1")), (112 * GIB, Decimal("0.06"))],
-                                   Decimal("0.02")) - 100 * Decimal(2**20) - quantity(system_pods.memory)
+    cpu_left = (
+        cpu
+        - _tiered(cpu, [(one, Decimal("0.06")), (one, Decimal("0.01")), (2 * one, Decimal("0.005"))], Decimal("0.0025"))
+        - quantity(system_pods.cpu)
+    )
+    memory_left = (
+        memory
+        - _tiered(
+            memory,
+            [
+                (4 * GIB, Decimal("0.25")),
+                (4 * GIB, Decimal("0.2")),
+                (8 * GIB, Decimal("0.1")),
+                (112 * GIB, Decimal("0.06")),
+            ],
+            Decimal("0.02"),
+        )
+        - 100 * Decimal(2**20)
+        - quantity(system_pods.memory)
+    )
     return TaskResources(f"{int(cpu_left * 1000)}m", f"{int(memory_left / 2**20)}Mi")
 
 
@@ -106,8 +123,11 @@ def parse_node_shape(text: str) -> TaskResources:
 
 def misfits(resources: dict[str, TaskResources], room: TaskResources) -> list[str]:
     """The tasks (of `resources`, by id) whose requests exceed `room`, each described."""
-    return [f"{task} requests {own.describe()}" for task, own in resources.items()
-            if quantity(own.cpu) > quantity(room.cpu) or quantity(own.memory) > quantity(room.memory)]
+    return [
+        f"{task} requests {own.describe()}"
+        for task, own in resources.items()
+        if quantity(own.cpu) > quantity(room.cpu) or quantity(own.memory) > quantity(room.memory)
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,31 +175,41 @@ def gpu_request(count: int, gpu_type: str, target: str) -> GpuRequest | None:
     if count < 0:
         raise ResourceError(f"--trainer-gpus {count}: expected 0 or more")
     if count and target != "vertex" and "/" not in gpu_type:
-        raise ResourceError(f"--gpu-type {gpu_type}: on Kubeflow Pipelines this is the Kubernetes resource name "
-                            f"the driver puts in the pod's limits, e.g. nvidia.com/gpu")
+        raise ResourceError(
+            f"--gpu-type {gpu_type}: on Kubeflow Pipelines this is the Kubernetes resource name "
+            f"the driver puts in the pod's limits, e.g. nvidia.com/gpu"
+        )
     if count and target == "vertex" and "/" in gpu_type:
         raise ResourceError(f"--gpu-type {gpu_type}: Vertex AI names accelerators like NVIDIA_TESLA_T4")
     return GpuRequest(count, gpu_type) if count else None
 
 
-def requests_by_task(ids: list[str], defaults: dict[str, tuple[str, str]],
-                     overrides: dict[str, TaskResources]) -> dict[str, TaskResources]:
+def requests_by_task(
+    ids: list[str], defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources]
+) -> dict[str, TaskResources]:
     """Each task's requests (`overrides`, then `defaults`: its own entry, else `default`). An override for a task
     not in `ids` is refused; a default is not (TestSetEvaluator exists only with a test split)."""
     unknown = set(overrides) - {DEFAULT_TASK} - set(ids)
     if unknown:
-        raise ResourceError(f"--task-resources {', '.join(sorted(unknown))}: no such task; the tasks are "
-                            + ", ".join(ids))
+        raise ResourceError(
+            f"--task-resources {', '.join(sorted(unknown))}: no such task; the tasks are " + ", ".join(ids)
+        )
     resources = {**{task: TaskResources(*value) for task, value in defaults.items()}, **overrides}
     return {task: resources.get(task, resources[DEFAULT_TASK]) for task in ids}
 
 
-def apply(pipeline, defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources],
-          gpu: GpuRequest | None, target: str) -> dict[str, TaskResources]:
+def apply(
+    pipeline,
+    defaults: dict[str, tuple[str, str]],
+    overrides: dict[str, TaskResources],
+    gpu: GpuRequest | None,
+    target: str,
+) -> dict[str, TaskResources]:
     """Gives every component of `pipeline` its requests (`requests_by_task`), the Trainer also the GPUs; returns
     the requests by component id."""
     resources = requests_by_task([component.id for component in pipeline.components], defaults, overrides)
     for component in pipeline.components:
         component.with_platform_config(
-            resource_spec(resources[component.id], gpu if component.id == TRAINER else None, target))
+            resource_spec(resources[component.id], gpu if component.id == TRAINER else None, target)
+        )
     return resources

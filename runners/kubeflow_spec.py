@@ -30,8 +30,9 @@ def build_pipeline(run: KubeflowRun):
     from runners import runtime_parameters
 
     pipeline, settings = create_pipeline(run.config), run.kubeflow
-    kubeflow_resources.apply(pipeline, kubeflow_config.TASK_RESOURCES, settings.task_resources, settings.gpu(),
-                             settings.target)
+    kubeflow_resources.apply(
+        pipeline, kubeflow_config.TASK_RESOURCES, settings.task_resources, settings.gpu(), settings.target
+    )
     return pipeline, runtime_parameters.expose(pipeline, kubeflow_config.RUNTIME_PARAMETERS, settings.parameter_values)
 
 
@@ -41,17 +42,21 @@ def node_shape_warning(run: KubeflowRun, pipeline) -> str | None:
     settings = run.kubeflow
     if settings.target != "kfp":
         return None
-    room = kubeflow_resources.node_room(settings.node_shape,
-                                        kubeflow_resources.TaskResources(*kubeflow_config.SYSTEM_PODS))
-    requests = kubeflow_resources.requests_by_task([component.id for component in pipeline.components],
-                                                   kubeflow_config.TASK_RESOURCES, settings.task_resources)
+    room = kubeflow_resources.node_room(
+        settings.node_shape, kubeflow_resources.TaskResources(*kubeflow_config.SYSTEM_PODS)
+    )
+    requests = kubeflow_resources.requests_by_task(
+        [component.id for component in pipeline.components], kubeflow_config.TASK_RESOURCES, settings.task_resources
+    )
     misfits = kubeflow_resources.misfits(requests, room)
     if not misfits:
         return None
     shape = f"{settings.node_shape.cpu},{settings.node_shape.memory}"
-    return (f"{'; '.join(misfits)}: more than a node of {shape} can give one pod ({room.describe()} after the "
-            f"kubelet's reservation and the system pods), so it would stay Pending; lower it with "
-            f"--task-resources ID=CPU,MEMORY, or give your nodes' shape with --node-shape CPU,MEMORY")
+    return (
+        f"{'; '.join(misfits)}: more than a node of {shape} can give one pod ({room.describe()} after the "
+        f"kubelet's reservation and the system pods), so it would stay Pending; lower it with "
+        f"--task-resources ID=CPU,MEMORY, or give your nodes' shape with --node-shape CPU,MEMORY"
+    )
 
 
 def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:
@@ -68,9 +73,11 @@ def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:
     # Schema 2.1 (typed parameters, `parameterValues`): what KFP 2.x and Vertex AI read; each task is then also
     # passed its inputs spec, which the entrypoint types its inputs by.
     config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-        default_image=images, default_commands=kfp_entrypoint.COMMAND, use_pipeline_spec_2_1=True)
+        default_image=images, default_commands=kfp_entrypoint.COMMAND, use_pipeline_spec_2_1=True
+    )
     job = tfx.orchestration.experimental.KubeflowV2DagRunner(config).run(
-        pipeline, parameter_values=parameters, write_out=False)
+        pipeline, parameter_values=parameters, write_out=False
+    )
     kfp_entrypoint.use_in_spec(job)
     runtime_parameters.record_defaults(job, pipeline)
     # The SDK's `pipeline_root=` field; the backend itself takes the run's root, else its kfp-launcher

@@ -40,8 +40,10 @@ def submitting(job_path: str, where: str, fix: str):
     try:
         yield
     except Exception as error:  # noqa: BLE001 - any client, credentials or transport failure means "not submitted"
-        raise SubmitError(f"Compiled {job_path}, but submitting it to {where} failed: {type(error).__name__}: "
-                          f"{next(iter(str(error).splitlines()), '')}\n{fix}") from error
+        raise SubmitError(
+            f"Compiled {job_path}, but submitting it to {where} failed: {type(error).__name__}: "
+            f"{next(iter(str(error).splitlines()), '')}\n{fix}"
+        ) from error
 
 
 def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
@@ -52,26 +54,45 @@ def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
     if settings.submit == "kfp":
         import kfp
 
-        with submitting(job_path, f"Kubeflow Pipelines at {settings.kfp_host}", (
+        with submitting(
+            job_path,
+            f"Kubeflow Pipelines at {settings.kfp_host}",
+            (
                 f"Check that the endpoint is reachable (e.g. `kubectl port-forward -n kubeflow svc/ml-pipeline-ui "
                 f"8080:80` and --kfp-host http://localhost:8080) and that you are authenticated to it, then re-run "
-                f"with --submit kfp; or upload {package_path(job_path)} in the Kubeflow Pipelines UI.")):
+                f"with --submit kfp; or upload {package_path(job_path)} in the Kubeflow Pipelines UI."
+            ),
+        ):
             client = kfp.Client(host=settings.kfp_host, namespace=settings.kfp_namespace)
             result = client.create_run_from_pipeline_package(
-                package_path(job_path), arguments=arguments, run_name=settings.run_name,
-                experiment_name=settings.experiment, namespace=settings.kfp_namespace, pipeline_root=run.config.root)
+                package_path(job_path),
+                arguments=arguments,
+                run_name=settings.run_name,
+                experiment_name=settings.experiment,
+                namespace=settings.kfp_namespace,
+                pipeline_root=run.config.root,
+            )
         print(f"Submitted to Kubeflow Pipelines at {settings.kfp_host}: run {result.run_id}")
     else:
         from google.cloud import aiplatform
 
         project, region = settings.vertex_project, settings.vertex_region
-        with submitting(job_path, f"Vertex AI Pipelines (project {project}, region {region})", (
+        with submitting(
+            job_path,
+            f"Vertex AI Pipelines (project {project}, region {region})",
+            (
                 f"Check `gcloud auth application-default login` (or GOOGLE_APPLICATION_CREDENTIALS), that the "
                 f"Vertex AI API is enabled in {project}, and that the pipeline root is a gs:// bucket in {region}; "
-                f"then re-run with --submit vertex.")):
+                f"then re-run with --submit vertex."
+            ),
+        ):
             aiplatform.init(project=project, location=region)
             job = aiplatform.PipelineJob(
-                display_name=settings.run_name or run.config.name, template_path=job_path,
-                pipeline_root=run.config.root, parameter_values=arguments, enable_caching=False)
+                display_name=settings.run_name or run.config.name,
+                template_path=job_path,
+                pipeline_root=run.config.root,
+                parameter_values=arguments,
+                enable_caching=False,
+            )
             job.submit(service_account=settings.service_account)
         print(f"Submitted to Vertex AI Pipelines: {job.resource_name}")

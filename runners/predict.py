@@ -5,7 +5,8 @@
     cat reviews.txt | python -m runners.predict                      # stdin
     python -m runners.predict --model tfx_output/serving_model/imdb-bert-tfx/1764000000 "Great."
 
-Uses the served version (the highest) under the local runner's serving directory unless `--model` names one. Large inputs
+Uses the served version (the highest) under the local runner's serving directory unless `--model` names one. Large
+inputs
 go in length-sorted batches, with a progress bar on stderr; results come out in input order. The input is read and
 checked before TensorFlow loads; TensorFlow's own lines go to a log file (PREDICT_LOG), never to the console.
 """
@@ -19,9 +20,12 @@ import json
 import os
 import sys
 import tempfile
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+
+if TYPE_CHECKING:  # modules.predict loads TensorFlow: imported only where a prediction is made
+    from modules.predict import Prediction
 from modules import serving_versions
 from pipeline import configs
 from runners import console
@@ -48,8 +52,10 @@ def read_texts(sentences: list[str], file: str | None, stdin: TextIO) -> list[st
         except UnicodeDecodeError as error:
             raise InputError(f"{file}: not UTF-8 text ({error}); re-encode it as UTF-8") from None
         except OSError as error:
-            raise InputError(f"{file}: cannot be read ({error.strerror or error}); --file takes a readable text "
-                             f"file with one review per line") from None
+            raise InputError(
+                f"{file}: cannot be read ({error.strerror or error}); --file takes a readable text "
+                f"file with one review per line"
+            ) from None
     elif stdin.isatty():
         raise InputError("no input: give sentences as arguments, --file PATH, or pipe reviews into stdin")
     else:
@@ -63,7 +69,7 @@ def read_texts(sentences: list[str], file: str | None, stdin: TextIO) -> list[st
 def format_table(predictions: list[Prediction], width: int = 80) -> str:
     rows = [f"{'probability':>11}  {'label':<8}  text"]
     for p in predictions:
-        text = p.text if len(p.text) <= width else p.text[:width - 3] + "..."
+        text = p.text if len(p.text) <= width else p.text[: width - 3] + "..."
         rows.append(f"{p.probability:11.4f}  {p.label:<8}  {text}")
     return "\n".join(rows)
 
@@ -72,8 +78,10 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sentences", nargs="*", help="reviews to classify")
     parser.add_argument("--file", help="text file with one review per line")
-    parser.add_argument("--model", help="SavedModel folder (default: the served version under "
-                                        f"{configs.serving_model_dir(configs.OUTPUT_DIR)})")
+    parser.add_argument(
+        "--model",
+        help=f"SavedModel folder (default: the served version under {configs.serving_model_dir(configs.OUTPUT_DIR)})",
+    )
     parser.add_argument("--format", choices=("table", "jsonl"), default="table")
     parser.add_argument("--batch-size", type=int, help="reviews per batch (default: modules.predict's, 32)")
     args = parser.parse_args(argv)
@@ -96,16 +104,21 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
                 if model_dir is None:
                     model_dir = serving_versions.served_model(configs.serving_model_dir(configs.quick_look_dir()))
                     if model_dir is None:
-                        raise PredictError(f"{serving}: no pushed model version; run the pipeline until a model is "
-                                           f"blessed. Or pass --model DIR.")
+                        raise PredictError(
+                            f"{serving}: no pushed model version; run the pipeline until a model is "
+                            f"blessed. Or pass --model DIR."
+                        )
                     screen.say(f"No real model is pushed yet; using the quick look's {model_dir}", failure=True)
             with contextlib.redirect_stdout(screen.errors):  # the progress bar; stdout carries only the results
                 predictions = classify(model_dir, texts, batch_size, progress=len(texts) > batch_size)
         except PredictError as error:
             screen.say(f"error: {error}", failure=True)
             return 2
-        screen.say(format_table(predictions) if args.format == "table" else
-                   "\n".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) for p in predictions))
+        screen.say(
+            format_table(predictions)
+            if args.format == "table"
+            else "\n".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) for p in predictions)
+        )
     return 0
 
 

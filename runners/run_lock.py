@@ -14,7 +14,7 @@ import fcntl
 import os
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 LOCK_FILE = ".run.lock"
 # The runner's exit code when the lock is held: EX_TEMPFAIL, "try again later".
@@ -36,11 +36,13 @@ def hold(output_dir: str) -> Iterator[str]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
-            raise RunLockHeld(f"{path} is held by a run in progress ({holder}); wait for it to finish, or give "
-                              f"another --output-dir") from None
+            raise RunLockHeld(
+                f"{path} is held by a run in progress ({holder}); wait for it to finish, or give another --output-dir"
+            ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                      f"{' '.join(sys.argv)}\n".encode(), 0)
+        os.pwrite(
+            fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)}\n".encode(), 0
+        )
         yield path
     finally:
         os.close(fd)  # releases the lock

@@ -16,7 +16,8 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from components import ids
 from modules import training_config
@@ -43,9 +44,17 @@ class Run:
     pushed: str = ""
 
     def row(self) -> list[str]:
-        return [time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started)), self.data, self.encoder,
-                self.settings, "" if self.eval_accuracy is None else f"{self.eval_accuracy:.4f}", self.baseline,
-                self.verdict, self.pushed, f"{self.seconds / 60:.1f} min"]
+        return [
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started)),
+            self.data,
+            self.encoder,
+            self.settings,
+            "" if self.eval_accuracy is None else f"{self.eval_accuracy:.4f}",
+            self.baseline,
+            self.verdict,
+            self.pushed,
+            f"{self.seconds / 60:.1f} min",
+        ]
 
 
 def _metadata(metadata_path: str) -> Any:
@@ -90,8 +99,10 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
         parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
         run.encoder = parts[-2] if len(parts) > 1 and (parts[-1] == "encoder" or parts[-1].isdigit()) else parts[-1]
         eval_args = json.loads(properties["eval_args"].string_value or "{}")
-        run.settings = training_config.describe({**training, "train_steps": train_args.get("num_steps"),
-                                                 "eval_steps": eval_args.get("num_steps")}, configs.LABELLED_FIELDS)
+        run.settings = training_config.describe(
+            {**training, "train_steps": train_args.get("num_steps"), "eval_steps": eval_args.get("num_steps")},
+            configs.LABELLED_FIELDS,
+        )
     if ids.SERVED_MODEL in executions:
         model = out[ids.SERVED_MODEL].get("model")
         version = model.get_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY) if model else 0
@@ -102,8 +113,11 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
         run.verdict = "blessed" if report.get_int_custom_property("blessed") else "rejected"
     if (pushed := out.get(ids.PUSHER, {}).get("pushed_model")) and pushed.get_int_custom_property("pushed"):
         run.pushed = pushed.get_string_custom_property("pushed_version")
-    failed = [node for node, e in executions.items() if e.last_known_state in (
-        metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING)]
+    failed = [
+        node
+        for node, e in executions.items()
+        if e.last_known_state in (metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING)
+    ]
     if failed and not run.verdict:
         run.verdict = f"stopped at {failed[0]}"
     return run
@@ -113,8 +127,11 @@ def read_runs(metadata_path: str) -> list[Run]:
     """Every pipeline run recorded in the SQLite ML Metadata at `metadata_path`, oldest first."""
     with _metadata(metadata_path) as handle:
         store = handle.store
-        node_of = {execution.id: context.name.split(".", 1)[-1] for context in store.get_contexts_by_type("node")
-                   for execution in store.get_executions_by_context(context.id)}
+        node_of = {
+            execution.id: context.name.split(".", 1)[-1]
+            for context in store.get_contexts_by_type("node")
+            for execution in store.get_executions_by_context(context.id)
+        }
         runs = []
         for context in store.get_contexts_by_type("pipeline_run"):
             executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
@@ -135,8 +152,9 @@ def record_end(metadata_path: str, started: float) -> None:
         config = metadata_store_pb2.ConnectionConfig()
         config.sqlite.filename_uri = metadata_path
         store = mlmd.MetadataStore(config)
-        contexts = [c for c in store.get_contexts_by_type("pipeline_run")
-                    if c.create_time_since_epoch >= int(started * 1000)]
+        contexts = [
+            c for c in store.get_contexts_by_type("pipeline_run") if c.create_time_since_epoch >= int(started * 1000)
+        ]
         if contexts:
             context = max(contexts, key=lambda c: c.create_time_since_epoch)
             context.custom_properties[RUN_STARTED].double_value = started
@@ -159,11 +177,17 @@ def component_summary(metadata_path: str, component: str, config: configs.Pipeli
     from components.validation import anomalies_gate, drift
 
     summaries: dict[str, Callable[[dict[str, Any], str], str]] = {
-        ids.EXAMPLE_GEN: imdb_example_gen.console_summary, ids.STATISTICS_GEN: drift.statistics_summary,
-        ids.ANOMALIES_GATE: anomalies_gate.console_summary, ids.DISTRIBUTION_VALIDATOR: drift.console_summary,
-        ids.SERVED_MODEL: served_baseline.console_summary, ids.TRAINER: provenance.console_summary,
-        ids.EVALUATOR: gate_verdict.console_summary, ids.TEST_SET_EVALUATOR: gate_verdict.console_summary,
-        ids.PUSHER: atomic_pusher.console_summary, ids.REPORT: evaluation_report.console_summary}
+        ids.EXAMPLE_GEN: imdb_example_gen.console_summary,
+        ids.STATISTICS_GEN: drift.statistics_summary,
+        ids.ANOMALIES_GATE: anomalies_gate.console_summary,
+        ids.DISTRIBUTION_VALIDATOR: drift.console_summary,
+        ids.SERVED_MODEL: served_baseline.console_summary,
+        ids.TRAINER: provenance.console_summary,
+        ids.EVALUATOR: gate_verdict.console_summary,
+        ids.TEST_SET_EVALUATOR: gate_verdict.console_summary,
+        ids.PUSHER: atomic_pusher.console_summary,
+        ids.REPORT: evaluation_report.console_summary,
+    }
     with _metadata(metadata_path) as handle:
         execution = store_ext.get_node_executions(handle.store, pipeline_id=config.name, node_id=component)[-1]
         out = _outputs(handle, execution.id)
@@ -205,9 +229,11 @@ def write_page(runs: list[Run], output_dir: str) -> str:
     header = "".join(f"<th>{c}</th>" for c in COLUMNS)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.row()) + "</tr>\n" for r in runs)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(f"<!doctype html><meta charset='utf-8'><title>Runs of {html.escape(output_dir)}</title>"
-                f"<h1>Runs of {html.escape(output_dir)}</h1>{image}"
-                f"<table border=1 cellpadding=4><tr>{header}</tr>\n{cells}</table>")
+        f.write(
+            f"<!doctype html><meta charset='utf-8'><title>Runs of {html.escape(output_dir)}</title>"
+            f"<h1>Runs of {html.escape(output_dir)}</h1>{image}"
+            f"<table border=1 cellpadding=4><tr>{header}</tr>\n{cells}</table>"
+        )
     return path
 
 

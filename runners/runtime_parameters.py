@@ -18,8 +18,9 @@ class ParameterError(ValueError):
     """A runtime parameter value that its property cannot take; the message names the parameter and the fix."""
 
 
-def expose(pipeline: tfx.dsl.Pipeline, exposed: dict[str, tuple[str, str, str]],
-           values: dict[str, str]) -> dict[str, int | float | str]:
+def expose(
+    pipeline: tfx.dsl.Pipeline, exposed: dict[str, tuple[str, str, str]], values: dict[str, str]
+) -> dict[str, int | float | str]:
     """Replaces each execution property `exposed` names (parameter name -> component id, execution property,
     description) by a `RuntimeParameter` defaulting to its current value (str, int, float or a proto's JSON:
     TFX refuses other types). Returns every parameter's value for this run: its entry in `values` (--parameter,
@@ -30,15 +31,20 @@ def expose(pipeline: tfx.dsl.Pipeline, exposed: dict[str, tuple[str, str, str]],
     for name, (component_id, exec_property, description) in exposed.items():
         component = components.get(component_id)
         if component is None:
-            raise ValueError(f"runtime parameter '{name}': the pipeline has no component '{component_id}' "
-                             f"(it has {sorted(components)}); fix kubeflow_config.RUNTIME_PARAMETERS.")
+            raise ValueError(
+                f"runtime parameter '{name}': the pipeline has no component '{component_id}' "
+                f"(it has {sorted(components)}); fix kubeflow_config.RUNTIME_PARAMETERS."
+            )
         value = component.exec_properties.get(exec_property)
         if value is None:
-            raise ValueError(f"runtime parameter '{name}': component '{component_id}' has no execution "
-                             f"property '{exec_property}' set; fix kubeflow_config.RUNTIME_PARAMETERS.")
+            raise ValueError(
+                f"runtime parameter '{name}': component '{component_id}' has no execution "
+                f"property '{exec_property}' set; fix kubeflow_config.RUNTIME_PARAMETERS."
+            )
         default = proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
         component.exec_properties[exec_property] = tfx.dsl.experimental.RuntimeParameter(
-            name=name, ptype=type(default), default=default, description=description)
+            name=name, ptype=type(default), default=default, description=description
+        )
         parameters[name] = type(default)(values[name]) if name in values else default
         declared = component.SPEC_CLASS.PARAMETERS[exec_property].type  # a proto's: TFX holds its JSON
         if name in values and isinstance(declared, type) and issubclass(declared, message.Message):
@@ -53,11 +59,15 @@ def check_proto_value(name: str, proto_class: type[message.Message], value: str)
     try:
         proto = json_format.Parse(value, proto_class())
     except (json_format.ParseError, ValueError) as error:
-        raise ParameterError(f"runtime parameter '{name}': not a valid {proto_class.__name__} in JSON ({error}); "
-                             f"e.g. {proto_utils.proto_to_json(proto_class())!r} with its fields set") from error
+        raise ParameterError(
+            f"runtime parameter '{name}': not a valid {proto_class.__name__} in JSON ({error}); "
+            f"e.g. {proto_utils.proto_to_json(proto_class())!r} with its fields set"
+        ) from error
     if "num_steps" in proto.DESCRIPTOR.fields_by_name and proto.num_steps < 0:
-        raise ParameterError(f"runtime parameter '{name}': num_steps {proto.num_steps}: must be an integer >= 1 "
-                             f"(or 0 or unset: whole passes over the split)")
+        raise ParameterError(
+            f"runtime parameter '{name}': num_steps {proto.num_steps}: must be an integer >= 1 "
+            f"(or 0 or unset: whole passes over the split)"
+        )
     if not hasattr(proto, "metrics_specs"):
         return
     from components.evaluation.tfma_config import configured_thresholds
@@ -66,8 +76,9 @@ def check_proto_value(name: str, proto_class: type[message.Message], value: str)
         for side in ("lower_bound", "upper_bound"):
             bound = getattr(threshold.value_threshold, side)
             if threshold.value_threshold.HasField(side) and not 0 <= bound.value <= 1:
-                raise ParameterError(f"runtime parameter '{name}': {class_name} {side} {bound.value}: "
-                                     f"must be a number in [0, 1]")
+                raise ParameterError(
+                    f"runtime parameter '{name}': {class_name} {side} {bound.value}: must be a number in [0, 1]"
+                )
 
 
 def record_defaults(job: dict, pipeline: tfx.dsl.Pipeline) -> None:
@@ -81,5 +92,6 @@ def record_defaults(job: dict, pipeline: tfx.dsl.Pipeline) -> None:
     for component in pipeline.components:
         for parameter in component.exec_properties.values():
             if isinstance(parameter, tfx.dsl.experimental.RuntimeParameter):
-                inputs[parameter.name].update(defaultValue=parameter.default, isOptional=True,
-                                              description=parameter.description)
+                inputs[parameter.name].update(
+                    defaultValue=parameter.default, isOptional=True, description=parameter.description
+                )

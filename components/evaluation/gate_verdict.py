@@ -19,8 +19,12 @@ from components.serving import served_baseline
 class EvaluatorExecutor(evaluator_executor.Executor):
     """TFX's Evaluator executor; an empty baseline artifact is no baseline (the absolute bounds alone decide)."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         input_dict = served_baseline.without_empty_baseline(input_dict, standard_component_specs.BASELINE_MODEL_KEY)
         super().Do(input_dict, output_dict, exec_properties)
 
@@ -73,11 +77,13 @@ def judge(evaluation: Evaluation) -> Verdict:
             if not passed:
                 reasons.append(
                     f"{label} {overall.get(name, float('nan')):.4f} is {-diff:.4f} below the served "
-                    f"model's {baseline.get(name, float('nan')):.4f}; at most {-allowed:.4f} is allowed")
+                    f"model's {baseline.get(name, float('nan')):.4f}; at most {-allowed:.4f} is allowed"
+                )
     if evaluation.validation.missing_thresholds:
         reasons.append("a configured threshold could not be checked: its metric is missing")
-    reasons += [f"a threshold's slice has no examples: {missing}".strip()
-                for missing in evaluation.validation.missing_slices]
+    reasons += [
+        f"a threshold's slice has no examples: {missing}".strip() for missing in evaluation.validation.missing_slices
+    ]
     if evaluation.baseline is None:  # TFMA removed the change thresholds from the stored config
         accuracy = tfma_config.REPORTED_METRICS[tfma_config.ACCURACY_METRIC]
         checks.append(ThresholdCheck(accuracy, "change vs. baseline", "skipped: no baseline", None, None))
@@ -100,7 +106,10 @@ def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
     if not thresholds:  # the test-split Evaluator: reported, never gated
         return text
     bound = thresholds[0].value_threshold.lower_bound.value
-    text += (f" (served model {result.baseline.metrics[OVERALL][name]:.4f}; needs >= {bound:g} and at most "
-             f"{-thresholds[0].change_threshold.absolute.value:g} below it)" if result.baseline is not None else
-             f" (needs >= {bound:g}; no served model to compare with)")
+    text += (
+        f" (served model {result.baseline.metrics[OVERALL][name]:.4f}; needs >= {bound:g} and at most "
+        f"{-thresholds[0].change_threshold.absolute.value:g} below it)"
+        if result.baseline is not None
+        else f" (needs >= {bound:g}; no served model to compare with)"
+    )
     return text + (": BLESSED" if judge(result).blessed else ": NOT BLESSED")

@@ -21,9 +21,11 @@ RANKING_METRICS = ("auc", "auc_precision_recall")
 ONE_CLASS = "n/a (one class)"
 CLASSIFICATION_THRESHOLD = 0.5
 CALIBRATION_BINS = 10
-STYLE = ("body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
-         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-         "td:first-child{text-align:left}img{margin:.5em}")
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
+    "td:first-child{text-align:left}img{margin:.5em}"
+)
 
 
 @dataclasses.dataclass
@@ -63,16 +65,20 @@ def _slice_order(name: str) -> tuple:
 def metrics_table(results: ModelResults) -> tuple[list[str], list[list[str]]]:
     """Header and rows: a model's reported metrics, one row per slice."""
     names = [n for n in METRIC_LABELS if any(n in m for m in results.metrics.values())]
-    rows = [[name] + [format_metric(results.metrics[name], n) for n in names]
-            for name in sorted(results.metrics, key=_slice_order)]
+    rows = [
+        [name] + [format_metric(results.metrics[name], n) for n in names]
+        for name in sorted(results.metrics, key=_slice_order)
+    ]
     return ["slice"] + [METRIC_LABELS[n] for n in names], rows
 
 
 def overall_table(columns: dict[str, ModelResults | None]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: each reported metric of the overall slice, one column per model present."""
     present = {title: r for title, r in columns.items() if r is not None}
-    rows = [[label] + [format_metric(r.metrics.get(OVERALL, {}), name) for r in present.values()]
-            for name, label in METRIC_LABELS.items()]
+    rows = [
+        [label] + [format_metric(r.metrics.get(OVERALL, {}), name) for r in present.values()]
+        for name, label in METRIC_LABELS.items()
+    ]
     return ["metric"] + list(present), rows
 
 
@@ -89,14 +95,22 @@ def render_markdown(title: str, sections: list[Section]) -> str:
 
 def render_html(title: str, sections: list[Section]) -> str:
     esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
-             f"<style>{STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+    ]
     for section in sections:
         parts.append(f"<h2>{esc(section.title)}</h2>")
         parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs if p]
         for caption, header, rows in section.tables:
-            parts.append("<table>" + (f"<caption>{esc(caption)}</caption>" if caption else "") + "<tr>"
-                         + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+            parts.append(
+                "<table>"
+                + (f"<caption>{esc(caption)}</caption>" if caption else "")
+                + "<tr>"
+                + "".join(f"<th>{esc(h)}</th>" for h in header)
+                + "</tr>"
+            )
             parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
             parts.append("</table>")
         parts += [f"<img src='{esc(f)}' alt='{esc(c)}' title='{esc(c)}'>" for f, c in section.images]
@@ -119,15 +133,21 @@ def plot_calibration(plot: dict[str, Any], title: str, path: str) -> bool:
     index = np.minimum((lower * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
     counts, labels, predictions = (
         np.bincount(index, [b.get(key, 0.0) for b in buckets], CALIBRATION_BINS)
-        for key in ("numWeightedExamples", "totalWeightedLabel", "totalWeightedRefinedPrediction"))
+        for key in ("numWeightedExamples", "totalWeightedLabel", "totalWeightedRefinedPrediction")
+    )
     kept = counts > 0
     if not kept.any():
         return False
     figure = Figure(figsize=(4.5, 4.5))
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axes.scatter(predictions[kept] / counts[kept], labels[kept] / counts[kept], alpha=0.7,
-                 s=20 + 200 * counts[kept] / counts.max(), label=f"{CALIBRATION_BINS} bins (area ~ examples)")
+    axes.scatter(
+        predictions[kept] / counts[kept],
+        labels[kept] / counts[kept],
+        alpha=0.7,
+        s=20 + 200 * counts[kept] / counts.max(),
+        label=f"{CALIBRATION_BINS} bins (area ~ examples)",
+    )
     axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="fraction positive", title=title)
     axes.legend(loc="lower right", fontsize="small")
     return _save(figure, path)
@@ -141,12 +161,15 @@ def plot_confusion_matrix(plot: dict[str, Any], title: str, path: str) -> bool:
     if not matrices:
         return False
     matrix = min(matrices, key=lambda m: abs(float(m.get("threshold", 0.0)) - CLASSIFICATION_THRESHOLD))
-    cells = [[matrix.get(key, 0.0) for key in row]
-             for row in (("trueNegatives", "falsePositives"), ("falseNegatives", "truePositives"))]
+    cells = [
+        [matrix.get(key, 0.0) for key in row]
+        for row in (("trueNegatives", "falsePositives"), ("falseNegatives", "truePositives"))
+    ]
     figure = Figure(figsize=(4.5, 4))
     axes = figure.subplots()
     ConfusionMatrixDisplay(np.array(cells), display_labels=model_interface.CLASS_NAMES).plot(
-        ax=axes, cmap="Blues", values_format=".0f", colorbar=False, text_kw={"fontsize": 14})
+        ax=axes, cmap="Blues", values_format=".0f", colorbar=False, text_kw={"fontsize": 14}
+    )
     threshold = float(matrix.get("threshold", 0.0))
     axes.set(xlabel="predicted", ylabel="actual", title=f"{title}\n(threshold {threshold:.2f})")
     return _save(figure, path)

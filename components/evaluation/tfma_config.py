@@ -8,8 +8,14 @@ from modules import model_interface
 ACCURACY_METRIC = "BinaryAccuracy"  # the metric that gates
 # The metrics reported (TFMA class name -> the report's label), in the report's order.
 REPORTED_METRICS = {
-    "ExampleCount": "examples", "BinaryAccuracy": "accuracy", "AUC": "AUC (ROC)", "AUCPrecisionRecall": "AUC (PR)",
-    "Precision": "precision", "Recall": "recall", "MeanLabel": "mean label", "MeanPrediction": "mean prediction",
+    "ExampleCount": "examples",
+    "BinaryAccuracy": "accuracy",
+    "AUC": "AUC (ROC)",
+    "AUCPrecisionRecall": "AUC (PR)",
+    "Precision": "precision",
+    "Recall": "recall",
+    "MeanLabel": "mean label",
+    "MeanPrediction": "mean prediction",
     "Calibration": "calibration",
 }
 REPORTED_PLOTS = ("CalibrationPlot", "ConfusionMatrixPlot")
@@ -20,8 +26,9 @@ def metric_name(class_name: str) -> str:
     return getattr(tfma.metrics, class_name)().name
 
 
-def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: float | None,
-                       slice_features: tuple[str, ...]) -> config_pb2.EvalConfig:
+def create_eval_config(
+    accuracy_threshold: float | None, max_accuracy_drop: float | None, slice_features: tuple[str, ...]
+) -> config_pb2.EvalConfig:
     """TFMA config for `serving_default`: metrics and plots overall and per value of each of `slice_features`.
     With `accuracy_threshold`, the overall slice's accuracy gates (slices are never gated): it must be at least
     `accuracy_threshold` and at most `max_accuracy_drop` below the baseline's (TFMA drops this bound without a
@@ -31,17 +38,24 @@ def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: floa
         if max_accuracy_drop is None:
             raise ValueError("max_accuracy_drop is required with accuracy_threshold")
         accuracy = next(m for m in metrics if m.class_name == ACCURACY_METRIC)
-        accuracy.per_slice_thresholds.add(slicing_specs=[{}], threshold=config_pb2.MetricThreshold(
-            value_threshold=config_pb2.GenericValueThreshold(lower_bound={"value": accuracy_threshold}),
-            change_threshold=config_pb2.GenericChangeThreshold(
-                direction=config_pb2.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_accuracy_drop})))
+        accuracy.per_slice_thresholds.add(
+            slicing_specs=[{}],
+            threshold=config_pb2.MetricThreshold(
+                value_threshold=config_pb2.GenericValueThreshold(lower_bound={"value": accuracy_threshold}),
+                change_threshold=config_pb2.GenericChangeThreshold(
+                    direction=config_pb2.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_accuracy_drop}
+                ),
+            ),
+        )
     return config_pb2.EvalConfig(
-        model_specs=[config_pb2.ModelSpec(
-            signature_name=model_interface.SERVING_SIGNATURE,
-            label_key=model_interface.LABEL_FEATURE,
-            prediction_key=model_interface.PROBABILITY_OUTPUT,
-            preprocessing_function_names=[],
-        )],
+        model_specs=[
+            config_pb2.ModelSpec(
+                signature_name=model_interface.SERVING_SIGNATURE,
+                label_key=model_interface.LABEL_FEATURE,
+                prediction_key=model_interface.PROBABILITY_OUTPUT,
+                preprocessing_function_names=[],
+            )
+        ],
         slicing_specs=[config_pb2.SlicingSpec()] + [config_pb2.SlicingSpec(feature_keys=[f]) for f in slice_features],
         metrics_specs=[config_pb2.MetricsSpec(metrics=metrics)],
     )
@@ -49,7 +63,10 @@ def create_eval_config(accuracy_threshold: float | None, max_accuracy_drop: floa
 
 def configured_thresholds(config: config_pb2.EvalConfig) -> list[tuple[str, config_pb2.MetricThreshold]]:
     """(metric class name, threshold) for every threshold in `config`, whole-dataset and per slice."""
-    return [(metric.class_name, threshold)
-            for metrics_spec in config.metrics_specs for metric in metrics_spec.metrics
-            for threshold in ([metric.threshold] if metric.threshold.ByteSize() else [])
-            + [per_slice.threshold for per_slice in metric.per_slice_thresholds]]
+    return [
+        (metric.class_name, threshold)
+        for metrics_spec in config.metrics_specs
+        for metric in metrics_spec.metrics
+        for threshold in ([metric.threshold] if metric.threshold.ByteSize() else [])
+        + [per_slice.threshold for per_slice in metric.per_slice_thresholds]
+    ]

@@ -39,9 +39,10 @@ def slice_name(slice_key: tuple) -> str:
 def model_results(path: str, model_name: str) -> ModelResults:
     """The results of the model named `model_name` ("" for the only one) in an Evaluator's output folder."""
     result = tfma.load_eval_result(path, model_name=model_name or None)
-    metrics = {slice_name(key): {name: float(value["doubleValue"]) for name, value in values.items()
-                                 if "doubleValue" in value}
-               for key, values in result.get_metrics_for_all_slices().items()}
+    metrics = {
+        slice_name(key): {name: float(value["doubleValue"]) for name, value in values.items() if "doubleValue" in value}
+        for key, values in result.get_metrics_for_all_slices().items()
+    }
     plots = [plot[""][""] for key, plot in result.plots if not key]
     return ModelResults(metrics, plots[0] if plots else {})
 
@@ -52,5 +53,10 @@ def read_evaluation(path: str) -> Evaluation:
     if config is None:
         raise FileNotFoundError(f"{path}: no TFMA eval_config.json; is this a ModelEvaluation artifact's folder?")
     names = {spec.is_baseline: spec.name for spec in config.model_specs}  # the candidate's and the baseline's
-    return Evaluation(path, config, model_results(path, names[False]),
-                      model_results(path, names[True]) if True in names else None, tfma.load_validation_result(path))
+    return Evaluation(
+        path,
+        config,
+        model_results(path, names[False]),
+        model_results(path, names[True]) if True in names else None,
+        tfma.load_validation_result(path),
+    )

@@ -14,7 +14,8 @@ import os
 import re
 import time
 import urllib.parse
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
@@ -34,8 +35,15 @@ from components import cache_key_driver
 from components.ingestion import imdb_layout, imdb_source, imdb_spans
 from components.ingestion.imdb_layout import ReviewFile, ReviewFormatError
 from modules import crash_points, review_text
-from modules.model_interface import (LABEL_FEATURE, LENGTH_BUCKET_FEATURE, PREVIOUS_SPAN_SPLIT, RATING_FEATURE,
-                                     REVIEW_ID_FEATURE, SPANS_PROPERTY, TEXT_FEATURE)
+from modules.model_interface import (
+    LABEL_FEATURE,
+    LENGTH_BUCKET_FEATURE,
+    PREVIOUS_SPAN_SPLIT,
+    RATING_FEATURE,
+    REVIEW_ID_FEATURE,
+    SPANS_PROPERTY,
+    TEXT_FEATURE,
+)
 
 TRAIN_DIR, TEST_DIR = imdb_layout.CORPUS_SPLITS  # aclImdb's folders, not output splits
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
@@ -43,7 +51,13 @@ READ_BATCH_SIZE = 250
 RECORDS_PER_SHARD = 10_000  # a split is ceil(reviews / RECORDS_PER_SHARD) gzipped TFRecord files
 # Each length bucket's lower bound in words and its name; pipeline/schema/schema.pbtxt lists the same names.
 LENGTH_BUCKETS: tuple[tuple[int, str], ...] = (
-    (0, "0-49"), (50, "50-99"), (100, "100-199"), (200, "200-399"), (400, "400-799"), (800, "800+"))
+    (0, "0-49"),
+    (50, "50-99"),
+    (100, "100-199"),
+    (200, "200-399"),
+    (400, "400-799"),
+    (800, "800+"),
+)
 
 SOURCE_KEY = "source"
 SOURCE_SHA256_KEY = "source_sha256"
@@ -56,8 +70,9 @@ PREVIOUS_SPAN_PROPERTY = "previous_span"  # 0: none
 
 def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "") -> list[ReviewFile]:
     """Lists and checks the review files of one corpus split (`imdb_layout`, through TensorFlow's filesystems)."""
-    return imdb_layout.list_review_files(data_root, corpus_split, id_prefix, isdir=tf.io.gfile.isdir,
-                                         listdir=tf.io.gfile.listdir)
+    return imdb_layout.list_review_files(
+        data_root, corpus_split, id_prefix, isdir=tf.io.gfile.isdir, listdir=tf.io.gfile.listdir
+    )
 
 
 def length_bucket(text: str) -> str:
@@ -68,21 +83,29 @@ def length_bucket(text: str) -> str:
 
 def review_to_example(review: ReviewFile) -> bytes:
     """Reads one review (strict UTF-8, `<br />` tags become newlines) as a serialized tf.Example."""
-    with (tf.io.gfile.GFile(review.path, "rb") if "://" in review.path else open(review.path, "rb")) as f:
+    with tf.io.gfile.GFile(review.path, "rb") if "://" in review.path else open(review.path, "rb") as f:
         raw = f.read()
     try:
         text = LINE_BREAK_TAG.sub(review_text.LINE_BREAK_REPLACEMENT, raw.decode("utf-8")).strip()
     except UnicodeDecodeError as error:
         raise ReviewFormatError(
-            f"{review.path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8.") from error
+            f"{review.path}: not valid UTF-8 at byte {error.start}; re-encode the file as UTF-8."
+        ) from error
     if not text:
         raise ReviewFormatError(f"{review.path}: the review is empty; delete the file or restore its text.")
-    values = {TEXT_FEATURE: text, LABEL_FEATURE: imdb_layout.LABEL_DIRS[review.label_dir],
-              RATING_FEATURE: review.rating, REVIEW_ID_FEATURE: review.review_id,
-              LENGTH_BUCKET_FEATURE: length_bucket(text)}
+    values = {
+        TEXT_FEATURE: text,
+        LABEL_FEATURE: imdb_layout.LABEL_DIRS[review.label_dir],
+        RATING_FEATURE: review.rating,
+        REVIEW_ID_FEATURE: review.review_id,
+        LENGTH_BUCKET_FEATURE: length_bucket(text),
+    }
     # pyval_to_feature, not dict_to_example: that one writes a 0 label as an empty feature.
-    return tf.train.Example(features=tf.train.Features(feature={
-        name: example_gen_utils.pyval_to_feature([value]) for name, value in values.items()})).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={name: example_gen_utils.pyval_to_feature([value]) for name, value in values.items()}
+        )
+    ).SerializeToString()
 
 
 def hash_bucket(review_id: str, num_buckets: int) -> int:
@@ -90,8 +113,12 @@ def hash_bucket(review_id: str, num_buckets: int) -> int:
     return int.from_bytes(hashlib.sha256(review_id.encode("utf-8")).digest()[:8], "big") % num_buckets
 
 
-def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile],
-                  split_config: example_gen_pb2.SplitConfig, test_split_name: str) -> dict[str, list[ReviewFile]]:
+def assign_splits(
+    train_reviews: list[ReviewFile],
+    test_reviews: list[ReviewFile],
+    split_config: example_gen_pb2.SplitConfig,
+    test_split_name: str,
+) -> dict[str, list[ReviewFile]]:
     """Which reviews go to which output split (cheap: hashing ids, no file is read)."""
     names = [split.name for split in split_config.splits] + ([test_split_name] if test_split_name else [])
     if len(set(names)) != len(names) or not all(names):
@@ -107,14 +134,16 @@ def assign_splits(train_reviews: list[ReviewFile], test_reviews: list[ReviewFile
 
 def order_key(review_id: str) -> bytes:
     """A review's place in its split: a hash of its id, the same on every run and unrelated to the label."""
-    return hashlib.sha256(f"order/{review_id}".encode("utf-8")).digest()
+    return hashlib.sha256(f"order/{review_id}".encode()).digest()
 
 
 def convert_batch(reviews: list[ReviewFile], num_shards: int) -> list[tuple[int, tuple[bytes, bytes]]]:
     """(shard index, (order key, serialized tf.Example)) for each review of the batch."""
     keys = [order_key(review.review_id) for review in reviews]
-    return [(int.from_bytes(key[:8], "big") % num_shards, (key, review_to_example(review)))
-            for key, review in zip(keys, reviews)]
+    return [
+        (int.from_bytes(key[:8], "big") % num_shards, (key, review_to_example(review)))
+        for key, review in zip(keys, reviews)
+    ]
 
 
 def write_shard(shard: int, keyed_records: Iterable[tuple[bytes, bytes]], split_uri: str, num_shards: int) -> str:
@@ -134,8 +163,7 @@ def parse_range_config(value: str | None) -> range_config_pb2.RangeConfig | None
     return proto_utils.json_to_proto(value, range_config_pb2.RangeConfig()) if value else None
 
 
-def list_splits(exec_properties: dict[str, Any]
-                ) -> tuple[dict[str, list[ReviewFile]], imdb_spans.SpanSelection | None]:
+def list_splits(exec_properties: dict[str, Any]) -> tuple[dict[str, list[ReviewFile]], imdb_spans.SpanSelection | None]:
     """The review files of each output split, and the spans read (None: not a `{SPAN}` source)."""
     source, download_dir = exec_properties[SOURCE_KEY], exec_properties[DOWNLOAD_DIR_KEY]
     split_config = proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], example_gen_pb2.SplitConfig())
@@ -151,11 +179,13 @@ def list_splits(exec_properties: dict[str, Any]
     def reviews(corpus_split: str) -> list[ReviewFile]:
         return [review for root, prefix in roots for review in list_review_files(root, corpus_split, prefix)]
 
-    splits = assign_splits(reviews(TRAIN_DIR), reviews(TEST_DIR) if test_split_name else [], split_config,
-                           test_split_name)
+    splits = assign_splits(
+        reviews(TRAIN_DIR), reviews(TEST_DIR) if test_split_name else [], split_config, test_split_name
+    )
     if selection and (previous := selection.previous):
-        splits[PREVIOUS_SPAN_SPLIT] = list_review_files(imdb_source.resolve(previous.path, download_dir), TRAIN_DIR,
-                                                        f"span-{previous.number}/")
+        splits[PREVIOUS_SPAN_SPLIT] = list_review_files(
+            imdb_source.resolve(previous.path, download_dir), TRAIN_DIR, f"span-{previous.number}/"
+        )
     return splits, selection
 
 
@@ -163,8 +193,11 @@ def record_spans(examples: types.Artifact, selection: imdb_spans.SpanSelection |
     """`span` and `version` (TFX's Examples properties) and the window, for lineage."""
     if selection is None:
         return
-    logging.info("Spans read: %s; previous span: %s", [s.number for s in selection.window],
-                 selection.previous.number if selection.previous else "none")
+    logging.info(
+        "Spans read: %s; previous span: %s",
+        [s.number for s in selection.window],
+        selection.previous.number if selection.previous else "none",
+    )
     examples.span = selection.newest.number
     if selection.newest.version is not None:
         examples.version = selection.newest.version
@@ -175,8 +208,12 @@ def record_spans(examples: types.Artifact, selection: imdb_spans.SpanSelection |
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Reads the aclImdb files with Beam and writes the example splits."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         splits, selection = list_splits(exec_properties)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
@@ -200,16 +237,21 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as pipeline:
             for name, reviews in splits.items():
                 num_shards = max(1, math.ceil(len(reviews) / RECORDS_PER_SHARD))
-                batches = [reviews[start:start + READ_BATCH_SIZE] for start in range(0, len(reviews), READ_BATCH_SIZE)]
+                batches = [
+                    reviews[start : start + READ_BATCH_SIZE] for start in range(0, len(reviews), READ_BATCH_SIZE)
+                ]
                 _ = (
                     pipeline
                     | f"ListFiles[{name}]" >> beam.Create(batches)
                     | f"Distribute[{name}]" >> beam.Reshuffle()
                     | f"ReadAndConvert[{name}]" >> beam.FlatMap(convert_batch, num_shards)
                     | f"GroupByShard[{name}]" >> beam.GroupByKey()
-                    | f"WriteShards[{name}]" >> beam.Map(
+                    | f"WriteShards[{name}]"
+                    >> beam.Map(
                         lambda shard, uri, count: write_shard(shard[0], shard[1], uri, count),
-                        artifact_utils.get_split_uri([examples], name), num_shards)
+                        artifact_utils.get_split_uri([examples], name),
+                        num_shards,
+                    )
                 )
 
 
@@ -225,8 +267,9 @@ def source_fingerprint(source: str, sha256: str | None = None) -> str:
     entries = []
     if fileio.isdir(path):
         for directory, folders, names in fileio.walk(path):
-            folders[:] = [f for f in folders
-                          if not os.path.join(directory, f).rstrip("/").endswith(imdb_source.SKIPPED_FOLDER)]
+            folders[:] = [
+                f for f in folders if not os.path.join(directory, f).rstrip("/").endswith(imdb_source.SKIPPED_FOLDER)
+            ]
             for name in names:
                 stat = fileio.stat(file_path := os.path.join(directory, name))
                 entries.append(f"{os.path.relpath(file_path, path)}\t{stat.length}\t{stat.mtime_nsec}")
@@ -252,8 +295,11 @@ class Driver(cache_key_driver.CacheKeyDriver):
     KEY = SOURCE_FINGERPRINT_KEY
 
     def cache_key(self, exec_properties: dict[str, Any]) -> str:
-        fingerprint = read_fingerprint(exec_properties[SOURCE_KEY], exec_properties.get(SOURCE_SHA256_KEY) or None,
-                                       parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)))
+        fingerprint = read_fingerprint(
+            exec_properties[SOURCE_KEY],
+            exec_properties.get(SOURCE_SHA256_KEY) or None,
+            parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)),
+        )
         logging.info("ImdbExampleGen source %s: %s", exec_properties[SOURCE_KEY], fingerprint)
         return fingerprint
 
@@ -288,17 +334,34 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
     DRIVER_CLASS = Driver
 
-    def __init__(self, source: str, download_dir: str, train_split_config: example_gen_pb2.SplitConfig,
-                 test_split_name: str, source_sha256: str | None = None,
-                 range_config: range_config_pb2.RangeConfig | None = None):
-        super().__init__(spec=ImdbExampleGenSpec(
-            source=source, source_sha256=source_sha256 or "", download_dir=download_dir,
-            train_split_config=train_split_config, test_split_name=test_split_name, range_config=range_config,
-            examples=types.Channel(type=standard_artifacts.Examples)))
+    def __init__(
+        self,
+        source: str,
+        download_dir: str,
+        train_split_config: example_gen_pb2.SplitConfig,
+        test_split_name: str,
+        source_sha256: str | None = None,
+        range_config: range_config_pb2.RangeConfig | None = None,
+    ):
+        super().__init__(
+            spec=ImdbExampleGenSpec(
+                source=source,
+                source_sha256=source_sha256 or "",
+                download_dir=download_dir,
+                train_split_config=train_split_config,
+                test_split_name=test_split_name,
+                range_config=range_config,
+                examples=types.Channel(type=standard_artifacts.Examples),
+            )
+        )
 
 
 def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
     examples = outputs[EXAMPLES_KEY]
     spans = examples.get_string_custom_property(SPANS_PROPERTY).replace(",", ", ")
-    return cached + "splits " + ", ".join(artifact_utils.decode_split_names(examples.split_names)) + (
-        f" (spans {spans})" if spans else "")
+    return (
+        cached
+        + "splits "
+        + ", ".join(artifact_utils.decode_split_names(examples.split_names))
+        + (f" (spans {spans})" if spans else "")
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 CORPUS_SPLITS = ("train", "test")
 LABEL_DIRS = {"neg": 0, "pos": 1}  # the folder name is the label
@@ -44,13 +44,19 @@ def checked_rating(path: str, label_dir: str) -> tuple[int, int]:
     if rating not in LABEL_RATINGS[label_dir]:
         raise ReviewFormatError(
             f"{path}: rating {rating} contradicts its folder {label_dir}/ (aclImdb: neg is rated 1-4, pos 7-10, "
-            f"no 5 or 6); move the file to the folder of its rating, or correct the rating in its name.")
+            f"no 5 or 6); move the file to the folder of its rating, or correct the rating in its name."
+        )
     return int(match["id"]), rating
 
 
-def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "", *,
-                      isdir: Callable[[str], bool] = os.path.isdir,
-                      listdir: Callable[[str], Iterable[str]] = os.listdir) -> list[ReviewFile]:
+def list_review_files(
+    data_root: str,
+    corpus_split: str,
+    id_prefix: str = "",
+    *,
+    isdir: Callable[[str], bool] = os.path.isdir,
+    listdir: Callable[[str], Iterable[str]] = os.listdir,
+) -> list[ReviewFile]:
     """The review files of one corpus split, every name checked; raises ReviewFormatError at the first bad one.
     `isdir` and `listdir` read the folders (ImdbExampleGen passes TensorFlow's, which also read gs://)."""
     files = []
@@ -60,8 +66,12 @@ def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "", *,
             raise ReviewFormatError(
                 f"{folder}: missing. An aclImdb folder needs {corpus_split}/pos and {corpus_split}/neg "
                 f"holding <id>_<rating>.txt files; point the data source at the extracted 'aclImdb' folder"
-                + (" or, for a train-only corpus, set the test split name to '' (--test-split '')."
-                   if corpus_split == CORPUS_SPLITS[1] else "."))
+                + (
+                    " or, for a train-only corpus, set the test split name to '' (--test-split '')."
+                    if corpus_split == CORPUS_SPLITS[1]
+                    else "."
+                )
+            )
         names = sorted(name.rstrip("/") for name in listdir(folder))
         if not names:
             raise ReviewFormatError(f"{folder}: holds no reviews; the corpus needs both labels.")
@@ -75,4 +85,4 @@ def list_review_files(data_root: str, corpus_split: str, id_prefix: str = "", *,
 def check_corpus(root: str, with_test: bool) -> int:
     """Checks the layout of the local aclImdb folder `root` (train/, and test/ if `with_test`); returns how many
     review files it holds."""
-    return sum(len(list_review_files(root, split)) for split in CORPUS_SPLITS[:2 if with_test else 1])
+    return sum(len(list_review_files(root, split)) for split in CORPUS_SPLITS[: 2 if with_test else 1])

@@ -16,8 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from absl import logging
 
@@ -47,7 +47,8 @@ def verify_sha256(path: Path, expected: str | None, origin: str) -> str:
         raise SourceError(
             f"{origin}: SHA-256 mismatch: expected {expected}, got {actual} ({path.stat().st_size} bytes). "
             f"The file is corrupt or not the expected archive; delete it and fetch it again, or pass the "
-            f"right checksum (--data-sha256) if the archive legitimately changed.")
+            f"right checksum (--data-sha256) if the archive legitimately changed."
+        )
     if not expected:
         logging.info("%s has SHA-256 %s; pass it as --data-sha256 to pin this archive.", origin, actual)
     return actual
@@ -56,8 +57,14 @@ def verify_sha256(path: Path, expected: str | None, origin: str) -> str:
 def _log_progress(url: str, received: int, total: int | None, started: float) -> None:
     rate = received / max(time.monotonic() - started, 1e-6) / 1e6
     if total:
-        logging.info("Downloading %s: %5.1f%% (%.1f / %.1f MB, %.1f MB/s)", url, 100 * received / total,
-                     received / 1e6, total / 1e6, rate)
+        logging.info(
+            "Downloading %s: %5.1f%% (%.1f / %.1f MB, %.1f MB/s)",
+            url,
+            100 * received / total,
+            received / 1e6,
+            total / 1e6,
+            rate,
+        )
     else:
         logging.info("Downloading %s: %.1f MB (%.1f MB/s)", url, received / 1e6, rate)
 
@@ -85,8 +92,15 @@ def _fetch_once(url: str, partial: Path, timeout: float) -> None:
             raise ConnectionError(f"transfer ended at {received} of {total} bytes")
 
 
-def download(url: str, download_dir: Path, expected_sha256: str | None, *, retries: int = 5,
-             backoff_seconds: float = 2.0, timeout: float = 60.0) -> tuple[Path, str]:
+def download(
+    url: str,
+    download_dir: Path,
+    expected_sha256: str | None,
+    *,
+    retries: int = 5,
+    backoff_seconds: float = 2.0,
+    timeout: float = 60.0,
+) -> tuple[Path, str]:
     """Downloads `url` into `download_dir` (reusing a complete earlier one that matches); its path and SHA-256."""
     target = Path(download_dir) / (PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
     if target.exists():
@@ -112,7 +126,8 @@ def download(url: str, download_dir: Path, expected_sha256: str | None, *, retri
             if attempt == retries:
                 raise SourceError(
                     f"{url}: download failed after {retries} attempts ({error}); the partial file "
-                    f"{partial} is kept and the next run resumes from it. Check the network or the URL.") from error
+                    f"{partial} is kept and the next run resumes from it. Check the network or the URL."
+                ) from error
         time.sleep(backoff_seconds * attempt)
     try:
         actual = verify_sha256(partial, expected_sha256, url)
@@ -131,11 +146,13 @@ def _members(tar: tarfile.TarFile, archive: Path) -> Iterator[tarfile.TarInfo]:
         if path.is_absolute() or ".." in path.parts or member.name.startswith(("/", "\\")):
             raise SourceError(
                 f"{archive}: entry '{member.name}' points outside the extraction folder; refusing to extract "
-                f"this archive. Use the official aclImdb archive or repack it with relative paths.")
+                f"this archive. Use the official aclImdb archive or repack it with relative paths."
+            )
         if not (member.isfile() or member.isdir()):
             raise SourceError(
                 f"{archive}: entry '{member.name}' is a link or special file; refusing to extract this "
-                f"archive. Repack it with plain files only.")
+                f"archive. Repack it with plain files only."
+            )
         if not path.parts or f"/{SKIPPED_FOLDER}/" in f"/{path}/":
             continue
         files += member.isfile()
@@ -156,8 +173,10 @@ def extract(archive: Path, target: Path) -> Path:
             with tarfile.open(archive, "r:*") as tar:
                 tar.extractall(staging, members=_members(tar, archive), filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            raise SourceError(f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete "
-                              f"it and download it again.") from error
+            raise SourceError(
+                f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete "
+                f"it and download it again."
+            ) from error
         os.replace(staging, target)
     return target
 
@@ -169,7 +188,8 @@ def find_corpus_root(folder: Path, origin: str) -> Path:
             return candidate
     raise SourceError(
         f"{origin}: no aclImdb corpus found (expected train/ and test/ folders, or an aclImdb/ folder "
-        f"holding them, in {folder}). Point the source at the extracted 'aclImdb' folder or its tarball.")
+        f"holding them, in {folder}). Point the source at the extracted 'aclImdb' folder or its tarball."
+    )
 
 
 def check_local_source(source: str) -> Path | None:
@@ -192,8 +212,9 @@ def check_local_source(source: str) -> Path | None:
     if not path.exists():
         raise SourceError(f"{source}: no such file or folder; give an aclImdb folder, tarball or URL.")
     if not path.name.endswith(ARCHIVE_SUFFIXES):
-        raise SourceError(f"{source}: not a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive; give an aclImdb "
-                          f"folder, tarball or URL.")
+        raise SourceError(
+            f"{source}: not a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive; give an aclImdb folder, tarball or URL."
+        )
     return path
 
 
@@ -209,8 +230,9 @@ def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
     return str(find_corpus_root(extracted, source))
 
 
-def check_local_corpus(source: str, download_dir: str, sha256: str | None, with_test: bool,
-                       num_spans: int | None = None) -> int:
+def check_local_corpus(
+    source: str, download_dir: str, sha256: str | None, with_test: bool, num_spans: int | None = None
+) -> int:
     """Checks the layout of every local corpus a run reads (a folder in place; an archive once extracted into
     `download_dir`, where ImdbExampleGen finds it again; each span of a `{SPAN}` window and the previous span), no
     TensorFlow needed; returns how many review files they hold. URLs and cloud folders are checked when read."""
@@ -218,7 +240,7 @@ def check_local_corpus(source: str, download_dir: str, sha256: str | None, with_
         return 0
     if imdb_spans.has_spans(source):
         spans = imdb_spans.find_spans(os.path.expanduser(source))
-        roots = [span.path for span in spans[-(num_spans or 1) - 1:]]  # the window and the span before it
+        roots = [span.path for span in spans[-(num_spans or 1) - 1 :]]  # the window and the span before it
     else:
         roots = [source]
     return sum(imdb_layout.check_corpus(resolve(root, download_dir, sha256), with_test) for root in roots)

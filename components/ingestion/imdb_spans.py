@@ -57,8 +57,11 @@ def find_spans(pattern: str) -> list[Span]:
         paths, isdir = fileio.glob(glob), fileio.isdir
     else:
         paths, isdir = local_glob.glob(glob), os.path.isdir
-    spans = [Span(int(match["span"]), int(match["version"]) if "version" in regex.groupindex else None, path)
-             for path in paths if (match := regex.fullmatch(path)) and isdir(path)]
+    spans = [
+        Span(int(match["span"]), int(match["version"]) if "version" in regex.groupindex else None, path)
+        for path in paths
+        if (match := regex.fullmatch(path)) and isdir(path)
+    ]
     newest = {s.number: s for s in sorted(spans, key=lambda s: (s.number, s.version or 0))}  # highest version last
     return list(newest.values())
 
@@ -78,8 +81,10 @@ def rolling_range(num_spans: int) -> Any:
 def select(spans: list[Span], range_config: Any, pattern: str) -> SpanSelection:
     """The window a TFX RangeConfig (None: the newest span) picks from `spans`, and the span before it."""
     if not spans:
-        raise SpanError(f"{pattern}: no folder matches; expected span folders such as "
-                        f"{pattern.replace(SPAN_SPEC, '1').replace(VERSION_SPEC, '1')}, each an aclImdb folder")
+        raise SpanError(
+            f"{pattern}: no folder matches; expected span folders such as "
+            f"{pattern.replace(SPAN_SPEC, '1').replace(VERSION_SPEC, '1')}, each an aclImdb folder"
+        )
     kind = range_config.WhichOneof("range") if range_config is not None else None
     if kind == "static_range":
         low, high = range_config.static_range.start_span_number, range_config.static_range.end_span_number
@@ -87,7 +92,7 @@ def select(spans: list[Span], range_config: Any, pattern: str) -> SpanSelection:
     else:
         rolling = range_config.rolling_range if kind == "rolling_range" else None
         start = rolling.start_span_number if rolling else 0
-        window = [s for s in spans if s.number >= start][-((rolling.num_spans if rolling else 0) or 1):]
+        window = [s for s in spans if s.number >= start][-((rolling.num_spans if rolling else 0) or 1) :]
     if not window:
         raise SpanError(f"{pattern}: the range {range_config} selects none of the spans {[s.number for s in spans]}")
     older = [s for s in spans if s.number < window[0].number]

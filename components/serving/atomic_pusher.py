@@ -11,7 +11,8 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from absl import logging
 from tfx import types
@@ -36,21 +37,25 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     received: list[int] = []
-    previous = {number: signal.signal(number, lambda number, _: received.append(number))
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        number: signal.signal(number, lambda number, _: received.append(number))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
         for number in dict.fromkeys(received):
-            logging.warning("%s arrived while a version was being published; acting on it now",
-                            signal.Signals(number).name)
+            logging.warning(
+                "%s arrived while a version was being published; acting on it now", signal.Signals(number).name
+            )
             signal.raise_signal(number)
 
 
-def push(model_path: str, base_directory: str, record: Callable[[str, str], None] = lambda version, path: None
-         ) -> tuple[str, str]:
+def push(
+    model_path: str, base_directory: str, record: Callable[[str, str], None] = lambda version, path: None
+) -> tuple[str, str]:
     """Publishes the SavedModel at `model_path` as a new version under `base_directory`, whole or not at all, and
     calls `record(version, path)` in the same step (no signal stops the process between the two). Returns
     (version, its path)."""
@@ -67,8 +72,11 @@ def push(model_path: str, base_directory: str, record: Callable[[str, str], None
     for directory, _, names in fileio.walk(model_path):
         fileio.makedirs(os.path.join(staging, os.path.relpath(directory, model_path)))  # empty ones too (assets/)
         for name in names:
-            fileio.copy(os.path.join(directory, name),
-                        os.path.join(staging, os.path.relpath(directory, model_path), name), overwrite=True)
+            fileio.copy(
+                os.path.join(directory, name),
+                os.path.join(staging, os.path.relpath(directory, model_path), name),
+                overwrite=True,
+            )
             copied += 1
             if copied == 1:
                 crash_points.crash_here(crash_points.PUSHER_COPY)
@@ -83,19 +91,27 @@ def push(model_path: str, base_directory: str, record: Callable[[str, str], None
 class Executor(pusher_executor.Executor):
     """TFX's Pusher (blessing check, pushed_model artifact and its properties) with an atomic filesystem push."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return
-        destination = proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
-                                                pusher_pb2.PushDestination())  # filesystem: its only kind
+        destination = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], pusher_pb2.PushDestination()
+        )  # filesystem: its only kind
         model_path = self.GetModelPath(input_dict)
         io_utils.copy_dir(model_path, model_push.uri)
-        version, serving_path = push(model_path, destination.filesystem.base_directory, lambda version, path:
-                                     self._MarkPushed(model_push, pushed_destination=path, pushed_version=version))
+        version, serving_path = push(
+            model_path,
+            destination.filesystem.base_directory,
+            lambda version, path: self._MarkPushed(model_push, pushed_destination=path, pushed_version=version),
+        )
         logging.info("Model version %s written whole to %s", version, serving_path)
 
 
@@ -110,21 +126,27 @@ def rollback(base_directory: str, version: int) -> tuple[str, str]:
     rollback is undone the same way). Returns (new version, its path)."""
     versions = serving_versions.versions(base_directory)
     if version not in versions:
-        raise FileNotFoundError(f"{os.path.join(base_directory, str(version))}: no such version; the versions "
-                                f"under {base_directory} are {versions}")
+        raise FileNotFoundError(
+            f"{os.path.join(base_directory, str(version))}: no such version; the versions "
+            f"under {base_directory} are {versions}"
+        )
     return push(os.path.join(base_directory, str(version)), base_directory)
 
 
 def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
     pushed = outputs[standard_component_specs.PUSHED_MODEL_KEY]
-    return (f"pushed version {pushed.get_string_custom_property('pushed_version')}"
-            if pushed.get_int_custom_property("pushed") else "nothing pushed (not blessed)")
+    return (
+        f"pushed version {pushed.get_string_custom_property('pushed_version')}"
+        if pushed.get_int_custom_property("pushed")
+        else "nothing pushed (not blessed)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m components.serving.atomic_pusher",
-        description="Make a previous pushed version the served one again: it is copied as a new highest version.")
+        description="Make a previous pushed version the served one again: it is copied as a new highest version.",
+    )
     parser.add_argument("command", choices=["rollback"])
     parser.add_argument("serving_model_dir", help="the Pusher's destination (local or gs://...)")
     parser.add_argument("version", type=int, help="the version to serve again")

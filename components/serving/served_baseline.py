@@ -29,7 +29,8 @@ def baseline_model_uri(models: types.Artifact | list[types.Artifact] | None) -> 
     """The SavedModel in `LatestServedModel`'s artifact (or one-item list), None if none or empty (none served)."""
     model = (models[0] if models else None) if isinstance(models, list) else models
     return serving_versions.served_model(
-        path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)) if model else None)
+        path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)) if model else None
+    )
 
 
 def without_empty_baseline(input_dict: dict[str, list[types.Artifact]], key: str) -> dict[str, list[types.Artifact]]:
@@ -44,15 +45,21 @@ def describe(model: types.Artifact | None) -> str:
     """'served version N from DIR', or why there is none."""
     if baseline_model_uri(model) is None:
         return "none: nothing is served yet (first run)"
-    return (f"served version {model.get_int_custom_property(SERVED_VERSION_PROPERTY)} from "
-            f"{model.get_string_custom_property(SERVED_FROM_PROPERTY)}")
+    return (
+        f"served version {model.get_int_custom_property(SERVED_VERSION_PROPERTY)} from "
+        f"{model.get_string_custom_property(SERVED_FROM_PROPERTY)}"
+    )
 
 
 class Executor(base_executor.BaseExecutor):
     """Copies the served version under the serving directory into the Model artifact; leaves it empty if none."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         serving_model_dir = exec_properties[SERVING_MODEL_DIR_KEY]
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         served = serving_versions.served_model(serving_model_dir)
@@ -90,8 +97,11 @@ class LatestServedModel(base_component.BaseComponent):
     DRIVER_CLASS = Driver
 
     def __init__(self, serving_model_dir: str):
-        super().__init__(LatestServedModelSpec(serving_model_dir=serving_model_dir,
-                                               model=types.Channel(type=standard_artifacts.Model)))
+        super().__init__(
+            LatestServedModelSpec(
+                serving_model_dir=serving_model_dir, model=types.Channel(type=standard_artifacts.Model)
+            )
+        )
 
 
 def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:

@@ -16,14 +16,17 @@ class DataValidationError(RuntimeError):
 
 def describe_anomalies(anomalies_artifact: "tfx.types.standard_artifacts.ExampleAnomalies") -> list[str]:
     """One line per anomaly of each split ExampleValidator did not bless: split, feature and TFDV's description."""
-    blessed = anomalies_artifact.get_json_value_custom_property(
-        example_validator_executor.ARTIFACT_PROPERTY_BLESSED_KEY) or {}
+    blessed = (
+        anomalies_artifact.get_json_value_custom_property(example_validator_executor.ARTIFACT_PROPERTY_BLESSED_KEY)
+        or {}
+    )
     problems = []
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
         if blessed.get(split) == example_validator_executor.BLESSED_VALUE:
             continue
-        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split),
-                            example_validator_executor.DEFAULT_FILE_NAME)
+        path = os.path.join(
+            artifact_utils.get_split_uri([anomalies_artifact], split), example_validator_executor.DEFAULT_FILE_NAME
+        )
         anomalies = anomalies_util.load_anomalies_binary(path)
         for feature, info in sorted(anomalies.anomaly_info.items()):
             problems.append(f"split '{split}', feature '{feature}': {info.short_description} ({info.description})")
@@ -39,8 +42,10 @@ def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard
     problems = describe_anomalies(anomalies)
     if problems:
         raise DataValidationError(
-            "Data validation failed; training is stopped:\n  " + "\n  ".join(problems)
-            + "\nFix the data, or if the change is intended, update the schema (pipeline/schema/schema.pbtxt).")
+            "Data validation failed; training is stopped:\n  "
+            + "\n  ".join(problems)
+            + "\nFix the data, or if the change is intended, update the schema (pipeline/schema/schema.pbtxt)."
+        )
 
 
 def console_summary(outputs: dict[str, "tfx.types.Artifact"], cached: str) -> str:

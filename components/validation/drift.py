@@ -22,11 +22,15 @@ from tfx.utils import io_utils, json_utils, proto_utils
 
 from modules.model_interface import EVAL_SPLIT, PREVIOUS_SPAN_SPLIT, TRAIN_SPLIT
 
-SPLIT_PAIRS = {(TRAIN_SPLIT, PREVIOUS_SPAN_SPLIT): "drift: this span's train split vs the previous span",
-               (EVAL_SPLIT, TRAIN_SPLIT): "skew: eval split vs train split"}  # (test, baseline): report label
-MEASURES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity distance",
-            anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
-            anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized difference"}
+SPLIT_PAIRS = {
+    (TRAIN_SPLIT, PREVIOUS_SPAN_SPLIT): "drift: this span's train split vs the previous span",
+    (EVAL_SPLIT, TRAIN_SPLIT): "skew: eval split vs train split",
+}  # (test, baseline): report label
+MEASURES = {
+    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity distance",
+    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
+    anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized difference",
+}
 
 
 class DriftError(RuntimeError):
@@ -41,8 +45,12 @@ def load_config(path: str) -> distribution_validator_pb2.DistributionValidatorCo
 class Executor(distribution_validator_executor.Executor):
     """TFX's DistributionValidator over the pairs whose splits exist, recording the pairs it skipped."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> Any:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> Any:
         statistics = artifact_utils.get_single_instance(input_dict[standard_component_specs.STATISTICS_KEY])
         splits = set(artifact_utils.decode_split_names(statistics.split_names))
         wanted = [tuple(p) for p in json_utils.loads(exec_properties[standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY])]
@@ -55,9 +63,15 @@ class Executor(distribution_validator_executor.Executor):
         config = exec_properties.get(standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY)
         if isinstance(config, str):  # the Kubeflow V2 entrypoint hands proto properties over as their JSON
             config = proto_utils.json_to_proto(config, distribution_validator_pb2.DistributionValidatorConfig())
-        return super().Do(input_dict, output_dict, {
-            **exec_properties, standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(present),
-            standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY: config})
+        return super().Do(
+            input_dict,
+            output_dict,
+            {
+                **exec_properties,
+                standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(present),
+                standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY: config,
+            },
+        )
 
 
 class DistributionValidator(distribution_validator_component.DistributionValidator):
@@ -66,8 +80,9 @@ class DistributionValidator(distribution_validator_component.DistributionValidat
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, statistics: types.BaseChannel, config: distribution_validator_pb2.DistributionValidatorConfig):
-        super().__init__(statistics=statistics, baseline_statistics=statistics, config=config,
-                         include_split_pairs=list(SPLIT_PAIRS))
+        super().__init__(
+            statistics=statistics, baseline_statistics=statistics, config=config, include_split_pairs=list(SPLIT_PAIRS)
+        )
 
 
 @dataclasses.dataclass
@@ -94,8 +109,11 @@ class PairResult:
 
     @property
     def problems(self) -> list[str]:
-        return [f"{self.label}: feature '{m.feature}', {m.measure} {m.value:.4f} is above the bound "
-                f"{m.threshold:.4f}" for m in self.measurements if m.beyond]
+        return [
+            f"{self.label}: feature '{m.feature}', {m.measure} {m.value:.4f} is above the bound {m.threshold:.4f}"
+            for m in self.measurements
+            if m.beyond
+        ]
 
 
 def read_drift(anomalies: types.Artifact) -> list[PairResult]:
@@ -108,8 +126,12 @@ def read_drift(anomalies: types.Artifact) -> list[PairResult]:
             continue
         path = os.path.join(anomalies.uri, f"SplitPair-{name}", distribution_validator_executor.DEFAULT_FILE_NAME)
         proto = anomalies_util.load_anomalies_binary(path)
-        measurements = [Measurement(".".join(info.path.step), MEASURES.get(m.type, str(m.type)), m.value, m.threshold)
-                        for info in proto.drift_skew_info for m in info.drift_measurements if m.threshold > 0]
+        measurements = [
+            Measurement(".".join(info.path.step), MEASURES.get(m.type, str(m.type)), m.value, m.threshold)
+            for info in proto.drift_skew_info
+            for m in info.drift_measurements
+            if m.threshold > 0
+        ]
         results.append(PairResult(pair, True, sorted(measurements, key=lambda m: (m.feature, m.measure))))
     return results
 
@@ -121,23 +143,31 @@ def DriftGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.Exa
     problems = [p for r in results for p in r.problems]
     if problems:
         raise DriftError(
-            "Drift beyond its bounds; training is stopped (--stop-on-drift):\n  " + "\n  ".join(problems)
+            "Drift beyond its bounds; training is stopped (--stop-on-drift):\n  "
+            + "\n  ".join(problems)
             + "\nLook at the new reviews; if the change is expected, raise the bound in pipeline/schema/drift.pbtxt "
-            "or run without --stop-on-drift.")
+            "or run without --stop-on-drift."
+        )
     for result in results:
-        logging.info("%s: %s", result.label, "within bounds" if result.compared else
-                     "not compared (no previous span: first run)")
+        logging.info(
+            "%s: %s", result.label, "within bounds" if result.compared else "not compared (no previous span: first run)"
+        )
 
 
 def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    return cached + "; ".join(f"{r.label}: " + (("beyond bounds: " + ", ".join(r.problems)) if r.problems else
-                              "within bounds") if r.compared else f"{r.label}: not compared"
-                              for r in read_drift(outputs[standard_component_specs.ANOMALIES_KEY]))
+    return cached + "; ".join(
+        f"{r.label}: " + (("beyond bounds: " + ", ".join(r.problems)) if r.problems else "within bounds")
+        if r.compared
+        else f"{r.label}: not compared"
+        for r in read_drift(outputs[standard_component_specs.ANOMALIES_KEY])
+    )
 
 
 def statistics_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
     """StatisticsGen's console line (the statistics drift is measured on): examples per split."""
     statistics = outputs[standard_component_specs.STATISTICS_KEY]
-    counts = {name: stats_artifact_utils.load_statistics(statistics, name).proto().datasets[0].num_examples
-              for name in artifact_utils.decode_split_names(statistics.split_names)}
+    counts = {
+        name: stats_artifact_utils.load_statistics(statistics, name).proto().datasets[0].num_examples
+        for name in artifact_utils.decode_split_names(statistics.split_names)
+    }
     return cached + ", ".join(f"{name} {count:,}" for name, count in counts.items()) + " examples"

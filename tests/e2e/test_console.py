@@ -25,31 +25,61 @@ COMPONENT_LINE = re.compile(r"^\d\d:\d\d:\d\d  (\w+) (\.\.\.|done in \S+)(: (.*)
 
 
 def tiny_flags(output_dir: Path, data: str, bert) -> list[str]:
-    return ["--output-dir", str(output_dir), "--data", data, "--preprocess-handle", str(bert.preprocess),
-            "--encoder-handle", str(bert.encoder), "--seq-length", "64", "--epochs", "2", "--train-steps", "120",
-            "--learning-rate", "1e-3",
-            "--test-split", ""]
+    return [
+        "--output-dir",
+        str(output_dir),
+        "--data",
+        data,
+        "--preprocess-handle",
+        str(bert.preprocess),
+        "--encoder-handle",
+        str(bert.encoder),
+        "--seq-length",
+        "64",
+        "--epochs",
+        "2",
+        "--train-steps",
+        "120",
+        "--learning-rate",
+        "1e-3",
+        "--test-split",
+        "",
+    ]
 
 
 @pytest.mark.slow
 def test_a_runs_console_fits_on_one_screen_and_its_log_file_holds_everything(tiny_corpus, tiny_bert, tmp_path):
-    result = subprocess.run([sys.executable, "local_runner.py", *tiny_flags(tmp_path / "out", str(tiny_corpus),
-                                                                           tiny_bert)],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "local_runner.py", *tiny_flags(tmp_path / "out", str(tiny_corpus), tiny_bert)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert len(lines) < 40, result.stdout
     assert result.stderr == "", result.stderr[-3000:]
     said = {match[1]: match[4] or "" for line in lines if (match := COMPONENT_LINE.match(line)) and match[2] != "..."}
-    assert {"ImdbExampleGen", "StatisticsGen", "AnomaliesGate", "DistributionValidator", "LatestServedModel",
-            "Trainer", "Evaluator", "Pusher", "EvaluationReport"} <= set(said), result.stdout
+    assert {
+        "ImdbExampleGen",
+        "StatisticsGen",
+        "AnomaliesGate",
+        "DistributionValidator",
+        "LatestServedModel",
+        "Trainer",
+        "Evaluator",
+        "Pusher",
+        "EvaluationReport",
+    } <= set(said), result.stdout
     assert re.fullmatch(r"train [\d,]+, eval [\d,]+ examples", said["StatisticsGen"])
     assert said["AnomaliesGate"] == "no anomalies against the schema"
     assert "skew: eval split vs train split: within bounds" in said["DistributionValidator"]
     assert said["LatestServedModel"].startswith("baseline: none")
     assert re.fullmatch(r"best epoch \d of 2, validation accuracy [01]\.\d{4}", said["Trainer"])
-    assert re.fullmatch(r"accuracy [01]\.\d{4} \(needs >= 0\.7; no served model to compare with\): BLESSED",
-                        said["Evaluator"])
+    assert re.fullmatch(
+        r"accuracy [01]\.\d{4} \(needs >= 0\.7; no served model to compare with\): BLESSED", said["Evaluator"]
+    )
     assert re.fullmatch(r"pushed version \d+", said["Pusher"]) and said["EvaluationReport"] == "BLESSED"
     progress = [line for line in lines if re.match(r"^    epoch \d/2  step \d+/120  [\d.]+ ex/s  epoch ", line)]
     assert len(progress) >= 2 and "ETA" in progress[0] and "validation accuracy" in progress[-1]
@@ -103,13 +133,22 @@ def refused_url(corpus: Path) -> str:
 
 # case -> (damage, expected text, where: the component, or --data for what the runner checks before TensorFlow)
 DATA_FAILURES = {
-    "non-UTF-8 review": (lambda c: first_review(c).write_bytes(b"\xff\xfe great"), "not valid UTF-8 at byte 0",
-                         "ImdbExampleGen"),
+    "non-UTF-8 review": (
+        lambda c: first_review(c).write_bytes(b"\xff\xfe great"),
+        "not valid UTF-8 at byte 0",
+        "ImdbExampleGen",
+    ),
     "empty review": (lambda c: first_review(c).write_text("  "), "the review is empty", "ImdbExampleGen"),
-    "bad file name": (lambda c: (c / "train" / "neg" / "notes.txt").write_text("x"), "is not <id>_<rating>.txt",
-                      "--data"),
-    "rating of 11": (lambda c: first_review(c).rename(first_review(c).with_name("99999_11.txt")),
-                     "rating 11 is outside 1-10", "--data"),
+    "bad file name": (
+        lambda c: (c / "train" / "neg" / "notes.txt").write_text("x"),
+        "is not <id>_<rating>.txt",
+        "--data",
+    ),
+    "rating of 11": (
+        lambda c: first_review(c).rename(first_review(c).with_name("99999_11.txt")),
+        "rating 11 is outside 1-10",
+        "--data",
+    ),
     "missing label folder": (lambda c: shutil.rmtree(c / "train" / "neg"), "train/neg: missing", "--data"),
     "path traversal in the archive": (lambda c: tarball(c, extra="aclImdb/../../evil.txt"), "evil.txt", "--data"),
     "truncated archive": (lambda c: tarball(c, truncate=True), "corrupt or truncated archive", "--data"),
@@ -163,8 +202,13 @@ def test_a_broken_served_version_stops_the_run_in_the_baseline_step(tiny_corpus,
     assert line.startswith("local_runner.py: error in LatestServedModel: ") and str(broken) in line
     assert "remove that folder" in line and "atomic_pusher rollback" in line
     assert not (tmp_path / "out" / "pipelines" / configs.PIPELINE_NAME / "Trainer").exists()
-    predicted = subprocess.run([sys.executable, "-m", "runners.predict", "--model", str(broken), "fine"],
-                               cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    predicted = subprocess.run(
+        [sys.executable, "-m", "runners.predict", "--model", str(broken), "fine"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert predicted.returncode != 0 and "Traceback" not in predicted.stderr
     (last,) = predicted.stderr.splitlines()  # exactly one line: TensorFlow's own went to the log
     assert str(broken) in last and "atomic_pusher rollback" in last, predicted.stderr[-2000:]
@@ -176,10 +220,12 @@ def test_a_full_disk_is_one_line_and_a_rerun_with_cache_completes(tiny_corpus, t
     output, flags = tmp_path / "out", shlex.join(tiny_flags(tmp_path / "out", str(tiny_corpus), tiny_bert))
     output.mkdir()
     runner = f"{sys.executable} local_runner.py {flags}"
-    script = (f"mount -t tmpfs -o size=3m tmpfs {output} || exit 99; {runner} 2> {tmp_path}/full.err; "
-              f"echo $? > {tmp_path}/full.code; mount -o remount,size=2g {output}; "
-              f"{runner} --cache > {tmp_path}/rerun.out 2>&1; echo $? > {tmp_path}/rerun.code; "
-              f"ls {output}/serving_model/{configs.PIPELINE_NAME} > {tmp_path}/versions")
+    script = (
+        f"mount -t tmpfs -o size=3m tmpfs {output} || exit 99; {runner} 2> {tmp_path}/full.err; "
+        f"echo $? > {tmp_path}/full.code; mount -o remount,size=2g {output}; "
+        f"{runner} --cache > {tmp_path}/rerun.out 2>&1; echo $? > {tmp_path}/rerun.code; "
+        f"ls {output}/serving_model/{configs.PIPELINE_NAME} > {tmp_path}/versions"
+    )
     subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=PROJECT_ROOT, timeout=1800, check=True)
     lines = (tmp_path / "full.err").read_text().strip().splitlines()
     assert (tmp_path / "full.code").read_text().strip() == str(failures.STORAGE), lines

@@ -21,10 +21,9 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
-from components.serving import atomic_pusher, served_baseline
-from components.validation import drift
-from components.training.provenance import PROVENANCE_FILE
 from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
+from components.serving import atomic_pusher, served_baseline
+from components.training.provenance import PROVENANCE_FILE
 from modules import serving_versions
 from pipeline import configs
 from tests.support.serving_checks import snapshot
@@ -45,18 +44,35 @@ class Story:
         self.serving = Path(configs.serving_model_dir(str(self.output)))
 
     def drop(self, span: int, positive_share: float) -> None:
-        write_synthetic_corpus(self.reviews / f"span-{span}", SyntheticCorpusSpec(
-            reviews_per_label=REVIEWS_PER_LABEL, positive_share=positive_share, seed=span))
+        write_synthetic_corpus(
+            self.reviews / f"span-{span}",
+            SyntheticCorpusSpec(reviews_per_label=REVIEWS_PER_LABEL, positive_share=positive_share, seed=span),
+        )
 
     def run(self, span: int, *flags: str) -> str:
         printed, errors = io.StringIO(), io.StringIO()
         started = time.monotonic()
         try:
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
-                local_runner.main([
-                    "--output-dir", str(self.output), "--data", str(self.reviews / "span-{SPAN}"),
-                    "--preprocess-handle", str(self.bert.preprocess), "--encoder-handle", str(self.bert.encoder),
-                    "--seq-length", "64", "--accuracy-threshold", "0.7", "--max-accuracy-drop", "0.1", *flags])
+                local_runner.main(
+                    [
+                        "--output-dir",
+                        str(self.output),
+                        "--data",
+                        str(self.reviews / "span-{SPAN}"),
+                        "--preprocess-handle",
+                        str(self.bert.preprocess),
+                        "--encoder-handle",
+                        str(self.bert.encoder),
+                        "--seq-length",
+                        "64",
+                        "--accuracy-threshold",
+                        "0.7",
+                        "--max-accuracy-drop",
+                        "0.1",
+                        *flags,
+                    ]
+                )
         finally:
             self.wall_seconds[span] = round(time.monotonic() - started)
             self.printed[span], self.errors[span] = printed.getvalue(), errors.getvalue()
@@ -77,10 +93,11 @@ def executions(store: mlmd.MetadataStore, type_suffix: str) -> list[metadata_sto
     return sorted((e for e in store.get_executions() if types[e.type_id].endswith(type_suffix)), key=lambda e: e.id)
 
 
-def inputs_of(store: mlmd.MetadataStore, execution: metadata_store_pb2.Execution) -> dict[str, metadata_store_pb2.Artifact]:
+def inputs_of(
+    store: mlmd.MetadataStore, execution: metadata_store_pb2.Execution
+) -> dict[str, metadata_store_pb2.Artifact]:
     """Input artifacts of an execution by input key (one per key here)."""
-    events = [e for e in store.get_events_by_execution_ids([execution.id])
-              if e.type == metadata_store_pb2.Event.INPUT]
+    events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type == metadata_store_pb2.Event.INPUT]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events}
 
@@ -113,8 +130,11 @@ def test_span_1_is_trained_from_the_encoder_blessed_and_pushed_without_a_drift_c
     report = story.report(1)
     assert "Blessed: yes" in report and "none: nothing is served yet (first run)" in report
     assert "not compared: no previous span (first run)" in report
-    assert re.search(r"\| candidate \| spans 1 of \S+span-\{SPAN\} \(span 1 v\S*: \d+ files, sha256 of names, "
-                     r"sizes and times [0-9a-f]{64}\); trained from the pretrained encoder \|", report), report
+    assert re.search(
+        r"\| candidate \| spans 1 of \S+span-\{SPAN\} \(span 1 v\S*: \d+ files, sha256 of names, "
+        r"sizes and times [0-9a-f]{64}\); trained from the pretrained encoder \|",
+        report,
+    ), report
 
 
 def test_span_2_warm_starts_from_span_1s_model_and_is_compared_with_it_on_span_2s_eval_data(story):
@@ -134,8 +154,9 @@ def test_span_2_warm_starts_from_span_1s_model_and_is_compared_with_it_on_span_2
     record = (story.serving / str(versions[-1]) / PROVENANCE_FILE).read_text()
     assert '"spans": [\n    2\n  ]' in record and f'"served_version": {story.first_version}' in record
     report = story.report(2)
-    assert re.search(rf"\| candidate \| spans 2 of [^|]+; warm-started from served version {story.first_version} \|",
-                     report), report
+    assert re.search(
+        rf"\| candidate \| spans 2 of [^|]+; warm-started from served version {story.first_version} \|", report
+    ), report
     assert re.search(r"\| baseline \(served\) \| spans 1 of [^|]+; trained from the pretrained encoder \|", report)
     assert "evaluated on this run's 'eval' split, from span 2." in report
     assert "drift: this span's train split vs the previous span | label | Jensen-Shannon divergence" in report
@@ -147,8 +168,9 @@ def test_span_3s_label_drift_stops_the_run_before_training_and_nothing_is_pushed
     store = story.store()
     assert len(executions(store, "Trainer")) == 2  # no Trainer ran for span 3
     # The same statistics are both of DistributionValidator's inputs: ML Metadata may record one input event.
-    validated_spans = [{span_of(a) for a in inputs_of(store, e).values()}
-                       for e in executions(store, "drift.DistributionValidator")]
+    validated_spans = [
+        {span_of(a) for a in inputs_of(store, e).values()} for e in executions(store, "drift.DistributionValidator")
+    ]
     assert validated_spans == [{1}, {2}, {3}]
     assert snapshot(story.serving) == story.serving_before_span_3
 

@@ -25,12 +25,22 @@ TRAINER_STARTS = re.compile(r"^\d\d:\d\d:\d\d  Trainer \.\.\.$")
 WALL_SECONDS: list[float] = []  # of each run, as seen from here
 
 
-def run_and_signal(command: list[str], when: re.Pattern | None, signals: tuple[int, ...] = (), env: dict = {},
-                   ) -> tuple[subprocess.CompletedProcess, float]:
+def run_and_signal(
+    command: list[str],
+    when: re.Pattern | None,
+    signals: tuple[int, ...] = (),
+    env: dict | None = None,
+) -> tuple[subprocess.CompletedProcess, float]:
     """Runs `command`; once a stdout line matches `when`, sends `signals` (0.2 s apart). Returns the finished
     process and the seconds from the first signal to its exit."""
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **env})
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     out, sent, started = [], None, time.monotonic()
     for line in process.stdout:
         out.append(line)
@@ -54,13 +64,30 @@ def stop_line(result: subprocess.CompletedProcess, code: int) -> str:
 
 
 @pytest.mark.slow
-def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_the_run(tiny_corpus, tiny_bert,
-                                                                                      tmp_path):
+def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_the_run(tiny_corpus, tiny_bert, tmp_path):
     output = tmp_path / "out"
-    command = [sys.executable, "local_runner.py", "--output-dir", str(output), "--data", str(tiny_corpus),
-               "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
-               "--seq-length", "64", "--epochs", "2", "--train-steps", "120", "--learning-rate", "1e-3",
-               "--test-split", ""]
+    command = [
+        sys.executable,
+        "local_runner.py",
+        "--output-dir",
+        str(output),
+        "--data",
+        str(tiny_corpus),
+        "--preprocess-handle",
+        str(tiny_bert.preprocess),
+        "--encoder-handle",
+        str(tiny_bert.encoder),
+        "--seq-length",
+        "64",
+        "--epochs",
+        "2",
+        "--train-steps",
+        "120",
+        "--learning-rate",
+        "1e-3",
+        "--test-split",
+        "",
+    ]
     serving = Path(configs.serving_model_dir(str(output)))
     seconds = {}
 
@@ -81,8 +108,11 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
     assert line.split("; resume with: ")[1] == resume
 
     # Ctrl-C in the Pusher's copy: no version appears, only the staging folder TF Serving ignores.
-    result, _ = run_and_signal(shlex.split(resume), None, env={crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY,
-                                                               crash_points.CRASH_SIGNAL_ENV: "SIGINT"})
+    result, _ = run_and_signal(
+        shlex.split(resume),
+        None,
+        env={crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY, crash_points.CRASH_SIGNAL_ENV: "SIGINT"},
+    )
     line = stop_line(result, failures.INTERRUPTED)
     kept = line.split("; kept: ")[1].split("; resume with: ")[0]
     assert "interrupted (SIGINT) in Pusher" in line and {"Trainer", "Evaluator"} <= set(re.findall(r"\w+", kept)), line
@@ -104,5 +134,6 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
     assert len(history) == 4 and [r.verdict for r in history][-1] == "blessed"
     for run, wall in zip(history[:3], WALL_SECONDS[-3:]):
         assert 0.5 * wall < run.seconds <= wall, (run, wall)
-    print("seconds from the signal to the exit, and of the completing run:",
-          {k: round(v, 1) for k, v in seconds.items()})
+    print(
+        "seconds from the signal to the exit, and of the completing run:", {k: round(v, 1) for k, v in seconds.items()}
+    )

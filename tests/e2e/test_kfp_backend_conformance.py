@@ -5,7 +5,8 @@ kfp_backend.py, a reading of the Go driver and launcher at 2.4.0, 2.5.0 and 2.17
 The store is a GCS-compatible server on loopback reached by TensorFlow's and Beam's own GCS clients, with gs://
 URIs throughout (tests/support/fake_gcs.py), so the launcher's download of every input is played against the
 objects the tasks really wrote. It grants what roles/storage.objectAdmin grants and refuses bucket-level requests
-with 403, as GCS does to the pods' service account. Where that server cannot run (no root), the same runs use local folders, and
+with 403, as GCS does to the pods' service account. Where that server cannot run (no root), the same runs use local
+folders, and
 the download is not exercised; the test log says which.
 
 Three runs share one serving directory, each in another backend's shape:
@@ -29,14 +30,16 @@ import pytest
 
 import kubeflow_runner
 from pipeline import configs
-from runners import kfp_entrypoint, kubeflow_spec
+from runners import kubeflow_spec
 from tests.support import fake_gcs, kfp_backend
 
 pytestmark = pytest.mark.slow
 # The three pipeline runs: opt-in (IMDB_BERT_TFX_CONFORMANCE_TESTS=1, or `make test-conformance`, which CI runs
 # after `make test`): about a quarter of an hour on 2 cores. The folder-object test below always runs.
-three_runs = pytest.mark.skipif(os.environ.get("IMDB_BERT_TFX_CONFORMANCE_TESTS") != "1",
-                                reason="opt-in: IMDB_BERT_TFX_CONFORMANCE_TESTS=1 (make test-conformance)")
+three_runs = pytest.mark.skipif(
+    os.environ.get("IMDB_BERT_TFX_CONFORMANCE_TESTS") != "1",
+    reason="opt-in: IMDB_BERT_TFX_CONFORMANCE_TESTS=1 (make test-conformance)",
+)
 
 BUCKET = "imdb-pipeline"
 COMPILED_STEPS = 1
@@ -49,8 +52,13 @@ LIGHTER = ("--test-split", "", "--slice-features", "")
 def image_standin_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment the Dockerfile gives a task: the venv's `python` first on PATH, the project importable."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONPATH=str(configs.PROJECT_ROOT), TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="1", **extra)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(configs.PROJECT_ROOT),
+        TF_USE_LEGACY_KERAS="1",
+        TF_CPP_MIN_LOG_LEVEL="1",
+        **extra,
+    )
     return env
 
 
@@ -67,17 +75,27 @@ class Backend:
     metadata: kfp_backend.MetadataStore = dataclasses.field(default_factory=kfp_backend.MetadataStore)
 
     def launcher(self, shape: kfp_backend.BackendShape) -> kfp_backend.BackendLauncher:
-        return kfp_backend.BackendLauncher(shape, self.pipeline_root, store=self.store, workdir=configs.PROJECT_ROOT,
-                                           env=self.env, command=self.gcs.command if self.gcs else list,
-                                           metadata=self.metadata)
+        return kfp_backend.BackendLauncher(
+            shape,
+            self.pipeline_root,
+            store=self.store,
+            workdir=configs.PROJECT_ROOT,
+            env=self.env,
+            command=self.gcs.command if self.gcs else list,
+            metadata=self.metadata,
+        )
 
     def serving_digest(self) -> dict[str, str]:
         """Every object (file) under the serving directory, named serving/<version>/..., with its SHA-256."""
         if self.gcs:
             return self.gcs.digests(BUCKET, "serving/")
         import hashlib
-        return {f"serving/{p.relative_to(self.serving).as_posix()}": hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(Path(self.serving).rglob("*")) if p.is_file()}
+
+        return {
+            f"serving/{p.relative_to(self.serving).as_posix()}": hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(self.serving).rglob("*"))
+            if p.is_file()
+        }
 
     def read(self, uri: str) -> str:
         if self.gcs:
@@ -92,26 +110,66 @@ def backend(tmp_path_factory, tiny_corpus):
     if why_not is None:
         gcs = fake_gcs.FakeGcs(root / "gcs", (BUCKET,))
         data = gcs.upload_tree(tiny_corpus, BUCKET, "data/aclImdb")
-        backend = Backend(root, "kfp", f"gs://{BUCKET}/root", f"gs://{BUCKET}/serving", data,
-                          kfp_backend.GcsObjectStore(root / "pods", gcs), gcs, image_standin_env(gcs.env))
+        backend = Backend(
+            root,
+            "kfp",
+            f"gs://{BUCKET}/root",
+            f"gs://{BUCKET}/serving",
+            data,
+            kfp_backend.GcsObjectStore(root / "pods", gcs),
+            gcs,
+            image_standin_env(gcs.env),
+        )
     else:
         print(f"\nobject store: local folders, the launcher's download not exercised ({why_not})")
         (root / "serving").mkdir()
-        backend = Backend(root, "kfp-local", str(root / "pipeline_root"), str(root / "serving"), str(tiny_corpus),
-                          kfp_backend.ObjectStore(root / "pods"), None, image_standin_env({}))
+        backend = Backend(
+            root,
+            "kfp-local",
+            str(root / "pipeline_root"),
+            str(root / "serving"),
+            str(tiny_corpus),
+            kfp_backend.ObjectStore(root / "pods"),
+            None,
+            image_standin_env({}),
+        )
     yield backend
     if backend.gcs:
         backend.gcs.stop()
 
 
 def compile_for(backend: Backend, tiny_bert, name: str, *flags: str) -> str:
-    args = kubeflow_runner.parse_args([
-        "--target", backend.target, "--pipeline-root", backend.pipeline_root, "--data", backend.data,
-        "--download-dir", str(backend.root / "downloads"), "--serving-model-dir", backend.serving,
-        "--image", "registry.example/team/imdb-bert-tfx:1",  # the project's environment stands in for it
-        "--image-project-root", str(configs.PROJECT_ROOT), "--output-file", str(backend.root / f"{name}.json"),
-        "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
-        "--seq-length", "64", "--epochs", "4", "--train-steps", str(COMPILED_STEPS), *flags])
+    args = kubeflow_runner.parse_args(
+        [
+            "--target",
+            backend.target,
+            "--pipeline-root",
+            backend.pipeline_root,
+            "--data",
+            backend.data,
+            "--download-dir",
+            str(backend.root / "downloads"),
+            "--serving-model-dir",
+            backend.serving,
+            "--image",
+            "registry.example/team/imdb-bert-tfx:1",  # the project's environment stands in for it
+            "--image-project-root",
+            str(configs.PROJECT_ROOT),
+            "--output-file",
+            str(backend.root / f"{name}.json"),
+            "--preprocess-handle",
+            str(tiny_bert.preprocess),
+            "--encoder-handle",
+            str(tiny_bert.encoder),
+            "--seq-length",
+            "64",
+            "--epochs",
+            "4",
+            "--train-steps",
+            str(COMPILED_STEPS),
+            *flags,
+        ]
+    )
     return kubeflow_spec.compile_pipeline(args, *kubeflow_spec.build_pipeline(args))
 
 
@@ -129,8 +187,17 @@ def first_run(backend, tiny_bert):
 @pytest.fixture(scope="module")
 def second_run(first_run, backend, tiny_bert):
     served_before = backend.serving_digest()
-    spec = compile_for(backend, tiny_bert, "second", "--learning-rate", "1e-3", "--warm-start",
-                       "--warm-start-learning-rate", "1e-4", *LIGHTER)
+    spec = compile_for(
+        backend,
+        tiny_bert,
+        "second",
+        "--learning-rate",
+        "1e-3",
+        "--warm-start",
+        "--warm-start-learning-rate",
+        "1e-4",
+        *LIGHTER,
+    )
     return backend.launcher(kfp_backend.KFP_2_5).run(spec, {"train_args": RUN_TRAIN_ARGS}), served_before
 
 
@@ -138,8 +205,9 @@ def second_run(first_run, backend, tiny_bert):
 def third_run(second_run, backend, tiny_bert):
     served_before = backend.serving_digest()
     spec = compile_for(backend, tiny_bert, "third", "--learning-rate", "1e-12", *LIGHTER)
-    return backend.launcher(kfp_backend.KFP_2_17).run(spec, {"train_args": '{"splits": ["train"], "num_steps": 1}'}), \
-        served_before
+    return backend.launcher(kfp_backend.KFP_2_17).run(
+        spec, {"train_args": '{"splits": ["train"], "num_steps": 1}'}
+    ), served_before
 
 
 def only(artifacts):
@@ -159,8 +227,10 @@ def test_kfp_2_4_every_task_reads_untyped_inputs_and_the_first_model_is_blessed_
     assert pushed.metadata["pushed"] == 1
     assert "# Model evaluation: BLESSED" in report_of(backend, first_run)
     assert "none: nothing is served yet (first run)" in report_of(backend, first_run)
-    assert any(name.endswith("/saved_model.pb") and pushed.metadata["pushed_destination"].endswith(
-        name.rsplit("/", 1)[0]) for name in backend.serving_digest())
+    assert any(
+        name.endswith("/saved_model.pb") and pushed.metadata["pushed_destination"].endswith(name.rsplit("/", 1)[0])
+        for name in backend.serving_digest()
+    )
 
 
 @three_runs
@@ -177,7 +247,8 @@ def test_dict_and_list_metadata_reach_the_next_task_wrapped_as_the_launcher_reco
 
 @three_runs
 def test_kfp_2_5_logs_output_is_left_to_the_launcher_and_the_warm_started_model_is_judged_against_the_first(
-        second_run, backend):
+    second_run, backend
+):
     runs, served_before = second_run
     for name, run in runs.items():
         assert "executor-logs" in run.executor_input["outputs"]["artifacts"], name
@@ -211,8 +282,11 @@ def test_no_task_leaves_a_folder_object_under_its_outputs(third_run, backend):
     if not backend.gcs:
         pytest.skip("local folders have no folder objects")
     outputs = [record.uri for record in backend.metadata.artifacts]
-    folders = [item["name"] for item in backend.gcs.list_objects(BUCKET, "root/")
-               if item["name"].endswith("/") and item["size"] == 0]
+    folders = [
+        item["name"]
+        for item in backend.gcs.list_objects(BUCKET, "root/")
+        if item["name"].endswith("/") and item["size"] == 0
+    ]
     assert not [f for f in folders if any(f.startswith(uri.removeprefix(f"gs://{BUCKET}/")) for uri in outputs)]
 
 
@@ -220,19 +294,28 @@ def test_the_launchers_download_fails_on_folder_objects_and_survives_once_they_a
     if not backend.gcs:
         pytest.skip("needs the GCS-compatible server")
     uri = f"gs://{BUCKET}/folder-objects/model"
-    write = ("import sys, tensorflow as tf\nfrom runners import kfp_entrypoint\n"
-             "kfp_entrypoint.make_folder(sys.argv[1])\n"  # as before a task's executor (objectAdmin: test below)
-             "tf.io.gfile.makedirs(sys.argv[1] + '/variables')\n"
-             "tf.io.gfile.GFile(sys.argv[1] + '/variables/data', 'w').write('weights')\n"
-             "tf.io.gfile.GFile(sys.argv[1] + '/saved_model.pb', 'w').write('graph')\n")
-    subprocess.run(backend.gcs.command([sys.executable, "-c", write, uri]), env=backend.env, check=True,
-                   cwd=configs.PROJECT_ROOT)
-    assert f"folder-objects/model/" in {item["name"] for item in backend.gcs.list_objects(BUCKET, "folder-objects/")}
+    write = (
+        "import sys, tensorflow as tf\nfrom runners import kfp_entrypoint\n"
+        "kfp_entrypoint.make_folder(sys.argv[1])\n"  # as before a task's executor (objectAdmin: test below)
+        "tf.io.gfile.makedirs(sys.argv[1] + '/variables')\n"
+        "tf.io.gfile.GFile(sys.argv[1] + '/variables/data', 'w').write('weights')\n"
+        "tf.io.gfile.GFile(sys.argv[1] + '/saved_model.pb', 'w').write('graph')\n"
+    )
+    subprocess.run(
+        backend.gcs.command([sys.executable, "-c", write, uri]), env=backend.env, check=True, cwd=configs.PROJECT_ROOT
+    )
+    assert "folder-objects/model/" in {item["name"] for item in backend.gcs.list_objects(BUCKET, "folder-objects/")}
     with pytest.raises(kfp_backend.LaunchError, match="not a directory|Not a directory|File exists|Is a directory"):
         backend.store.download(uri, tmp_path / "before")
     remove = "import sys; from runners import kfp_entrypoint; print(kfp_entrypoint.remove_folder_objects(sys.argv[1]))"
-    removed = subprocess.run(backend.gcs.command([sys.executable, "-c", remove, uri]), env=backend.env, check=True,
-                             capture_output=True, text=True, cwd=configs.PROJECT_ROOT)
+    removed = subprocess.run(
+        backend.gcs.command([sys.executable, "-c", remove, uri]),
+        env=backend.env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=configs.PROJECT_ROOT,
+    )
     assert removed.stdout.split()[-1] == "2"  # model/ and model/variables/
     backend.store.download(uri, tmp_path / "after")
     assert (tmp_path / "after" / "variables" / "data").read_text() == "weights"
@@ -253,7 +336,8 @@ def writes(root):
     output, serving = f"{root}/run/Trainer/model", f"{root}-serving/imdb-bert-tfx"
     if "prepared" in root:
         kfp_entrypoint.prepare(json.dumps({
-            "inputs": {"parameterValues": {"push_destination": json.dumps({"filesystem": {"base_directory": serving}})}},
+            "inputs": {"parameterValues": {
+                "push_destination": json.dumps({"filesystem": {"base_directory": serving}})}},
             "outputs": {"artifacts": {"model": {"artifacts": [{"uri": output}]}}}}))
     results = {}
     for path in (f"{output}/Format-Serving/variables", f"{serving}/.incomplete-1"):  # as the Trainer and Pusher do
@@ -267,12 +351,20 @@ def writes(root):
 print(json.dumps({root: writes(root) for root in sys.argv[1:]}))
 """
     roots = [f"gs://{BUCKET}/fresh-root", f"gs://{BUCKET}/prepared-root"]
-    result = subprocess.run(backend.gcs.command([sys.executable, "-c", script, *roots]), env=backend.env,
-                            cwd=configs.PROJECT_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        backend.gcs.command([sys.executable, "-c", script, *roots]),
+        env=backend.env,
+        cwd=configs.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     outcomes = json.loads(result.stdout.splitlines()[-1])
     assert set(outcomes[roots[0]].values()) == {"403"}, outcomes  # the fix removed: what a first cluster run met
     assert set(outcomes[roots[1]].values()) == {"written"}, outcomes
-    bucket_requests = [line for line in (backend.root / "gcs" / "proxy.log").read_text().splitlines()
-                       if line.startswith("GET www.googleapis.com/storage/v1/b/" + BUCKET + " ")]
+    bucket_requests = [
+        line
+        for line in (backend.root / "gcs" / "proxy.log").read_text().splitlines()
+        if line.startswith("GET www.googleapis.com/storage/v1/b/" + BUCKET + " ")
+    ]
     assert bucket_requests and all(line.endswith("-> 403") for line in bucket_requests)

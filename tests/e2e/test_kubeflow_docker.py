@@ -10,7 +10,8 @@ the pipeline root itself). The encoder the default spec names, the offline MiniL
 a container of the image with its network off as well.
 
 Three runs share one serving directory: the first has no baseline and is pushed, the second starts from the
-first's model (--warm-start) and is judged against it, the third (one step at a learning rate of 1e-12) is rejected and pushes nothing.
+first's model (--warm-start) and is judged against it, the third (one step at a learning rate of 1e-12) is rejected
+and pushes nothing.
 """
 
 import hashlib
@@ -30,8 +31,10 @@ from tests.support.serving_checks import assert_warmup_requests_are_served
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("IMDB_BERT_TFX_DOCKER_TESTS") != "1",
-                       reason="opt-in: IMDB_BERT_TFX_DOCKER_TESTS=1 (make test-kubeflow)"),
+    pytest.mark.skipif(
+        os.environ.get("IMDB_BERT_TFX_DOCKER_TESTS") != "1",
+        reason="opt-in: IMDB_BERT_TFX_DOCKER_TESTS=1 (make test-kubeflow)",
+    ),
 ]
 
 IMAGE = "imdb-bert-tfx:test"
@@ -49,8 +52,14 @@ def image() -> str:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, tiny_corpus, tiny_bert) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("kfp_docker")
-    paths = {"root": root, "pipeline_root": root / "pipeline_root", "serving": root / "serving",
-             "corpus": tiny_corpus, "preprocess": tiny_bert.preprocess, "encoder": tiny_bert.encoder}
+    paths = {
+        "root": root,
+        "pipeline_root": root / "pipeline_root",
+        "serving": root / "serving",
+        "corpus": tiny_corpus,
+        "preprocess": tiny_bert.preprocess,
+        "encoder": tiny_bert.encoder,
+    }
     paths["pipeline_root"].mkdir()
     paths["serving"].mkdir()
     return paths
@@ -62,22 +71,49 @@ def run_in_containers(image: str, workspace: dict[str, Path], name: str, *flags:
     from kfp import components, local
 
     job_path = workspace["root"] / f"{name}.json"
-    kubeflow_runner.main([
-        "--target", "kfp-local", "--image", image, "--output-file", str(job_path),
-        "--pipeline-root", str(workspace["pipeline_root"]), "--data", str(workspace["corpus"]),
-        "--serving-model-dir", str(workspace["serving"]),
-        "--preprocess-handle", str(workspace["preprocess"]), "--encoder-handle", str(workspace["encoder"]),
-        "--seq-length", "64", "--epochs", "2", *flags])
+    kubeflow_runner.main(
+        [
+            "--target",
+            "kfp-local",
+            "--image",
+            image,
+            "--output-file",
+            str(job_path),
+            "--pipeline-root",
+            str(workspace["pipeline_root"]),
+            "--data",
+            str(workspace["corpus"]),
+            "--serving-model-dir",
+            str(workspace["serving"]),
+            "--preprocess-handle",
+            str(workspace["preprocess"]),
+            "--encoder-handle",
+            str(workspace["encoder"]),
+            "--seq-length",
+            "64",
+            "--epochs",
+            "2",
+            *flags,
+        ]
+    )
     pipeline = components.load_component_from_file(kubeflow_submit.kfp_package(str(job_path)))
 
     def bind(path: Path, read_only: bool) -> docker.types.Mount:
         return docker.types.Mount(target=str(path), source=str(path), type="bind", read_only=read_only)
 
     # kfp.local creates the output folders as this user: the tasks run as it too, to write into them.
-    local.init(runner=local.DockerRunner(
-        mounts=[bind(workspace["corpus"], True), bind(Path(workspace["preprocess"]).parent, True),
-                bind(workspace["serving"], False)],
-        user=f"{os.getuid()}:{os.getgid()}", network_mode="none"), pipeline_root=str(workspace["pipeline_root"]))
+    local.init(
+        runner=local.DockerRunner(
+            mounts=[
+                bind(workspace["corpus"], True),
+                bind(Path(workspace["preprocess"]).parent, True),
+                bind(workspace["serving"], False),
+            ],
+            user=f"{os.getuid()}:{os.getgid()}",
+            network_mode="none",
+        ),
+        pipeline_root=str(workspace["pipeline_root"]),
+    )
     before = set(workspace["pipeline_root"].rglob("report.md"))
     started = time.monotonic()
     pipeline()  # raises if any task fails
@@ -87,36 +123,80 @@ def run_in_containers(image: str, workspace: dict[str, Path], name: str, *flags:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
 def first_run(image, workspace) -> str:
-    return run_in_containers(image, workspace, "first", "--train-steps", TRAIN_STEPS,
-                             "--learning-rate", "1e-3").read_text()
+    return run_in_containers(
+        image, workspace, "first", "--train-steps", TRAIN_STEPS, "--learning-rate", "1e-3"
+    ).read_text()
 
 
 @pytest.fixture(scope="module")
 def second_run(first_run, image, workspace) -> tuple[str, list[str]]:
     served_before = sorted(os.listdir(workspace["serving"]))
-    report = run_in_containers(image, workspace, "second", "--train-steps", TRAIN_STEPS,
-                               "--learning-rate", "1e-3", "--warm-start", "--warm-start-learning-rate", "1e-4").read_text()
+    report = run_in_containers(
+        image,
+        workspace,
+        "second",
+        "--train-steps",
+        TRAIN_STEPS,
+        "--learning-rate",
+        "1e-3",
+        "--warm-start",
+        "--warm-start-learning-rate",
+        "1e-4",
+    ).read_text()
     return report, served_before
 
 
 def test_the_default_specs_encoder_loads_in_the_image_with_no_network(image, tmp_path):
     job_path = tmp_path / "default.json"
-    kubeflow_runner.main(["--target", "kfp", "--image", "registry.example/team/imdb-bert-tfx:1",
-                          "--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir",
-                          "gs://b/serving", "--output-file", str(job_path)])
+    kubeflow_runner.main(
+        [
+            "--target",
+            "kfp",
+            "--image",
+            "registry.example/team/imdb-bert-tfx:1",
+            "--pipeline-root",
+            "gs://b/root",
+            "--data",
+            "gs://b/aclImdb",
+            "--serving-model-dir",
+            "gs://b/serving",
+            "--output-file",
+            str(job_path),
+        ]
+    )
     trainer = json.loads(job_path.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
     training = json.loads(trainer["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
-    check = ("import sys; from modules import encoders; "
-             "encoders.check_handles(encoders.EncoderHandles(sys.argv[1], sys.argv[2]), int(sys.argv[3])); print('ok')")
-    loaded = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "python", "-c", check,
-                             training["encoder_handle"], training["preprocess_handle"], str(training["seq_length"])],
-                            capture_output=True, text=True)
+    check = (
+        "import sys; from modules import encoders; "
+        "encoders.check_handles(encoders.EncoderHandles(sys.argv[1], sys.argv[2]), int(sys.argv[3])); print('ok')"
+    )
+    loaded = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image,
+            "python",
+            "-c",
+            check,
+            training["encoder_handle"],
+            training["preprocess_handle"],
+            str(training["seq_length"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "ok", loaded.stderr[-2000:]
     assert training["seq_length"] == configs.recipe(configs.REAL_DATA_RECIPE)["seq_length"]
 
@@ -132,15 +212,19 @@ def test_second_run_starts_from_and_is_judged_against_the_first_runs_served_mode
     report, served_before = second_run
     (first_version,) = served_before
     assert f"served version {first_version} from {workspace['serving']}" in report
-    assert re.search(rf"\| candidate \| {re.escape(str(workspace['corpus']))}[^|]*; warm-started from served version "
-                     rf"{first_version} \|", report), report
+    assert re.search(
+        rf"\| candidate \| {re.escape(str(workspace['corpus']))}[^|]*; warm-started from served version "
+        rf"{first_version} \|",
+        report,
+    ), report
     assert "change vs. baseline" in report and "skipped: no baseline" not in report
 
 
 def test_an_untrained_candidate_is_rejected_and_the_serving_directory_is_unchanged(second_run, image, workspace):
     before = tree_digest(workspace["serving"])
-    report = run_in_containers(image, workspace, "untrained", "--train-steps", "1",
-                               "--learning-rate", "1e-12").read_text()
+    report = run_in_containers(
+        image, workspace, "untrained", "--train-steps", "1", "--learning-rate", "1e-12"
+    ).read_text()
     assert "# Model evaluation: NOT BLESSED" in report
     assert "Not pushed: the serving directory is unchanged." in report
     assert tree_digest(workspace["serving"]) == before

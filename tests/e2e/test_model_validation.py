@@ -46,10 +46,25 @@ NO_TRAINING = ("--epochs", "1", "--train-steps", "1", "--learning-rate", "1e-12"
 
 
 def runner_flags(output_dir: Path, corpus: Path, bert, training: tuple[str, ...]) -> list[str]:
-    return ["--output-dir", str(output_dir), "--data", str(corpus),
-            "--preprocess-handle", str(bert.preprocess), "--encoder-handle", str(bert.encoder),
-            "--seq-length", "64", "--batch-size", "32", *training,
-            "--accuracy-threshold", str(ACCURACY_THRESHOLD), "--max-accuracy-drop", str(MAX_ACCURACY_DROP)]
+    return [
+        "--output-dir",
+        str(output_dir),
+        "--data",
+        str(corpus),
+        "--preprocess-handle",
+        str(bert.preprocess),
+        "--encoder-handle",
+        str(bert.encoder),
+        "--seq-length",
+        "64",
+        "--batch-size",
+        "32",
+        *training,
+        "--accuracy-threshold",
+        str(ACCURACY_THRESHOLD),
+        "--max-accuracy-drop",
+        str(MAX_ACCURACY_DROP),
+    ]
 
 
 def run_pipeline(output_dir: Path, corpus: Path, bert, training: tuple[str, ...]) -> str:
@@ -111,9 +126,14 @@ class Store:
 
     def gate_blessings(self) -> list[metadata_store_pb2.Artifact]:
         """The gating Evaluator's published verdicts, oldest first (the test-split Evaluator's carry none)."""
-        return sorted((a for a in self.store.get_artifacts_by_type("ModelBlessing")
-                       if "blessed" in a.custom_properties and a.state == metadata_store_pb2.Artifact.LIVE),
-                      key=lambda a: a.id)
+        return sorted(
+            (
+                a
+                for a in self.store.get_artifacts_by_type("ModelBlessing")
+                if "blessed" in a.custom_properties and a.state == metadata_store_pb2.Artifact.LIVE
+            ),
+            key=lambda a: a.id,
+        )
 
     def served_version(self, blessing: dict) -> int:
         """The served version the gating Evaluator compared against (its baseline artifact's record)."""
@@ -126,7 +146,9 @@ class Store:
 
 
 def props(artifact: metadata_store_pb2.Artifact) -> dict:
-    return {k: v.int_value if v.HasField("int_value") else v.string_value for k, v in artifact.custom_properties.items()}
+    return {
+        k: v.int_value if v.HasField("int_value") else v.string_value for k, v in artifact.custom_properties.items()
+    }
 
 
 def latest_gate(runs: "Runs") -> tuple["Store", dict, tfma_results.Evaluation]:
@@ -157,8 +179,10 @@ def read_report(stdout: str) -> str:
 
 def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
     thresholds = [t for name, t in tfma_config.configured_thresholds(config) if name == "BinaryAccuracy"]
-    return ([t.value_threshold.lower_bound.value for t in thresholds if t.HasField("value_threshold")],
-            [t.change_threshold.absolute.value for t in thresholds if t.HasField("change_threshold")])
+    return (
+        [t.value_threshold.lower_bound.value for t in thresholds if t.HasField("value_threshold")],
+        [t.change_threshold.absolute.value for t in thresholds if t.HasField("change_threshold")],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -166,17 +190,24 @@ def run_1(tiny_corpus, tiny_bert, tmp_path_factory) -> Runs:
     """Run 1, killed at each of RUN_1_CRASH_POINTS in turn and rerun with the same command (with --cache, as
     the README advises after a crash), then rerun to completion."""
     runs = Runs(tmp_path_factory.mktemp("gating") / "output", tiny_corpus, tiny_bert)
-    command = [sys.executable, "local_runner.py", *runner_flags(runs.output_dir, tiny_corpus, tiny_bert,
-                                                                 GOOD_TRAINING), "--cache"]
+    command = [
+        sys.executable,
+        "local_runner.py",
+        *runner_flags(runs.output_dir, tiny_corpus, tiny_bert, GOOD_TRAINING),
+        "--cache",
+    ]
     evaluation_dir = runs.output_dir / "pipelines" / configs.PIPELINE_NAME / "Evaluator" / "evaluation"
-    how = {"ImdbExampleGen": dict(crash_at=crash_points.EXAMPLE_GEN_SHARD),
-           "Trainer": dict(crash_at=crash_points.TRAINER_MID_EPOCH),
-           "Evaluator": dict(kill_when=lambda: evaluation_dir.exists() and any(evaluation_dir.iterdir())),
-           "Pusher": dict(crash_at=crash_points.PUSHER_COPY)}
+    how = {
+        "ImdbExampleGen": dict(crash_at=crash_points.EXAMPLE_GEN_SHARD),
+        "Trainer": dict(crash_at=crash_points.TRAINER_MID_EPOCH),
+        "Evaluator": dict(kill_when=lambda: evaluation_dir.exists() and any(evaluation_dir.iterdir())),
+        "Pusher": dict(crash_at=crash_points.PUSHER_COPY),
+    }
     for point in RUN_1_CRASH_POINTS:
         started = time.monotonic()
-        returncode, runs.crash_logs[point] = run_until_killed(command, runs.output_dir.parent / f"{point}.log",
-                                                              **how[point])
+        returncode, runs.crash_logs[point] = run_until_killed(
+            command, runs.output_dir.parent / f"{point}.log", **how[point]
+        )
         runs.wall_seconds[f"killed in {point}"] = round(time.monotonic() - started)
         assert returncode == -signal.SIGKILL, f"{point}: exit {returncode}\n{runs.crash_logs[point][-4000:]}"
     runs.serving_after_killed_push = sorted(p.name for p in runs.serving_dir.iterdir())
@@ -197,23 +228,30 @@ def test_run_1_killed_anywhere_then_run_again_completes_and_never_uses_a_partial
     assert len(finished) == 1, "one Trainer execution finished: the one that resumed"
     history = (finished[0] / "training_history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"], "the epoch before the crash is kept"
-    assert [name.startswith(atomic_pusher.STAGING_PREFIX) for name in run_1.serving_after_killed_push] == [True], \
+    assert [name.startswith(atomic_pusher.STAGING_PREFIX) for name in run_1.serving_after_killed_push] == [True], (
         "a push killed mid-copy leaves only its staging folder, which TF Serving ignores"
+    )
     versions = serving_versions.versions(str(run_1.serving_dir))
-    assert [p.name for p in run_1.serving_dir.iterdir()] == [str(v) for v in versions] and len(versions) == 1, \
+    assert [p.name for p in run_1.serving_dir.iterdir()] == [str(v) for v in versions] and len(versions) == 1, (
         "the next push removed the staging folder and published one whole version"
+    )
     assert "Pushed model:" in run_1.stdout[1]
 
     store = Store(run_1.output_dir).store
     executions = store.get_executions()
-    inputs = {event.artifact_id for event in store.get_events_by_execution_ids([e.id for e in executions])
-              if event.type == metadata_store_pb2.Event.INPUT}
+    inputs = {
+        event.artifact_id
+        for event in store.get_events_by_execution_ids([e.id for e in executions])
+        if event.type == metadata_store_pb2.Event.INPUT
+    }
     assert inputs, "the store is readable and records the runs' inputs"
-    assert all(a.state == metadata_store_pb2.Artifact.LIVE for a in store.get_artifacts_by_id(sorted(inputs))), \
+    assert all(a.state == metadata_store_pb2.Artifact.LIVE for a in store.get_artifacts_by_id(sorted(inputs))), (
         "an artifact of a killed execution was used as an input"
+    )
     states = [e.last_known_state for e in executions]
-    assert states.count(metadata_store_pb2.Execution.RUNNING) == len(RUN_1_CRASH_POINTS), \
+    assert states.count(metadata_store_pb2.Execution.RUNNING) == len(RUN_1_CRASH_POINTS), (
         "each killed execution stays unfinished, its outputs never published"
+    )
     assert metadata_store_pb2.Execution.CACHED in states, "--cache reused what finished before a crash"
 
 
@@ -241,12 +279,17 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
     (blessing,) = store.gate_blessings()
     first = props(blessing)
     assert first["blessed"] == 1 and "baseline_model_id" not in first
-    (evaluation,) = (a for a in store.store.get_artifacts_by_type("ModelEvaluation")
-                     if "/Evaluator/" in a.uri and a.state == metadata_store_pb2.Artifact.LIVE)
+    (evaluation,) = (
+        a
+        for a in store.store.get_artifacts_by_type("ModelEvaluation")
+        if "/Evaluator/" in a.uri and a.state == metadata_store_pb2.Artifact.LIVE
+    )
     run_1.accuracies["run 1"] = overall_accuracy(evaluation.uri)
     assert run_1.accuracies["run 1"] >= ACCURACY_THRESHOLD
     assert value_and_change_thresholds(tfma_results.read_evaluation(evaluation.uri).config) == (
-        [pytest.approx(ACCURACY_THRESHOLD)], [])  # no baseline: TFMA dropped the change threshold
+        [pytest.approx(ACCURACY_THRESHOLD)],
+        [],
+    )  # no baseline: TFMA dropped the change threshold
     first_verdict = gate_verdict.judge(tfma_results.read_evaluation(evaluation.uri))  # as the Evaluator blessed
     assert first_verdict.blessed and first_verdict.reasons == ["no baseline: absolute bound only"]
     gate = tfma_results.read_evaluation(evaluation.uri)
@@ -258,8 +301,12 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
     text = read_report(stdout)
     assert "Blessed: yes, because: no baseline: absolute bound only." in text
     assert f"Pushed as version {versions[0].name}" in text
-    for png in ("eval_calibration_plot.png", "eval_confusion_matrix_plot.png",
-                "test_calibration_plot.png", "test_confusion_matrix_plot.png"):
+    for png in (
+        "eval_calibration_plot.png",
+        "eval_confusion_matrix_plot.png",
+        "test_calibration_plot.png",
+        "test_confusion_matrix_plot.png",
+    ):
         assert (report.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png in text and png in report.read_text()
     # Slices: overall, each length bucket of the synthetic corpus, each rating.
@@ -280,8 +327,14 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
     assert list((finished[0] / "train").glob("events.out.tfevents.*"))
     assert_warmup_requests_are_served(versions[0])
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    served = subprocess.run([sys.executable, "-c", SERVE_IN_FRESH_PROCESS, str(versions[0])],
-                            env=env, capture_output=True, text=True, timeout=300, cwd=output_dir)
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE_IN_FRESH_PROCESS, str(versions[0])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=output_dir,
+    )
     assert served.returncode == 0, served.stderr[-3000:]
     result = json.loads(served.stdout.strip().splitlines()[-1])
     assert result["project_modules_loaded"] == []
@@ -304,23 +357,31 @@ def test_run_2_rejects_a_model_that_learned_nothing_and_leaves_the_serving_direc
     assert props(store.newest("PushedModel"))["pushed"] == 0
     assert "not blessed; the serving model is still" in stdout
     # The thresholds TFMA checked are the configured ones, and both failed with the measured values.
-    assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
-                                                        [pytest.approx(-MAX_ACCURACY_DROP)])
-    failures = {"value_threshold" if f.metric_threshold.HasField("value_threshold") else "change_threshold": f
-                for s in gate.validation.metric_validations_per_slice for f in s.failures}
+    assert value_and_change_thresholds(gate.config) == (
+        [pytest.approx(ACCURACY_THRESHOLD)],
+        [pytest.approx(-MAX_ACCURACY_DROP)],
+    )
+    failures = {
+        "value_threshold" if f.metric_threshold.HasField("value_threshold") else "change_threshold": f
+        for s in gate.validation.metric_validations_per_slice
+        for f in s.failures
+    }
     assert set(failures) == {"value_threshold", "change_threshold"}
-    assert failures["value_threshold"].metric_threshold.value_threshold.lower_bound.value == \
-        pytest.approx(ACCURACY_THRESHOLD)
+    assert failures["value_threshold"].metric_threshold.value_threshold.lower_bound.value == pytest.approx(
+        ACCURACY_THRESHOLD
+    )
     assert failures["value_threshold"].metric_value.double_value.value == pytest.approx(accuracy)
-    assert failures["change_threshold"].metric_threshold.change_threshold.absolute.value == \
-        pytest.approx(-MAX_ACCURACY_DROP)
-    assert failures["change_threshold"].metric_value.double_value.value == \
-        pytest.approx(accuracy - baseline_accuracy)
+    assert failures["change_threshold"].metric_threshold.change_threshold.absolute.value == pytest.approx(
+        -MAX_ACCURACY_DROP
+    )
+    assert failures["change_threshold"].metric_value.double_value.value == pytest.approx(accuracy - baseline_accuracy)
     text = read_report(stdout)
     assert "Blessed: no, because: " in text
     assert f"accuracy {accuracy:.4f} is below the absolute bound {ACCURACY_THRESHOLD:.4f}" in text
-    assert (f"is {baseline_accuracy - accuracy:.4f} below the served model's {baseline_accuracy:.4f}; "
-            f"at most {MAX_ACCURACY_DROP:.4f} is allowed") in text
+    assert (
+        f"is {baseline_accuracy - accuracy:.4f} below the served model's {baseline_accuracy:.4f}; "
+        f"at most {MAX_ACCURACY_DROP:.4f} is allowed"
+    ) in text
     assert "Not pushed: the serving directory is unchanged." in text
 
 
@@ -331,8 +392,10 @@ def test_run_3_blesses_a_good_model_against_the_served_one_and_pushes_a_new_vers
     run_3.accuracies["run 3"] = gate.candidate.metrics["Overall"]["binary_accuracy"]
     assert blessing["blessed"] == 1 and store.served_version(blessing) == run_3.first_version
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice
-    assert value_and_change_thresholds(gate.config) == ([pytest.approx(ACCURACY_THRESHOLD)],
-                                                        [pytest.approx(-MAX_ACCURACY_DROP)])
+    assert value_and_change_thresholds(gate.config) == (
+        [pytest.approx(ACCURACY_THRESHOLD)],
+        [pytest.approx(-MAX_ACCURACY_DROP)],
+    )
     versions = sorted(serving_dir.iterdir(), key=lambda p: int(p.name))
     assert len(versions) == 2
     before = run_3.serving_before_run_2
@@ -350,8 +413,13 @@ def assert_the_history_lists_the_three_runs(runs: Runs, versions: list[Path]) ->
     their verdicts, baselines, pushed versions and accuracies; the page has the table and the plot."""
     from runners import runs as history
 
-    result = subprocess.run([sys.executable, "-m", "runners.runs", "--output-dir", str(runs.output_dir)],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "runners.runs", "--output-dir", str(runs.output_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     recorded = history.read_runs(configs.metadata_path(str(runs.output_dir)))
     judged = [run for run in recorded if run.verdict in ("blessed", "rejected")]

@@ -12,14 +12,25 @@ from pipeline import configs
 @pytest.mark.slow
 def test_anomalies_stop_the_pipeline_before_training(tiny_corpus, tiny_bert, tmp_path, capsys):
     strict_schema = tmp_path / "schema.pbtxt"
-    strict_schema.write_text(Path(configs.SCHEMA_FILE).read_text().replace("int_domain { min: 1 max: 10 }",
-                                                                           "int_domain { min: 1 max: 4 }"))
+    strict_schema.write_text(
+        Path(configs.SCHEMA_FILE).read_text().replace("int_domain { min: 1 max: 10 }", "int_domain { min: 1 max: 4 }")
+    )
     output_dir = tmp_path / "output"
     with pytest.raises(SystemExit) as failure:
-        local_runner.main([
-            "--output-dir", str(output_dir), "--data", str(tiny_corpus), "--schema-file", str(strict_schema),
-            "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
-        ])
+        local_runner.main(
+            [
+                "--output-dir",
+                str(output_dir),
+                "--data",
+                str(tiny_corpus),
+                "--schema-file",
+                str(strict_schema),
+                "--preprocess-handle",
+                str(tiny_bert.preprocess),
+                "--encoder-handle",
+                str(tiny_bert.encoder),
+            ]
+        )
     assert failure.value.code == 4  # runners/failures.py: the data failed validation
     (message,) = capsys.readouterr().err.strip().splitlines()
     assert message.startswith("local_runner.py: error in AnomaliesGate: Data validation failed")

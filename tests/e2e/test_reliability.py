@@ -23,8 +23,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_command(script: str, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, script, *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, script, *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 BAD_LOCAL_FLAGS = [
@@ -45,8 +51,10 @@ BAD_LOCAL_FLAGS = [
     (["--data", "/etc"], "--data /etc: no aclImdb corpus found"),
     (["--output-dir", "/proc/imdb-bert-tfx"], "--output-dir '/proc/imdb-bert-tfx': cannot be written"),
     (["--batch-size", "many"], "argument --batch-size: invalid int value: 'many'"),
-    (["--data", "/nonexistent/span-{SPAN}"], "--data /nonexistent/span-{SPAN}: no folder matches; expected span "
-                                             "folders such as /nonexistent/span-1"),
+    (
+        ["--data", "/nonexistent/span-{SPAN}"],
+        "--data /nonexistent/span-{SPAN}: no folder matches; expected span folders such as /nonexistent/span-1",
+    ),
     (["--spans", "2"], "--spans 2: --data must name a series of spans with {SPAN}"),
     (["--warm-start-epochs", "0"], "--warm-start-epochs 0: must be an integer >= 1"),
     (["--warm-start-learning-rate", "-1"], "--warm-start-learning-rate -1.0: must be a number > 0"),
@@ -72,16 +80,27 @@ def test_the_local_runner_refuses_bad_input_at_once_with_one_line(flags, expecte
     assert not (tmp_path / "out" / "pipelines").exists()
 
 
-KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s",
-                  "--image", "registry.example/team/imdb-bert-tfx:1"]
+KUBEFLOW_FLAGS = [
+    "--pipeline-root",
+    "gs://b/r",
+    "--data",
+    "gs://b/d",
+    "--serving-model-dir",
+    "gs://b/s",
+    "--image",
+    "registry.example/team/imdb-bert-tfx:1",
+]
 
 
-@pytest.mark.parametrize("flags,expected", [
-    (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
-    (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
-    (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
-    (["--image", "imdb-bert-tfx:local"], "--image imdb-bert-tfx:local: a cluster pulls each task's image from a"),
-])
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
+        (["--accuracy-threshold", "-1"], "--accuracy-threshold -1.0: must be a number in [0, 1]"),
+        (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
+        (["--image", "imdb-bert-tfx:local"], "--image imdb-bert-tfx:local: a cluster pulls each task's image from a"),
+    ],
+)
 def test_the_kubeflow_runner_refuses_bad_flags_at_once_with_one_line(flags, expected, tmp_path):
     result = run_command("kubeflow_runner.py", *KUBEFLOW_FLAGS, "--output-file", str(tmp_path / "spec.json"), *flags)
     assert_one_line_refusal(result, expected)
@@ -89,14 +108,20 @@ def test_the_kubeflow_runner_refuses_bad_flags_at_once_with_one_line(flags, expe
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parameter,expected", [
-    ('train_args={"num_steps": -5}', "'train_args': num_steps -5: must be an integer >= 1"),
-    ('eval_config={"metrics_specs": [{"metrics": [{"class_name": "BinaryAccuracy", "threshold": '
-     '{"value_threshold": {"lower_bound": 70}}}]}]}',
-     "'eval_config': BinaryAccuracy lower_bound 70.0: must be a number in [0, 1]"),
-])
-def test_the_kubeflow_runner_refuses_bad_runtime_parameter_values_before_compiling(parameter, expected, tmp_path,
-                                                                                    capsys):
+@pytest.mark.parametrize(
+    "parameter,expected",
+    [
+        ('train_args={"num_steps": -5}', "'train_args': num_steps -5: must be an integer >= 1"),
+        (
+            'eval_config={"metrics_specs": [{"metrics": [{"class_name": "BinaryAccuracy", "threshold": '
+            '{"value_threshold": {"lower_bound": 70}}}]}]}',
+            "'eval_config': BinaryAccuracy lower_bound 70.0: must be a number in [0, 1]",
+        ),
+    ],
+)
+def test_the_kubeflow_runner_refuses_bad_runtime_parameter_values_before_compiling(
+    parameter, expected, tmp_path, capsys
+):
     import kubeflow_runner
 
     with pytest.raises(SystemExit) as exit_:
@@ -111,19 +136,38 @@ def test_the_kubeflow_runner_refuses_bad_runtime_parameter_values_before_compili
 def test_encoder_checks_name_the_handle_and_the_longest_sequence_it_reads(tiny_bert, tmp_path):
     from modules import encoders
 
-    result = run_command("local_runner.py", "--output-dir", str(tmp_path / "out"),
-                         "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tmp_path / "none"))
+    result = run_command(
+        "local_runner.py",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--preprocess-handle",
+        str(tiny_bert.preprocess),
+        "--encoder-handle",
+        str(tmp_path / "none"),
+    )
     assert_one_line_refusal(result, f"encoder handle '{tmp_path / 'none'}' cannot be loaded", after_tensorflow=True)
     handles = encoders.EncoderHandles(encoder=str(tiny_bert.encoder), preprocess=str(tiny_bert.preprocess))
     encoders.check_handles(handles, 512)
-    with pytest.raises(encoders.EncoderError, match="--seq-length 600 is longer than the encoder .* it embeds 512 "
-                                                    "positions; give --seq-length 512 or less"):
+    with pytest.raises(
+        encoders.EncoderError,
+        match="--seq-length 600 is longer than the encoder .* it embeds 512 positions; give --seq-length 512 or less",
+    ):
         encoders.check_handles(handles, 600)
 
 
-@pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", -1), ("learning_rate", 0.0),
-                                         ("warmup_fraction", 1.0), ("dropout_rate", 1.0), ("seq_length", 2),
-                                         ("truncation", "middle"), ("precision", "float16")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("batch_size", 0),
+        ("epochs", -1),
+        ("learning_rate", 0.0),
+        ("warmup_fraction", 1.0),
+        ("dropout_rate", 1.0),
+        ("seq_length", 2),
+        ("truncation", "middle"),
+        ("precision", "float16"),
+    ],
+)
 def test_the_trainer_refuses_a_bad_custom_config_before_training(field, value):
     custom_config = {"preprocess_handle": "p", "encoder_handle": "e", field: value}
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')} "):
@@ -132,10 +176,20 @@ def test_the_trainer_refuses_a_bad_custom_config_before_training(field, value):
 
 def test_a_second_run_on_the_same_output_directory_stops_at_once_naming_the_lock_and_the_other_run(tmp_path):
     output_dir = tmp_path / "out"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from runners import run_lock\n"
-        "with run_lock.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"), str(output_dir)],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from runners import run_lock\n"
+                "with run_lock.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"
+            ),
+            str(output_dir),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
@@ -164,8 +218,10 @@ def save_doubler(path: Path) -> None:
     module = Doubler()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.double})
 
-PUSH = ("import sys; from components.serving import atomic_pusher; "
-        "print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])")
+
+PUSH = (
+    "import sys; from components.serving import atomic_pusher; print(atomic_pusher.push(sys.argv[1], sys.argv[2])[0])"
+)
 
 
 @pytest.mark.slow
@@ -174,9 +230,14 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
 
     model, serving = tmp_path / "model", tmp_path / "serving"
     save_doubler(model)
-    killed = subprocess.run([sys.executable, "-c", PUSH, str(model), str(serving)], cwd=PROJECT_ROOT,
-                            env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY},
-                            capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", PUSH, str(model), str(serving)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     leftovers = [p.name for p in serving.iterdir()]
     assert len(leftovers) == 1 and leftovers[0].startswith(atomic_pusher.STAGING_PREFIX)
@@ -210,12 +271,21 @@ def example_gen_pipeline(corpus: Path, output_dir: Path):
     from pipeline.pipeline import train_split_config
 
     return tfx.dsl.Pipeline(
-        pipeline_name="cache-test", pipeline_root=str(output_dir / "root"), enable_cache=True,
-        components=[ImdbExampleGen(source=str(corpus), download_dir=str(output_dir / "downloads"),
-                                   train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS),
-                                   test_split_name="test")],
+        pipeline_name="cache-test",
+        pipeline_root=str(output_dir / "root"),
+        enable_cache=True,
+        components=[
+            ImdbExampleGen(
+                source=str(corpus),
+                download_dir=str(output_dir / "downloads"),
+                train_split_config=train_split_config(configs.TRAIN_SPLIT_BUCKETS),
+                test_split_name="test",
+            )
+        ],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            configs.metadata_path(str(output_dir))))
+            configs.metadata_path(str(output_dir))
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -244,6 +314,7 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
     assert states() == [E.COMPLETE, E.CACHED, E.COMPLETE]
 
     from tfx.types import standard_artifacts
+
     newest = max(store().get_artifacts_by_type("Examples"), key=lambda a: a.id)
     examples = standard_artifacts.Examples()
     examples.set_mlmd_artifact(newest)
@@ -257,12 +328,23 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
 def test_a_signal_while_a_version_is_renamed_and_recorded_waits_until_both_are_done(tmp_path):
     model, serving = tmp_path / "model", tmp_path / "serving"
     save_doubler(model)
-    script = (f"import sys\nfrom components.serving import atomic_pusher\ntry:\n"
-              f"    atomic_pusher.push(sys.argv[1], sys.argv[2], lambda version, path: print('recorded', version))\n"
-              f"except KeyboardInterrupt:\n    print('interrupted after the push')\n")
-    result = subprocess.run([sys.executable, "-c", script, str(model), str(serving)], cwd=PROJECT_ROOT,
-                            env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COMMIT,
-                                 crash_points.CRASH_SIGNAL_ENV: "SIGINT"}, capture_output=True, text=True, timeout=600)
+    script = (
+        "import sys\nfrom components.serving import atomic_pusher\ntry:\n"
+        "    atomic_pusher.push(sys.argv[1], sys.argv[2], lambda version, path: print('recorded', version))\n"
+        "except KeyboardInterrupt:\n    print('interrupted after the push')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(model), str(serving)],
+        cwd=PROJECT_ROOT,
+        env={
+            **os.environ,
+            crash_points.CRASH_AT_ENV: crash_points.PUSHER_COMMIT,
+            crash_points.CRASH_SIGNAL_ENV: "SIGINT",
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     (version,) = serving_versions.versions(str(serving))
     assert result.stdout.splitlines() == [f"recorded {version}", "interrupted after the push"], result.stderr[-2000:]
     assert [p.name for p in serving.iterdir()] == [str(version)], "the whole version, and no staging folder"

@@ -11,12 +11,12 @@ import pytest
 from tfx.orchestration import metadata
 
 import kubeflow_runner
-from runners import kubeflow_spec
 import local_runner
 from components.training import provenance
 from modules import serving_versions
 from modules.training_config import ConfigError, TrainingConfig, TuningConfig
 from pipeline import configs
+from runners import kubeflow_spec
 
 
 def test_the_best_values_replace_the_configurations():
@@ -36,12 +36,35 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
     output_dir = tmp_path / "output"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        local_runner.main([
-            "--output-dir", str(output_dir), "--data", str(tiny_corpus),
-            "--preprocess-handle", str(tiny_bert.preprocess), "--encoder-handle", str(tiny_bert.encoder),
-            "--seq-length", "64", "--epochs", "2", "--train-steps", "120",
-            "--tune", "--tune-trials", "2", "--tune-steps", "120", "--tune-eval-steps", "4",
-            "--tune-learning-rates", "1e-3,1e-12", "--tune-warmup-fractions", "0.1"])
+        local_runner.main(
+            [
+                "--output-dir",
+                str(output_dir),
+                "--data",
+                str(tiny_corpus),
+                "--preprocess-handle",
+                str(tiny_bert.preprocess),
+                "--encoder-handle",
+                str(tiny_bert.encoder),
+                "--seq-length",
+                "64",
+                "--epochs",
+                "2",
+                "--train-steps",
+                "120",
+                "--tune",
+                "--tune-trials",
+                "2",
+                "--tune-steps",
+                "120",
+                "--tune-eval-steps",
+                "4",
+                "--tune-learning-rates",
+                "1e-3,1e-12",
+                "--tune-warmup-fractions",
+                "0.1",
+            ]
+        )
     root = Path(configs.pipeline_root(str(output_dir)))
     (best_file,) = (root / "Tuner" / "best_hyperparameters").rglob("best_hyperparameters.txt")
     best = json.loads(best_file.read_text())["values"]
@@ -52,8 +75,12 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
     store = mlmd.MetadataStore(metadata.sqlite_metadata_connection_config(configs.metadata_path(str(output_dir))))
     types = {t.id: t.name for t in store.get_execution_types()}
     (trainer,) = [e for e in store.get_executions() if types[e.type_id].endswith(".Trainer")]
-    inputs = {a.uri for a in store.get_artifacts_by_id(
-        [ev.artifact_id for ev in store.get_events_by_execution_ids([trainer.id]) if ev.type == ev.INPUT])}
+    inputs = {
+        a.uri
+        for a in store.get_artifacts_by_id(
+            [ev.artifact_id for ev in store.get_events_by_execution_ids([trainer.id]) if ev.type == ev.INPUT]
+        )
+    }
     assert str(best_file.parent) in inputs
     served = serving_versions.served_model(configs.serving_model_dir(str(output_dir)))
     record = provenance.read_provenance(served)
@@ -64,9 +91,23 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
 
 
 def test_tune_compiles_for_kubeflow(tmp_path):
-    args = kubeflow_runner.parse_args([
-        "--pipeline-root", "gs://b/r", "--data", "gs://b/d", "--serving-model-dir", "gs://b/s",
-        "--image", "registry.example/team/imdb-bert-tfx:1", "--output-file", str(tmp_path / "spec.json"), "--tune", "--tune-seq-lengths", "128,256"])
+    args = kubeflow_runner.parse_args(
+        [
+            "--pipeline-root",
+            "gs://b/r",
+            "--data",
+            "gs://b/d",
+            "--serving-model-dir",
+            "gs://b/s",
+            "--image",
+            "registry.example/team/imdb-bert-tfx:1",
+            "--output-file",
+            str(tmp_path / "spec.json"),
+            "--tune",
+            "--tune-seq-lengths",
+            "128,256",
+        ]
+    )
     spec_path = kubeflow_spec.compile_pipeline(args, *kubeflow_spec.build_pipeline(args))
     spec = json.loads(Path(spec_path).read_text())["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]

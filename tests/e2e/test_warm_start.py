@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from components.ingestion import synthetic_corpus
-from modules import hub_bert
+from modules import hub_bert, trainer
 from modules import model as model_lib
-from modules import trainer
 from modules.training_config import TrainingConfig
 from tests.support.tiny_assets import TINY_BERT
 
@@ -24,8 +23,9 @@ def served(tiny_bert, tmp_path_factory):
     """A 'served' export whose weights differ from a fresh classifier's."""
     trained = model_lib.build_classifier(classifier_spec(tiny_bert))
     rng = np.random.default_rng(0)
-    trained.logit_model.set_weights([w + rng.normal(size=w.shape).astype(w.dtype)
-                                     for w in trained.logit_model.get_weights()])
+    trained.logit_model.set_weights(
+        [w + rng.normal(size=w.shape).astype(w.dtype) for w in trained.logit_model.get_weights()]
+    )
     export = tmp_path_factory.mktemp("served") / "1"
     model_lib.export_serving_model(trained, str(export))
     return trained, export
@@ -50,8 +50,9 @@ def test_a_served_model_of_another_encoder_is_refused_with_what_to_do(served, tm
 
 def test_without_a_served_model_or_the_flag_training_starts_from_the_encoder(served, tmp_path):
     _, export = served
-    config = TrainingConfig(preprocess_handle="p", encoder_handle="e", warm_start=True,
-                            warm_start_learning_rate=1e-6, warm_start_epochs=2)
+    config = TrainingConfig(
+        preprocess_handle="p", encoder_handle="e", warm_start=True, warm_start_learning_rate=1e-6, warm_start_epochs=2
+    )
     assert trainer.warm_start_model(config, str(export)) == str(export)
     empty_baseline = tmp_path / "Format-Serving"  # LatestServedModel's artifact when nothing is served
     assert trainer.warm_start_model(config, str(empty_baseline)) is None

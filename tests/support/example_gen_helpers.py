@@ -10,19 +10,29 @@ from tfx.utils import proto_utils
 from components.ingestion import imdb_example_gen as gen
 
 
-def run_executor(data_root: Path | str, output_dir: Path, buckets=(("train", 4), ("eval", 1)),
-                 test_split: str = "test", range_config=None) -> standard_artifacts.Examples:
+def run_executor(
+    data_root: Path | str,
+    output_dir: Path,
+    buckets=(("train", 4), ("eval", 1)),
+    test_split: str = "test",
+    range_config=None,
+) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
     examples.uri = str(output_dir)
     split_config = example_gen_pb2.SplitConfig(
-        splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in buckets])
-    gen.Executor().Do({}, {gen.EXAMPLES_KEY: [examples]}, {
-        gen.SOURCE_KEY: str(data_root),
-        gen.DOWNLOAD_DIR_KEY: str(output_dir.parent / "downloads"),
-        gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config),
-        gen.TEST_SPLIT_NAME_KEY: test_split,
-        gen.RANGE_CONFIG_KEY: proto_utils.proto_to_json(range_config) if range_config else None,
-    })
+        splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in buckets]
+    )
+    gen.Executor().Do(
+        {},
+        {gen.EXAMPLES_KEY: [examples]},
+        {
+            gen.SOURCE_KEY: str(data_root),
+            gen.DOWNLOAD_DIR_KEY: str(output_dir.parent / "downloads"),
+            gen.TRAIN_SPLIT_CONFIG_KEY: proto_utils.proto_to_json(split_config),
+            gen.TEST_SPLIT_NAME_KEY: test_split,
+            gen.RANGE_CONFIG_KEY: proto_utils.proto_to_json(range_config) if range_config else None,
+        },
+    )
     return examples
 
 
@@ -33,9 +43,15 @@ def read_split(examples: standard_artifacts.Examples, split: str) -> list[dict]:
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.train.Example.FromString(record.numpy())
         f = example.features.feature
-        rows.append(dict(text=f["text"].bytes_list.value[0].decode(), label=f["label"].int64_list.value[0],
-                         rating=f["rating"].int64_list.value[0], review_id=f["review_id"].bytes_list.value[0].decode(),
-                         length_bucket=f["length_bucket"].bytes_list.value[0].decode()))
+        rows.append(
+            dict(
+                text=f["text"].bytes_list.value[0].decode(),
+                label=f["label"].int64_list.value[0],
+                rating=f["rating"].int64_list.value[0],
+                review_id=f["review_id"].bytes_list.value[0].decode(),
+                length_bucket=f["length_bucket"].bytes_list.value[0].decode(),
+            )
+        )
     return rows
 
 
@@ -46,6 +62,9 @@ def label_mean_of_prefix(examples: standard_artifacts.Examples, split: str) -> t
 
     records = trainer.read_records([artifact_utils.get_split_uri([examples], split) + "/*.gz"])
     rows = [tf.train.Example.FromString(record.numpy()).features.feature for record in records]
-    prefix = rows[:min(1000, len(rows) // 2)]
-    return (sum(row["label"].int64_list.value[0] for row in prefix) / len(prefix), len(prefix),
-            [row["review_id"].bytes_list.value[0].decode() for row in rows])
+    prefix = rows[: min(1000, len(rows) // 2)]
+    return (
+        sum(row["label"].int64_list.value[0] for row in prefix) / len(prefix),
+        len(prefix),
+        [row["review_id"].bytes_list.value[0].decode() for row in rows],
+    )

@@ -7,7 +7,8 @@ certificate made here (CURL_CA_BUNDLE) and authenticates with GOOGLE_AUTH_TOKEN_
 proxy on 127.0.0.1:443 forwards to the server, and fills three gaps: it drops the `Transfer-Encoding:
 identity` header that TensorFlow's curl client sends on empty uploads and Go's HTTP server refuses (501), it
 answers the JSON API's batch requests (Beam copies and deletes with them) part by part, and it answers the
-bucket's storageLayout (TensorFlow asks it before renaming a folder). Every request is logged in proxy.log. Nothing leaves loopback,
+bucket's storageLayout (TensorFlow asks it before renaming a folder). Every request is logged in proxy.log. Nothing
+leaves loopback,
 and the machine's own /etc/hosts is never changed.
 
 It grants what `roles/storage.objectAdmin` grants, the role the README gives the pipeline's pods: every object
@@ -76,20 +77,30 @@ def bucket_level(path: str) -> bool:
 
 def _forbidden(path: str) -> tuple[int, list, bytes]:
     bucket = urllib.parse.urlsplit(path).path.removeprefix("/storage/v1/b").strip("/").split("/")[0] or "(all)"
-    message = (f"pipeline-runner@project.iam.gserviceaccount.com does not have storage.buckets.get access to the "
-               f"Google Cloud Storage bucket {bucket}. Permission 'storage.buckets.get' denied on resource (or it "
-               f"may not exist).")
-    error = {"error": {"code": 403, "message": message, "errors": [
-        {"message": message, "domain": "global", "reason": "forbidden"}]}}
+    message = (
+        f"pipeline-runner@project.iam.gserviceaccount.com does not have storage.buckets.get access to the "
+        f"Google Cloud Storage bucket {bucket}. Permission 'storage.buckets.get' denied on resource (or it "
+        f"may not exist)."
+    )
+    error = {
+        "error": {
+            "code": 403,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": "forbidden"}],
+        }
+    }
     return 403, [("Content-Type", "application/json")], json.dumps(error).encode()
 
 
 def _send(port: int, method: str, path: str, headers: dict, body: bytes) -> tuple[int, list, bytes]:
     if bucket_level(path):
         return _forbidden(path)
-    headers = {k: v for k, v in headers.items()
-               if k.lower() not in ("transfer-encoding", "connection", "expect", "content-length")
-               and not (k.lower() == "host" and (v != PUBLIC_HOST or path.startswith(API_PATHS)))}
+    headers = {
+        k: v
+        for k, v in headers.items()
+        if k.lower() not in ("transfer-encoding", "connection", "expect", "content-length")
+        and not (k.lower() == "host" and (v != PUBLIC_HOST or path.startswith(API_PATHS)))
+    }
     headers["Content-Length"] = str(len(body))
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:  # Host kept for PUBLIC_HOST: TensorFlow reads objects as https://storage.googleapis.com/BUCKET/OBJECT
@@ -119,9 +130,13 @@ def _batch(port: int, content_type: str, body: bytes) -> tuple[int, list, bytes]
         status, response_headers, payload = _send(port, method, path, headers, sub_body)
         content_id = part.get("Content-ID", f"<{index}>").strip("<>")
         response_type = dict((k.lower(), v) for k, v in response_headers).get("content-type", "application/json")
-        parts.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
-                     f"HTTP/1.1 {status} {http.client.responses.get(status, '')}\r\n"
-                     f"Content-Type: {response_type}\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload + b"\r\n")
+        parts.append(
+            f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
+            f"HTTP/1.1 {status} {http.client.responses.get(status, '')}\r\n"
+            f"Content-Type: {response_type}\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+            + b"\r\n"
+        )
     payload = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return 200, [("Content-Type", f"multipart/mixed; boundary={boundary}")], payload
 
@@ -130,8 +145,13 @@ def _storage_layout(path: str) -> tuple[int, list, bytes]:
     """GET /storage/v1/b/BUCKET/storageLayout, which TensorFlow asks before renaming a folder (a bucket with a
     hierarchical namespace renames folders itself) and fake-gcs-server lacks: a flat bucket, as by default."""
     bucket = path.split("/b/", 1)[1].split("/", 1)[0]
-    layout = {"kind": "storage#storageLayout", "bucket": bucket, "location": "US-CENTRAL1",
-              "locationType": "region", "hierarchicalNamespace": {"enabled": False}}
+    layout = {
+        "kind": "storage#storageLayout",
+        "bucket": bucket,
+        "location": "US-CENTRAL1",
+        "locationType": "region",
+        "hierarchicalNamespace": {"enabled": False},
+    }
     return 200, [("Content-Type", "application/json")], json.dumps(layout).encode()
 
 
@@ -178,10 +198,28 @@ class FakeGcs:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.cert, key = self.workdir / "cert.pem", self.workdir / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                        "-out", str(self.cert), "-days", "2", "-subj", f"/CN={HOSTS[0]}",
-                        "-addext", "subjectAltName=" + ",".join(f"DNS:{h}" for h in HOSTS)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(self.cert),
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={HOSTS[0]}",
+                "-addext",
+                "subjectAltName=" + ",".join(f"DNS:{h}" for h in HOSTS),
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.hosts = self.workdir / "hosts"
         self.hosts.write_text(Path("/etc/hosts").read_text() + f"\n127.0.0.1 {' '.join(HOSTS)}\n")
         data = self.workdir / "seed"
@@ -191,10 +229,28 @@ class FakeGcs:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self._server = subprocess.Popen(
-            [str(_server._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),  # noqa: SLF001
-             "-backend", "memory", "-data", str(data), "-external-url", f"https://{HOSTS[0]}",
-             "-public-host", PUBLIC_HOST, "-log-level", "warn"],
-            stdout=open(self.workdir / "server.log", "w"), stderr=subprocess.STDOUT)
+            [
+                str(_server._get_binary_path()),
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),  # noqa: SLF001
+                "-backend",
+                "memory",
+                "-data",
+                str(data),
+                "-external-url",
+                f"https://{HOSTS[0]}",
+                "-public-host",
+                PUBLIC_HOST,
+                "-log-level",
+                "warn",
+            ],
+            stdout=open(self.workdir / "server.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         self._proxy = _Proxy(("127.0.0.1", 443), _proxy_handler(self.port, self.workdir / "proxy.log"))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert, key)
@@ -214,8 +270,12 @@ class FakeGcs:
     def env(self) -> dict[str, str]:
         """What TensorFlow's GCS filesystem (curl) and Beam's (google-cloud-storage, anonymous) need to trust the
         store and to authenticate to it."""
-        return {"CURL_CA_BUNDLE": str(self.cert), "REQUESTS_CA_BUNDLE": str(self.cert),
-                "GOOGLE_AUTH_TOKEN_FOR_TESTING": "fake-token", "NO_GCE_CHECK": "true"}
+        return {
+            "CURL_CA_BUNDLE": str(self.cert),
+            "REQUESTS_CA_BUNDLE": str(self.cert),
+            "GOOGLE_AUTH_TOKEN_FOR_TESTING": "fake-token",
+            "NO_GCE_CHECK": "true",
+        }
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` run where www.googleapis.com is this store (a private /etc/hosts in its own mount namespace)."""
@@ -251,8 +311,11 @@ class FakeGcs:
             if path.is_file():
                 name = f"{prefix}/{path.relative_to(folder).as_posix()}"
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                connection.request("POST", f"/upload/storage/v1/b/{bucket}/o?uploadType=media&"
-                                   + urllib.parse.urlencode({"name": name}), body=path.read_bytes())
+                connection.request(
+                    "POST",
+                    f"/upload/storage/v1/b/{bucket}/o?uploadType=media&" + urllib.parse.urlencode({"name": name}),
+                    body=path.read_bytes(),
+                )
                 response = connection.getresponse()
                 response.read()
                 connection.close()
@@ -264,8 +327,10 @@ class FakeGcs:
         """Object name -> SHA-256 of its content, for every object under `prefix`."""
         import hashlib
 
-        return {item["name"]: hashlib.sha256(self.read_object(bucket, item["name"])).hexdigest()
-                for item in self.list_objects(bucket, prefix)}
+        return {
+            item["name"]: hashlib.sha256(self.read_object(bucket, item["name"])).hexdigest()
+            for item in self.list_objects(bucket, prefix)
+        }
 
     def stop(self) -> None:
         self._proxy.shutdown()

@@ -32,8 +32,11 @@ def bert_forward(config: dict, weights: dict, input_ids, attention_mask, token_t
     heads = config["num_attention_heads"]
     batch, length = input_ids.shape
     positions = np.arange(length)
-    x = (w["embeddings.word_embeddings.weight"][input_ids] + w["embeddings.position_embeddings.weight"][positions]
-         + w["embeddings.token_type_embeddings.weight"][token_type_ids])
+    x = (
+        w["embeddings.word_embeddings.weight"][input_ids]
+        + w["embeddings.position_embeddings.weight"][positions]
+        + w["embeddings.token_type_embeddings.weight"][token_type_ids]
+    )
     x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
     head_size = x.shape[-1] // heads
     additive_mask = (1.0 - attention_mask[:, None, None, :]) * -10000.0
@@ -48,11 +51,19 @@ def bert_forward(config: dict, weights: dict, input_ids, attention_mask, token_t
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         probs = scores / scores.sum(-1, keepdims=True)
         context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
-        x = _layer_norm(x + _linear(context, w, f"{p}attention.output.dense"),
-                        w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"], eps)
+        x = _layer_norm(
+            x + _linear(context, w, f"{p}attention.output.dense"),
+            w[f"{p}attention.output.LayerNorm.weight"],
+            w[f"{p}attention.output.LayerNorm.bias"],
+            eps,
+        )
         hidden = _gelu(_linear(x, w, f"{p}intermediate.dense"))
-        x = _layer_norm(x + _linear(hidden, w, f"{p}output.dense"),
-                        w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
+        x = _layer_norm(
+            x + _linear(hidden, w, f"{p}output.dense"),
+            w[f"{p}output.LayerNorm.weight"],
+            w[f"{p}output.LayerNorm.bias"],
+            eps,
+        )
     pooled = np.tanh(_linear(x[:, 0], w, "pooler.dense"))
     return x, pooled
 
@@ -65,15 +76,24 @@ def _is_punctuation(char):
 
 
 def _is_cjk(cp):
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2B73F
-            or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF
-            or 0x2F800 <= cp <= 0x2FA1F)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
 
 
 def basic_tokenize(text: str, lower_case: bool) -> list[str]:
-    text = "".join(f" {c} " if _is_cjk(ord(c)) else c for c in text
-                   if not (ord(c) == 0 or ord(c) == 0xFFFD or unicodedata.category(c) in ("Cc", "Cf")
-                           and c not in "\t\n\r"))
+    text = "".join(
+        f" {c} " if _is_cjk(ord(c)) else c
+        for c in text
+        if not (ord(c) == 0 or ord(c) == 0xFFFD or unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n\r")
+    )
     tokens = []
     for word in text.split():
         if lower_case:

@@ -20,8 +20,9 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -52,12 +53,15 @@ class BackendShape:
     output_file_in_task_root: bool
 
 
-KFP_2_4 = BackendShape("2.4", publishes_logs=False, logs_retry_suffix=False, names_outputs=False,
-                       output_file_in_task_root=False)
-KFP_2_5 = BackendShape("2.5", publishes_logs=True, logs_retry_suffix=False, names_outputs=False,
-                       output_file_in_task_root=False)
-KFP_2_17 = BackendShape("2.17", publishes_logs=True, logs_retry_suffix=True, names_outputs=True,
-                        output_file_in_task_root=True)
+KFP_2_4 = BackendShape(
+    "2.4", publishes_logs=False, logs_retry_suffix=False, names_outputs=False, output_file_in_task_root=False
+)
+KFP_2_5 = BackendShape(
+    "2.5", publishes_logs=True, logs_retry_suffix=False, names_outputs=False, output_file_in_task_root=False
+)
+KFP_2_17 = BackendShape(
+    "2.17", publishes_logs=True, logs_retry_suffix=True, names_outputs=True, output_file_in_task_root=True
+)
 SHAPES = (KFP_2_4, KFP_2_5, KFP_2_17)
 
 
@@ -101,8 +105,9 @@ class MetadataStore:
 
     artifacts: list[ArtifactRecord] = dataclasses.field(default_factory=list)
 
-    def record(self, key: str, schema_title: str, uri: str, metadata: dict[str, Any],
-               session_info: str) -> ArtifactRecord:
+    def record(
+        self, key: str, schema_title: str, uri: str, metadata: dict[str, Any], session_info: str
+    ) -> ArtifactRecord:
         """metadata/client.go RecordArtifact (2.4.0 L1011-1072): display_name and store_session_info added."""
         stored = {name: recorded_value(value) for name, value in metadata.items()}
         stored.setdefault("display_name", key)
@@ -155,9 +160,11 @@ class GcsObjectStore(ObjectStore):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.store.read_object(bucket, item["name"]) if item["size"] else b"")
             except (NotADirectoryError, FileExistsError, IsADirectoryError) as error:
-                raise LaunchError(f"failed to download input artifact from remote storage URI {uri}: "
-                                  f"downloadFile(): unable to complete copying {item['name']!r} to local storage "
-                                  f"{target}: {error}") from error
+                raise LaunchError(
+                    f"failed to download input artifact from remote storage URI {uri}: "
+                    f"downloadFile(): unable to complete copying {item['name']!r} to local storage "
+                    f"{target}: {error}"
+                ) from error
 
 
 @dataclasses.dataclass
@@ -181,8 +188,11 @@ def task_order(spec: pipeline_spec_pb2.PipelineSpec) -> list[str]:
     graph = {}
     for name, task in spec.root.dag.tasks.items():
         upstream = set(task.dependent_tasks)
-        upstream |= {a.task_output_artifact.producer_task for a in task.inputs.artifacts.values()
-                     if a.HasField("task_output_artifact")}
+        upstream |= {
+            a.task_output_artifact.producer_task
+            for a in task.inputs.artifacts.values()
+            if a.HasField("task_output_artifact")
+        }
         graph[name] = sorted(upstream)
     return list(graphlib.TopologicalSorter(graph).static_order())
 
@@ -190,9 +200,18 @@ def task_order(spec: pipeline_spec_pb2.PipelineSpec) -> list[str]:
 class BackendLauncher:
     """Runs every task of a compiled job, in dependency order, as `shape`'s driver and launcher would."""
 
-    def __init__(self, shape: BackendShape, pipeline_root: str, *, store: ObjectStore, workdir: Path,
-                 env: dict[str, str], command: Callable[[list[str]], list[str]] = list,
-                 metadata: MetadataStore | None = None, task_timeout_s: int = 900):
+    def __init__(
+        self,
+        shape: BackendShape,
+        pipeline_root: str,
+        *,
+        store: ObjectStore,
+        workdir: Path,
+        env: dict[str, str],
+        command: Callable[[list[str]], list[str]] = list,
+        metadata: MetadataStore | None = None,
+        task_timeout_s: int = 900,
+    ):
         self.shape = shape
         self.pipeline_root = pipeline_root.rstrip("/")
         self.store = store
@@ -202,8 +221,9 @@ class BackendLauncher:
         self.metadata = metadata or MetadataStore()
         self.task_timeout_s = task_timeout_s
 
-    def run(self, job_path: str | os.PathLike, parameter_values: dict[str, Any] | None = None,
-            run_id: str | None = None) -> dict[str, TaskRun]:
+    def run(
+        self, job_path: str | os.PathLike, parameter_values: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, TaskRun]:
         """Runs every task; returns each task's run by name. Raises LaunchError naming a failed task."""
         spec, parameters = self.job_parameters(job_path, parameter_values)
         run_root = f"{self.pipeline_root}/{spec.pipeline_info.name}/{run_id or uuid.uuid4().hex[:12]}"
@@ -213,25 +233,36 @@ class BackendLauncher:
         return runs
 
     @staticmethod
-    def job_parameters(job_path: str | os.PathLike, parameter_values: dict[str, Any] | None = None
-                       ) -> tuple[pipeline_spec_pb2.PipelineSpec, dict[str, Any]]:
+    def job_parameters(
+        job_path: str | os.PathLike, parameter_values: dict[str, Any] | None = None
+    ) -> tuple[pipeline_spec_pb2.PipelineSpec, dict[str, Any]]:
         """The spec and its parameter values: spec defaults (filled in by the Argo compiler, argo.go 2.4.0
         L70-77), then the job's runtime config, then ours."""
         spec, job_parameters = load_job(job_path)
-        parameters = {name: json_format.MessageToDict(p.default_value)
-                      for name, p in spec.root.input_definitions.parameters.items() if p.HasField("default_value")}
+        parameters = {
+            name: json_format.MessageToDict(p.default_value)
+            for name, p in spec.root.input_definitions.parameters.items()
+            if p.HasField("default_value")
+        }
         parameters.update(job_parameters)
         parameters.update(parameter_values or {})
         return spec, parameters
 
-    def run_task(self, spec: pipeline_spec_pb2.PipelineSpec, task_name: str, runs: dict[str, TaskRun],
-                 parameters: dict[str, Any], run_root: str) -> TaskRun:
+    def run_task(
+        self,
+        spec: pipeline_spec_pb2.PipelineSpec,
+        task_name: str,
+        runs: dict[str, TaskRun],
+        parameters: dict[str, Any],
+        run_root: str,
+    ) -> TaskRun:
         task = spec.root.dag.tasks[task_name]
         if task.trigger_policy.condition:
             raise LaunchError(f"task {task_name}: trigger-policy conditions are not implemented here")
         component = spec.components[task.component_ref.name]
         executor = json_format.MessageToDict(
-            spec.deployment_spec.fields["executors"].struct_value.fields[component.executor_label])
+            spec.deployment_spec.fields["executors"].struct_value.fields[component.executor_label]
+        )
         if "container" not in executor:
             raise LaunchError(f"task {task_name}: executor kind {sorted(executor)} is not implemented here")
         if "lifecycle" in executor["container"]:
@@ -239,8 +270,9 @@ class BackendLauncher:
         executor_input = self.driver_executor_input(task_name, task, component, runs, parameters, run_root)
         return self.launch(task_name, executor["container"], executor_input)
 
-    def driver_executor_input(self, task_name: str, task, component, runs: dict[str, TaskRun],
-                              parameters: dict[str, Any], run_root: str) -> pipeline_spec_pb2.ExecutorInput:
+    def driver_executor_input(
+        self, task_name: str, task, component, runs: dict[str, TaskRun], parameters: dict[str, Any], run_root: str
+    ) -> pipeline_spec_pb2.ExecutorInput:
         """driver.go Container(): resolveInputs, then provisionOutputs (2.4.0 L231-362, 2.17.0 container.go
         L47-343)."""
         executor_input = pipeline_spec_pb2.ExecutorInput()
@@ -249,10 +281,12 @@ class BackendLauncher:
                 executor_input.inputs.parameter_values[key].CopyFrom(value.runtime_value.constant)
             elif value.component_input_parameter:
                 if value.component_input_parameter not in parameters:
-                    raise LaunchError(f"task {task_name}: pipeline parameter {value.component_input_parameter!r} "
-                                      "has no value")
-                json_format.ParseDict(parameters[value.component_input_parameter],
-                                      executor_input.inputs.parameter_values[key])
+                    raise LaunchError(
+                        f"task {task_name}: pipeline parameter {value.component_input_parameter!r} has no value"
+                    )
+                json_format.ParseDict(
+                    parameters[value.component_input_parameter], executor_input.inputs.parameter_values[key]
+                )
             else:
                 raise LaunchError(f"task {task_name}, parameter {key}: not implemented here")
         for key, value in task.inputs.artifacts.items():
@@ -299,11 +333,19 @@ class BackendLauncher:
             raise LaunchError(f"task {task_name}: placeholders not implemented here: {unresolved}")
         log_path = self.store.pod_root / f"{task_name}.log"
         with open(log_path, "w") as log:  # from 2.5 stdout and stderr both go to the log (getLogWriter)
-            result = subprocess.run(self.command([*container["command"], *args]), cwd=self.workdir, env=self.env,
-                                    stdout=log, stderr=subprocess.STDOUT, timeout=self.task_timeout_s)
+            result = subprocess.run(
+                self.command([*container["command"], *args]),
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=self.task_timeout_s,
+            )
         if result.returncode != 0:
-            raise LaunchError(f"task {task_name} exited with {result.returncode}; its log ({log_path}) ends:\n"
-                              + log_path.read_text()[-4000:])
+            raise LaunchError(
+                f"task {task_name} exited with {result.returncode}; its log ({log_path}) ends:\n"
+                + log_path.read_text()[-4000:]
+            )
         outputs = self.record_outputs(executor_input)
         shutil.rmtree(pod, ignore_errors=True)  # the pod's volumes go with it
         return TaskRun(outputs=outputs, log_path=log_path, executor_input=json_format.MessageToDict(executor_input))
@@ -325,7 +367,8 @@ class BackendLauncher:
                 reported = executor_output.artifacts[key].artifacts[0]
                 uri = reported.uri or uri
                 metadata.update(json_format.MessageToDict(reported.metadata))
-            title = provisioned.type.schema_title or provisioned.type.instance_schema.split("\n")[0].removeprefix("title: ")
-            outputs[key] = [self.metadata.record(key, title, uri, metadata,
-                                                 self.store.session_info())]
+            title = provisioned.type.schema_title or provisioned.type.instance_schema.split("\n")[0].removeprefix(
+                "title: "
+            )
+            outputs[key] = [self.metadata.record(key, title, uri, metadata, self.store.session_info())]
         return outputs

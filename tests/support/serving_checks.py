@@ -42,5 +42,7 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Every file under `folder` (relative path) with its SHA-256, and every folder (as '<dir>')."""
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+        for p in sorted(folder.rglob("*"))
+    }

@@ -2,5 +2,6 @@
 
 from modules import hub_bert
 
-TINY_BERT = hub_bert.RandomBertSpec(num_layers=1, hidden_size=32, num_attention_heads=2,
-                                    intermediate_size=64, seq_length=64)
+TINY_BERT = hub_bert.RandomBertSpec(
+    num_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64, seq_length=64
+)

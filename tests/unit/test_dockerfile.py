@@ -111,7 +111,7 @@ def build_context() -> set[str]:
     files = set()
     for folder, dirs, names in os.walk(REPO):
         rel_folder = os.path.relpath(folder, REPO)
-        rel = lambda name: name if rel_folder == "." else f"{rel_folder}/{name}"  # noqa: E731
+        rel = lambda name, folder=rel_folder: name if folder == "." else f"{folder}/{name}"
         dirs[:] = [d for d in dirs if not is_ignored(rel(d), patterns)]
         files |= {rel(n) for n in names if not is_ignored(rel(n), patterns)}
     return files
@@ -121,8 +121,20 @@ def build_context() -> set[str]:
 def default_spec(tmp_path_factory):
     """The spec as compiled for a cluster: default encoder and image project root."""
     output = tmp_path_factory.mktemp("spec") / "spec.json"
-    kubeflow_runner.main(["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--image", IMAGE,
-                          "--serving-model-dir", "gs://b/serving", "--output-file", str(output)])
+    kubeflow_runner.main(
+        [
+            "--pipeline-root",
+            "gs://b/root",
+            "--data",
+            "gs://b/aclImdb",
+            "--image",
+            IMAGE,
+            "--serving-model-dir",
+            "gs://b/serving",
+            "--output-file",
+            str(output),
+        ]
+    )
     return json.loads(output.read_text())
 
 
@@ -151,8 +163,11 @@ def test_image_project_root_is_the_one_the_spec_names():
 
 
 def test_spec_names_exactly_the_image_given(default_spec):
-    images = {e["container"]["image"] for e in default_spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
-              if "container" in e}
+    images = {
+        e["container"]["image"]
+        for e in default_spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
+        if "container" in e
+    }
     assert images == {IMAGE}
 
 
@@ -161,8 +176,9 @@ def test_the_default_encoder_is_the_offline_minilm_the_image_converts_and_no_tf_
 
     cache = f"{KubeflowConfig.image_project_root}/{kubeflow_config.IMAGE_CACHE_DIR}"
     named = {s for s in strings_in(default_spec) if s.startswith(cache + "/")}
-    assert named == {str(p) for p in (offline_assets.minilm_paths(cache).encoder,
-                                      offline_assets.minilm_paths(cache).preprocess)}
+    assert named == {
+        str(p) for p in (offline_assets.minilm_paths(cache).encoder, offline_assets.minilm_paths(cache).preprocess)
+    }
     assert not [s for s in strings_in(default_spec) if "tfhub.dev" in s or "kaggle.com" in s]
     # The image makes it as set-up does locally: the same wheel, converted by the same module, into that folder.
     steps = task_stage()
@@ -184,9 +200,10 @@ def test_every_path_the_spec_names_in_the_image_exists_in_its_copy_of_the_tree(d
     paths = {s for s in strings_in(default_spec) if s.startswith(root) and not s.startswith(made_by_the_build)}
     assert paths, "the spec names no file in the image (expected at least the schema)"
     for path in paths:
-        relative = path[len(root):]
-        assert relative in context or any(f.startswith(relative + "/") for f in context), \
+        relative = path[len(root) :]
+        assert relative in context or any(f.startswith(relative + "/") for f in context), (
             f"{path}: the spec needs it, but the image will not have {relative} (check .dockerignore)"
+        )
 
 
 def test_every_module_the_spec_imports_is_in_the_image(default_spec):
@@ -276,8 +293,14 @@ def uv_command() -> list[str]:
 
 def test_the_lock_the_image_installs_matches_pyproject():
     """`uv sync --locked` in the Dockerfile fails on a stale lock; this catches it before a build does."""
-    checked = subprocess.run([*uv_command(), "lock", "--check", "--offline"], cwd=REPO, capture_output=True,
-                             text=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}, timeout=120)
+    checked = subprocess.run(
+        [*uv_command(), "lock", "--check", "--offline"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        timeout=120,
+    )
     assert checked.returncode == 0, checked.stderr
 
 
@@ -291,8 +314,9 @@ def test_the_gpu_target_adds_tensorflows_cuda_libraries_from_the_lock_to_the_tas
     assert [rest for keyword, rest in gpu if keyword == "USER"][-1].split(":")[0] not in ("root", "0")
     # The extra is tensorflow[and-cuda]'s own list for the TensorFlow the lock installs.
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    and_cuda = sorted(r.split(";")[0].strip() for r in importlib.metadata.requires("tensorflow")
-                      if 'extra == "and-cuda"' in r)
+    and_cuda = sorted(
+        r.split(";")[0].strip() for r in importlib.metadata.requires("tensorflow") if 'extra == "and-cuda"' in r
+    )
     assert sorted(pyproject["project"]["optional-dependencies"]["gpu"]) == and_cuda
     locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
     assert {re.split(r"[<>=]", r)[0] for r in and_cuda} <= locked
@@ -311,8 +335,14 @@ def test_make_image_and_push_build_and_push_the_image_the_refusal_names():
     make_n = [make, "--no-print-directory", "-n"]  # the same output under CI's own `make`
     planned = subprocess.run([*make_n, *hint[1:]], cwd=REPO, capture_output=True, text=True, check=True)
     assert planned.stdout.splitlines() == [f"docker build -t {image} .", f"docker push {image}"]
-    debian = subprocess.run([*make_n, "image", f"IMAGE={image}", "BASE=debian"], cwd=REPO, capture_output=True,
-                            text=True, check=True)
+    debian = subprocess.run(
+        [*make_n, "image", f"IMAGE={image}", "BASE=debian"], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert debian.stdout.splitlines() == [f"scripts/build_image.sh {image}"]
-    assert subprocess.run([*make_n, "image"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.split() == ["docker", "build", "-t", KubeflowConfig.image, "."]
+    assert subprocess.run([*make_n, "image"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split() == [
+        "docker",
+        "build",
+        "-t",
+        KubeflowConfig.image,
+        ".",
+    ]

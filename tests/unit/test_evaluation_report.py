@@ -1,5 +1,6 @@
 """The gate's TFMA config, the one rule for "an empty serving directory or served-model artifact is no served
-model", and the report's rendering, without running a pipeline (tests/e2e/test_model_validation.py runs them end to end)."""
+model", and the report's rendering, without running a pipeline (tests/e2e/test_model_validation.py runs them end to
+end)."""
 
 import pytest
 from tfx.types import standard_artifacts, standard_component_specs
@@ -49,8 +50,11 @@ def test_an_empty_serving_directory_or_served_model_artifact_is_no_served_model(
 
 
 def test_the_report_renders_the_same_tables_as_markdown_and_html():
-    section = report_rendering.Section("Verdict", paragraphs=["Blessed: no, because: the model's accuracy."],
-                                       tables=[("Thresholds", ["metric", "measured"], [["accuracy", "0.5000"]])])
+    section = report_rendering.Section(
+        "Verdict",
+        paragraphs=["Blessed: no, because: the model's accuracy."],
+        tables=[("Thresholds", ["metric", "measured"], [["accuracy", "0.5000"]])],
+    )
     markdown = report_rendering.render_markdown("Model evaluation", [section])
     assert "| metric | measured |\n| --- | --- |\n| accuracy | 0.5000 |" in markdown
     page = report_rendering.render_html("Model evaluation", [section])

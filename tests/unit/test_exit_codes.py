@@ -42,16 +42,26 @@ with console.RunConsole(log) as screen:  # as in local_runner.py, TensorFlow is 
 sys.exit(code)
 """
 # One exception of each documented kind (the first class of failures.KINDS), an interrupt of each signal, a bug.
-CASES = {**{code: names[0] for code, names in failures.KINDS.items()}, failures.OTHER: "builtins.RuntimeError",
-         failures.INTERRUPTED: "SIGINT", failures.TERMINATED: "SIGTERM"}
+CASES = {
+    **{code: names[0] for code, names in failures.KINDS.items()},
+    failures.OTHER: "builtins.RuntimeError",
+    failures.INTERRUPTED: "SIGINT",
+    failures.TERMINATED: "SIGTERM",
+}
 HEAVY = ("components.validation.anomalies_gate",)  # loads TFX: slow
 
 
-@pytest.mark.parametrize("code", [pytest.param(code, marks=pytest.mark.slow) if CASES[code].startswith(HEAVY) else code
-                                  for code in CASES])
+@pytest.mark.parametrize(
+    "code", [pytest.param(code, marks=pytest.mark.slow) if CASES[code].startswith(HEAVY) else code for code in CASES]
+)
 def test_the_printed_exit_code_is_the_processs_even_on_a_full_disk(code):
-    result = subprocess.run([sys.executable, "-c", ENDING, CASES[code], "/dev/full"], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=900)  # TFX's import: minutes on a busy machine
+    result = subprocess.run(
+        [sys.executable, "-c", ENDING, CASES[code], "/dev/full"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # TFX's import: minutes on a busy machine
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr[-3000:]
     assert failures.printed_code(lines[0]) == result.returncode == code, lines[0]

@@ -13,33 +13,73 @@ from modules import hf_bert_converter
 from runners import offline_assets
 from tests.support.hf_bert_reference import bert_forward, wordpiece_ids
 
-TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was", "great", "un", "##aff",
-              "##able", "cafe", "naive", "!", ",", ".", "hello", "world", "##s", "film"]
-SAMPLE_TEXTS = ["Hello, World!", "The movies was GREAT.", "Café naïve unaffable film", "xyzzy qwerty",
-                "unaffables!!"]
+TINY_VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "movie",
+    "was",
+    "great",
+    "un",
+    "##aff",
+    "##able",
+    "cafe",
+    "naive",
+    "!",
+    ",",
+    ".",
+    "hello",
+    "world",
+    "##s",
+    "film",
+]
+SAMPLE_TEXTS = ["Hello, World!", "The movies was GREAT.", "Café naïve unaffable film", "xyzzy qwerty", "unaffables!!"]
 
 
 def write_tiny_checkpoint(folder: Path, layers=2, hidden=32, heads=4, intermediate=64, seed=0) -> Path:
     rng = np.random.default_rng(seed)
-    config = dict(model_type="bert", architectures=["BertModel"], hidden_act="gelu", hidden_size=hidden,
-                  num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=intermediate,
-                  max_position_embeddings=64, type_vocab_size=2, vocab_size=len(TINY_VOCAB), layer_norm_eps=1e-12)
-    shapes = {"embeddings.word_embeddings.weight": (len(TINY_VOCAB), hidden),
-              "embeddings.position_embeddings.weight": (64, hidden),
-              "embeddings.token_type_embeddings.weight": (2, hidden),
-              "pooler.dense.weight": (hidden, hidden), "pooler.dense.bias": (hidden,)}
+    config = dict(
+        model_type="bert",
+        architectures=["BertModel"],
+        hidden_act="gelu",
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        vocab_size=len(TINY_VOCAB),
+        layer_norm_eps=1e-12,
+    )
+    shapes = {
+        "embeddings.word_embeddings.weight": (len(TINY_VOCAB), hidden),
+        "embeddings.position_embeddings.weight": (64, hidden),
+        "embeddings.token_type_embeddings.weight": (2, hidden),
+        "pooler.dense.weight": (hidden, hidden),
+        "pooler.dense.bias": (hidden,),
+    }
     for norm in ("embeddings.LayerNorm",):
         shapes[f"{norm}.weight"] = shapes[f"{norm}.bias"] = (hidden,)
     for i in range(layers):
         p = f"encoder.layer.{i}."
         for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
             shapes[f"{p}{name}.weight"], shapes[f"{p}{name}.bias"] = (hidden, hidden), (hidden,)
-        shapes[f"{p}intermediate.dense.weight"], shapes[f"{p}intermediate.dense.bias"] = (intermediate, hidden), (intermediate,)
+        shapes[f"{p}intermediate.dense.weight"], shapes[f"{p}intermediate.dense.bias"] = (
+            (intermediate, hidden),
+            (intermediate,),
+        )
         shapes[f"{p}output.dense.weight"], shapes[f"{p}output.dense.bias"] = (hidden, intermediate), (hidden,)
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             shapes[f"{p}{norm}.weight"] = shapes[f"{p}{norm}.bias"] = (hidden,)
-    weights = {f"bert.{name}": (rng.normal(0, 0.3, shape) + (1.0 if name.endswith("LayerNorm.weight") else 0.0))
-               .astype(np.float32) for name, shape in shapes.items()}
+    weights = {
+        f"bert.{name}": (rng.normal(0, 0.3, shape) + (1.0 if name.endswith("LayerNorm.weight") else 0.0)).astype(
+            np.float32
+        )
+        for name, shape in shapes.items()
+    }
     folder.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(config))
@@ -57,8 +97,13 @@ def assert_matches_reference(checkpoint: Path, converted, seq_length=24, batch=3
     types = (np.arange(seq_length)[None, :] >= lengths[:, None] // 2).astype(np.int64) * mask
     expected_sequence, expected_pooled = bert_forward(config, weights, ids, mask, types)
     encoder = hub.KerasLayer(str(converted.encoder))
-    outputs = encoder(dict(input_word_ids=tf.constant(ids, tf.int32), input_mask=tf.constant(mask, tf.int32),
-                           input_type_ids=tf.constant(types, tf.int32)))
+    outputs = encoder(
+        dict(
+            input_word_ids=tf.constant(ids, tf.int32),
+            input_mask=tf.constant(mask, tf.int32),
+            input_type_ids=tf.constant(types, tf.int32),
+        )
+    )
     assert np.abs(outputs["sequence_output"].numpy() - expected_sequence).max() <= 1e-4
     assert np.abs(outputs["pooled_output"].numpy() - expected_pooled).max() <= 1e-4
     assert len(outputs["encoder_outputs"]) == config["num_hidden_layers"]
@@ -111,16 +156,25 @@ def test_pretrained_minilm_matches_the_numpy_reference_and_wordpiece(tmp_path):
     converted = hf_bert_converter.convert(MINILM, tmp_path / "minilm", seq_length=128)
     assert_matches_reference(MINILM, converted, seq_length=40, batch=2)
     vocab = (MINILM / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    assert_preprocessor_matches_wordpiece(converted, vocab, SAMPLE_TEXTS + [
-        "I didn't like the ending... but the soundtrack (by Zimmer) was überwältigend!",
-        "Crème brûlée, Ångström, 東京 and emojis 🎬 are tokenized too."])
+    assert_preprocessor_matches_wordpiece(
+        converted,
+        vocab,
+        SAMPLE_TEXTS
+        + [
+            "I didn't like the ending... but the soundtrack (by Zimmer) was überwältigend!",
+            "Crème brûlée, Ångström, 東京 and emojis 🎬 are tokenized too.",
+        ],
+    )
 
 
 def test_a_failed_conversion_leaves_nothing_behind(tmp_path):
     folder = write_tiny_checkpoint(tmp_path / "ckpt")
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))  # weights hold 64
-    with pytest.raises(hf_bert_converter.CheckpointError, match=r"intermediate/kernel' has shape \(32, 64\), "
-                                                                r"the encoder expects \(32, 96\)"):
+    with pytest.raises(
+        hf_bert_converter.CheckpointError,
+        match=r"intermediate/kernel' has shape \(32, 64\), "
+        r"the encoder expects \(32, 96\)",
+    ):
         hf_bert_converter.convert(folder, tmp_path / "out" / "hub")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -51,18 +51,30 @@ def test_writes_train_eval_test_with_all_features(tiny_corpus, tmp_path):
     assert {row["length_bucket"] for rows in splits.values() for row in rows} == {"0-49", "50-99"}
 
 
-@pytest.mark.parametrize("words, bucket", [
-    (1, "0-49"), (49, "0-49"), (50, "50-99"), (99, "50-99"), (100, "100-199"), (399, "200-399"),
-    (400, "400-799"), (799, "400-799"), (800, "800+"), (5000, "800+"),
-])
+@pytest.mark.parametrize(
+    "words, bucket",
+    [
+        (1, "0-49"),
+        (49, "0-49"),
+        (50, "50-99"),
+        (99, "50-99"),
+        (100, "100-199"),
+        (399, "200-399"),
+        (400, "400-799"),
+        (799, "400-799"),
+        (800, "800+"),
+        (5000, "800+"),
+    ],
+)
 def test_length_bucket_boundaries(words, bucket):
     assert gen.length_bucket(" ".join(["word"] * words)) == bucket
     assert gen.length_bucket("\n\n".join(["word"] * words)) == bucket  # any whitespace separates words
 
 
 def test_schema_declares_every_length_bucket():
-    from tensorflow_metadata.proto.v0 import schema_pb2
     from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
     from pipeline import configs
 
     schema = text_format.Parse(open(configs.SCHEMA_FILE).read(), schema_pb2.Schema())
@@ -81,8 +93,9 @@ def test_split_assignment_is_deterministic_and_machine_independent(tiny_corpus, 
     first = run_executor(tiny_corpus, tmp_path / "a")
     second = run_executor(tiny_corpus, tmp_path / "b")
     for split in ("train", "eval"):
-        assert sorted(r["review_id"] for r in read_split(first, split)) == \
-            sorted(r["review_id"] for r in read_split(second, split))
+        assert sorted(r["review_id"] for r in read_split(first, split)) == sorted(
+            r["review_id"] for r in read_split(second, split)
+        )
     # SHA-256 of the review id: pinned values, the same on every machine and Python version.
     assert [gen.hash_bucket(f"train/pos/{i}", 5) for i in range(8)] == [4, 4, 0, 2, 4, 0, 0, 1]
 
@@ -115,10 +128,13 @@ def test_unparsable_file_name_is_named(tmp_path):
         run_executor(root, tmp_path / "out")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"Caf\xe9 society was fine", r"1_8.txt: not valid UTF-8 at byte 3; re-encode"),
-    (b"  <br /> ", r"1_8.txt: the review is empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"Caf\xe9 society was fine", r"1_8.txt: not valid UTF-8 at byte 3; re-encode"),
+        (b"  <br /> ", r"1_8.txt: the review is empty"),
+    ],
+)
 def test_bad_review_content_is_named(tmp_path, content, message):
     root = minimal_corpus(tmp_path / "aclImdb")
     write_review(root, "train/pos/1_8.txt", content)
@@ -149,8 +165,12 @@ def test_a_failed_run_leaves_no_half_written_split(tmp_path):
 def test_every_split_is_written_in_a_label_mixed_order_that_is_the_same_on_every_run(tmp_path):
     from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 
-    corpus = write_synthetic_corpus(tmp_path / "aclImdb", SyntheticCorpusSpec(
-        reviews_per_label={"train": 5000, "test": 1000}, sentences_per_review=(1, 1), words_per_sentence=(3, 5)))
+    corpus = write_synthetic_corpus(
+        tmp_path / "aclImdb",
+        SyntheticCorpusSpec(
+            reviews_per_label={"train": 5000, "test": 1000}, sentences_per_review=(1, 1), words_per_sentence=(3, 5)
+        ),
+    )
     first, second = (run_executor(corpus, tmp_path / f"run{i}" / "Examples") for i in (1, 2))
     for split in ("train", "eval", "test"):
         mean, size, order = label_mean_of_prefix(first, split)

@@ -23,8 +23,14 @@ def corpus(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-GOOD = {"train/pos/0_9.txt": "Loved it.", "train/pos/1_7.txt": "Good.", "train/neg/0_1.txt": "Dull.",
-        "train/neg/1_4.txt": "Weak.", "test/pos/0_10.txt": "Superb.", "test/neg/0_2.txt": "Awful."}
+GOOD = {
+    "train/pos/0_9.txt": "Loved it.",
+    "train/pos/1_7.txt": "Good.",
+    "train/neg/0_1.txt": "Dull.",
+    "train/neg/1_4.txt": "Weak.",
+    "test/pos/0_10.txt": "Superb.",
+    "test/neg/0_2.txt": "Awful.",
+}
 
 
 def test_a_good_corpus_passes_and_every_review_is_listed_with_its_rating(tmp_path):
@@ -32,18 +38,24 @@ def test_a_good_corpus_passes_and_every_review_is_listed_with_its_rating(tmp_pat
     assert imdb_layout.check_corpus(str(root), with_test=True) == 6
     reviews = imdb_layout.list_review_files(str(root), "train", "span-2/")
     assert [(r.label_dir, r.rating, r.review_id) for r in reviews] == [
-        ("neg", 1, "span-2/train/neg/0"), ("neg", 4, "span-2/train/neg/1"), ("pos", 9, "span-2/train/pos/0"),
-        ("pos", 7, "span-2/train/pos/1")]
+        ("neg", 1, "span-2/train/neg/0"),
+        ("neg", 4, "span-2/train/neg/1"),
+        ("pos", 9, "span-2/train/pos/0"),
+        ("pos", 7, "span-2/train/pos/1"),
+    ]
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"train/pos/2_2.txt": "A rave, filed as a pan?"}, "train/pos/2_2.txt: rating 2 contradicts its folder pos/"),
-    ({"train/neg/2_8.txt": "Filed as negative."}, "train/neg/2_8.txt: rating 8 contradicts its folder neg/"),
-    ({"train/pos/2_5.txt": "Neutral."}, "train/pos/2_5.txt: rating 5 contradicts its folder pos/"),
-    ({"test/neg/2_6.txt": "Neutral."}, "test/neg/2_6.txt: rating 6 contradicts its folder neg/"),
-    ({"train/pos/3_11.txt": "Eleven."}, "train/pos/3_11.txt: rating 11 is outside 1-10"),
-    ({"train/neg/notes.txt": "x"}, "train/neg/notes.txt: file name is not <id>_<rating>.txt"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"train/pos/2_2.txt": "A rave, filed as a pan?"}, "train/pos/2_2.txt: rating 2 contradicts its folder pos/"),
+        ({"train/neg/2_8.txt": "Filed as negative."}, "train/neg/2_8.txt: rating 8 contradicts its folder neg/"),
+        ({"train/pos/2_5.txt": "Neutral."}, "train/pos/2_5.txt: rating 5 contradicts its folder pos/"),
+        ({"test/neg/2_6.txt": "Neutral."}, "test/neg/2_6.txt: rating 6 contradicts its folder neg/"),
+        ({"train/pos/3_11.txt": "Eleven."}, "train/pos/3_11.txt: rating 11 is outside 1-10"),
+        ({"train/neg/notes.txt": "x"}, "train/neg/notes.txt: file name is not <id>_<rating>.txt"),
+    ],
+)
 def test_a_wrong_file_is_refused_naming_it(change, message, tmp_path):
     root = corpus(tmp_path / "aclImdb", {**GOOD, **change})
     with pytest.raises(imdb_layout.ReviewFormatError, match=message):
@@ -81,22 +93,37 @@ LOADED = "import sys, {module}; print(sorted(m for m in ('tensorflow', 'tfx', 'a
 
 def test_the_layout_check_loads_no_tensorflow():
     for module in ("components.ingestion.imdb_layout", "components.ingestion.imdb_source", "runners.failures"):
-        loaded = subprocess.run([sys.executable, "-c", LOADED.format(module=module)], cwd=PROJECT_ROOT,
-                                capture_output=True, text=True, timeout=120)
+        loaded = subprocess.run(
+            [sys.executable, "-c", LOADED.format(module=module)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert loaded.stdout.strip() == "[]", (module, loaded.stderr[-2000:])
 
 
-@pytest.mark.parametrize("damage,expected", [
-    (lambda root: shutil.rmtree(root / "train" / "pos"), "train/pos: missing"),
-    (lambda root: (root / "train" / "pos" / "7_2.txt").write_text("Filed as positive."),
-     "train/pos/7_2.txt: rating 2 contradicts its folder pos/"),
-])
+@pytest.mark.parametrize(
+    "damage,expected",
+    [
+        (lambda root: shutil.rmtree(root / "train" / "pos"), "train/pos: missing"),
+        (
+            lambda root: (root / "train" / "pos" / "7_2.txt").write_text("Filed as positive."),
+            "train/pos/7_2.txt: rating 2 contradicts its folder pos/",
+        ),
+    ],
+)
 def test_the_runner_refuses_a_broken_corpus_with_one_line_and_exit_code_3(damage, expected, tmp_path):
     root = corpus(tmp_path / "aclImdb", GOOD)
     damage(root)
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "local_runner.py", "--output-dir", str(tmp_path / "out"), "--data",
-                             str(root)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "local_runner.py", "--output-dir", str(tmp_path / "out"), "--data", str(root)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     print(json.dumps({"refused in seconds": round(time.monotonic() - started, 2)}))
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr[-3000:]

@@ -33,7 +33,7 @@ class ArchiveServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.cut_first_after is not None and len(server.requests) == 1:
-                    self.wfile.write(body[:server.cut_first_after])
+                    self.wfile.write(body[: server.cut_first_after])
                     self.wfile.flush()
                     self.connection.shutdown(2)
                     return
@@ -118,8 +118,9 @@ def test_broken_transfer_resumes_with_a_range_request(archive, tmp_path):
 def test_checksum_mismatch_is_named_and_leaves_no_file(archive, tmp_path):
     server = ArchiveServer(archive)
     try:
-        with pytest.raises(SourceError, match=r"aclImdb_v1.tar.gz: SHA-256 mismatch: expected 0{64}, got "
-                                              + sha(archive)):
+        with pytest.raises(
+            SourceError, match=r"aclImdb_v1.tar.gz: SHA-256 mismatch: expected 0{64}, got " + sha(archive)
+        ):
             imdb_source.resolve(server.url, str(tmp_path), "0" * 64)
     finally:
         server.close()
@@ -137,15 +138,20 @@ def test_unknown_url_fails_clearly(archive, tmp_path):
 
 
 def test_official_url_has_its_known_checksum():
-    assert imdb_source.KNOWN_SHA256[imdb_source.OFFICIAL_URL] == \
-        "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+    assert (
+        imdb_source.KNOWN_SHA256[imdb_source.OFFICIAL_URL]
+        == "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+    )
 
 
-@pytest.mark.parametrize("entries, link, message", [
-    ([("aclImdb/train/pos/0_9.txt", b"ok"), ("aclImdb/../../evil.txt", b"x")], None, "points outside"),
-    ([("/etc/evil.txt", b"x")], None, "points outside"),
-    ([("aclImdb/train/pos/0_9.txt", b"ok")], ("aclImdb/train/pos/1_9.txt", "/etc/passwd"), "link or special file"),
-])
+@pytest.mark.parametrize(
+    "entries, link, message",
+    [
+        ([("aclImdb/train/pos/0_9.txt", b"ok"), ("aclImdb/../../evil.txt", b"x")], None, "points outside"),
+        ([("/etc/evil.txt", b"x")], None, "points outside"),
+        ([("aclImdb/train/pos/0_9.txt", b"ok")], ("aclImdb/train/pos/1_9.txt", "/etc/passwd"), "link or special file"),
+    ],
+)
 def test_unsafe_archives_are_refused_and_nothing_is_extracted(tmp_path, entries, link, message):
     archive = tmp_path / "evil.tar.gz"
     archive.write_bytes(tar_bytes(entries, link=link))

@@ -15,13 +15,16 @@ SMALL = SyntheticCorpusSpec(reviews_per_label={"train": 10, "test": 3})
 
 
 def drop(root: Path, name: str, seed: int = 1) -> Path:
-    return write_synthetic_corpus(root / name, SyntheticCorpusSpec(reviews_per_label=SMALL.reviews_per_label,
-                                                                   seed=seed))
+    return write_synthetic_corpus(
+        root / name, SyntheticCorpusSpec(reviews_per_label=SMALL.reviews_per_label, seed=seed)
+    )
 
 
 def test_the_specs_are_tfxs():
-    assert (imdb_spans.SPAN_SPEC, imdb_spans.VERSION_SPEC) == (example_gen_utils.SPAN_SPEC,
-                                                              example_gen_utils.VERSION_SPEC)
+    assert (imdb_spans.SPAN_SPEC, imdb_spans.VERSION_SPEC) == (
+        example_gen_utils.SPAN_SPEC,
+        example_gen_utils.VERSION_SPEC,
+    )
 
 
 def test_spans_are_found_with_their_newest_version_and_selected_by_range(tmp_path):
@@ -35,8 +38,11 @@ def test_spans_are_found_with_their_newest_version_and_selected_by_range(tmp_pat
     assert [s.number for s in newest.window] == [10] and newest.previous.number == 2
     window = imdb_spans.select(spans, imdb_spans.rolling_range(2), pattern)
     assert [s.number for s in window.window] == [2, 10] and window.previous.number == 1
-    backfill = imdb_spans.select(spans, range_config_pb2.RangeConfig(
-        static_range=range_config_pb2.StaticRange(start_span_number=1, end_span_number=1)), pattern)
+    backfill = imdb_spans.select(
+        spans,
+        range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(start_span_number=1, end_span_number=1)),
+        pattern,
+    )
     assert [s.number for s in backfill.window] == [1] and backfill.previous is None
 
 
@@ -51,8 +57,9 @@ def test_a_pattern_matching_nothing_is_refused_naming_it(tmp_path):
 def test_the_window_becomes_the_splits_and_the_previous_span_its_own_split(tmp_path):
     for span in (1, 2, 3):
         drop(tmp_path / "reviews", f"span-{span}", seed=span)
-    examples = run_executor(str(tmp_path / "reviews" / "span-{SPAN}"), tmp_path / "out",
-                            range_config=imdb_spans.rolling_range(2))
+    examples = run_executor(
+        str(tmp_path / "reviews" / "span-{SPAN}"), tmp_path / "out", range_config=imdb_spans.rolling_range(2)
+    )
     assert examples.span == 3
     assert examples.get_string_custom_property(imdb_example_gen.SPANS_PROPERTY) == "2,3"
     assert examples.get_int_custom_property(imdb_example_gen.PREVIOUS_SPAN_PROPERTY) == 1

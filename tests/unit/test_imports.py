@@ -18,9 +18,13 @@ MODEL_LIBRARIES = ("tensorflow_hub", "official", "modules.model", "modules.train
 
 
 def modules_loaded_by(module: str) -> list[str]:
-    result = subprocess.run([sys.executable, "-c", LOADED.format(module=module, names=set(
-        name.split(".")[0] for name in MODEL_LIBRARIES))], cwd=PROJECT_ROOT, capture_output=True, text=True,
-        timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED.format(module=module, names=set(name.split(".")[0] for name in MODEL_LIBRARIES))],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -35,10 +39,20 @@ def test_the_pipeline_definition_loads_neither_tf_hub_nor_model_garden_nor_the_m
 
 
 def test_the_runners_check_flags_without_tensorflow():
-    loaded = subprocess.run([sys.executable, "-c", (
-        "import sys, local_runner, kubeflow_runner\n"
-        "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, local_runner, kubeflow_runner\n"
+                "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))"
+            ),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert loaded.stdout.strip() == "[]", loaded.stderr[-2000:]
 
 
@@ -55,8 +69,10 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names |= {f"{node.module}.{alias.name}" if module_path(f"{node.module}.{alias.name}") else node.module
-                      for alias in node.names}
+            names |= {
+                f"{node.module}.{alias.name}" if module_path(f"{node.module}.{alias.name}") else node.module
+                for alias in node.names
+            }
     return {name for name in names if name.split(".")[0] in LAYERS}
 
 
@@ -75,8 +91,11 @@ def test_imports_point_one_way_between_top_level_folders():
         layer = path.relative_to(PROJECT_ROOT).parts[0].removesuffix(".py")
         if layer not in LAYERS:
             continue
-        upward += [f"{path.relative_to(PROJECT_ROOT)} imports {name}" for name in imported_top_levels(path)
-                   if LAYERS.index(name) < LAYERS.index(layer) or (name != layer and name in LAYERS[:2])]
+        upward += [
+            f"{path.relative_to(PROJECT_ROOT)} imports {name}"
+            for name in imported_top_levels(path)
+            if LAYERS.index(name) < LAYERS.index(layer) or (name != layer and name in LAYERS[:2])
+        ]
     assert not upward, upward
 
 

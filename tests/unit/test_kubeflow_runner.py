@@ -25,8 +25,16 @@ from runners.kubeflow_config import KubeflowConfig
 
 IMAGE = "registry.example/imdb:1"
 ENTRYPOINT = ["python", "-m", "runners.kfp_entrypoint"]
-BASE_FLAGS = ["--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/aclImdb",
-              "--serving-model-dir", "gs://bucket/serving", "--image", IMAGE]
+BASE_FLAGS = [
+    "--pipeline-root",
+    "gs://bucket/root",
+    "--data",
+    "gs://bucket/aclImdb",
+    "--serving-model-dir",
+    "gs://bucket/serving",
+    "--image",
+    IMAGE,
+]
 
 
 def compile_with(tmp_path, *flags):
@@ -122,8 +130,9 @@ def test_runtime_parameters_default_to_the_compiled_values(compiled):
         parameter = _node(pipeline, component_id).exec_properties[exec_property]
         assert isinstance(parameter, tfx.dsl.experimental.RuntimeParameter) and parameter.name == name
     assert root_parameters["data_source"].default_value.string_value == "gs://bucket/aclImdb"
-    train_args = proto_utils.json_to_proto(root_parameters["train_args"].default_value.string_value,
-                                           trainer_pb2.TrainArgs())
+    train_args = proto_utils.json_to_proto(
+        root_parameters["train_args"].default_value.string_value, trainer_pb2.TrainArgs()
+    )
     assert train_args == trainer_pb2.TrainArgs(splits=["train"], num_steps=500)
     eval_config = json.loads(root_parameters["eval_config"].default_value.string_value)
     accuracy = next(m for m in eval_config["metrics_specs"][0]["metrics"] if m["class_name"] == "BinaryAccuracy")
@@ -132,15 +141,27 @@ def test_runtime_parameters_default_to_the_compiled_values(compiled):
 
 
 def test_parameter_flag_sets_the_runs_value_and_dataflow_flags_reach_every_container(tmp_path):
-    _, job, spec = compile_with(tmp_path, "--parameter", 'train_args={"splits": ["train"], "num_steps": 7}',
-                                "--dataflow-project", "my-project", "--dataflow-region", "europe-west4")
+    _, job, spec = compile_with(
+        tmp_path,
+        "--parameter",
+        'train_args={"splits": ["train"], "num_steps": 7}',
+        "--dataflow-project",
+        "my-project",
+        "--dataflow-region",
+        "europe-west4",
+    )
     assert job["runtimeConfig"]["parameterValues"]["train_args"] == '{"splits": ["train"], "num_steps": 7}'
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root"
     for executor in executors(job).values():
         if "container" in executor:
             args = executor["container"]["args"]
-            for expected in ("--runner=DataflowRunner", "--project=my-project", "--region=europe-west4",
-                             "--temp_location=gs://bucket/root/beam-temp", f"--sdk_container_image={IMAGE}"):
+            for expected in (
+                "--runner=DataflowRunner",
+                "--project=my-project",
+                "--region=europe-west4",
+                "--temp_location=gs://bucket/root/beam-temp",
+                f"--sdk_container_image={IMAGE}",
+            ):
                 assert expected in args
 
 
@@ -163,6 +184,7 @@ def test_submit_without_a_reachable_endpoint_fails_clearly_after_compiling(tmp_p
     assert output.exists()
     package = tmp_path / "spec.kfp.yaml"  # what kfp.Client uploads: the bare PipelineSpec
     import yaml
+
     assert json_format.ParseDict(yaml.safe_load(package.read_text()), pipeline_spec_pb2.PipelineSpec()).root.dag.tasks
 
 
@@ -173,14 +195,18 @@ def test_the_default_encoder_and_recipe_are_the_local_defaults_on_real_data_and_
     in_image = offline_assets.minilm_paths(f"{KubeflowConfig.image_project_root}/{kubeflow_config.IMAGE_CACHE_DIR}")
     local = offline_assets.minilm_paths(configs.CACHE_DIR)  # local_runner.py's default
     assert (default.config.training.encoder_handle, default.config.training.preprocess_handle) == (
-        str(in_image.encoder), str(in_image.preprocess))
+        str(in_image.encoder),
+        str(in_image.preprocess),
+    )
     assert in_image.encoder.relative_to(in_image.root.parent) == local.encoder.relative_to(local.root.parent)
     assert default.recipe == configs.REAL_DATA_RECIPE
     _, job, _ = compiled
     assert "tfhub.dev" not in json.dumps(job)
     named = kubeflow_runner.parse_args([*BASE_FLAGS, "--encoder", "electra_small"])
-    assert named.config.training.encoder_handle.startswith("https://tfhub.dev/") and "electra_small" in \
-        named.config.training.encoder_handle
+    assert (
+        named.config.training.encoder_handle.startswith("https://tfhub.dev/")
+        and "electra_small" in named.config.training.encoder_handle
+    )
 
 
 @pytest.mark.parametrize("target", ["kfp", "vertex"])
@@ -193,8 +219,12 @@ def test_compiling_for_a_cluster_without_an_image_it_can_pull_refuses_in_one_lin
         (line,) = capsys.readouterr().err.splitlines()
         assert "names none" in line and "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG" in line
         assert "--image" in line
-    assert kubeflow_runner.parse_args([*flags, "--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d",
-                                       "--serving-model-dir", "/s"]).kubeflow.image == KubeflowConfig.image
+    assert (
+        kubeflow_runner.parse_args(
+            [*flags, "--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d", "--serving-model-dir", "/s"]
+        ).kubeflow.image
+        == KubeflowConfig.image
+    )
 
 
 def test_vertex_submission_needs_a_project(capsys):
@@ -220,13 +250,16 @@ def test_the_kfp_target_spec_has_only_executors_open_source_kfp_runs(tmp_path):
     assert "LatestServedModel_executor" in kinds  # the baseline is a task, not a resolver
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
-    (["--serving-model-dir", "s3://bucket/serving"], "s3:// needs tensorflow-io's plugin"),
-    (["--data", "/local/aclImdb"], "--data /local/aclImdb: the pipeline's pods open it"),
-    (["--target", "kfp-local"], "--pipeline-root gs://bucket/root: --target kfp-local mounts absolute local paths"),
-    (["--target", "vertex", "--submit", "kfp"], "--submit kfp runs the spec on kfp, not --target vertex"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--pipeline-root", "minio://mlpipeline/v2"], "--pipeline-root minio://mlpipeline/v2: the pipeline's pods"),
+        (["--serving-model-dir", "s3://bucket/serving"], "s3:// needs tensorflow-io's plugin"),
+        (["--data", "/local/aclImdb"], "--data /local/aclImdb: the pipeline's pods open it"),
+        (["--target", "kfp-local"], "--pipeline-root gs://bucket/root: --target kfp-local mounts absolute local paths"),
+        (["--target", "vertex", "--submit", "kfp"], "--submit kfp runs the spec on kfp, not --target vertex"),
+    ],
+)
 def test_paths_the_targets_pods_cannot_open_are_refused_in_one_line(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         kubeflow_runner.parse_args([*BASE_FLAGS, *flags])
@@ -237,26 +270,38 @@ def test_paths_the_targets_pods_cannot_open_are_refused_in_one_line(flags, messa
 def test_the_cluster_filesystems_are_the_ones_this_tensorflow_opens():
     import tensorflow as tf
 
-    schemes = {scheme.removesuffix("://") for target in ("kfp", "vertex")
-               for scheme in kubeflow_config.TARGETS[target]}
+    schemes = {scheme.removesuffix("://") for target in ("kfp", "vertex") for scheme in kubeflow_config.TARGETS[target]}
     assert schemes <= set(tf.io.gfile.get_registered_schemes())
     assert "s3" not in tf.io.gfile.get_registered_schemes()  # kubeflow_config.FILESYSTEMS_NOTE says why
 
 
 # What kfp.local hands a task as an upstream output's type, and what the open-source KFP driver does (an
 # empty schema: kubeflow/pipelines backend/src/v2/metadata/client.go, GetOutputArtifactsByExecutionId).
-@pytest.mark.parametrize("passed_type", [{"schemaTitle": "system.Artifact"}, {"instanceSchema": ""}],
-                         ids=["kfp.local", "open-source driver"])
+@pytest.mark.parametrize(
+    "passed_type", [{"schemaTitle": "system.Artifact"}, {"instanceSchema": ""}], ids=["kfp.local", "open-source driver"]
+)
 def test_the_entrypoint_types_input_artifacts_by_the_compiled_inputs_spec(compiled, passed_type):
     from runners import kfp_entrypoint
 
     _, job, _ = compiled
     args = executors(job)["StatisticsGen_executor"]["container"]["args"]
     inputs_spec = args[args.index(kfp_entrypoint.INPUTS_SPEC_FLAG) + 1]
-    invocation = json.dumps({"inputs": {"artifacts": {"examples": {"artifacts": [
-        {"name": "a1", "uri": "/root/examples", "type": passed_type}]}}}})
-    argv = ["--executor_class_path", "x.Executor", kfp_entrypoint.INVOCATION_FLAG, invocation,
-            kfp_entrypoint.INPUTS_SPEC_FLAG, inputs_spec, "--runner=DirectRunner"]
+    invocation = json.dumps(
+        {
+            "inputs": {
+                "artifacts": {"examples": {"artifacts": [{"name": "a1", "uri": "/root/examples", "type": passed_type}]}}
+            }
+        }
+    )
+    argv = [
+        "--executor_class_path",
+        "x.Executor",
+        kfp_entrypoint.INVOCATION_FLAG,
+        invocation,
+        kfp_entrypoint.INPUTS_SPEC_FLAG,
+        inputs_spec,
+        "--runner=DirectRunner",
+    ]
     conformed = kfp_entrypoint.conformed_argv(argv)
     artifact = json.loads(conformed[3])["inputs"]["artifacts"]["examples"]["artifacts"][0]
     assert "title: tfx.Examples" in artifact["type"]["instanceSchema"] and artifact["uri"] == "/root/examples"
@@ -275,9 +320,17 @@ def test_the_entrypoint_shows_tfx_only_the_declared_outputs_typed_and_drops_its_
 
     _, job, _ = compiled
     logs = {"uri": "gs://b/r/t/u/executor-logs", "type": {"schemaTitle": "system.Artifact"}}
-    invocation = {"outputs": {"artifacts": {
-        "statistics": {"artifacts": [{"uri": "gs://b/r/t/u/statistics", "type": {"schemaTitle": "system.Artifact"}}]},
-        "executor-logs": {"artifacts": [logs]}}, "outputFile": "/tmp/kfp_outputs/output_metadata.json"}}
+    invocation = {
+        "outputs": {
+            "artifacts": {
+                "statistics": {
+                    "artifacts": [{"uri": "gs://b/r/t/u/statistics", "type": {"schemaTitle": "system.Artifact"}}]
+                },
+                "executor-logs": {"artifacts": [logs]},
+            },
+            "outputFile": "/tmp/kfp_outputs/output_metadata.json",
+        }
+    }
     argv = entrypoint_argv(job, "StatisticsGen_executor", invocation)
     assert kfp_entrypoint.OUTPUTS_SPEC_FLAG in argv
     conformed = kfp_entrypoint.conformed_argv(argv)
@@ -296,14 +349,28 @@ def test_wrapped_metadata_reaches_tfx_as_its_producer_wrote_it(compiled):
     _, job, _ = compiled
     # As the KFP driver hands back what the launcher recorded (converter.go): lists and objects wrapped,
     # bools as numbers; a value passed on twice is wrapped twice.
-    metadata = {"blessed": {"struct": {"train": 1, "eval": 1}}, "skipped_pairs": {"struct": {"list": ["a_b"]}},
-                "split_names": '["train", "eval"]', "display_name": "anomalies"}
-    invocation = {"inputs": {"artifacts": {"anomalies": {"artifacts": [
-        {"name": "7", "uri": "/nowhere", "type": {"instanceSchema": ""}, "metadata": metadata}]}}}}
+    metadata = {
+        "blessed": {"struct": {"train": 1, "eval": 1}},
+        "skipped_pairs": {"struct": {"list": ["a_b"]}},
+        "split_names": '["train", "eval"]',
+        "display_name": "anomalies",
+    }
+    invocation = {
+        "inputs": {
+            "artifacts": {
+                "anomalies": {
+                    "artifacts": [
+                        {"name": "7", "uri": "/nowhere", "type": {"instanceSchema": ""}, "metadata": metadata}
+                    ]
+                }
+            }
+        }
+    }
     conformed = kfp_entrypoint.conformed_argv(entrypoint_argv(job, "AnomaliesGate_executor", invocation))
     executor_input = json.loads(conformed[conformed.index(kfp_entrypoint.INVOCATION_FLAG) + 1])
     parsed = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(
-        json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput()).inputs.artifacts, {})
+        json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput()).inputs.artifacts, {}
+    )
     (anomalies,) = parsed["anomalies"]
     assert anomalies.get_json_value_custom_property("blessed") == {"train": 1, "eval": 1}
     assert anomalies.get_json_value_custom_property("skipped_pairs") == ["a_b"]
@@ -323,9 +390,12 @@ def test_every_task_requests_cpu_and_memory_and_the_trainer_the_most(compiled):
     from runners import kubeflow_resources
 
     _, job, _ = compiled
-    requests = {name.removesuffix("_executor"): kubeflow_resources.TaskResources(
-        e["container"]["resources"]["resourceCpuRequest"], e["container"]["resources"]["resourceMemoryRequest"])
-        for name, e in executors(job).items()}
+    requests = {
+        name.removesuffix("_executor"): kubeflow_resources.TaskResources(
+            e["container"]["resources"]["resourceCpuRequest"], e["container"]["resources"]["resourceMemoryRequest"]
+        )
+        for name, e in executors(job).items()
+    }
     assert set(requests) == {n.removesuffix("_executor") for n in executors(job)}
     trainer = requests.pop("Trainer")
     assert all(trainer.cpu_cores > r.cpu_cores and trainer.memory_gb > r.memory_gb for r in requests.values())
@@ -334,8 +404,9 @@ def test_every_task_requests_cpu_and_memory_and_the_trainer_the_most(compiled):
 
 
 def test_resource_and_gpu_flags_reach_the_tasks_pods(tmp_path):
-    _, job, _ = compile_with(tmp_path, "--task-resources", "Evaluator=3,10Gi", "--task-resources", "default=500m,1Gi",
-                             "--trainer-gpus", "2")
+    _, job, _ = compile_with(
+        tmp_path, "--task-resources", "Evaluator=3,10Gi", "--task-resources", "default=500m,1Gi", "--trainer-gpus", "2"
+    )
     resources = {n: e["container"]["resources"] for n, e in executors(job).items()}
     assert resources["Evaluator_executor"] == {"resourceCpuRequest": "3", "resourceMemoryRequest": "10Gi"}
     assert resources["Pusher_executor"] == {"resourceCpuRequest": "500m", "resourceMemoryRequest": "1Gi"}
@@ -349,13 +420,16 @@ def test_resource_and_gpu_flags_reach_the_tasks_pods(tmp_path):
     assert trainer["resources"]["cpuLimit"] == 7 and trainer["image"] == "r/gpu:2"
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--task-resources", "Trainer=8"], "expected ID=CPU,MEMORY"),
-    (["--task-resources", "Trainer=lots,8Gi"], "CPU 'lots'"),
-    (["--task-resources", "Trainer=8,8 gigs"], "memory '8 gigs'"),
-    (["--trainer-gpus", "1", "--gpu-type", "NVIDIA_TESLA_T4"], "the Kubernetes resource name"),
-    (["--trainer-gpus", "-1"], "--trainer-gpus -1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--task-resources", "Trainer=8"], "expected ID=CPU,MEMORY"),
+        (["--task-resources", "Trainer=lots,8Gi"], "CPU 'lots'"),
+        (["--task-resources", "Trainer=8,8 gigs"], "memory '8 gigs'"),
+        (["--trainer-gpus", "1", "--gpu-type", "NVIDIA_TESLA_T4"], "the Kubernetes resource name"),
+        (["--trainer-gpus", "-1"], "--trainer-gpus -1"),
+    ],
+)
 def test_resource_flags_a_cluster_would_refuse_are_refused_in_one_line(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         kubeflow_runner.parse_args([*BASE_FLAGS, *flags])
@@ -373,23 +447,29 @@ def test_a_task_resources_flag_for_no_such_task_names_the_tasks(tmp_path):
 
 
 def test_spans_warm_start_and_the_drift_stop_compile_into_the_spec(tmp_path):
-    pipeline, job, spec = compile_with(tmp_path, "--data", "gs://bucket/reviews/span-{SPAN}", "--spans", "2",
-                                       "--warm-start", "--stop-on-drift")
+    pipeline, job, spec = compile_with(
+        tmp_path, "--data", "gs://bucket/reviews/span-{SPAN}", "--spans", "2", "--warm-start", "--stop-on-drift"
+    )
     tasks = spec.root.dag.tasks
-    range_config = json.loads(tasks["ImdbExampleGen"].inputs.parameters["range_config"]
-                              .runtime_value.constant.string_value)
+    range_config = json.loads(
+        tasks["ImdbExampleGen"].inputs.parameters["range_config"].runtime_value.constant.string_value
+    )
     assert range_config == {"rolling_range": {"num_spans": 2}}
     assert job["runtimeConfig"]["parameterValues"]["data_source"] == "gs://bucket/reviews/span-{SPAN}"
     base_model = tasks["Trainer"].inputs.artifacts["base_model"].task_output_artifact
     assert (base_model.producer_task, base_model.output_artifact_key) == ("LatestServedModel", "model")
     validator = tasks["DistributionValidator"].inputs.artifacts
     assert {validator[k].task_output_artifact.producer_task for k in ("statistics", "baseline_statistics")} == {
-        "StatisticsGen"}
+        "StatisticsGen"
+    }
     assert "DriftGate" in tasks["Trainer"].dependent_tasks
     custom_config = json.loads(tasks["Trainer"].inputs.parameters["custom_config"].runtime_value.constant.string_value)
     assert custom_config["warm_start"] is True
-    drift_config = json.loads(tasks["DistributionValidator"].inputs.parameters["distribution_validator_config"]
-                              .runtime_value.constant.string_value)
+    drift_config = json.loads(
+        tasks["DistributionValidator"]
+        .inputs.parameters["distribution_validator_config"]
+        .runtime_value.constant.string_value
+    )
     assert drift_config == json_format.MessageToDict(drift.load_config(configs.DRIFT_CONFIG_FILE))
 
 
@@ -411,8 +491,9 @@ def test_the_default_requests_fit_an_8_vcpu_32gb_nodes_allocatable_with_room_for
     system = resources.TaskResources(*kubeflow_config.SYSTEM_PODS)
     assert kubeflow_config.NODE_SHAPE == ("8", "32Gi")
     assert resources.misfits(defaults, resources.node_room(node, system)) == []
-    assert resources.misfits({"Trainer": resources.TaskResources("8", "32Gi")}, room) == ["Trainer requests 8 CPU "
-                                                                                          "and 32.0Gi"]
+    assert resources.misfits({"Trainer": resources.TaskResources("8", "32Gi")}, room) == [
+        "Trainer requests 8 CPU and 32.0Gi"
+    ]
 
 
 def test_compiling_warns_in_one_line_when_a_request_cannot_fit_the_named_node_shape(tmp_path, capsys):

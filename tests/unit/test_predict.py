@@ -41,8 +41,7 @@ def one_at_a_time(model_dir: Path, texts: list[str]) -> list[float]:
 def test_length_sorted_batches_give_each_review_its_own_probability_in_input_order(exported_model):
     predictions = predict.classify(str(exported_model), REVIEWS, batch_size=2)
     assert [p.text for p in predictions] == REVIEWS
-    np.testing.assert_allclose([p.probability for p in predictions], one_at_a_time(exported_model, REVIEWS),
-                               atol=1e-5)
+    np.testing.assert_allclose([p.probability for p in predictions], one_at_a_time(exported_model, REVIEWS), atol=1e-5)
     assert len({round(p.probability, 4) for p in predictions}) > 1
     assert all(p.label == model_lib.CLASS_NAMES[p.probability >= 0.5] for p in predictions)
 
@@ -53,8 +52,10 @@ def test_sentences_file_and_stdin_give_the_same_json_lines(exported_model, tmp_p
     reviews_file.write_text("\n".join(REVIEWS) + "\n\n", encoding="utf-8")
     outputs = []
     for argv, stdin in (([*REVIEWS], None), (["--file", str(reviews_file)], None), ([], reviews_file.read_text())):
-        code = predict_command.main(["--model", str(exported_model), "--format", "jsonl", "--batch-size", "3", *argv],
-                            stdin=io.StringIO(stdin or ""))
+        code = predict_command.main(
+            ["--model", str(exported_model), "--format", "jsonl", "--batch-size", "3", *argv],
+            stdin=io.StringIO(stdin or ""),
+        )
         captured = capsys.readouterr()
         assert code == 0, captured.err
         outputs.append([json.loads(line) for line in captured.out.splitlines()])
@@ -75,11 +76,14 @@ def test_the_newest_pushed_version_is_the_default_and_the_table_shows_it(exporte
     assert table[1].endswith("Great film.")
 
 
-@pytest.mark.parametrize("argv, stdin, message", [
-    (["--model", "/nonexistent/model", "Great."], "", "no SavedModel here"),
-    (["--file", "/nonexistent/reviews.txt"], "", "no such file"),
-    ([], "\n  \n", "no reviews in stdin"),
-])
+@pytest.mark.parametrize(
+    "argv, stdin, message",
+    [
+        (["--model", "/nonexistent/model", "Great."], "", "no SavedModel here"),
+        (["--file", "/nonexistent/reviews.txt"], "", "no such file"),
+        ([], "\n  \n", "no reviews in stdin"),
+    ],
+)
 def test_bad_input_stops_with_a_message_that_says_what_to_do(argv, stdin, message, capsys):
     assert predict_command.main(argv, stdin=io.StringIO(stdin)) == 2
     assert message in capsys.readouterr().err
@@ -95,9 +99,14 @@ def test_a_model_without_the_text_signature_is_refused(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_command_runs_as_documented(exported_model):
-    completed = subprocess.run([sys.executable, "-m", "runners.predict", "--model", str(exported_model),
-                                "--format", "jsonl"], input="Great film.\nTerrible.\n", cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-m", "runners.predict", "--model", str(exported_model), "--format", "jsonl"],
+        input="Great film.\nTerrible.\n",
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert [json.loads(line)["text"] for line in completed.stdout.splitlines()] == ["Great film.", "Terrible."]
 
@@ -136,9 +145,18 @@ def test_the_readme_lists_the_tensorflow_text_ops_the_model_needs(exported_model
     graph = saved_model.meta_graphs[0].graph_def
     ops = {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
     core_ops = subprocess.run(  # in a process without tensorflow_text, its ops are not registered
-        [sys.executable, "-c", "import sys, tensorflow as tf\nfrom tensorflow.python.framework import op_def_registry"
-         "\nprint(' '.join(o for o in sys.argv[1:] if op_def_registry.get(o) is not None))", *sorted(ops)],
-        capture_output=True, text=True, timeout=120, check=True).stdout.split()
+        [
+            sys.executable,
+            "-c",
+            "import sys, tensorflow as tf\nfrom tensorflow.python.framework import op_def_registry"
+            "\nprint(' '.join(o for o in sys.argv[1:] if op_def_registry.get(o) is not None))",
+            *sorted(ops),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
     readme = (PROJECT_ROOT / "README.md").read_text()
     listed = re.search(r"<!-- tf-text-ops -->(.*?)<!-- /tf-text-ops -->", readme, re.S).group(1)
     assert set(re.findall(r"`([^`]+)`", listed)) == ops - set(core_ops)

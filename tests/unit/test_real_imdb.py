@@ -15,7 +15,8 @@ ARCHIVE = Path(__file__).resolve().parents[3] / "shared" / "data" / "aclImdb_tra
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("IMDB_REAL_DATA_TESTS") != "1" or not ARCHIVE.exists(),
-    reason=f"opt-in (IMDB_REAL_DATA_TESTS=1) and needs {ARCHIVE}")
+    reason=f"opt-in (IMDB_REAL_DATA_TESTS=1) and needs {ARCHIVE}",
+)
 
 
 def test_real_train_reviews_become_balanced_deterministic_splits(tmp_path):

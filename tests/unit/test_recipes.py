@@ -10,8 +10,16 @@ import local_runner
 from pipeline import configs
 from runners import cli
 
-KUBEFLOW_FLAGS = ["--pipeline-root", "gs://b/root", "--data", "gs://b/aclImdb", "--serving-model-dir", "gs://b/s",
-                  "--image", "registry.example/team/imdb-bert-tfx:1"]
+KUBEFLOW_FLAGS = [
+    "--pipeline-root",
+    "gs://b/root",
+    "--data",
+    "gs://b/aclImdb",
+    "--serving-model-dir",
+    "gs://b/s",
+    "--image",
+    "registry.example/team/imdb-bert-tfx:1",
+]
 
 
 def training(run):
@@ -22,20 +30,31 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path)])
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        512, "head+tail", 5e-5, 4, 800)
+        512,
+        "head+tail",
+        5e-5,
+        5,
+        1000,
+    )
     assert config.attention_dropout_rate == 0.0
-    assert args.config.eval_steps == 40, "validation while training on 1,280 reviews; the Evaluator on all"
-    assert cli.recipe_line(args.recipe, args.config) == ("Training recipe: best (seq 512, head+tail, lr 5e-05, 800 "
-                                                         "steps in 4 epochs, attention dropout 0, validated on 40 batches)")
+    assert args.config.eval_steps is None, "validated on the whole eval split: a subset picks the wrong epoch"
+    assert cli.recipe_line(args.recipe, args.config) == (
+        "Training recipe: best (seq 512, head+tail, lr 5e-05, 1000 steps in 5 epochs, attention dropout 0)"
+    )
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
-    assert training(compiled) [0].seq_length == 512 and compiled.recipe == "best"
+    assert training(compiled)[0].seq_length == 512 and compiled.recipe == "best"
 
 
 def test_recipe_two_pass_is_the_former_best_with_the_encoders_attention_dropout(tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), "--recipe", "two-pass"])
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        512, "head+tail", 5e-5, 5, 1250)
+        512,
+        "head+tail",
+        5e-5,
+        5,
+        1250,
+    )
     assert config.attention_dropout_rate is None
 
 
@@ -43,7 +62,12 @@ def test_recipe_fast_is_the_one_pass_at_256_tokens(tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), "--recipe", "fast"])
     config, steps = training(args)
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        256, "head+tail", 5e-5, 5, 625)
+        256,
+        "head+tail",
+        5e-5,
+        5,
+        625,
+    )
 
 
 def test_recipe_tutorial_is_the_tutorials_settings_exactly(tiny_corpus, tmp_path):
@@ -52,25 +76,37 @@ def test_recipe_tutorial_is_the_tutorials_settings_exactly(tiny_corpus, tmp_path
     # "Classify text with BERT": 128 tokens (the preprocessor's default, its head), AdamW 3e-5, 10% warm-up,
     # 5 epochs over the data, batch 32, dropout 0.1.
     assert (config.seq_length, config.truncation, config.learning_rate, config.epochs, steps) == (
-        128, "head", 3e-5, 5, None)
+        128,
+        "head",
+        3e-5,
+        5,
+        None,
+    )
     assert (config.batch_size, config.warmup_fraction, config.dropout_rate) == (32, 0.1, 0.1)
 
 
 def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
     args = local_runner.parse_args(["--output-dir", str(tmp_path)])
     config, steps = training(args)
-    assert (config.epochs, steps) == (configs.RECIPES["quick-look"]["epochs"], configs.RECIPES["quick-look"]["train_steps"]) == (2, 30)
+    assert (
+        (config.epochs, steps)
+        == (configs.RECIPES["quick-look"]["epochs"], configs.RECIPES["quick-look"]["train_steps"])
+        == (2, 30)
+    )
     assert args.recipe == "quick-look" and config.seq_length == 128
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 800, "epochs": 4}),
-    (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 800}),
-    (["--epochs", "2"], {"seq_length": 512, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
-    (["--train-steps", "100"], {"epochs": 4, "steps": 100}),
-    (["--eval-steps", "0"], {"steps": 800, "eval_steps": None}),  # 0: validate on the whole eval split
-    (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 1000, "epochs": 5}),
+        (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 1000}),
+        (["--epochs", "2"], {"seq_length": 512, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
+        (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
+        (["--eval-steps", "40"], {"steps": 1000, "eval_steps": 40}),  # validation on the eval split's first 1,280
+        (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
+    ],
+)
 def test_a_flag_wins_over_the_recipe(flags, expected, tiny_corpus, tmp_path):
     args = local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), *flags])
     config, steps = training(args)

@@ -9,9 +9,12 @@ from runners import runs
 def test_the_page_names_the_output_folder_and_each_runs_own_duration(tmp_path):
     output_dir = str(tmp_path / "tfx_output")
     (tmp_path / "tfx_output").mkdir()
-    history = [runs.Run("run-1", 1_800_000_000.0, 42.0, data="aclImdb", verdict="stopped at Trainer"),
-               runs.Run("run-2", 1_800_000_600.0, 95.0, data="aclImdb", eval_accuracy=0.91, verdict="blessed",
-                        pushed="1800000700")]
+    history = [
+        runs.Run("run-1", 1_800_000_000.0, 42.0, data="aclImdb", verdict="stopped at Trainer"),
+        runs.Run(
+            "run-2", 1_800_000_600.0, 95.0, data="aclImdb", eval_accuracy=0.91, verdict="blessed", pushed="1800000700"
+        ),
+    ]
     path = runs.write_page(history, output_dir)
     page = open(path, encoding="utf-8").read()
     assert f"<title>Runs of {html.escape(output_dir)}</title>" in page

@@ -14,11 +14,15 @@ from tfx.types import artifact_utils
 from components.ingestion import synthetic_corpus
 from modules import hardware, keras_encoder, review_text, trainer
 from modules import model as model_lib
-from tests.support.tiny_assets import TINY_BERT
 from tests.support.example_gen_helpers import run_executor
+from tests.support.tiny_assets import TINY_BERT
 
-TEXTS = ["A wonderful, moving and brilliant film. I loved it.", "Awful. Boring, dull and painful to watch.",
-         "It was fine."]
+TEXTS = [
+    "A wonderful, moving and brilliant film. I loved it.",
+    "Awful. Boring, dull and painful to watch.",
+    "It was fine.",
+]
+
 
 @pytest.fixture(scope="module")
 def tiny_examples(tiny_corpus, tmp_path_factory):
@@ -27,17 +31,30 @@ def tiny_examples(tiny_corpus, tmp_path_factory):
 
 def fn_args_for(examples, tiny_bert, run_dir: Path, train_steps: int, **config) -> dict:
     split_files = lambda split: [os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz")]
-    custom_config = dict(preprocess_handle=str(tiny_bert.preprocess), encoder_handle=str(tiny_bert.encoder),
-                         seq_length=64, batch_size=16, learning_rate=1e-3, epochs=3,
-                         backup_root=str(run_dir.parent / "backup"))
+    custom_config = dict(
+        preprocess_handle=str(tiny_bert.preprocess),
+        encoder_handle=str(tiny_bert.encoder),
+        seq_length=64,
+        batch_size=16,
+        learning_rate=1e-3,
+        epochs=3,
+        backup_root=str(run_dir.parent / "backup"),
+    )
     custom_config.update(config)
-    return dict(train_files=split_files("train"), eval_files=split_files("eval"), train_steps=train_steps, eval_steps=4,
-                serving_model_dir=str(run_dir / "serving"), model_run_dir=str(run_dir / "model_run"),
-                custom_config=custom_config)
+    return dict(
+        train_files=split_files("train"),
+        eval_files=split_files("eval"),
+        train_steps=train_steps,
+        eval_steps=4,
+        serving_model_dir=str(run_dir / "serving"),
+        model_run_dir=str(run_dir / "model_run"),
+        custom_config=custom_config,
+    )
 
 
 def read_history_csv(model_run_dir: Path) -> list[dict[str, float]]:
     import csv
+
     with open(model_run_dir / trainer.TRAINING_HISTORY_CSV) as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
@@ -74,8 +91,7 @@ def test_training_lowers_the_loss_in_mixed_precision(tiny_examples, tiny_bert, t
 @pytest.mark.slow
 @pytest.mark.bfloat16
 def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_path):
-    spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64,
-                                    dropout_rate=0.1)
+    spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=64, dropout_rate=0.1)
     classifier = model_lib.build_classifier(spec, hardware.MIXED_BFLOAT16)
     head = classifier.logit_model.get_layer("classifier")
     head.set_weights([np.full_like(w, 0.3) for w in head.get_weights()])  # non-trivial probabilities
@@ -86,9 +102,11 @@ def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_p
     exported = tf.saved_model.load(str(tmp_path / "export"))
     by_text = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(texts))
     by_example = exported.signatures[model_lib.SERVING_SIGNATURE](
-        examples=tf.constant([model_lib.text_example(t) for t in texts]))
-    one_by_one = [exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant([t]))["probability"][0, 0]
-                  for t in texts]
+        examples=tf.constant([model_lib.text_example(t) for t in texts])
+    )
+    one_by_one = [
+        exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant([t]))["probability"][0, 0] for t in texts
+    ]
     in_memory = tf.sigmoid(model_lib.float32_copy(classifier).text_classifier()(tf.constant(texts))).numpy()
     in_memory_bf16 = tf.sigmoid(classifier.text_classifier()(tf.constant(texts))).numpy()
 
@@ -103,9 +121,11 @@ def test_export_matches_the_keras_model_through_both_signatures(tiny_bert, tmp_p
 
 def encoder_inputs() -> dict[str, tf.Tensor]:
     """Two token sequences, one padded, as the encoder takes them."""
-    return {"input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
-            "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
-            "input_type_ids": tf.zeros((2, 6), tf.int32)}
+    return {
+        "input_word_ids": tf.constant([[2, 7, 9, 3, 0, 0], [2, 11, 12, 13, 14, 3]]),
+        "input_mask": tf.constant([[1, 1, 1, 1, 0, 0], [1] * 6]),
+        "input_type_ids": tf.zeros((2, 6), tf.int32),
+    }
 
 
 @pytest.mark.bfloat16
@@ -131,19 +151,29 @@ def test_pooled_output_only_encoder_computes_the_first_token_alone_with_the_same
     outputs = keras_encoder.native_encoder(str(tiny_bert.encoder), pooled_output_only=True)()(inputs)
     assert outputs["sequence_output"].shape == (2, 1, TINY_BERT.hidden_size)
     np.testing.assert_allclose(outputs["pooled_output"].numpy(), expected["pooled_output"].numpy(), atol=1e-5)
-    np.testing.assert_allclose(outputs["sequence_output"][:, 0].numpy(), expected["sequence_output"][:, 0].numpy(),
-                               atol=1e-5)
-    classifier = model_lib.build_classifier(model_lib.ClassifierSpec(
-        str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=TINY_BERT.seq_length, dropout_rate=0.1))
+    np.testing.assert_allclose(
+        outputs["sequence_output"][:, 0].numpy(), expected["sequence_output"][:, 0].numpy(), atol=1e-5
+    )
+    classifier = model_lib.build_classifier(
+        model_lib.ClassifierSpec(
+            str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=TINY_BERT.seq_length, dropout_rate=0.1
+        )
+    )
     encoder = next(layer for layer in classifier.logit_model.layers if "encoder" in layer.name)
     assert encoder.get_config()["output_range"] == 1
 
 
 def test_attention_dropout_is_the_encoders_own_unless_the_spec_sets_it(tiny_bert):
     def attention_dropouts(attention_dropout_rate) -> set[float]:
-        classifier = model_lib.build_classifier(model_lib.ClassifierSpec(
-            str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=TINY_BERT.seq_length, dropout_rate=0.1,
-            attention_dropout_rate=attention_dropout_rate))
+        classifier = model_lib.build_classifier(
+            model_lib.ClassifierSpec(
+                str(tiny_bert.preprocess),
+                str(tiny_bert.encoder),
+                seq_length=TINY_BERT.seq_length,
+                dropout_rate=0.1,
+                attention_dropout_rate=attention_dropout_rate,
+            )
+        )
         encoder = next(layer for layer in classifier.logit_model.layers if "encoder" in layer.name)
         return {layer.get_config()["attention_dropout"] for layer in encoder.transformer_layers}
 
@@ -172,7 +202,8 @@ def test_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
     if not tf.config.list_physical_devices("GPU"):
         native_bf16 = {"avx512_bf16", "amx_bf16"} & hardware.cpu_flags() and hardware.onednn_computes_bfloat16()
         assert hardware.resolve_precision(hardware.AUTO) == (
-            hardware.MIXED_BFLOAT16 if native_bf16 else hardware.FLOAT32)
+            hardware.MIXED_BFLOAT16 if native_bf16 else hardware.FLOAT32
+        )
         with monkeypatch.context() as env:  # oneDNN capped at AVX2 (as on an AVX2-only CPU), or off: float32
             env.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
             assert not hardware.onednn_computes_bfloat16()
@@ -228,8 +259,8 @@ def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, 
     head, tail = review_text.head_and_tail_lengths(truncation, seq_length)
     assert head + tail == seq_length - 2
     expected_long = tokens[0][:head] + (tokens[0][-tail:] if tail else [])
-    assert ids[0, 1:seq_length - 1].tolist() == expected_long
-    assert ids[1, 1:len(tokens[1]) + 1].tolist() == tokens[1], "a short review is kept whole"
+    assert ids[0, 1 : seq_length - 1].tolist() == expected_long
+    assert ids[1, 1 : len(tokens[1]) + 1].tolist() == tokens[1], "a short review is kept whole"
     assert review_text.head_and_tail_lengths(review_text.HEAD_AND_TAIL, 512) == (128, 382)
 
 
@@ -246,8 +277,10 @@ def test_training_and_validation_batches_group_reviews_of_similar_length(tiny_ex
         assert len(buckets) == 1, f"one batch mixes lengths {sorted(lengths)}"
         return inputs["input_mask"].shape[1]
 
-    widths = {check_batch(*batch) for batch in trainer.make_dataset(files("train"), 8, seed=1,
-                                                                     preprocessor=preprocessor).take(20)}
+    widths = {
+        check_batch(*batch)
+        for batch in trainer.make_dataset(files("train"), 8, seed=1, preprocessor=preprocessor).take(20)
+    }
     assert len(widths) > 1 and max(widths) <= TINY_BERT.seq_length
     for batch in trainer.make_dataset(files("train"), 8, seed=1, preprocessor=preprocessor).take(20):
         assert batch[1].shape == (8,), "training batches are full"
@@ -264,8 +297,9 @@ def test_training_and_validation_batches_group_reviews_of_similar_length(tiny_ex
 @pytest.mark.slow
 @pytest.mark.parametrize("truncation", review_text.TRUNCATIONS)
 def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_bert, tmp_path, truncation):
-    spec = model_lib.ClassifierSpec(str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=32,
-                                    dropout_rate=0.1, truncation=truncation)
+    spec = model_lib.ClassifierSpec(
+        str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=32, dropout_rate=0.1, truncation=truncation
+    )
     classifier = model_lib.build_classifier(spec, hardware.FLOAT32)
     head = classifier.logit_model.get_layer("classifier")
     head.set_weights([np.linspace(-1, 1, w.size, dtype=np.float32).reshape(w.shape) for w in head.get_weights()])
@@ -276,7 +310,8 @@ def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_b
     training_model = tf.sigmoid(classifier.text_classifier()(tf.constant(texts), training=False)).numpy()
     by_text = exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant(texts))["probability"].numpy()
     by_example = exported.signatures[model_lib.SERVING_SIGNATURE](
-        examples=tf.constant([model_lib.text_example(t) for t in texts]))["probability"].numpy()
+        examples=tf.constant([model_lib.text_example(t) for t in texts])
+    )["probability"].numpy()
     np.testing.assert_allclose(by_text, training_model, atol=1e-5)
     np.testing.assert_allclose(by_example, training_model, atol=1e-5)
 
@@ -284,8 +319,12 @@ def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_b
     cleaned = "A short one.\n\nIt was fine.\nReally."
     np.testing.assert_allclose(
         exported.signatures[model_lib.TEXT_SIGNATURE](text=tf.constant([cleaned]))["probability"].numpy(),
-        by_text[2:], atol=1e-6)
+        by_text[2:],
+        atol=1e-6,
+    )
     tag_tokens = classifier.preprocessor.tokenize(tf.constant(["<br />"])).merge_dims(-2, -1).to_list()
     assert tag_tokens[0], "without normalization the tag would be read as words"
-    np.testing.assert_array_equal(classifier.preprocessor(tf.constant([texts[2]]))["input_word_ids"].numpy(),
-                                  classifier.preprocessor(tf.constant([cleaned]))["input_word_ids"].numpy())
+    np.testing.assert_array_equal(
+        classifier.preprocessor(tf.constant([texts[2]]))["input_word_ids"].numpy(),
+        classifier.preprocessor(tf.constant([cleaned]))["input_word_ids"].numpy(),
+    )
