@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
             code = failures.LOCKED
         except KeyboardInterrupt as error:  # before or after the pipeline: nothing is lost
             interrupts.stopping()
-            code = interrupts.interrupted_by(error)
+            code = interrupts.interrupted_by(error) or failures.INTERRUPTED
             print(
                 f"local_runner.py: interrupted ({interrupts.signal_name(error)}) outside the pipeline, nothing is "
                 f"lost (exit code {code})",

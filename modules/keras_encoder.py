@@ -35,7 +35,7 @@ class NativeEncoderUnavailable(Exception):
     """The Hub encoder cannot be rebuilt as a native Keras layer; `hub.KerasLayer` must be used."""
 
 
-def _encoder_class_and_config(saved_model_dir: str) -> tuple[type, dict[str, Any]]:
+def _encoder_class_and_config(saved_model_dir: str) -> tuple[Any, dict[str, Any]]:
     """The Model Garden encoder class and config recorded in the SavedModel's Keras metadata."""
     metadata_path = os.path.join(saved_model_dir, KERAS_METADATA_FILE)
     if not tf.io.gfile.exists(metadata_path):

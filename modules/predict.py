@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
@@ -75,4 +76,4 @@ def classify(
         for i, probability, label in zip(batch, probabilities, labels):
             results[i] = Prediction(texts[i], float(probability), label.decode())
         bar.add(len(batch))
-    return results
+    return typing.cast(list[Prediction], results)  # every index filled

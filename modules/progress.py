@@ -25,7 +25,8 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         super().__init__()
         self.epochs, self.steps_per_epoch, self.batch_size = epochs, steps_per_epoch, batch_size
         self.interval = interval
-        self.step = self.first_step = None
+        self.step: int | None = None  # set when the first epoch begins (a resumed training: a later one)
+        self.first_step = 0
 
     def on_train_begin(self, logs=None):
         self.train_start = self.last = time.monotonic()
@@ -36,7 +37,7 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         self.epoch, self.epoch_start, self.epoch_step = epoch, time.monotonic(), 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
+        self.step = (self.step or 0) + 1
         self.epoch_step += 1
         if time.monotonic() - self.last >= self.interval:
             self._log()
@@ -46,13 +47,13 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         self._log(f", validation accuracy {accuracy:.4f}" if accuracy is not None else "")
 
     def _log(self, suffix: str = "") -> None:
-        now = time.monotonic()
+        now, step = time.monotonic(), self.step or 0
         self.last = now
         total = self.epochs * self.steps_per_epoch
         epoch_elapsed, train_elapsed = now - self.epoch_start, now - self.train_start
-        rate = (self.step - self.first_step) / train_elapsed if train_elapsed else 0.0
+        rate = (step - self.first_step) / train_elapsed if train_elapsed else 0.0
         epoch_eta = (self.steps_per_epoch - self.epoch_step) / rate if rate else 0.0
-        train_eta = (total - self.step) / rate if rate else 0.0
+        train_eta = (total - step) / rate if rate else 0.0
         LOGGER.info(
             "epoch %d/%d  step %d/%d  %.1f ex/s  epoch %s (ETA %s)  training %s (ETA %s)%s",
             self.epoch + 1,

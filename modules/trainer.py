@@ -199,7 +199,7 @@ class EpochLog(tf.keras.callbacks.Callback):
             self.best_epoch = epoch
         with tf.io.gfile.GFile(self.path, "w") as f:
             json.dump({"epochs": self.epochs, "best_epoch": self.best_epoch}, f)
-        if previous_best not in (None, self.best_epoch):
+        if previous_best is not None and previous_best != self.best_epoch:
             tf.io.gfile.rmtree(os.path.dirname(self._weights_prefix(previous_best)))
 
     def _weights_prefix(self, epoch: int) -> str:
@@ -207,6 +207,7 @@ class EpochLog(tf.keras.callbacks.Callback):
 
     def restore_best(self, model: tf.keras.Model) -> int:
         """Loads the best epoch's weights into `model`; returns that epoch (1-based)."""
+        assert self.best_epoch is not None, "restore_best after at least one validated epoch"
         model.load_weights(self._weights_prefix(self.best_epoch)).expect_partial()
         return self.best_epoch + 1
 

@@ -115,7 +115,7 @@ def flag_name(field: dataclasses.Field, prefix: str = "") -> str:
 
 
 @functools.cache
-def field_types(config_class: type) -> dict[str, Any]:
+def field_types(config_class: Any) -> dict[str, Any]:
     return typing.get_type_hints(config_class)
 
 
@@ -123,7 +123,9 @@ def check_settings(config: Any, prefix: str = "") -> None:
     """Raises ConfigError naming the first field of `config` outside its bounds (None passes where it may be)."""
     for field in dataclasses.fields(config):
         value, check_value = getattr(config, field.name), field.metadata.get("bounds")
-        if check_value and not (value is None and type(None) in typing.get_args(field_types(type(config))[field.name])):
+        if check_value and not (
+            value is None and type(None) in typing.get_args(field_types(config.__class__)[field.name])
+        ):
             check_value(flag_name(field, prefix), value)
 
 

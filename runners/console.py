@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable
 from typing import TextIO
 
@@ -71,7 +72,9 @@ class RunConsole(logging.Handler):
             os.close(log_fd)
         # The whole log: to the log file (file descriptor 2 now), or with `verbose` to both.
         self._log = os.fdopen(os.dup(2), "w", buffering=1)  # the log file (with `verbose`, the console's stderr)
-        full_log = [logging.StreamHandler(self._log)] + ([logging.FileHandler(self.log_path)] if self.verbose else [])
+        full_log: list[logging.Handler] = [logging.StreamHandler(self._log)]
+        if self.verbose:
+            full_log.append(logging.FileHandler(self.log_path))
         for handler in full_log:
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self._handlers = [*full_log, self]
@@ -106,7 +109,7 @@ class RunConsole(logging.Handler):
 
     def say(self, line: str = "", failure: bool = False) -> None:
         """A line on the console (a failure's on its stderr), and in the log file."""
-        with self.lock:
+        with self.lock:  # type: ignore[union-attr]  # logging.Handler.__init__ creates it
             print(line, file=self._errors if failure else self._terminal, flush=True)
             if not self.verbose:
                 with contextlib.suppress(OSError):  # a full disk: the console line is what matters
@@ -117,7 +120,7 @@ class RunConsole(logging.Handler):
             self.say(f"    {record.getMessage()}")
         if record.msg not in (RUNNING, FINISHED) or not record.args:
             return
-        component, now = str(record.args[0]), time.monotonic()
+        component, now = str(typing.cast(tuple, record.args)[0]), time.monotonic()
         if record.msg == RUNNING:
             self.running, self.started[component] = component, now
             self.say(f"{time.strftime('%H:%M:%S')}  {component} ...")

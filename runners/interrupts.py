@@ -26,7 +26,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signal_number: int):
         super().__init__(signal.Signals(signal_number).name)
         self.signal_number = signal_number
-        self.exit_code = EXIT_CODES[signal_number]
+        self.exit_code = EXIT_CODES[signal.Signals(signal_number)]
 
 
 def _first(signal_number: int, _frame) -> None:
@@ -63,7 +63,7 @@ def trapped(until_exit: bool = False) -> Iterator[None]:
             signal.signal(signal_number, signal.SIG_IGN if until_exit and stopped else handler)
 
 
-def signal_name(error: KeyboardInterrupt) -> str:
+def signal_name(error: BaseException) -> str:
     return signal.Signals(error.signal_number).name if isinstance(error, Interrupted) else "SIGINT"
 
 

@@ -17,6 +17,7 @@ requests a node shape cannot hold, with GKE's reservation formula and the system
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from decimal import Decimal
 
 from components.ids import TRAINER
@@ -185,7 +186,7 @@ def gpu_request(count: int, gpu_type: str, target: str) -> GpuRequest | None:
 
 
 def requests_by_task(
-    ids: list[str], defaults: dict[str, tuple[str, str]], overrides: dict[str, TaskResources]
+    ids: list[str], defaults: Mapping[str, tuple[str, str]], overrides: Mapping[str, TaskResources]
 ) -> dict[str, TaskResources]:
     """Each task's requests (`overrides`, then `defaults`: its own entry, else `default`). An override for a task
     not in `ids` is refused; a default is not (TestSetEvaluator exists only with a test split)."""
@@ -200,8 +201,8 @@ def requests_by_task(
 
 def apply(
     pipeline,
-    defaults: dict[str, tuple[str, str]],
-    overrides: dict[str, TaskResources],
+    defaults: Mapping[str, tuple[str, str]],
+    overrides: Mapping[str, TaskResources],
     gpu: GpuRequest | None,
     target: str,
 ) -> dict[str, TaskResources]:

@@ -24,7 +24,7 @@ def package_path(job_path: str) -> str:
 
 def kfp_package(job_path: str) -> str:
     """Writes `<job>.kfp.yaml`, the bare PipelineSpec that `kfp.Client` uploads; returns its path."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no types
 
     with open(job_path) as f:
         job = json.load(f)

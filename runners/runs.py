@@ -211,7 +211,7 @@ def write_page(runs: list[Run], output_dir: str) -> str:
     if scored:
         figure = Figure(figsize=(8, 3.5))
         axes = figure.subplots()
-        axes.plot([i for i, _ in scored], [r.eval_accuracy for _, r in scored], color="0.6", zorder=1)
+        axes.plot([i for i, _ in scored], [float(r.eval_accuracy or 0) for _, r in scored], color="0.6", zorder=1)
         for verdict, marker, color in (("blessed", "o", "tab:green"), ("rejected", "x", "tab:red")):
             points = [(i, r.eval_accuracy) for i, r in scored if r.verdict == verdict]
             if points:

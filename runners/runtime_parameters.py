@@ -9,6 +9,8 @@ without arguments is the compiled pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from google.protobuf import json_format, message
 from tfx import v1 as tfx
 from tfx.utils import proto_utils
@@ -19,7 +21,7 @@ class ParameterError(ValueError):
 
 
 def expose(
-    pipeline: tfx.dsl.Pipeline, exposed: dict[str, tuple[str, str, str]], values: dict[str, str]
+    pipeline: tfx.dsl.Pipeline, exposed: Mapping[str, tuple[str, str, str]], values: Mapping[str, str]
 ) -> dict[str, int | float | str]:
     """Replaces each execution property `exposed` names (parameter name -> component id, execution property,
     description) by a `RuntimeParameter` defaulting to its current value (str, int, float or a proto's JSON:

@@ -75,8 +75,9 @@ def judge(evaluation: Evaluation) -> Verdict:
             passed = not any(t.HasField("change_threshold") for t in failed)
             checks.append(ThresholdCheck(label, "change vs. baseline", f">= {allowed:+.4f}", diff, passed))
             if not passed:
+                drop = -diff if diff is not None else float("nan")
                 reasons.append(
-                    f"{label} {overall.get(name, float('nan')):.4f} is {-diff:.4f} below the served "
+                    f"{label} {overall.get(name, float('nan')):.4f} is {drop:.4f} below the served "
                     f"model's {baseline.get(name, float('nan')):.4f}; at most {-allowed:.4f} is allowed"
                 )
     if evaluation.validation.missing_thresholds:

@@ -121,7 +121,7 @@ def download(
             if code == 416:  # the partial file is already complete (or longer than the file)
                 partial.unlink(missing_ok=True)
             elif 400 <= code < 500:
-                raise SourceError(f"{url}: HTTP {code} {error.reason}; check the URL.") from error
+                raise SourceError(f"{url}: HTTP {code} {getattr(error, 'reason', '')}; check the URL.") from error
             logging.warning("Download of %s broke (%s); attempt %d of %d, resuming.", url, error, attempt, retries)
             if attempt == retries:
                 raise SourceError(

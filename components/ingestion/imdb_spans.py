@@ -48,8 +48,8 @@ def find_spans(pattern: str) -> list[Span]:
     """Every span folder matching `pattern` (local or gs://...), its highest version, ascending by span."""
     if pattern.count(SPAN_SPEC) != 1 or pattern.count(VERSION_SPEC) > 1:
         raise SpanError(f"{pattern}: a span pattern holds {SPAN_SPEC} once (and {VERSION_SPEC} at most once)")
-    regex = re.escape(pattern.rstrip("/")).replace(re.escape(SPAN_SPEC), r"(?P<span>\d+)")
-    regex = re.compile(regex.replace(re.escape(VERSION_SPEC), r"(?P<version>\d+)") + "/?")
+    escaped = re.escape(pattern.rstrip("/")).replace(re.escape(SPAN_SPEC), r"(?P<span>\d+)")
+    regex = re.compile(escaped.replace(re.escape(VERSION_SPEC), r"(?P<version>\d+)") + "/?")
     glob = pattern.rstrip("/").replace(SPAN_SPEC, "*").replace(VERSION_SPEC, "*")
     if "://" in pattern:
         from tfx.dsl.io import fileio

@@ -46,11 +46,11 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        for number in dict.fromkeys(received):
+        for arrived in dict.fromkeys(received):
             logging.warning(
-                "%s arrived while a version was being published; acting on it now", signal.Signals(number).name
+                "%s arrived while a version was being published; acting on it now", signal.Signals(arrived).name
             )
-            signal.raise_signal(number)
+            signal.raise_signal(arrived)
 
 
 def push(

@@ -43,7 +43,7 @@ def without_empty_baseline(input_dict: dict[str, list[types.Artifact]], key: str
 
 def describe(model: types.Artifact | None) -> str:
     """'served version N from DIR', or why there is none."""
-    if baseline_model_uri(model) is None:
+    if model is None or baseline_model_uri(model) is None:
         return "none: nothing is served yet (first run)"
     return (
         f"served version {model.get_int_custom_property(SERVED_VERSION_PROPERTY)} from "
