@@ -42,6 +42,22 @@ class LocalRun:
     verbose: bool = False
 
 
+def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--data names a corpus that exists (if local), and the output and cache folders can be written."""
+    if args.data is not None:
+        try:
+            imdb_source.check_local_source(args.data)
+        except imdb_source.SourceError as error:
+            parser.error(f"--data {error}")
+    for flag, path in (("--output-dir", args.output_dir), ("--cache-dir", args.cache_dir)):
+        try:  # exists or can be made, and a file can be written in it
+            os.makedirs(path, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+                pass
+        except OSError as error:
+            parser.error(f"{flag} {path!r}: cannot be written ({error.strerror or error}); give a folder you can write")
+
+
 def parse_args(argv: list[str] | None = None) -> LocalRun:
     """The run the flags describe, every value checked (a bad one exits with code 2 and one line)."""
     parser = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,18 +79,7 @@ def parse_args(argv: list[str] | None = None) -> LocalRun:
         "(TFX caching), e.g. to rerun after a crash",
     )
     args = parser.parse_args(argv)
-    if args.data is not None:
-        try:
-            imdb_source.check_local_source(args.data)
-        except imdb_source.SourceError as error:
-            parser.error(f"--data {error}")
-    for flag, path in (("--output-dir", args.output_dir), ("--cache-dir", args.cache_dir)):
-        try:  # exists or can be made, and a file can be written in it
-            os.makedirs(path, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
-                pass
-        except OSError as error:
-            parser.error(f"{flag} {path!r}: cannot be written ({error.strerror or error}); give a folder you can write")
+    check_paths(parser, args)
     handles = cli.checked(parser, lambda: cli.encoder_handles(args))
     if handles is None:  # the offline default, converted into the cache by set-up (or on first use)
         handles = offline_assets.minilm_paths(args.cache_dir).handles()

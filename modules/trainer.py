@@ -304,19 +304,8 @@ def compile_classifier(classifier: model_lib.ClassifierParts, config: TrainingCo
     )
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """TFX Trainer entry point: fine-tunes (from the Tuner's best `hyperparameters` and, with `warm_start`, the
-    served `base_model`), writes TensorBoard logs and the history, exports the best epoch. Raises ConfigError (a
-    value out of range, before any training) and WarmStartError (the served model does not fit)."""
-    config = TrainingConfig.from_custom_config(fn_args.custom_config).tuned(fn_args.hyperparameters)
-    if fn_args.hyperparameters:
-        logging.info("Tuned by the Tuner: %s", fn_args.hyperparameters.get("values"))
-    served_model = warm_start_model(config, fn_args.base_model)
-    if served_model:
-        config = config.warm_started()
-    check_steps("train_steps", fn_args.train_steps)
-    check_steps("eval_steps", fn_args.eval_steps)
-    tf.keras.utils.set_random_seed(config.seed)
+def distribution_and_precision(config: TrainingConfig) -> tuple[tf.distribute.Strategy, str]:
+    """Mirrored over the GPUs if there are several (else the default strategy), and the precision to train in."""
     gpus = tf.config.list_physical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     precision = hardware.resolve_precision(config.precision)
@@ -328,8 +317,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         devices,
         precision,
     )
+    return strategy, precision
 
-    train_summary, eval_summary = summarize_split(fn_args.train_files), summarize_split(fn_args.eval_files)
+
+def epoch_steps(
+    fn_args: tfx.components.FnArgs, config: TrainingConfig, train_summary: SplitSummary, eval_summary: SplitSummary
+) -> int:
+    """Steps per epoch: `train_steps` spread over the epochs, else one pass over the train split."""
     steps_per_epoch = (
         math.ceil(fn_args.train_steps / config.epochs)
         if fn_args.train_steps
@@ -345,6 +339,25 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         validation_examples,
         eval_summary.num_examples,
     )
+    return steps_per_epoch
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """TFX Trainer entry point: fine-tunes (from the Tuner's best `hyperparameters` and, with `warm_start`, the
+    served `base_model`), writes TensorBoard logs and the history, exports the best epoch. Raises ConfigError (a
+    value out of range, before any training) and WarmStartError (the served model does not fit)."""
+    config = TrainingConfig.from_custom_config(fn_args.custom_config).tuned(fn_args.hyperparameters)
+    if fn_args.hyperparameters:
+        logging.info("Tuned by the Tuner: %s", fn_args.hyperparameters.get("values"))
+    served_model = warm_start_model(config, fn_args.base_model)
+    if served_model:
+        config = config.warm_started()
+    check_steps("train_steps", fn_args.train_steps)
+    check_steps("eval_steps", fn_args.eval_steps)
+    tf.keras.utils.set_random_seed(config.seed)
+    strategy, precision = distribution_and_precision(config)
+    train_summary, eval_summary = summarize_split(fn_args.train_files), summarize_split(fn_args.eval_files)
+    steps_per_epoch = epoch_steps(fn_args, config, train_summary, eval_summary)
     with strategy.scope():
         classifier = model_lib.build_classifier(classifier_spec(config), precision)
         if served_model:

@@ -122,3 +122,16 @@ def test_evaluation_and_reporting_do_not_import_ingestion_and_the_run_history_no
     reached = imported_closure("runners.runs")
     assert "components.evaluation.evaluation_report" in reached, "the closure follows imports inside functions"
     assert not [m for m in reached if m in MODEL_LIBRARIES], sorted(reached)
+
+
+def test_no_product_function_is_over_60_lines():
+    import ast
+
+    paths = [*PROJECT_ROOT.glob("*.py"), *(p for layer in LAYERS[2:] for p in (PROJECT_ROOT / layer).rglob("*.py"))]
+    long = [
+        f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in paths
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long, long
