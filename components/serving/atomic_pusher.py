@@ -70,13 +70,11 @@ def push(
     staging = os.path.join(base_directory, STAGING_PREFIX + version)
     copied = 0
     for directory, _, names in fileio.walk(model_path):
-        fileio.makedirs(os.path.join(staging, os.path.relpath(directory, model_path)))  # empty ones too (assets/)
+        relative = os.path.relpath(directory, model_path)
+        target = staging if relative == "." else os.path.join(staging, relative)  # object stores keep a "./"
+        fileio.makedirs(target)  # empty folders too (assets/)
         for name in names:
-            fileio.copy(
-                os.path.join(directory, name),
-                os.path.join(staging, os.path.relpath(directory, model_path), name),
-                overwrite=True,
-            )
+            fileio.copy(os.path.join(directory, name), os.path.join(target, name), overwrite=True)
             copied += 1
             if copied == 1:
                 crash_points.crash_here(crash_points.PUSHER_COPY)
