@@ -28,8 +28,9 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         self.step: int | None = None  # set when the first epoch begins (a resumed training: a later one)
         self.first_step = 0
 
-    def on_train_begin(self, logs=None):
-        self.train_start = self.last = time.monotonic()
+    def on_train_begin(self, logs=None):  # once per fit: the curriculum fits each of its sequence lengths
+        if self.step is None:
+            self.train_start = self.last = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.step is None:  # a resumed training starts at a later epoch

@@ -85,8 +85,9 @@ def read_records(file_patterns: list[str]) -> tf.data.Dataset:
 
 
 def length_bucket_boundaries(seq_length: int) -> list[int]:
-    """Token-length bucket edges for training batches: every LENGTH_BUCKET_WIDTH tokens up to seq_length."""
-    return list(range(LENGTH_BUCKET_WIDTH, seq_length + 1, LENGTH_BUCKET_WIDTH))
+    """Token-length bucket edges (the widths batches are padded to): every LENGTH_BUCKET_WIDTH tokens, and
+    seq_length."""
+    return sorted({*range(LENGTH_BUCKET_WIDTH, seq_length, LENGTH_BUCKET_WIDTH), seq_length})
 
 
 def _unpadded(encoder_inputs: dict[str, tf.Tensor], label: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
@@ -96,15 +97,18 @@ def _unpadded(encoder_inputs: dict[str, tf.Tensor], label: tf.Tensor) -> tuple[d
 
 def _length_grouped(dataset: tf.data.Dataset, batch_size: int, seq_length: int) -> tf.data.Dataset:
     """Unbatched (encoder inputs, label) pairs, unpadded, rebatched by token length (buckets of
-    LENGTH_BUCKET_WIDTH), so each batch is padded only to its longest review and that is close to the rest."""
-    boundaries = length_bucket_boundaries(seq_length)
+    LENGTH_BUCKET_WIDTH), each batch padded to its bucket's upper edge: its reviews are close in length, and the
+    batches come in few shapes (oneDNN builds its kernels for each new shape: a batch of any width took longer
+    than a full batch of 256 tokens)."""
+    edges = length_bucket_boundaries(seq_length)
     return (
         dataset.unbatch()
         .map(_unpadded, num_parallel_calls=tf.data.AUTOTUNE)
         .bucket_by_sequence_length(
             lambda inputs, label: tf.shape(inputs[INPUT_MASK])[0],
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            bucket_boundaries=[edge + 1 for edge in edges],  # a length equal to an edge stays in its bucket
+            bucket_batch_sizes=[batch_size] * (len(edges) + 1),
+            pad_to_bucket_boundary=True,  # to the bucket's edge
         )
     )
 
@@ -143,23 +147,26 @@ def make_eval_dataset(
     return _length_grouped(dataset, batch_size, preprocessor.seq_length).cache().prefetch(tf.data.AUTOTUNE)
 
 
-def train_and_eval_datasets(
+def train_dataset(
     fn_args: tfx.components.FnArgs, config: TrainingConfig, preprocessor: model_lib.Preprocessor
-) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The Trainer's (and the Tuner's) training batches and validation batches (`eval_steps` batches' worth of
-    the eval split's first records, or all of it)."""
+) -> tf.data.Dataset:
+    """The Trainer's (and the Tuner's) training batches, at the preprocessor's sequence length."""
+    return make_dataset(
+        fn_args.train_files,
+        config.batch_size,
+        seed=config.seed,
+        preprocessor=preprocessor,
+        shuffle_buffer=config.shuffle_buffer,
+    )
+
+
+def eval_dataset(
+    fn_args: tfx.components.FnArgs, config: TrainingConfig, preprocessor: model_lib.Preprocessor
+) -> tf.data.Dataset:
+    """Validation batches: `eval_steps` batches' worth of the eval split's first records, or all of it."""
     num_eval_examples = fn_args.eval_steps * config.batch_size if fn_args.eval_steps else None
-    return (
-        make_dataset(
-            fn_args.train_files,
-            config.batch_size,
-            seed=config.seed,
-            preprocessor=preprocessor,
-            shuffle_buffer=config.shuffle_buffer,
-        ),
-        make_eval_dataset(
-            fn_args.eval_files, config.batch_size, preprocessor=preprocessor, num_examples=num_eval_examples
-        ),
+    return make_eval_dataset(
+        fn_args.eval_files, config.batch_size, preprocessor=preprocessor, num_examples=num_eval_examples
     )
 
 
@@ -194,7 +201,9 @@ class EpochLog(tf.keras.callbacks.Callback):
         self.epochs[epoch] = {name: float(value) for name, value in logs.items()}
         previous_best = self.best_epoch
         # An epoch run again after a crash compares with its own new metrics: it stays the best.
-        if previous_best is None or logs[BEST_EPOCH_METRIC] >= self.epochs[previous_best][BEST_EPOCH_METRIC]:
+        if BEST_EPOCH_METRIC not in logs:  # not validated after (TrainingConfig.validated_epochs)
+            pass
+        elif previous_best is None or logs[BEST_EPOCH_METRIC] >= self.epochs[previous_best][BEST_EPOCH_METRIC]:
             self.model.save_weights(self._weights_prefix(epoch))
             self.best_epoch = epoch
         with tf.io.gfile.GFile(self.path, "w") as f:
@@ -212,9 +221,10 @@ class EpochLog(tf.keras.callbacks.Callback):
         return self.best_epoch + 1
 
     def history(self) -> dict[str, list[float]]:
-        """Metric name -> one value per epoch, in epoch order."""
+        """Metric name -> one value per epoch, in epoch order (NaN where an epoch was not validated)."""
         epochs = [self.epochs[epoch] for epoch in sorted(self.epochs)]
-        return {name: [metrics[name] for metrics in epochs] for name in (epochs[0] if epochs else {})}
+        names = dict.fromkeys(name for metrics in epochs for name in metrics)
+        return {name: [metrics.get(name, math.nan) for metrics in epochs] for name in names}
 
 
 def write_history(history: dict[str, list[float]], best_epoch: int, model_run_dir: str) -> None:
@@ -232,7 +242,7 @@ def write_history(history: dict[str, list[float]], best_epoch: int, model_run_di
     loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True)
     for axes, metric, title in ((loss_axes, "loss", "Loss"), (accuracy_axes, "binary_accuracy", "Accuracy")):
         axes.plot(epochs, history[metric], "r", label=f"Training {title.lower()}")
-        axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title.lower()}")
+        axes.plot(epochs, history[f"val_{metric}"], "bo-", label=f"Validation {title.lower()}")
         axes.axvline(best_epoch, color="g", linestyle="--", label=f"Best epoch ({best_epoch}, exported)")
         axes.set(title=f"Training and validation {title.lower()}", ylabel=title)
         axes.legend()
@@ -342,6 +352,46 @@ def epoch_steps(
     return steps_per_epoch
 
 
+def fit_curriculum(
+    classifier: model_lib.ClassifierParts,
+    config: TrainingConfig,
+    fn_args: tfx.components.FnArgs,
+    steps_per_epoch: int,
+    run_backup_dir: str,
+) -> EpochLog:
+    """Fits `config.epochs` epochs, one fit per sequence length of the curriculum, validating at the exported
+    length after `config.validation_epochs()`; returns the log that knows the best epoch."""
+    epoch_log = EpochLog(run_backup_dir)
+    callbacks = [
+        tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
+        epoch_log,
+        # Kept across the curriculum's fits (each resumes from it; a finished one runs no epoch); removed at the end.
+        tf.keras.callbacks.BackupAndRestore(
+            os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR), delete_checkpoint=False
+        ),
+        progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
+    ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else [])
+    validation = eval_dataset(fn_args, config, classifier.preprocessor)  # at the exported length
+    first_epoch = 0
+    for seq_length, epochs in config.epoch_seq_lengths():
+        preprocessor = classifier.preprocessor
+        if seq_length != preprocessor.seq_length:
+            preprocessor = model_lib.Preprocessor(config.preprocess_handle, seq_length, config.truncation)
+        classifier.logit_model.fit(
+            train_dataset(fn_args, config, preprocessor),
+            initial_epoch=first_epoch,
+            epochs=first_epoch + epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation,
+            validation_freq=config.validation_epochs(),
+            callbacks=callbacks,
+            verbose=0,  # progress.ProgressLogger: a line every 30 s, on a terminal or not
+        )
+        first_epoch += epochs
+    return epoch_log
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point: fine-tunes (from the Tuner's best `hyperparameters` and, with `warm_start`, the
     served `base_model`), writes TensorBoard logs and the history, exports the best epoch. Raises ConfigError (a
@@ -369,23 +419,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if tf.io.gfile.exists(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)):
         logging.info("Resuming from the backup in %s", run_backup_dir)
     tf.io.gfile.makedirs(run_backup_dir)
-    train_dataset, eval_dataset = train_and_eval_datasets(fn_args, config, classifier.preprocessor)
-    epoch_log = EpochLog(run_backup_dir)
-    classifier.logit_model.fit(
-        train_dataset,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset,
-        callbacks=[
-            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-            # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
-            epoch_log,
-            tf.keras.callbacks.BackupAndRestore(os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR)),
-            progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
-        ]
-        + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else []),
-        verbose=0,  # progress.ProgressLogger: a line every 30 s, on a terminal or not
-    )
+    epoch_log = fit_curriculum(classifier, config, fn_args, steps_per_epoch, run_backup_dir)
     best_epoch = epoch_log.restore_best(classifier.logit_model)
     logging.info(
         "Exporting the weights of epoch %d of %d, the best by %s", best_epoch, config.epochs, BEST_EPOCH_METRIC

@@ -163,6 +163,24 @@ class TrainingConfig:
     epochs: int = setting(
         5, "passes over the data, or validations with --train-steps", integer(1), label=length_label, recipe=True
     )
+    # A curriculum: the first epochs' steps read fewer tokens, each costing about a third of a step at 512
+    # (attention grows with the square of the length); the last epochs learn from whole reviews.
+    short_seq_length: int | None = setting(
+        None,
+        "tokens per review in the first --short-seq-epochs epochs; unset: --seq-length throughout",
+        integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH),
+        label="first {short_seq_epochs} epochs at seq {}",
+        recipe=True,
+    )
+    short_seq_epochs: int = setting(0, "epochs at --short-seq-length", integer(0), recipe=True)
+    # A validation pass over the whole eval split costs minutes: skip the early epochs, never the best ones.
+    validated_epochs: int | None = setting(
+        None,
+        "validate after the last N epochs only, and export the best of them; unset: after every epoch",
+        integer(1),
+        label="validated after the last {}",
+        recipe=True,
+    )
     batch_size: int = setting(32, "examples per step", integer(1))
     dropout_rate: float = setting(0.1, "dropout before the classifier", fraction())
     # Dropout on the encoder's attention probabilities, (batch, heads, length, length) random numbers a layer and
@@ -195,6 +213,35 @@ class TrainingConfig:
     def __post_init__(self):
         """Raises ConfigError naming the first value out of its range."""
         check_settings(self)
+        check(
+            "short_seq_epochs",
+            self.short_seq_epochs,
+            self.short_seq_epochs < self.epochs and (self.short_seq_length is not None or not self.short_seq_epochs),
+            f"must be fewer than --epochs ({self.epochs}), and 0 without --short-seq-length",
+        )
+        if self.short_seq_length is not None:
+            check(
+                "short_seq_length",
+                self.short_seq_length,
+                self.short_seq_length < self.seq_length,
+                f"must be less than --seq-length ({self.seq_length})",
+            )
+        if self.validated_epochs is not None:
+            check(
+                "validated_epochs",
+                self.validated_epochs,
+                self.validated_epochs <= self.epochs,
+                f"must be at most --epochs ({self.epochs})",
+            )
+
+    def epoch_seq_lengths(self) -> list[tuple[int, int]]:
+        """(sequence length, epochs at it), in order: the curriculum's short epochs first, if any."""
+        phases = [(self.short_seq_length, self.short_seq_epochs)] if self.short_seq_epochs else []
+        return phases + [(self.seq_length, self.epochs - self.short_seq_epochs)]  # type: ignore[list-item]
+
+    def validation_epochs(self) -> list[int]:
+        """The epochs (1-based) validated after, the best of which is exported."""
+        return list(range(self.epochs - (self.validated_epochs or self.epochs) + 1, self.epochs + 1))
 
     def tuned(self, hyperparameters: dict[str, Any] | None) -> TrainingConfig:
         """With the values of TFX's `best_hyperparameters` (a KerasTuner config: {"space", "values"}), if any."""
@@ -203,7 +250,14 @@ class TrainingConfig:
 
     def warm_started(self) -> TrainingConfig:
         """The settings a warm-started run trains with: its own learning rate and epochs."""
-        return dataclasses.replace(self, learning_rate=self.warm_start_learning_rate, epochs=self.warm_start_epochs)
+        return dataclasses.replace(
+            self,
+            learning_rate=self.warm_start_learning_rate,
+            epochs=self.warm_start_epochs,
+            short_seq_length=None,
+            short_seq_epochs=0,
+            validated_epochs=None,
+        )
 
     @classmethod
     def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingConfig:

@@ -33,9 +33,12 @@ class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
         )
         steps = self.fn_args.train_steps
         trainer.compile_classifier(classifier, config, steps)
-        train, evaluation = trainer.train_and_eval_datasets(self.fn_args, config, classifier.preprocessor)
         history = classifier.logit_model.fit(
-            train, epochs=1, steps_per_epoch=steps, validation_data=evaluation, verbose=2
+            trainer.train_dataset(self.fn_args, config, classifier.preprocessor),
+            epochs=1,
+            steps_per_epoch=steps,
+            validation_data=trainer.eval_dataset(self.fn_args, config, classifier.preprocessor),
+            verbose=2,
         )
         score = max(history.history[OBJECTIVE])
         logging.info("Trial %s: %s -> %s %.4f", trial.trial_id, trial.hyperparameters.values, OBJECTIVE, score)

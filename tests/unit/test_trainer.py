@@ -1,6 +1,8 @@
 """The Trainer module on a tiny random BERT: it learns, exports a consistent model, and resumes after a crash."""
 
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils
 
 from components.ingestion import synthetic_corpus
-from modules import hardware, keras_encoder, review_text, trainer
+from modules import crash_points, hardware, keras_encoder, progress, review_text, trainer
 from modules import model as model_lib
 from tests.support.example_gen_helpers import run_executor
 from tests.support.tiny_assets import TINY_BERT
@@ -64,6 +66,58 @@ def assert_best_epoch_marked(history: list[dict[str, float]]) -> None:
     accuracies = [row["val_binary_accuracy"] for row in history]
     best = max(epoch for epoch, accuracy in enumerate(accuracies, start=1) if accuracy == max(accuracies))
     assert [row["best"] for row in history] == [float(epoch == best) for epoch in range(1, len(history) + 1)]
+
+
+@pytest.mark.slow
+def test_a_curriculum_trains_short_then_long_validates_the_last_epochs_and_resumes_after_a_crash(
+    tiny_examples, tiny_bert, tmp_path, monkeypatch, caplog
+):
+    """Epoch 1 at 16 tokens, epochs 2-3 at 64, validated after 2 and 3 only; killed in epoch 2 (the second fit)
+    and run again, it goes on from epoch 2 and exports the better of the validated epochs."""
+    args = fn_args_for(
+        tiny_examples,
+        tiny_bert,
+        tmp_path / "run",
+        train_steps=30,
+        short_seq_length=16,
+        short_seq_epochs=1,
+        validated_epochs=2,
+        precision=hardware.FLOAT32,
+    )
+    seq_lengths: list[int] = []  # of each training dataset made, in order
+    make_dataset = trainer.make_dataset
+    monkeypatch.setattr(
+        trainer,
+        "make_dataset",
+        lambda *a, **k: seq_lengths.append(k["preprocessor"].seq_length) or make_dataset(*a, **k),
+    )
+
+    class Killed(Exception):
+        pass
+
+    def kill(point):  # as crash_points.crash_here, raising instead of a signal (in-process, deterministic)
+        if crash_points.armed(point):
+            raise Killed
+
+    monkeypatch.setattr(crash_points, "crash_here", kill)
+    monkeypatch.setenv(crash_points.CRASH_AT_ENV, crash_points.TRAINER_MID_EPOCH)
+    with pytest.raises(Killed):
+        trainer.run_fn(FnArgs(**args))
+    assert seq_lengths == [16, 64], "epoch 1 at the short length, then the exported one"
+    monkeypatch.delenv(crash_points.CRASH_AT_ENV)
+    with caplog.at_level(logging.INFO, logger=progress.LOGGER.name):
+        trainer.run_fn(FnArgs(**args))
+
+    resumed_epochs = {
+        int(re.search(r"epoch (\d)/3", r.getMessage())[1]) for r in caplog.records if "/3" in r.getMessage()
+    }
+    assert resumed_epochs == {2, 3}, "the resumed run goes on from epoch 2 (its first fit has nothing left)"
+    history = read_history_csv(Path(args["model_run_dir"]))
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert np.isnan(history[0]["val_binary_accuracy"]) and not np.isnan(history[2]["val_binary_accuracy"])
+    assert_best_epoch_marked(history[1:])
+    assert history[0]["best"] == 0
+    assert tf.saved_model.load(args["serving_model_dir"]).signatures[model_lib.TEXT_SIGNATURE] is not None
 
 
 @pytest.mark.slow
@@ -268,14 +322,14 @@ def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, 
 def test_training_and_validation_batches_group_reviews_of_similar_length(tiny_examples, tiny_bert):
     preprocessor = model_lib.Preprocessor(str(tiny_bert.preprocess), TINY_BERT.seq_length)
     files = lambda split: [os.path.join(artifact_utils.get_split_uri([tiny_examples], split), "*.gz")]
-    boundaries = [0, *trainer.length_bucket_boundaries(TINY_BERT.seq_length), TINY_BERT.seq_length + 1]
+    edges = trainer.length_bucket_boundaries(TINY_BERT.seq_length)
 
     def check_batch(inputs, label) -> int:
-        lengths = inputs["input_mask"].numpy().sum(axis=1)
-        assert inputs["input_mask"].shape[1] == lengths.max() and label.shape == lengths.shape
-        buckets = {next(i for i, upper in enumerate(boundaries) if length < upper) for length in lengths}
-        assert len(buckets) == 1, f"one batch mixes lengths {sorted(lengths)}"
-        return inputs["input_mask"].shape[1]
+        lengths, width = inputs["input_mask"].numpy().sum(axis=1), inputs["input_mask"].shape[1]
+        assert width == min(edge for edge in edges if edge >= lengths.max()), "padded to its bucket's edge"
+        assert lengths.min() > max(edge for edge in [0, *edges] if edge < width), f"one batch mixes {sorted(lengths)}"
+        assert label.shape == lengths.shape
+        return width
 
     widths = {
         check_batch(*batch)
