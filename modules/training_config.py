@@ -236,8 +236,9 @@ class TrainingConfig:
 
     def epoch_seq_lengths(self) -> list[tuple[int, int]]:
         """(sequence length, epochs at it), in order: the curriculum's short epochs first, if any."""
-        phases = [(self.short_seq_length, self.short_seq_epochs)] if self.short_seq_epochs else []
-        return phases + [(self.seq_length, self.epochs - self.short_seq_epochs)]  # type: ignore[list-item]
+        long = (self.seq_length, self.epochs - self.short_seq_epochs)
+        short = (self.short_seq_length or self.seq_length, self.short_seq_epochs)
+        return [short, long] if self.short_seq_epochs else [long]
 
     def validation_epochs(self) -> list[int]:
         """The epochs (1-based) validated after, the best of which is exported."""

@@ -34,12 +34,14 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
         "head+tail",
         5e-5,
         5,
-        1000,
+        800,
     )
+    assert (config.short_seq_length, config.short_seq_epochs, config.validation_epochs()) == (128, 2, [4, 5])
     assert config.attention_dropout_rate == 0.0
     assert args.config.eval_steps is None, "validated on the whole eval split: a subset picks the wrong epoch"
     assert cli.recipe_line(args.recipe, args.config) == (
-        "Training recipe: best (seq 512, head+tail, lr 5e-05, 1000 steps in 5 epochs, attention dropout 0)"
+        "Training recipe: best (seq 512, head+tail, lr 5e-05, 800 steps in 5 epochs, first 2 epochs at seq 128, "
+        "validated after the last 2, attention dropout 0)"
     )
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)
     assert training(compiled)[0].seq_length == 512 and compiled.recipe == "best"
@@ -99,11 +101,13 @@ def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
 @pytest.mark.parametrize(
     "flags, expected",
     [
-        (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 1000, "epochs": 5}),
-        (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 1000}),
-        (["--epochs", "2"], {"seq_length": 512, "epochs": 2, "steps": None}),  # --epochs alone: 2 passes
+        (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 800, "epochs": 5}),
+        (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 800}),
+        (["--epochs", "3"], {"seq_length": 512, "epochs": 3, "steps": None}),  # --epochs alone: 3 passes
         (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
-        (["--eval-steps", "40"], {"steps": 1000, "eval_steps": 40}),  # validation on the eval split's first 1,280
+        (["--eval-steps", "40"], {"steps": 800, "eval_steps": 40}),  # validation on the eval split's first 1,280
+        (["--short-seq-epochs", "0"], {"short_seq_epochs": 0, "seq_length": 512}),  # no curriculum
+        (["--validated-epochs", "5"], {"validated_epochs": 5}),  # validated after every epoch
         (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
     ],
 )
@@ -113,3 +117,18 @@ def test_a_flag_wins_over_the_recipe(flags, expected, tiny_corpus, tmp_path):
     got = {**dataclasses.asdict(config), "steps": steps, "eval_steps": args.config.eval_steps}
     assert {key: got[key] for key in expected} == expected
     assert "changed by --" in cli.recipe_line(args.recipe, args.config)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epochs", "2"], "--short-seq-epochs 2: must be fewer than --epochs (2), and 0 without --short-seq-length"),
+        (["--seq-length", "128"], "--short-seq-length 128: must be less than --seq-length (128)"),
+        (["--validated-epochs", "6"], "--validated-epochs 6: must be at most --epochs (5)"),
+    ],
+)
+def test_a_curriculum_that_cannot_run_is_refused_naming_its_flag(flags, message, tiny_corpus, tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        local_runner.parse_args(["--data", str(tiny_corpus), "--output-dir", str(tmp_path), *flags])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.endswith(f": error: {message} (see --help)\n")
