@@ -179,15 +179,16 @@ class PipelineConfig:
 
 
 # Overlays of the settings declared `recipe` (TrainingConfig's and PipelineConfig's; a flag wins over them),
-# measured on the real train archive with the offline MiniLM (bench/RESULTS.md, "Time to accuracy"). "best": 512
-# tokens of each review's head and tail (the whole review, nearly always), lr 5e-5, no attention dropout (half a
-# step's time at 512 tokens went to drawing its random masks), 1,000 steps of 32 (1.6 passes over the 20,018-review
-# train split) validated on the whole eval split after each fifth, the best fifth exported: 0.92 after 800 steps.
-# (Validating on a 40-batch subset instead saves a quarter of the Trainer's time but picks the wrong epoch: the
-# subset's standard error, 0.8 points, is larger than the epochs' differences; bench/RESULTS.md.) "two-pass":
-# the former best, two passes with the encoder's attention dropout: 0.9231 after 1,250 steps, at about twice the
-# time. "fast": 256 tokens, one pass: 0.9087 in a quarter of two-pass's time. "tutorial": "Classify text with BERT"
-# exactly (the fields' defaults).
+# measured on the real train archive with the offline MiniLM (bench/RESULTS.md, "Time to accuracy"). "best": 800
+# steps of 32 (1.3 passes over the 20,018-review train split), the first 2 of 5 epochs on reviews cut to 128
+# tokens (a step costs a third of one at 512), the last 3 on 512 tokens of each review's head and tail (the whole
+# review, nearly always), lr 5e-5, no attention dropout (half a step's time at 512 tokens went to drawing its
+# random masks), validated on the whole eval split after the last 2 epochs (a pass costs 4 minutes), the better
+# exported: 0.9185 in 43 Trainer minutes on 2 idle cores. (Validating on a 40-batch subset instead picks the
+# wrong epoch: its standard error, 0.8 points, is larger than the epochs' differences.) "two-pass": 1,250 steps
+# all at 512 with the encoder's attention dropout, validated after each fifth: 0.9231, the most accurate, at about
+# three times the time. "fast": 256 tokens, one pass: 0.9087 in 25 training minutes. "tutorial": "Classify text
+# with BERT" exactly (the fields' defaults).
 # "quick-look": the synthetic offline corpus, whose short, formulaic reviews are learned within the first epoch.
 RECIPES: dict[str, dict[str, Any]] = {
     "best": dict(
