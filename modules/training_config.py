@@ -169,7 +169,9 @@ class TrainingConfig:
         None,
         "tokens per review in the first --short-seq-epochs epochs; unset: --seq-length throughout",
         integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH),
-        label="first {short_seq_epochs} epochs at seq {}",
+        label=lambda value, run: (
+            f"first {run['short_seq_epochs']} epochs at seq {value}" if run.get("short_seq_epochs") else ""
+        ),
         recipe=True,
     )
     short_seq_epochs: int = setting(0, "epochs at --short-seq-length", integer(0), recipe=True)
@@ -283,7 +285,7 @@ def describe(run: Mapping[str, Any], fields: Mapping[str, dataclasses.Field] = T
         label, value = field.metadata["label"], run.get(name)
         if label and value is not None and value is not False:
             words.append(label(value, run) if callable(label) else label.format(value, **run))
-    return ", ".join(words)
+    return ", ".join(word for word in words if word)
 
 
 def tune_flag(name: str) -> str:

@@ -206,6 +206,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "tutorial": {},
     "quick-look": dict(epochs=2, train_steps=30),
 }
+# A recipe's curriculum and validation schedule, which hold for its own epochs and length only.
+SCHEDULE_FIELDS = ("short_seq_length", "short_seq_epochs", "validated_epochs")
 REAL_DATA_RECIPE = "best"  # with --data (any real corpus)
 SYNTHETIC_DATA_RECIPE = "quick-look"  # without it
 RECIPE_FIELDS = {

@@ -178,7 +178,12 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     """What a run trains with, for the console: the recipe and the flags that changed it."""
     recipe = configs.recipe(name)
     used = {field: getattr(config.training if field in TRAINING_FIELDS else config, field) for field in recipe}
-    changed = [f"{flag(field)} {value}" for field, value in used.items() if value != recipe[field]]
+    dropped = ("train_steps", *configs.SCHEDULE_FIELDS)  # back at their defaults with a length flag
+    changed = [
+        f"{flag(field)} {value}"
+        for field, value in used.items()
+        if value != recipe[field] and not (field in dropped and value == configs.RECIPE_FIELDS[field].default)
+    ]
     return f"Training recipe: {name} ({training_config.describe(used, configs.LABELLED_FIELDS)})" + (
         f", changed by {' '.join(changed)}" if changed else ""
     )
@@ -197,10 +202,13 @@ def pipeline_config(
 ) -> configs.PipelineConfig:
     """The `PipelineConfig` the shared flags describe; raises ConfigError for a value out of range."""
     # The recipe with the flags given over it. A length flag given alone keeps its meaning: --epochs alone trains
-    # that many passes, not the recipe's steps.
+    # that many passes, not the recipe's steps; --epochs or --seq-length alone, every epoch at that length, each
+    # validated (the recipe's curriculum and validation schedule were fitted to its own lengths).
     given = {field: getattr(args, field) for field in configs.RECIPE_FIELDS if getattr(args, field) is not None}
     if "epochs" in given and "train_steps" not in given:
         given["train_steps"] = None
+    if given.keys() & {"epochs", "seq_length"} and not given.keys() & set(configs.SCHEDULE_FIELDS):
+        given |= {field: TRAINING_FIELDS[field].default for field in configs.SCHEDULE_FIELDS}
     settings = {**configs.recipe(recipe), **given}
     settings["eval_steps"] = settings["eval_steps"] or None  # --eval-steps 0: validate on the whole eval split
     trained = {name: value for name, value in settings.items() if name in TRAINING_FIELDS}

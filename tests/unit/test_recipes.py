@@ -103,7 +103,10 @@ def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
     [
         (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 800, "epochs": 5}),
         (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 800}),
-        (["--epochs", "3"], {"seq_length": 512, "epochs": 3, "steps": None}),  # --epochs alone: 3 passes
+        # --epochs alone: 3 passes, each at the length and validated; --seq-length alone: every epoch at it
+        (["--epochs", "3"], {"seq_length": 512, "epochs": 3, "steps": None, "short_seq_epochs": 0}),
+        (["--seq-length", "64"], {"seq_length": 64, "short_seq_length": None, "validated_epochs": None}),
+        (["--epochs", "4", "--short-seq-epochs", "3"], {"short_seq_epochs": 3, "short_seq_length": 128}),
         (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
         (["--eval-steps", "40"], {"steps": 800, "eval_steps": 40}),  # validation on the eval split's first 1,280
         (["--short-seq-epochs", "0"], {"short_seq_epochs": 0, "seq_length": 512}),  # no curriculum
@@ -122,8 +125,14 @@ def test_a_flag_wins_over_the_recipe(flags, expected, tiny_corpus, tmp_path):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--epochs", "2"], "--short-seq-epochs 2: must be fewer than --epochs (2), and 0 without --short-seq-length"),
-        (["--seq-length", "128"], "--short-seq-length 128: must be less than --seq-length (128)"),
+        (
+            ["--epochs", "2", "--short-seq-epochs", "2"],
+            "--short-seq-epochs 2: must be fewer than --epochs (2), and 0 without --short-seq-length",
+        ),
+        (
+            ["--seq-length", "128", "--validated-epochs", "2"],
+            "--short-seq-length 128: must be less than --seq-length (128)",
+        ),
         (["--validated-epochs", "6"], "--validated-epochs 6: must be at most --epochs (5)"),
     ],
 )
