@@ -178,7 +178,9 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
     """What a run trains with, for the console: the recipe and the flags that changed it."""
     recipe = configs.recipe(name)
     used = {field: getattr(config.training if field in TRAINING_FIELDS else config, field) for field in recipe}
-    dropped = ("train_steps", *configs.SCHEDULE_FIELDS)  # back at their defaults with a length flag
+    # Fields a length flag put back at their defaults (`pipeline_config`) go without saying.
+    lengths_given = any(used[field] != recipe[field] for field in ("epochs", "seq_length"))
+    dropped = ("train_steps", *configs.SCHEDULE_FIELDS) if lengths_given else ()
     changed = [
         f"{flag(field)} {value}"
         for field, value in used.items()
