@@ -200,10 +200,12 @@ class EpochLog(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epochs[epoch] = {name: float(value) for name, value in logs.items()}
         previous_best = self.best_epoch
-        # An epoch run again after a crash compares with its own new metrics: it stays the best.
-        if BEST_EPOCH_METRIC not in logs:  # not validated after (TrainingConfig.validated_epochs)
-            pass
-        elif previous_best is None or logs[BEST_EPOCH_METRIC] >= self.epochs[previous_best][BEST_EPOCH_METRIC]:
+        # An epoch run again after a crash compares with its own new metrics: it stays the best. An epoch not
+        # validated after (TrainingConfig.validated_epochs) is never the best.
+        validated = BEST_EPOCH_METRIC in logs
+        if validated and (
+            previous_best is None or logs[BEST_EPOCH_METRIC] >= self.epochs[previous_best][BEST_EPOCH_METRIC]
+        ):
             self.model.save_weights(self._weights_prefix(epoch))
             self.best_epoch = epoch
         with tf.io.gfile.GFile(self.path, "w") as f:

@@ -72,17 +72,16 @@ def assert_best_epoch_marked(history: list[dict[str, float]]) -> None:
 def test_a_curriculum_trains_short_then_long_validates_the_last_epochs_and_resumes_after_a_crash(
     tiny_examples, tiny_bert, tmp_path, monkeypatch, caplog
 ):
-    """Epoch 1 at 16 tokens, epochs 2-3 at 64, validated after 2 and 3 only; killed in epoch 2 (the second fit)
+    """Epoch 1 at 32 tokens, epochs 2-3 at 64, validated after 2 and 3 only; killed in epoch 2 (the second fit)
     and run again, it goes on from epoch 2 and exports the better of the validated epochs."""
     args = fn_args_for(
         tiny_examples,
         tiny_bert,
         tmp_path / "run",
         train_steps=30,
-        short_seq_length=16,
+        short_seq_length=32,
         short_seq_epochs=1,
         validated_epochs=2,
-        precision=hardware.FLOAT32,
     )
     seq_lengths: list[int] = []  # of each training dataset made, in order
     make_dataset = trainer.make_dataset
@@ -103,7 +102,7 @@ def test_a_curriculum_trains_short_then_long_validates_the_last_epochs_and_resum
     monkeypatch.setenv(crash_points.CRASH_AT_ENV, crash_points.TRAINER_MID_EPOCH)
     with pytest.raises(Killed):
         trainer.run_fn(FnArgs(**args))
-    assert seq_lengths == [16, 64], "epoch 1 at the short length, then the exported one"
+    assert seq_lengths == [32, 64], "epoch 1 at the short length, then the exported one"
     monkeypatch.delenv(crash_points.CRASH_AT_ENV)
     caplog.clear()  # the killed run's lines
     with caplog.at_level(logging.INFO, logger=progress.LOGGER.name):
