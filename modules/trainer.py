@@ -372,7 +372,13 @@ def fit_curriculum(
         tf.keras.callbacks.BackupAndRestore(
             os.path.join(run_backup_dir, BACKUP_CHECKPOINT_DIR), delete_checkpoint=False
         ),
-        progress.ProgressLogger(config.epochs, steps_per_epoch, config.batch_size),
+        progress.ProgressLogger(
+            config.epochs,
+            steps_per_epoch,
+            config.batch_size,
+            epoch_seq_lengths=config.epoch_seq_lengths(),
+            validation_epochs=config.validation_epochs(),
+        ),
     ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else [])
     validation = eval_dataset(fn_args, config, classifier.preprocessor)  # at the exported length
     first_epoch = 0
