@@ -113,6 +113,11 @@ def main() -> None:
         default="encoder,0",
         help="attention dropout rates to compare; 'encoder': the encoder's own",
     )
+    parser.add_argument(
+        "--attention",
+        default="query-first",
+        help="comma-separated: query-first (the encoder's, keras_encoder.QueryFirstAttention), keras (Keras' own)",
+    )
     parser.add_argument("--xla", default="off", help="comma-separated: off, on (the training step compiled by XLA)")
     parser.add_argument("--no-trace", action="store_true")
     parser.add_argument("--no-input", action="store_true", help="skip the input pipeline and validation parts")
@@ -130,7 +135,7 @@ def main() -> None:
     import tensorflow_text  # noqa: F401
 
     from bench.time_to_accuracy import prepare_data
-    from modules import hardware, trainer
+    from modules import hardware, keras_encoder, trainer
     from modules import model as model_lib
     from pipeline import configs
     from runners import offline_assets
@@ -210,7 +215,14 @@ def main() -> None:
 
     # What the Trainer's steps cost: real, length-grouped batches at --input-length, as `make_dataset` feeds them.
     train_files, eval_files = split_files(examples.uri, "train"), split_files(examples.uri, "eval")
-    for attention_dropout, xla in ((rate, xla) for rate in attention_dropouts for xla in xla_modes if args.real_steps):
+    attention_kinds = args.attention.split(",")
+    for attention_dropout, xla, attention in (
+        (rate, xla, kind)
+        for rate in attention_dropouts
+        for xla in xla_modes
+        for kind in attention_kinds
+        if args.real_steps
+    ):
         tf.keras.backend.clear_session()
         config = trainer.TrainingConfig(
             str(bert.preprocess),
@@ -222,6 +234,10 @@ def main() -> None:
         )
         classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
         trainer.compile_classifier(classifier, config, 1000)
+        if attention == "keras":
+            for layer in classifier.logit_model.submodules:
+                if isinstance(layer, keras_encoder.QueryFirstAttention):
+                    layer.__class__ = tf.keras.layers.MultiHeadAttention
         classifier.logit_model.jit_compile = xla
         batches = trainer.make_dataset(train_files, BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor)
         tokens = []
@@ -233,12 +249,22 @@ def main() -> None:
             tokens.append(int(tf.size(inputs["input_mask"])))
             classifier.logit_model.train_on_batch(inputs, label)
         seconds = (time.perf_counter() - started) / args.real_steps
+        eval_batches = trainer.make_eval_dataset(eval_files, BATCH_SIZE, preprocessor=classifier.preprocessor)
+        eval_batches = eval_batches.take(args.real_steps).cache()
+        forward = tf.function(lambda x, model=classifier.logit_model: model(x, training=False))
+        for inputs, _ in eval_batches:  # tokenized once, shapes traced
+            forward(inputs)
+        started = time.perf_counter()
+        for inputs, _ in eval_batches:
+            forward(inputs).numpy()
+        forward_seconds = (time.perf_counter() - started) / args.real_steps
         print(
-            f"seq {longest} real batches, attention dropout "
+            f"seq {longest} real batches, {attention} attention, attention dropout "
             f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}{', XLA' if xla else ''}: "
             f"{seconds:.2f} s a "
             f"step over {args.real_steps} steps, {np.mean(tokens) / BATCH_SIZE:.0f} padded tokens a review "
-            f"({np.mean(tokens) / seconds:.0f} tokens/s)",
+            f"({np.mean(tokens) / seconds:.0f} tokens/s); validation {forward_seconds:.2f} s a batch over the eval "
+            f"split's first {args.real_steps} length-grouped batches ({BATCH_SIZE / forward_seconds:.1f} reviews/s)",
             flush=True,
         )
 

@@ -187,7 +187,11 @@ def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tin
     inputs = encoder_inputs()
     expected = hub.KerasLayer(str(tiny_bert.encoder))(inputs)
     build = keras_encoder.native_encoder(str(tiny_bert.encoder))
-    rebuilt = build()(inputs)
+    rebuilt_encoder = build()
+    rebuilt = rebuilt_encoder(inputs)
+    attention = [layer for layer in rebuilt_encoder.submodules if isinstance(layer, tf.keras.layers.MultiHeadAttention)]
+    assert len(attention) == TINY_BERT.num_layers
+    assert {type(layer) for layer in attention} == {keras_encoder.QueryFirstAttention}
     for key in ("pooled_output", "sequence_output"):
         np.testing.assert_allclose(rebuilt[key].numpy(), expected[key].numpy(), atol=1e-5)
     with hardware.keras_policy(hardware.MIXED_BFLOAT16):
@@ -197,6 +201,26 @@ def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tin
     assert encoder.compute_dtype == "bfloat16"
     bfloat16_error = np.abs(in_bfloat16["pooled_output"].numpy() - expected["pooled_output"].numpy()).max()
     assert 1e-4 < bfloat16_error < 5e-2
+
+
+def test_query_first_attention_computes_keras_attention_and_its_gradients():
+    stock = tf.keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    query, value = tf.random.stateless_normal([2, 5, 8], seed=[1, 2]), tf.random.stateless_normal([2, 7, 8], seed=[3, 4])
+    mask = tf.sequence_mask([[7] * 5, [3] * 5], 7)  # the second example attends to its first 3 positions only
+    stock(query, value, attention_mask=mask)
+    query_first = tf.keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    query_first(query, value, attention_mask=mask)
+    query_first.set_weights(stock.get_weights())
+    assert keras_encoder.use_query_first_attention(tf.keras.Sequential([query_first])) == 1
+
+    def outputs_and_gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(query)
+            output, scores = layer(query, value, attention_mask=mask, return_attention_scores=True)
+        return [output, scores, *tape.gradient(output, [query, *layer.trainable_weights])]
+
+    for ours, theirs in zip(outputs_and_gradients(query_first), outputs_and_gradients(stock)):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
 
 
 def test_pooled_output_only_encoder_computes_the_first_token_alone_with_the_same_pooled_output(tiny_bert):
