@@ -6,7 +6,10 @@ On the train and eval splits of the real train archive (ImdbExampleGen's output,
 prepares it), with the Trainer's own classifier (`build_classifier` at `--precision`, MiniLM, batch 32):
 - per sequence length, a training step and a forward pass (validation's work) at full batches of that length,
   timed over `--steps` steps after a warm-up, and TensorFlow's profiler over 3 steps, its host op time summed
-  by op type and grouped (attention, feed-forward, embedding, optimizer, ...);
+  by op type and grouped (attention, feed-forward, embedding, optimizer, ...); and the attention scores' einsum
+  alone, both ways round (`einsum(key, query)` as Keras computes it, `einsum(query, key)` as the encoder does);
+- with `--real-steps N`: training steps and forward passes on the Trainer's own length-grouped batches, the
+  `--attention` and `--xla` variants taking turns on each batch;
 - the input pipeline: tokenizing throughput in tf.data (reviews/s), against the step's consumption;
 - the length distribution of both splits at the longest length, and what a validation pass costs when its
   batches come in the records' order (each padded to its longest review: today's eval batches) against
@@ -72,6 +75,29 @@ def print_breakdown(title: str, ops: list[tuple[str, str, float]]) -> None:
     print("  by part:    " + ", ".join(f"{p} {100 * s / total:.1f}%" for p, s in by_part.most_common(12)))
 
 
+def time_scores_einsum(seq_length: int, dtype, steps: int) -> dict[str, float]:
+    """Seconds of the attention scores' einsum, (batch, length, 12 heads, 32) query and key to (batch, heads,
+    query, key) scores, with the key first (Keras' `MultiHeadAttention`) and the query first (`QueryFirstAttention`):
+    the median of `steps` runs after two."""
+    import tensorflow as tf
+
+    query, key = (tf.cast(tf.random.normal([BATCH_SIZE, seq_length, 12, 32], seed=seed), dtype) for seed in (1, 2))
+    ways = {
+        "key first": tf.function(lambda: tf.einsum("aecd,abcd->acbe", key, query)),
+        "query first": tf.function(lambda: tf.einsum("abcd,aecd->acbe", query, key)),
+    }
+    seconds = {}
+    for name, scores in ways.items():
+        times = []
+        for run in range(steps + 2):
+            started = time.perf_counter()
+            scores().numpy()
+            if run >= 2:
+                times.append(time.perf_counter() - started)
+        seconds[name] = statistics.median(times)
+    return seconds
+
+
 def split_files(examples_uri: str, split: str) -> list[str]:
     return [os.path.join(examples_uri, f"Split-{split}", "*.gz")]
 
@@ -125,7 +151,7 @@ def main() -> None:
         "--real-steps",
         type=int,
         default=0,
-        help="also time this many training steps on real length-grouped batches per dropout rate",
+        help="also time this many training steps and forward passes on real length-grouped batches per dropout rate",
     )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +195,14 @@ def main() -> None:
     ]
     attention_dropouts = [None if rate == "encoder" else float(rate) for rate in args.attention_dropout.split(",")]
     xla_modes = [mode == "on" for mode in args.xla.split(",")]
+    for seq_length in lengths:
+        dtype = tf.bfloat16 if precision == hardware.MIXED_BFLOAT16 else tf.float32
+        einsum = time_scores_einsum(seq_length, dtype, args.steps)
+        print(
+            f"seq {seq_length}: attention scores' einsum ({BATCH_SIZE} x 12 heads, {dtype.name}): "
+            + ", ".join(f"{way} {1000 * seconds:.0f} ms" for way, seconds in einsum.items()),
+            flush=True,
+        )
     for seq_length, attention_dropout, xla in (
         (n, rate, xla) for n in lengths for rate in attention_dropouts for xla in xla_modes
     ):
@@ -215,14 +249,10 @@ def main() -> None:
 
     # What the Trainer's steps cost: real, length-grouped batches at --input-length, as `make_dataset` feeds them.
     train_files, eval_files = split_files(examples.uri, "train"), split_files(examples.uri, "eval")
-    attention_kinds = args.attention.split(",")
-    for attention_dropout, xla, attention in (
-        (rate, xla, kind)
-        for rate in attention_dropouts
-        for xla in xla_modes
-        for kind in attention_kinds
-        if args.real_steps
-    ):
+    # The variants of one dropout rate (--xla, --attention) take turns batch by batch in one process, so the host's
+    # changing speed (up to a quarter on these VMs) falls on all of them alike; each is shown against the first.
+    variants = [(xla, kind) for xla in xla_modes for kind in args.attention.split(",")]
+    for attention_dropout in attention_dropouts if args.real_steps else []:
         tf.keras.backend.clear_session()
         config = trainer.TrainingConfig(
             str(bert.preprocess),
@@ -232,41 +262,60 @@ def main() -> None:
             precision=precision,
             attention_dropout_rate=attention_dropout,
         )
-        classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
-        trainer.compile_classifier(classifier, config, 1000)
-        if attention == "keras":
-            for layer in classifier.logit_model.submodules:
-                if isinstance(layer, keras_encoder.QueryFirstAttention):
-                    layer.__class__ = tf.keras.layers.MultiHeadAttention
-        classifier.logit_model.jit_compile = xla
-        batches = trainer.make_dataset(train_files, BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor)
-        tokens = []
-        classifier.logit_model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up: traces the shapes
-        iterator = iter(batches)
-        started = time.perf_counter()
-        for _ in range(args.real_steps):
-            inputs, label = next(iterator)
-            tokens.append(int(tf.size(inputs["input_mask"])))
-            classifier.logit_model.train_on_batch(inputs, label)
-        seconds = (time.perf_counter() - started) / args.real_steps
-        eval_batches = trainer.make_eval_dataset(eval_files, BATCH_SIZE, preprocessor=classifier.preprocessor)
-        eval_batches = eval_batches.take(args.real_steps).cache()
-        forward = tf.function(lambda x, model=classifier.logit_model: model(x, training=False))
-        for inputs, _ in eval_batches:  # tokenized once, shapes traced
-            forward(inputs)
-        started = time.perf_counter()
-        for inputs, _ in eval_batches:
-            forward(inputs).numpy()
-        forward_seconds = (time.perf_counter() - started) / args.real_steps
+        models, forwards = [], []
+        for xla, attention in variants:
+            classifier = model_lib.build_classifier(trainer.classifier_spec(config), precision)
+            trainer.compile_classifier(classifier, config, 1000)
+            if attention == "keras":
+                for layer in classifier.logit_model.submodules:
+                    if isinstance(layer, keras_encoder.QueryFirstAttention):
+                        layer.__class__ = tf.keras.layers.MultiHeadAttention
+            classifier.logit_model.jit_compile = xla
+            models.append(classifier.logit_model)
+            forward = tf.function(lambda x, model=classifier.logit_model: model(x, training=False), jit_compile=xla)
+            forwards.append(forward)
+        train_batches = list(
+            trainer.make_dataset(train_files, BATCH_SIZE, seed=0, preprocessor=classifier.preprocessor).take(
+                5 + args.real_steps
+            )
+        )
+        eval_dataset = trainer.make_eval_dataset(eval_files, BATCH_SIZE, preprocessor=classifier.preprocessor)
+        eval_batches = [inputs for inputs, _ in eval_dataset.take(args.real_steps)]
+        for model, forward in zip(models, forwards):  # warm-up: traces the shapes
+            for inputs, label in train_batches[:5]:
+                model.train_on_batch(inputs, label)
+            for inputs in eval_batches:
+                forward(inputs)
+        step_seconds = [[] for _ in variants]
+        forward_seconds = [[] for _ in variants]
+        for inputs, label in train_batches[5:]:
+            for model, seconds in zip(models, step_seconds):
+                started = time.perf_counter()
+                model.train_on_batch(inputs, label)
+                seconds.append(time.perf_counter() - started)
+        for inputs in eval_batches:
+            for forward, seconds in zip(forwards, forward_seconds):
+                started = time.perf_counter()
+                forward(inputs).numpy()
+                seconds.append(time.perf_counter() - started)
+        tokens = np.mean([int(tf.size(inputs["input_mask"])) for inputs, _ in train_batches[5:]]) / BATCH_SIZE
+        dropout = "as the encoder (0.1)" if attention_dropout is None else attention_dropout
         print(
-            f"seq {longest} real batches, {attention} attention, attention dropout "
-            f"{'as the encoder (0.1)' if attention_dropout is None else attention_dropout}{', XLA' if xla else ''}: "
-            f"{seconds:.2f} s a "
-            f"step over {args.real_steps} steps, {np.mean(tokens) / BATCH_SIZE:.0f} padded tokens a review "
-            f"({np.mean(tokens) / seconds:.0f} tokens/s); validation {forward_seconds:.2f} s a batch over the eval "
-            f"split's first {args.real_steps} length-grouped batches ({BATCH_SIZE / forward_seconds:.1f} reviews/s)",
+            f"\nseq {longest} real batches ({tokens:.0f} padded tokens a review), attention dropout {dropout}: "
+            f"{args.real_steps} training steps, then a forward pass over the eval split's first {args.real_steps} "
+            "length-grouped batches, the variants in turn on each batch",
             flush=True,
         )
+        for (xla, attention), steps, passes in zip(variants, step_seconds, forward_seconds):
+            step_ratio = statistics.median(a / b for a, b in zip(steps, step_seconds[0]))
+            forward_ratio = statistics.median(a / b for a, b in zip(passes, forward_seconds[0]))
+            print(
+                f"  {attention} attention{', XLA' if xla else ''}: training step {statistics.mean(steps):.2f} s "
+                f"(median ratio to the first, batch by batch, {step_ratio:.3f}); forward "
+                f"{statistics.mean(passes):.2f} s a batch, {BATCH_SIZE / statistics.mean(passes):.1f} reviews/s "
+                f"(ratio {forward_ratio:.3f})",
+                flush=True,
+            )
 
     if args.no_input:
         return

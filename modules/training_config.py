@@ -133,6 +133,11 @@ def length_label(epochs: int, run: Mapping[str, Any]) -> str:
     return (f"{run['train_steps']} steps in " if run.get("train_steps") else "") + f"{epochs} epochs"
 
 
+def short_seq_label(short_seq_length: int, run: Mapping[str, Any]) -> str:
+    epochs = run.get("short_seq_epochs", 0)
+    return f"first {'epoch' if epochs == 1 else f'{epochs} epochs'} at seq {short_seq_length}" if epochs else ""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """The Trainer's `custom_config`; defaults are the tutorial's (`pipeline/configs.py`'s recipes overlay some).
@@ -169,9 +174,7 @@ class TrainingConfig:
         None,
         "tokens per review in the first --short-seq-epochs epochs; unset: --seq-length throughout",
         integer(MIN_SEQ_LENGTH, MAX_SEQ_LENGTH),
-        label=lambda value, run: (
-            f"first {run['short_seq_epochs']} epochs at seq {value}" if run.get("short_seq_epochs") else ""
-        ),
+        label=short_seq_label,
         recipe=True,
     )
     short_seq_epochs: int = setting(0, "epochs at --short-seq-length", integer(0), recipe=True)

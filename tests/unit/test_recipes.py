@@ -34,13 +34,13 @@ def test_a_real_corpus_trains_the_best_measured_recipe(tiny_corpus, tmp_path):
         "head+tail",
         5e-5,
         5,
-        800,
+        900,
     )
-    assert (config.short_seq_length, config.short_seq_epochs, config.validation_epochs()) == (128, 2, [4, 5])
+    assert (config.short_seq_length, config.short_seq_epochs, config.validation_epochs()) == (128, 1, [4, 5])
     assert config.attention_dropout_rate == 0.0
     assert args.config.eval_steps is None, "validated on the whole eval split: a subset picks the wrong epoch"
     assert cli.recipe_line(args.recipe, args.config) == (
-        "Training recipe: best (seq 512, head+tail, lr 5e-05, 800 steps in 5 epochs, first 2 epochs at seq 128, "
+        "Training recipe: best (seq 512, head+tail, lr 5e-05, 900 steps in 5 epochs, first epoch at seq 128, "
         "validated after the last 2, attention dropout 0)"
     )
     compiled = kubeflow_runner.parse_args(KUBEFLOW_FLAGS)

@@ -205,7 +205,8 @@ def test_rebuilt_encoder_reproduces_the_hub_encoder_and_computes_in_bfloat16(tin
 
 def test_query_first_attention_computes_keras_attention_and_its_gradients():
     stock = tf.keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
-    query, value = tf.random.stateless_normal([2, 5, 8], seed=[1, 2]), tf.random.stateless_normal([2, 7, 8], seed=[3, 4])
+    query = tf.random.stateless_normal([2, 5, 8], seed=[1, 2])
+    value = tf.random.stateless_normal([2, 7, 8], seed=[3, 4])
     mask = tf.sequence_mask([[7] * 5, [3] * 5], 7)  # the second example attends to its first 3 positions only
     stock(query, value, attention_mask=mask)
     query_first = tf.keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
