@@ -38,8 +38,9 @@ class QueryFirstAttention(tf.keras.layers.MultiHeadAttention):
 
     The same numbers, but oneDNN's einsum writes the (batch, heads, query, key) scores in its natural layout
     this way round; the other way it computes them transposed and transposes them after: at 32 x 512 tokens
-    the forward scores took 269 ms instead of 94 a layer (`bench/RESULTS.md`, "Attention scores the other way
-    round"). Only `_compute_attention`, the override point Keras documents, differs."""
+    the scores took 454 ms instead of 178 a layer, and a validation pass is about a fifth faster (`bench/RESULTS.md`,
+    "Attention scores the other way round"). Only `_compute_attention`, the override point Keras documents,
+    differs."""
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None):
         query = tf.multiply(query, 1.0 / math.sqrt(float(self._key_dim)))

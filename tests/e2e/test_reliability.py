@@ -328,8 +328,11 @@ def test_cached_ingestion_is_reused_for_the_same_files_and_never_for_a_changed_c
 def test_a_signal_while_a_version_is_renamed_and_recorded_waits_until_both_are_done(tmp_path):
     model, serving = tmp_path / "model", tmp_path / "serving"
     save_doubler(model)
+    # Ctrl-C's default meaning (KeyboardInterrupt) even when the tests run in a background job, whose children
+    # inherit SIGINT ignored.
     script = (
-        "import sys\nfrom components.serving import atomic_pusher\ntry:\n"
+        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from components.serving import atomic_pusher\ntry:\n"
         "    atomic_pusher.push(sys.argv[1], sys.argv[2], lambda version, path: print('recorded', version))\n"
         "except KeyboardInterrupt:\n    print('interrupted after the push')\n"
     )

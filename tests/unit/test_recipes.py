@@ -101,14 +101,14 @@ def test_the_synthetic_corpus_stays_a_quick_look(tmp_path):
 @pytest.mark.parametrize(
     "flags, expected",
     [
-        (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 800, "epochs": 5}),
-        (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 800}),
+        (["--seq-length", "384"], {"seq_length": 384, "truncation": "head+tail", "steps": 900, "epochs": 5}),
+        (["--attention-dropout-rate", "0.1"], {"attention_dropout_rate": 0.1, "steps": 900}),
         # --epochs alone: 3 passes, each at the length and validated; --seq-length alone: every epoch at it
         (["--epochs", "3"], {"seq_length": 512, "epochs": 3, "steps": None, "short_seq_epochs": 0}),
         (["--seq-length", "64"], {"seq_length": 64, "short_seq_length": None, "validated_epochs": None}),
         (["--epochs", "4", "--short-seq-epochs", "3"], {"short_seq_epochs": 3, "short_seq_length": 128}),
         (["--train-steps", "100"], {"epochs": 5, "steps": 100}),
-        (["--eval-steps", "40"], {"steps": 800, "eval_steps": 40}),  # validation on the eval split's first 1,280
+        (["--eval-steps", "40"], {"steps": 900, "eval_steps": 40}),  # validation on the eval split's first 1,280
         (["--short-seq-epochs", "0"], {"short_seq_epochs": 0, "seq_length": 512}),  # no curriculum
         (["--validated-epochs", "5"], {"validated_epochs": 5}),  # validated after every epoch
         (["--recipe", "tutorial", "--learning-rate", "5e-5"], {"seq_length": 128, "learning_rate": 5e-5}),
