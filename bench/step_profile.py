@@ -75,6 +75,18 @@ def print_breakdown(title: str, ops: list[tuple[str, str, float]]) -> None:
     print("  by part:    " + ", ".join(f"{p} {100 * s / total:.1f}%" for p, s in by_part.most_common(12)))
 
 
+def timed(fn, steps: int) -> float:
+    """The median seconds of `steps` calls of `fn`, after two."""
+    fn()
+    fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def time_scores_einsum(seq_length: int, dtype, steps: int) -> dict[str, float]:
     """Seconds of the attention scores' einsum, (batch, length, 12 heads, 32) query and key to (batch, heads,
     query, key) scores, with the key first (Keras' `MultiHeadAttention`) and the query first (`QueryFirstAttention`):
@@ -86,16 +98,7 @@ def time_scores_einsum(seq_length: int, dtype, steps: int) -> dict[str, float]:
         "key first": tf.function(lambda: tf.einsum("aecd,abcd->acbe", key, query)),
         "query first": tf.function(lambda: tf.einsum("abcd,aecd->acbe", query, key)),
     }
-    seconds = {}
-    for name, scores in ways.items():
-        times = []
-        for run in range(steps + 2):
-            started = time.perf_counter()
-            scores().numpy()
-            if run >= 2:
-                times.append(time.perf_counter() - started)
-        seconds[name] = statistics.median(times)
-    return seconds
+    return {name: timed(lambda scores=scores: scores().numpy(), steps) for name, scores in ways.items()}
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -173,16 +176,6 @@ def main() -> None:
     print(f"{os.cpu_count()} cores ({cpu}); precision {precision}; MiniLM L-6/H-384; batch {BATCH_SIZE}", flush=True)
     lengths = [int(n) for n in args.lengths.split(",") if n]
     longest = args.input_length
-
-    def timed(fn, steps: int) -> float:
-        fn()
-        fn()
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
 
     texts = [
         t
