@@ -11,11 +11,12 @@ It emulates the instruction set, not the clock: a slower AVX2 CPU takes longer i
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench import machine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # (what runs, pytest marker expression, environment)
@@ -23,14 +24,6 @@ PARTS = (
     ("tests on oneDNN capped at AVX2", "not bfloat16", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
     ("bfloat16 tests on Eigen", "bfloat16", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
 )
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def main(pytest_args: list[str]) -> None:
@@ -53,7 +46,7 @@ def main(pytest_args: list[str]) -> None:
         if not passed:
             print(result.stdout[-3000:] + result.stderr[-2000:], file=sys.stderr)
     print(
-        f"{'make test as on an AVX2-only CPU':<32} {total / 60:5.1f} min  ({cpu_model()}, "
+        f"{'make test as on an AVX2-only CPU':<32} {total / 60:5.1f} min  ({machine.cpu_model()}, "
         f"{os.cpu_count()} cores; the 30-minute budget is for 2 cores)"
     )
     sys.exit(1 if failed else 0)

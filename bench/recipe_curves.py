@@ -19,14 +19,14 @@ import argparse
 import csv
 import dataclasses
 import glob
+import logging as std_logging
 import multiprocessing
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
-from bench import reviews, time_to_accuracy
+from bench import machine, reviews, time_to_accuracy
 
 CSV_FIELDS = ("recipe", "epoch", "step", "trainer_minutes", "eval_accuracy", "eval_loss")
 ACCURACY_TAG, LOSS_TAG = "epoch_binary_accuracy", "epoch_loss"
@@ -55,7 +55,7 @@ def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
     from absl import logging
     from tfx.components.trainer.fn_args_utils import FnArgs
 
-    from modules import trainer
+    from modules import progress, trainer
     from modules.training_config import TRAINING_FIELDS, TrainingConfig
     from pipeline import configs
 
@@ -63,6 +63,7 @@ def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
     for stream in (1, 2):  # TensorFlow's own lines too
         os.dup2(log, stream)
     logging.set_verbosity(logging.INFO)
+    progress.LOGGER.setLevel(std_logging.INFO)  # a line every 30 s: how far it is
     settings = configs.recipe(run.recipe)
     training = TrainingConfig(
         **{name: value for name, value in settings.items() if name in TRAINING_FIELDS},
@@ -70,11 +71,10 @@ def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
         encoder_handle=encoder_handle,
         backup_root=str(run.directory / "backup"),
     )
-    split_files = lambda split: [os.path.join(run.examples_uri, f"Split-{split}", "*.gz")]
     trainer.run_fn(
         FnArgs(
-            train_files=split_files("train"),
-            eval_files=split_files("eval"),
+            train_files=time_to_accuracy.split_files(run.examples_uri, "train"),
+            eval_files=time_to_accuracy.split_files(run.examples_uri, "eval"),
             train_steps=settings["train_steps"],
             eval_steps=settings["eval_steps"] or None,
             model_run_dir=str(run.model_run_dir),
@@ -186,11 +186,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     examples, _, _ = time_to_accuracy.prepare_data(args.data, args.workdir)
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
-    print(f"{os.cpu_count()} cores ({cpu}); recipes {', '.join(recipes)}; at most {args.max_minutes:g} min each")
+    print(f"{machine.cores_and_cpu()}; recipes {', '.join(recipes)}; at most {args.max_minutes:g} min each")
 
     rows: list[dict] = []
     summary = []

@@ -19,6 +19,8 @@ import argparse
 import statistics
 import time
 
+from bench import machine
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,8 +90,7 @@ def main() -> None:
                 call(tf.constant([text])).numpy()
                 latencies[name].append(1000 * (time.perf_counter() - started))
 
-    cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    print(f"{cpu}; {len(speed_texts)} eval reviews for speed, {args.rounds} rounds\n")
+    print(f"{machine.cores_and_cpu()}; {len(speed_texts)} eval reviews for speed, {args.rounds} rounds\n")
     print("| way | p50 ms (b=1) | p99 ms (b=1) | reviews/s (b=32) |\n| --- | ---: | ---: | ---: |")
     for name in ways:
         p50, p99 = np.percentile(latencies[name], 50), np.percentile(latencies[name], 99)

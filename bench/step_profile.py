@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import reviews
+from bench import machine, reviews
 
 BATCH_SIZE = 32
 # The parts of a step, by the op's name (first match), and the op types counted as random-number generation.
@@ -101,10 +101,6 @@ def time_scores_einsum(seq_length: int, dtype, steps: int) -> dict[str, float]:
     return {name: timed(lambda scores=scores: scores().numpy(), steps) for name, scores in ways.items()}
 
 
-def split_files(examples_uri: str, split: str) -> list[str]:
-    return [os.path.join(examples_uri, f"Split-{split}", "*.gz")]
-
-
 def token_lengths(files: list[str], preprocessor) -> list[int]:
     import tensorflow as tf
 
@@ -163,7 +159,7 @@ def main() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    from bench.time_to_accuracy import prepare_data
+    from bench.time_to_accuracy import prepare_data, split_files
     from modules import hardware, keras_encoder, trainer
     from modules import model as model_lib
     from pipeline import configs
@@ -172,8 +168,7 @@ def main() -> None:
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     examples, _, _ = prepare_data(args.data, args.workdir)
     precision = hardware.resolve_precision(args.precision)
-    cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    print(f"{os.cpu_count()} cores ({cpu}); precision {precision}; MiniLM L-6/H-384; batch {BATCH_SIZE}", flush=True)
+    print(f"{machine.cores_and_cpu()}; precision {precision}; MiniLM L-6/H-384; batch {BATCH_SIZE}", flush=True)
     lengths = [int(n) for n in args.lengths.split(",") if n]
     longest = args.input_length
 

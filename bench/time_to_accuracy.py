@@ -25,11 +25,10 @@ import argparse
 import csv
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
-from bench import reviews
+from bench import machine, reviews
 
 BATCH_SIZE = 32
 TUTORIAL_SEQ_LENGTH = 128
@@ -83,6 +82,11 @@ def prepare_data(tarball: Path, workdir: Path):
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(review.path)
     return examples, folders["train"], folders["eval"]
+
+
+def split_files(examples_uri: str, split: str) -> list[str]:
+    """The record files of one split of the examples `prepare_data` writes."""
+    return [os.path.join(examples_uri, f"Split-{split}", "*.gz")]
 
 
 class Stopwatch:
@@ -182,13 +186,12 @@ def tutorial_way(bert, train_dir: Path, eval_dir: Path, args):
 
 def trainer_way(bert, examples, args):
     import tensorflow as tf
-    from tfx.types import artifact_utils
 
     from modules import hardware, trainer
     from modules import model as model_lib
 
     tf.keras.utils.set_random_seed(args.seed)
-    files = lambda split: [os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz")]
+    files = lambda split: split_files(examples.uri, split)
     precision = hardware.resolve_precision(args.precision)
     config = trainer.TrainingConfig(
         str(bert.preprocess),
@@ -285,12 +288,8 @@ def main() -> None:
 
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)
     examples, train_dir, eval_dir = prepare_data(args.data, args.workdir)
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
     print(
-        f"{os.cpu_count()} cores ({cpu}), {len(tf.config.list_physical_devices('GPU'))} GPU(s); "
+        f"{machine.cores_and_cpu()}, {len(tf.config.list_physical_devices('GPU'))} GPU(s); "
         f"MiniLM L-6/H-384; batch {BATCH_SIZE}; up to {args.max_steps} steps per way",
         flush=True,
     )
