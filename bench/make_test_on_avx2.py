@@ -46,8 +46,8 @@ def main(pytest_args: list[str]) -> None:
         if not passed:
             print(result.stdout[-3000:] + result.stderr[-2000:], file=sys.stderr)
     print(
-        f"{'make test as on an AVX2-only CPU':<32} {total / 60:5.1f} min  ({machine.cpu_model()}, "
-        f"{os.cpu_count()} cores; the 30-minute budget is for 2 cores)"
+        f"{'make test as on an AVX2-only CPU':<32} {total / 60:5.1f} min  ({machine.cores_and_cpu()}; "
+        "the 30-minute budget is for 2 cores)"
     )
     sys.exit(1 if failed else 0)
 

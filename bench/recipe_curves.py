@@ -26,7 +26,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import machine, reviews, time_to_accuracy
+from bench import machine, time_to_accuracy
 
 CSV_FIELDS = ("recipe", "epoch", "step", "trainer_minutes", "eval_accuracy", "eval_loss")
 ACCURACY_TAG, LOSS_TAG = "epoch_binary_accuracy", "epoch_loss"
@@ -52,6 +52,10 @@ class Run:
 
 def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
     """The child: `run_fn` with the recipe's settings (the rest at their defaults), as the pipeline passes them."""
+    log = os.open(run.directory / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    for stream in (1, 2):  # TensorFlow's own lines too, from its import on
+        os.dup2(log, stream)
+
     from absl import logging
     from tfx.components.trainer.fn_args_utils import FnArgs
 
@@ -59,9 +63,6 @@ def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
     from modules.training_config import TRAINING_FIELDS, TrainingConfig
     from pipeline import configs
 
-    log = os.open(run.directory / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    for stream in (1, 2):  # TensorFlow's own lines too
-        os.dup2(log, stream)
     logging.set_verbosity(logging.INFO)
     progress.LOGGER.setLevel(std_logging.INFO)  # a line every 30 s: how far it is
     settings = configs.recipe(run.recipe)
@@ -162,13 +163,7 @@ def run_recipe(run: Run, bert, max_minutes: float) -> tuple[list[dict], float, b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL, help="aclImdb train tarball")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path("/tmp/imdb-time-to-accuracy"),
-        help="extracted corpus and examples (reused between runs) and each recipe's run",
-    )
+    time_to_accuracy.add_data_arguments(parser)  # each recipe's run goes to <workdir>/recipes/<recipe>
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--recipes", default="best,two-pass", help="comma-separated names of pipeline.configs.RECIPES")
     parser.add_argument("--target", type=float, default=0.92)

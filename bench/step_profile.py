@@ -27,9 +27,9 @@ import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
-from bench import machine, reviews
+from bench import machine
+from bench.time_to_accuracy import add_data_arguments, prepare_data, split_files
 
 BATCH_SIZE = 32
 # The parts of a step, by the op's name (first match), and the op types counted as random-number generation.
@@ -122,8 +122,7 @@ def padded_tokens(lengths: list[int], batch: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-time-to-accuracy"))
+    add_data_arguments(parser)
     parser.add_argument("--lengths", default="256,512", help="sequence lengths of the step timings ('': none)")
     parser.add_argument(
         "--input-length",
@@ -159,7 +158,6 @@ def main() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    from bench.time_to_accuracy import prepare_data, split_files
     from modules import hardware, keras_encoder, trainer
     from modules import model as model_lib
     from pipeline import configs

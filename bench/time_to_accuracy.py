@@ -84,6 +84,17 @@ def prepare_data(tarball: Path, workdir: Path):
     return examples, folders["train"], folders["eval"]
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--data` and `--workdir`, what `prepare_data` reads and where it writes."""
+    parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL, help="aclImdb train tarball")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp/imdb-time-to-accuracy"),
+        help="the extracted corpus and its examples, reused between runs",
+    )
+
+
 def split_files(examples_uri: str, split: str) -> list[str]:
     """The record files of one split of the examples `prepare_data` writes."""
     return [os.path.join(examples_uri, f"Split-{split}", "*.gz")]
@@ -246,13 +257,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=reviews.DEFAULT_TARBALL, help="aclImdb train tarball")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path("/tmp/imdb-time-to-accuracy"),
-        help="extracted corpus and examples, reused between runs",
-    )
+    add_data_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--ways", default="tutorial,trainer", help="comma-separated: tutorial, trainer")
     parser.add_argument(
