@@ -23,7 +23,7 @@ from modules import encoders
 from pipeline import configs
 from runners import cli, failures, interrupts, offline_assets, run_lock
 
-REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy in about 45
+REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy in 45-55
 Trainer minutes with validation on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; README, "Real data"):
   .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"""
 EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.", "A dull, tedious film. I hated every minute."]
