@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import glob
 import logging as std_logging
+import math
 import multiprocessing
 import os
 import shutil
@@ -89,12 +90,10 @@ def validated_epochs(run: Run, started: float) -> list[dict]:
     """The run's validated epochs, from the TensorBoard logs its Trainer writes (each event carries its wall time)."""
     import tensorflow as tf
 
-    from modules.training_config import TRAINING_FIELDS
     from pipeline import configs
 
-    settings = configs.recipe(run.recipe)
-    epochs = settings.get("epochs", TRAINING_FIELDS["epochs"].default)
-    steps_per_epoch = -(-settings["train_steps"] // epochs) if settings["train_steps"] else None
+    settings = configs.recipe(run.recipe)  # every recipe field, the recipe's value or its default
+    steps_per_epoch = math.ceil(settings["train_steps"] / settings["epochs"]) if settings["train_steps"] else None
     points: dict[int, dict] = {}
     for path in sorted(glob.glob(str(run.model_run_dir / "validation" / "events.out.tfevents.*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
@@ -113,31 +112,6 @@ def validated_epochs(run: Run, started: float) -> list[dict]:
                 key = "eval_accuracy" if value.tag == ACCURACY_TAG else "eval_loss"
                 point[key] = round(float(tf.make_ndarray(value.tensor)), 4)
     return [points[step] for step in sorted(points)]
-
-
-def plot(rows: list[dict], target: float, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 5))
-    axes = figure.subplots()
-    for recipe in dict.fromkeys(row["recipe"] for row in rows):
-        points = [row for row in rows if row["recipe"] == recipe]
-        axes.plot(
-            [float(p["trainer_minutes"]) for p in points],
-            [float(p["eval_accuracy"]) for p in points],
-            "o-",
-            label=recipe,
-        )
-    axes.axhline(target, color="grey", linestyle="--", label=f"target {target}")
-    axes.set(
-        xlabel="Trainer wall minutes (build, steps and validation passes)",
-        ylabel="accuracy on the eval split",
-        title="The recipes' time to accuracy, real IMDB train archive",
-    )
-    axes.legend()
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
 
 
 def run_recipe(run: Run, bert, max_minutes: float) -> tuple[list[dict], float, bool]:
@@ -200,7 +174,15 @@ def main() -> None:
             writer = csv.DictWriter(f, CSV_FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-        plot(rows, args.target, args.out / "recipe_curves.png")
+        time_to_accuracy.plot_curves(
+            rows,
+            "recipe",
+            "trainer_minutes",
+            "Trainer wall minutes (build, steps and validation passes)",
+            "The recipes' time to accuracy, real IMDB train archive",
+            args.target,
+            args.out / "recipe_curves.png",
+        )
 
     print(f"\nTime to eval accuracy {args.target} (Trainer wall minutes, validation included):")
     for recipe, points, minutes, finished in summary:

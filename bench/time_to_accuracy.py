@@ -222,30 +222,23 @@ def trainer_way(bert, examples, args):
     return classifier.logit_model, train, evaluation, None, precision
 
 
-def plot(rows: list[dict], target: float, path: Path) -> None:
-    import matplotlib
+def plot_curves(
+    rows: list[dict], series: str, minutes: str, xlabel: str, title: str, target: float, path: Path
+) -> None:
+    """Eval accuracy against `rows[minutes]`, a line per value of `rows[series]`, and the target; saved to `path`."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing to close
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 5))
-    for way in dict.fromkeys(row["way"] for row in rows):
-        points = [row for row in rows if row["way"] == way]
-        axes.plot(
-            [float(p["train_seconds"]) / 60 for p in points],
-            [float(p["eval_accuracy"]) for p in points],
-            "o-",
-            label=way,
-        )
+    figure = Figure(figsize=(8, 5))
+    axes = figure.subplots()
+    for name in dict.fromkeys(row[series] for row in rows):
+        points = [row for row in rows if row[series] == name]
+        axes.plot([float(p[minutes]) for p in points], [float(p["eval_accuracy"]) for p in points], "o-", label=name)
     axes.axhline(target, color="grey", linestyle="--", label=f"target {target}")
-    axes.set_xlabel("training minutes (evaluation excluded)")
-    axes.set_ylabel("accuracy on the eval split")
-    axes.set_title("Time to accuracy, real IMDB train archive")
+    axes.set(xlabel=xlabel, ylabel="accuracy on the eval split", title=title)
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -321,7 +314,15 @@ def main() -> None:
             args.target,
             way in args.full.split(","),
             log_path,
-            lambda: plot(read_rows(log_path), args.target, plot_path),
+            lambda: plot_curves(
+                [{**row, "train_minutes": float(row["train_seconds"]) / 60} for row in read_rows(log_path)],
+                "way",
+                "train_minutes",
+                "training minutes (evaluation excluded)",
+                "Time to accuracy, real IMDB train archive",
+                args.target,
+                plot_path,
+            ),
         )
         started = time.perf_counter()
         model.fit(
