@@ -9,7 +9,8 @@ writes the pipeline job spec JSON (`--output-file`, KubeflowV2DagRunner's format
 Pipelines, Vertex AI Pipelines and kfp.local run. The Trainer's encoder is, as locally, the offline MiniLM,
 which the image holds (--encoder or the handles for another).
 `--target` says where, for the path checks: a cluster's pods (kfp, vertex) open artifacts with TensorFlow's
-filesystems, so the roots must be gs://; kfp.local's DockerRunner (`kfp-local`) mounts absolute local paths.
+filesystems, so the roots must be folders in a gs:// bucket; kfp.local's DockerRunner (`kfp-local`) mounts
+absolute local paths.
 The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy threshold) are pipeline parameters
 (runners/kubeflow_config.py): set them per run with `--parameter NAME=VALUE` or in the KFP / Vertex UI.
 """
@@ -66,9 +67,12 @@ def kubeflow(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Kubef
     """The Kubeflow settings the flags give, checked (a bad one exits with code 2 and one line)."""
     if args.target and args.submit and args.target != args.submit:
         parser.error(f"--submit {args.submit} runs the spec on {args.submit}, not --target {args.target}")
+    target = args.target or args.submit or "kfp"
     try:
+        # --image first: a bad one ends here, before the resource flags load the kubernetes package (a second).
+        kubeflow_config.check_image("--image", args.image, target)
         return KubeflowConfig(
-            **{**cli.flag_values(KubeflowConfig, args), "target": args.target or args.submit or "kfp"},
+            **{**cli.flag_values(KubeflowConfig, args), "target": target},
             parameter_values=parameter_values(parser, args.parameter),
             task_resources=MappingProxyType(kubeflow_resources.parse_task_resources(args.task_resources)),
             node_shape=kubeflow_resources.parse_node_shape(args.node_shape),

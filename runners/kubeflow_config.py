@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -14,8 +15,13 @@ from pipeline import configs
 from runners import kubeflow_resources
 from runners.kubeflow_resources import TaskResources
 
-# How to build and push the component image (see Dockerfile) to a registry, which a cluster pulls it from.
-IMAGE_BUILD_HINT = "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG"
+# How to build and push the component image (see Dockerfile) to a registry, which a cluster pulls it from. The
+# upper-case words of the image names in it, the README and kubeflow_runner.py's usage are PLACEHOLDERS, refused
+# in an image; the refusals show IMAGE_EXAMPLE instead, a reference the checks accept (tests say so).
+IMAGE_FORM = "REGISTRY/imdb-bert-tfx:TAG"
+IMAGE_BUILD_HINT = f"make image push IMAGE={IMAGE_FORM}"
+IMAGE_EXAMPLE = "us-docker.pkg.dev/my-project/my-repo/imdb-bert-tfx:1.0"
+PLACEHOLDERS = ("REGISTRY", "REGION", "PROJECT", "REPOSITORY", "TAG")
 # The encoder a cluster run trains by default: the local default's, the offline MiniLM in TF Hub format,
 # converted into the image when it is built (Dockerfile: `python -m runners.offline_assets`) under this folder of
 # the image's project root, so the run needs no internet and trains the model the recipes were measured on.
@@ -86,12 +92,17 @@ class KubeflowConfig:
     """Where the compiled spec runs and with what; `parameter_values`: the runtime parameters --parameter sets,
     `task_resources`: requests that override TASK_RESOURCES'."""
 
-    pipeline_root: str = setting(help="artifact root the cluster can write (gs://..., or any filesystem TFX supports)")
+    pipeline_root: str = setting(
+        help=f"artifact root the pipeline's pods write: a folder in a bucket ({TARGETS['kfp'][0]}BUCKET/PATH, not "
+        "the bucket's root) for --target kfp or vertex, an absolute local path for kfp-local"
+    )
     data: str = setting(help="aclImdb folder the cluster can read (gs://...), or the tarball's URL")
     download_dir: str = setting(
         "/tmp/imdb-bert-tfx", "where the ExampleGen container caches and extracts a downloaded tarball"
     )
-    serving_model_dir: str = setting(help="blessed models are pushed to <this>/<version>/")
+    serving_model_dir: str = setting(
+        help="blessed models are pushed to <this>/<version>/ (a folder, as for --pipeline-root)"
+    )
     image: str = setting(
         "imdb-bert-tfx:local",
         "component image, in a registry the cluster pulls from for --target "
@@ -143,15 +154,15 @@ class KubeflowConfig:
     service_account: str | None = setting(None, "service account the Vertex AI run uses", group=SUBMISSION)
 
     def __post_init__(self):
-        """Raises ConfigError (ResourceError) for what the target refuses: a path its pods cannot open, an image a
-        cluster cannot pull (a name without registry or namespace, such as the local tag `make image` builds,
-        resolves to Docker Hub's official images), a submission without its project, GPUs it names otherwise."""
+        """Raises ConfigError (ResourceError) for what the target refuses: a path its pods cannot open (or a
+        bucket's root), an image it cannot pull (`check_image`), a submission without its project, GPUs it names
+        otherwise."""
         check_settings(self)
         schemes = TARGETS[self.target]
-        for flag, value, extra in (
-            ("--pipeline-root", self.pipeline_root, ()),
-            ("--data", self.data, WEB),
-            ("--serving-model-dir", self.serving_model_dir, ()),
+        for flag, value, extra, written in (
+            ("--pipeline-root", self.pipeline_root, (), True),
+            ("--data", self.data, WEB, False),
+            ("--serving-model-dir", self.serving_model_dir, (), True),
         ):
             if schemes and not value.startswith(schemes + extra):
                 raise ConfigError(
@@ -164,12 +175,11 @@ class KubeflowConfig:
                     f"{flag} {value}: --target kfp-local mounts absolute local paths into the "
                     f"containers; use {os.path.abspath(value)}"
                 )
-        if self.target != "kfp-local" and "/" not in self.image:
-            raise ConfigError(
-                f"--image {self.image}: a cluster pulls each task's image from a registry, and this "
-                f"names none; build and push one ({IMAGE_BUILD_HINT}, e.g. "
-                f"us-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG) and pass it as --image"
-            )
+            if written and schemes:
+                check_folder(flag, value)
+        check_image("--image", self.image, self.target)
+        if self.gpu_image:
+            check_image("--gpu-image", self.gpu_image, self.target)
         if self.submit == "vertex" and not self.vertex_project:
             raise ConfigError("--submit vertex needs --vertex-project")
         self.gpu()
@@ -180,11 +190,12 @@ class KubeflowConfig:
         return kubeflow_resources.gpu_request(self.trainer_gpus, self.gpu_type or GPU_TYPES[self.target], self.target)
 
     def trainer_image(self) -> str:
-        """--gpu-image, else --image with the GPU suffix after its tag (REGISTRY/NAME:TAG -> REGISTRY/NAME:TAG-gpu)."""
-        name, sep, tag = self.image.rpartition(":")
-        if not sep or "/" in tag:
-            name, tag = self.image, "latest"
-        return self.gpu_image or f"{name}:{tag}{GPU_IMAGE_SUFFIX}"
+        """--gpu-image, else --image's repository with the GPU suffix after its tag (REGISTRY/NAME:TAG ->
+        REGISTRY/NAME:TAG-gpu; no tag: latest-gpu). A digest pins the CPU image only: it is not carried over."""
+        if self.gpu_image:
+            return self.gpu_image
+        image = image_reference(self.image)
+        return f"{image.name}:{image.tag or 'latest'}{GPU_IMAGE_SUFFIX}"
 
     def beam_args(self) -> list[str]:
         """The Beam options that run the Beam components on Dataflow (with --dataflow-project), else none."""
@@ -199,3 +210,112 @@ class KubeflowConfig:
             if self.dataflow_project
             else []
         )
+
+
+def check_folder(flag: str, url: str) -> None:
+    """ConfigError if `url` (a bucket URL the pods write under) is the bucket's root: TensorFlow's GCS filesystem
+    asks for the bucket itself on such a path (runners/kfp_entrypoint.py, point 5), which the pods' account, an
+    object admin, may not ask for."""
+    scheme, _, rest = url.partition("://")
+    bucket, _, folder = rest.partition("/")
+    if not folder.strip("/"):
+        raise ConfigError(
+            f"{flag} {url}: a bucket's root, where TensorFlow's filesystem asks for the bucket itself "
+            f"(storage.buckets.get), which the pods' roles/storage.objectAdmin does not grant (403); use a folder "
+            f"in it, e.g. {scheme}://{bucket or 'BUCKET'}/{configs.PIPELINE_NAME}"
+        )
+
+
+# An image reference as Docker and containerd parse one: distribution/reference v0.6.0's grammar, in its
+# regexp.go's text (https://github.com/distribution/reference/blob/v0.6.0/regexp.go), matched in ASCII as Go
+# does; normalize.go's splitDockerDomain says whether the first component is a registry; the digest, as
+# go-digest's algorithm.go validates it (lower-case hex of the algorithm's length).
+_ALPHANUMERIC = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_DOMAIN_NAME_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_OPTIONAL_PORT = r"(?::[0-9]+)?"
+_IPV6_ADDRESS = r"\[(?:[a-fA-F0-9:]+)\]"
+_DOMAIN_NAME = _DOMAIN_NAME_COMPONENT + r"(?:\." + _DOMAIN_NAME_COMPONENT + ")*"
+_HOST = "(?:" + _DOMAIN_NAME + "|" + _IPV6_ADDRESS + ")"
+_PATH_COMPONENT = _ALPHANUMERIC + "(?:" + _SEPARATOR + _ALPHANUMERIC + ")*"
+DOMAIN_AND_PORT = re.compile(_HOST + _OPTIONAL_PORT, re.ASCII)
+REMOTE_NAME = re.compile(_PATH_COMPONENT + "(?:/" + _PATH_COMPONENT + ")*", re.ASCII)
+TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+REMOTE_NAME_MAX = 255  # reference.go: RepositoryNameTotalLengthMax
+DIGEST_HEX_LENGTHS: Mapping[str, int] = MappingProxyType({"sha256": 64, "sha384": 96, "sha512": 128})
+LOWER_HEX = re.compile("[a-f0-9]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageReference:
+    """[registry/]path[:tag][@digest]; `registry` "" for Docker Hub, `tag` and `digest` "" when absent."""
+
+    registry: str
+    path: str
+    tag: str
+    digest: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.path}" if self.registry else self.path
+
+
+def image_reference(image: str) -> ImageReference:
+    """`image` parsed as distribution/reference's ParseNormalizedNamed parses it; ValueError saying which part
+    breaks the grammar."""
+    rest, at, digest = image.partition("@")
+    name, colon, tag = rest.rpartition(":")
+    if not colon or "/" in tag:  # a colon before a slash is a registry's port
+        name, colon, tag = rest, "", ""
+    first, slash, remainder = name.partition("/")
+    is_registry = bool(slash) and (first == "localhost" or any(c in first for c in ".:") or first != first.lower())
+    registry, path = (first, remainder) if is_registry else ("", name)
+    algorithm, _, encoded = digest.partition(":")
+    if is_registry and not DOMAIN_AND_PORT.fullmatch(registry):
+        raise ValueError(f"the registry {registry!r} is not a host name, IPv4 or [IPv6] address, and optional :port")
+    if path != path.lower():
+        raise ValueError(f"the repository path {path!r} must be lower case")
+    if not REMOTE_NAME.fullmatch(path):
+        raise ValueError(
+            f"the repository path {path!r} must be parts of lower-case letters and digits joined by '/', each "
+            "joined within by '.', '_', '__' or dashes"
+        )
+    if len(path) > REMOTE_NAME_MAX:
+        raise ValueError(f"the repository path has {len(path)} characters, over {REMOTE_NAME_MAX}")
+    if colon and not TAG.fullmatch(tag):
+        raise ValueError(
+            f"the tag {tag!r} must be 1 to 128 letters, digits, '_', '.' or '-', and not start with '.' or '-'"
+        )
+    if at and not (len(encoded) == DIGEST_HEX_LENGTHS.get(algorithm) and LOWER_HEX.fullmatch(encoded)):
+        raise ValueError(
+            f"the digest {digest!r} must be sha256: and 64 lower-case hex digits (sha384: 96, sha512: 128)"
+        )
+    return ImageReference(registry, path, tag, digest)
+
+
+def placeholders(image: str) -> list[str]:
+    """The PLACEHOLDERS among `image`'s words, in order."""
+    return list(dict.fromkeys(word for word in re.findall(r"[A-Za-z0-9]+", image) if word in PLACEHOLDERS))
+
+
+def check_image(flag: str, image: str, target: str) -> ImageReference:
+    """`image` parsed; ConfigError if it still has a placeholder, breaks the reference grammar, or (for a cluster
+    target) names neither registry nor namespace: such a name, as the local tag `make image` builds, resolves to
+    Docker Hub's official images, which a cluster pulls instead."""
+    words = placeholders(image)
+    if words:
+        raise ConfigError(
+            f"{flag} {image}: {', '.join(f'`{word}`' for word in words)} "
+            f"{'is a placeholder' if len(words) == 1 else 'are placeholders'} from the README; put your "
+            f"registry's path and a tag, e.g. {IMAGE_EXAMPLE}"
+        )
+    try:
+        reference = image_reference(image)
+    except ValueError as error:
+        raise ConfigError(f"{flag} {image}: not an image reference: {error}; e.g. {IMAGE_EXAMPLE}") from None
+    if target != "kfp-local" and not reference.registry and "/" not in reference.path:
+        raise ConfigError(
+            f"{flag} {image}: a cluster pulls each task's image from a registry, and this names none; build and "
+            f"push one ({IMAGE_BUILD_HINT.replace(IMAGE_FORM, IMAGE_EXAMPLE)}) and pass it as {flag}"
+        )
+    return reference

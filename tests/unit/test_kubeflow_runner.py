@@ -6,6 +6,8 @@ component added to pipeline/pipeline.py is checked without editing this file.
 
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 from google.protobuf import json_format
@@ -217,14 +219,110 @@ def test_compiling_for_a_cluster_without_an_image_it_can_pull_refuses_in_one_lin
             kubeflow_runner.parse_args([*flags, *image_flags, "--target", target])
         assert exit_.value.code == 2
         (line,) = capsys.readouterr().err.splitlines()
-        assert "names none" in line and "make image push IMAGE=REGISTRY/imdb-bert-tfx:TAG" in line
+        assert "names none" in line and f"make image push IMAGE={kubeflow_config.IMAGE_EXAMPLE})" in line
         assert "--image" in line
-    assert (
-        kubeflow_runner.parse_args(
-            [*flags, "--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d", "--serving-model-dir", "/s"]
-        ).kubeflow.image
-        == KubeflowConfig.image
+    # The refusal's example is itself an image a cluster can pull.
+    example = ["--image", kubeflow_config.IMAGE_EXAMPLE, "--target", target]
+    assert kubeflow_runner.parse_args([*flags, *example]).kubeflow.image == kubeflow_config.IMAGE_EXAMPLE
+    local = ["--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d", "--serving-model-dir", "/s"]
+    assert kubeflow_runner.parse_args([*flags, *local]).kubeflow.image == KubeflowConfig.image
+    with pytest.raises(SystemExit):  # kfp.local pulls nothing, but still runs a reference
+        kubeflow_runner.parse_args([*flags, *local, "--image", "imdb-bert-tfx:TAG"])
+    assert "--image imdb-bert-tfx:TAG: `TAG` is a placeholder from the README" in capsys.readouterr().err
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "image, parts",
+    [
+        ("registry.example:5000/team/imdb-bert-tfx:1.0", ("registry.example:5000", "team/imdb-bert-tfx", "1.0", "")),
+        (f"us-docker.pkg.dev/p/r/imdb-bert-tfx@{DIGEST}", ("us-docker.pkg.dev", "p/r/imdb-bert-tfx", "", DIGEST)),
+        (f"gcr.io/p/imdb-bert-tfx:1.0@{DIGEST}", ("gcr.io", "p/imdb-bert-tfx", "1.0", DIGEST)),
+        ("localhost:5000/x:1", ("localhost:5000", "x", "1", "")),
+        ("user/name:tag", ("", "user/name", "tag", "")),  # Docker Hub: no '.', ':' or capital in `user`
+        ("10.0.0.1:5000/a__b/c--d.e_f:V1.2-rc_3", ("10.0.0.1:5000", "a__b/c--d.e_f", "V1.2-rc_3", "")),
+        ("[::1]:5000/x", ("[::1]:5000", "x", "", "")),
+        ("registry.example/x:" + "v" * 128, ("registry.example", "x", "v" * 128, "")),
+        (kubeflow_config.IMAGE_EXAMPLE, ("us-docker.pkg.dev", "my-project/my-repo/imdb-bert-tfx", "1.0", "")),
+    ],
+)
+def test_image_references_of_the_grammar_are_accepted_and_read_as_docker_reads_them(image, parts):
+    assert kubeflow_runner.parse_args([*BASE_FLAGS, "--image", image]).kubeflow.image == image
+    reference = kubeflow_config.image_reference(image)
+    assert (reference.registry, reference.path, reference.tag, reference.digest) == parts
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        ("registry.example/Team/imdb-bert-tfx:1", "the repository path 'Team/imdb-bert-tfx' must be lower case"),
+        # The README's forms, as it and the usage write them.
+        ("REGISTRY/imdb-bert-tfx:TAG", "`REGISTRY`, `TAG` are placeholders from the README; put your registry's"),
+        (
+            "REGION-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG",
+            "`REGION`, `PROJECT`, `REPOSITORY`, `TAG` are placeholders from the README",
+        ),
+        ("registry.example/imdb-bert-tfx:", "the tag '' must be 1 to 128"),
+        ("registry.example/imdb-bert-tfx:" + "v" * 129, "the tag 'vvv"),
+        ("registry.example/imdb-bert-tfx:-1", "the tag '-1'"),
+        ("registry.example/imdb-bert-tfx@" + DIGEST[:-1], f"the digest '{DIGEST[:-1]}' must be sha256: and 64"),
+        ("registry.example/imdb-bert-tfx@" + DIGEST.upper().replace("SHA", "sha"), "lower-case hex digits"),
+        ("registry.example/imdb-bert-tfx@md5:" + "0" * 32, "the digest 'md5:"),
+        ("registry.example/a--/b:1", "the repository path 'a--/b' must be parts of lower-case letters"),
+        ("registry-.example/imdb-bert-tfx:1", "the registry 'registry-.example' is not a host name"),
+    ],
+)
+def test_images_outside_the_reference_grammar_or_with_placeholders_are_refused_in_one_line(image, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        kubeflow_runner.parse_args([*BASE_FLAGS, "--image", image])
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"error: --image {image}: " in line and message in line
+    assert line.endswith(f"e.g. {kubeflow_config.IMAGE_EXAMPLE} (see --help)")
+
+
+def test_a_bad_image_ends_the_command_in_one_line_before_kubernetes_or_tensorflow_load():
+    run_then_list_loaded = (
+        "import runpy, sys\n"
+        "try:\n"
+        "    runpy.run_path('kubeflow_runner.py', run_name='__main__')\n"
+        "finally:\n"
+        "    print(sorted({'kubernetes', 'kfp', 'tensorflow', 'tfx'} & set(sys.modules)))\n"
     )
+    image = "REGISTRY/imdb-bert-tfx:TAG"
+    result = subprocess.run(
+        [sys.executable, "-c", run_then_list_loaded, *BASE_FLAGS, "--image", image],
+        cwd=configs.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"kubeflow_runner.py: error: --image {image}: `REGISTRY`, `TAG` are placeholders")
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_gpu_image_is_the_images_repository_with_the_suffix_after_its_tag():
+    for image, gpu_image in (
+        ("registry.example/x:1", "registry.example/x:1-gpu"),
+        ("localhost:5000/x", "localhost:5000/x:latest-gpu"),
+        (f"registry.example/x:1@{DIGEST}", "registry.example/x:1-gpu"),  # the digest pins the CPU image only
+    ):
+        assert kubeflow_runner.parse_args([*BASE_FLAGS, "--image", image]).kubeflow.trainer_image() == gpu_image
+
+
+@pytest.mark.parametrize("flag", ["--pipeline-root", "--serving-model-dir"])
+@pytest.mark.parametrize("root", ["gs://bucket", "gs://bucket/", "gs://bucket//"])
+def test_a_buckets_root_is_refused_where_the_pods_write_in_one_line(flag, root, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        kubeflow_runner.parse_args([*BASE_FLAGS, flag, root])
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"error: {flag} {root}: a bucket's root" in line and "storage.buckets.get" in line and "(403)" in line
+    assert "use a folder in it, e.g. gs://bucket/imdb-bert-tfx" in line
 
 
 def test_vertex_submission_needs_a_project(capsys):
@@ -428,6 +526,7 @@ def test_resource_and_gpu_flags_reach_the_tasks_pods(tmp_path):
         (["--task-resources", "Trainer=8,8 gigs"], "memory '8 gigs'"),
         (["--trainer-gpus", "1", "--gpu-type", "NVIDIA_TESLA_T4"], "the Kubernetes resource name"),
         (["--trainer-gpus", "-1"], "--trainer-gpus -1"),
+        (["--gpu-image", "REGISTRY/imdb-bert-tfx:TAG-gpu"], "--gpu-image REGISTRY/imdb-bert-tfx:TAG-gpu: `REGISTRY`"),
     ],
 )
 def test_resource_flags_a_cluster_would_refuse_are_refused_in_one_line(flags, message, capsys):
