@@ -49,16 +49,24 @@ def checked_rating(path: str, label_dir: str) -> tuple[int, int]:
     return int(match["id"]), rating
 
 
+def listdir_marking_folders(folder: str) -> list[str]:
+    """The names in the local `folder`, a folder's ending in "/" (as gs:// listings end them), from the folder's own
+    entries: no stat per review file, no link followed."""
+    with os.scandir(folder) as entries:
+        return [entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name for entry in entries]
+
+
 def list_review_files(
     data_root: str,
     corpus_split: str,
     id_prefix: str = "",
     *,
     isdir: Callable[[str], bool] = os.path.isdir,
-    listdir: Callable[[str], Iterable[str]] = os.listdir,
+    listdir: Callable[[str], Iterable[str]] = listdir_marking_folders,
 ) -> list[ReviewFile]:
     """The review files of one corpus split, every name checked; raises ReviewFormatError at the first bad one.
-    `isdir` and `listdir` read the folders (ImdbExampleGen passes TensorFlow's, which also read gs://)."""
+    `isdir` and `listdir` read the folders (ImdbExampleGen passes TensorFlow's, which also read gs://); a name that
+    `listdir` ends with "/", or that is not a review's and `isdir` says is a folder, is a folder."""
     files = []
     for label_dir in LABEL_DIRS:
         folder = os.path.join(data_root, corpus_split, label_dir)
@@ -72,11 +80,16 @@ def list_review_files(
                     else "."
                 )
             )
-        names = sorted(name.rstrip("/") for name in listdir(folder))
-        if not names:
+        entries = sorted((name.rstrip("/"), name.endswith("/")) for name in listdir(folder))
+        if not entries:
             raise ReviewFormatError(f"{folder}: holds no reviews; the corpus needs both labels.")
-        for name in names:
+        for name, marked_folder in entries:
             path = os.path.join(folder, name)
+            if marked_folder or (not REVIEW_FILE.match(name) and isdir(path)):
+                raise ReviewFormatError(
+                    f"{path}: a folder inside {corpus_split}/{label_dir}/, which holds only <id>_<rating>.txt review "
+                    f"files; move the folder out of the corpus or delete it."
+                )
             review_id, rating = checked_rating(path, label_dir)
             files.append(ReviewFile(path, label_dir, rating, f"{id_prefix}{corpus_split}/{label_dir}/{review_id}"))
     return files

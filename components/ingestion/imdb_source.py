@@ -3,7 +3,8 @@
 A source is an http(s) URL of the aclImdb tarball (downloaded with progress logs, resumed or retried when the
 transfer breaks, checked against a SHA-256), a local or `file://` `.tar.gz` / `.tgz` / `.tar` (checked if a
 SHA-256 is given), or an extracted folder (used in place). Extraction refuses any entry that is not a plain
-file or folder inside the target, skips `train/unsup`, and appears atomically.
+file or folder inside the target, skips `train/unsup`, and appears atomically; a local folder is refused the same way
+if it holds a link or a special file anywhere (the folder named may itself be a link).
 """
 
 import hashlib
@@ -192,6 +193,29 @@ def find_corpus_root(folder: Path, origin: str) -> Path:
     )
 
 
+def refuse_links(root: Path) -> Path:
+    """`root`, once no entry anywhere in it is a link or a special file (nothing is followed: a link could take the
+    corpus's reviews from, or its reading to, anywhere); raises SourceError naming the first one."""
+    folders = [str(root)]
+    while folders:
+        with os.scandir(folders.pop()) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.is_symlink():
+                raise SourceError(
+                    f"{entry.path}: a link (to {os.readlink(entry.path)}) in the corpus folder {root}; refusing "
+                    f"to read this corpus. Replace the link with a copy of what it points to, or remove it."
+                )
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif not entry.is_file(follow_symlinks=False):
+                raise SourceError(
+                    f"{entry.path}: a special file (not a plain file or folder) in the corpus folder {root}; "
+                    f"refusing to read this corpus. Remove it."
+                )
+    return root
+
+
 def check_local_source(source: str) -> Path | None:
     """A local source's corpus root (a folder) or archive, once checked (for a `{SPAN}` series: its newest span is
     such a folder; None). None for URLs and cloud folders (gs://, s3://, ...: read in place), checked when read."""
@@ -222,8 +246,10 @@ def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
     """Returns the path of an aclImdb folder (with train/ and test/) for `source`."""
     if urllib.parse.urlparse(source).scheme in ("http", "https"):
         archive, checksum = download(source, Path(cache_dir) / "downloads", sha256 or KNOWN_SHA256.get(source))
-    elif (path := check_local_source(source)) is None or path.is_dir():  # a cloud folder, or a corpus root
-        return str(path or source)
+    elif (path := check_local_source(source)) is None:  # a cloud folder (or a {SPAN} series)
+        return source
+    elif path.is_dir():  # a local corpus root
+        return str(refuse_links(path))
     else:
         archive, checksum = path, verify_sha256(path, sha256, source)
     extracted = extract(archive, Path(cache_dir) / "extracted" / checksum[:16])
@@ -233,9 +259,10 @@ def resolve(source: str, cache_dir: str, sha256: str | None = None) -> str:
 def check_local_corpus(
     source: str, download_dir: str, sha256: str | None, with_test: bool, num_spans: int | None = None
 ) -> int:
-    """Checks the layout of every local corpus a run reads (a folder in place; an archive once extracted into
-    `download_dir`, where ImdbExampleGen finds it again; each span of a `{SPAN}` window and the previous span), no
-    TensorFlow needed; returns how many review files they hold. URLs and cloud folders are checked when read."""
+    """Checks the layout of every local corpus a run reads (a folder in place, with no link in it; an archive once
+    extracted into `download_dir`, where ImdbExampleGen finds it again; each span of a `{SPAN}` window and the previous
+    span), no TensorFlow needed; returns how many review files they hold. URLs and cloud folders are checked when
+    read."""
     if "://" in source and not source.startswith("file://"):
         return 0
     if imdb_spans.has_spans(source):

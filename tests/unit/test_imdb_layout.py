@@ -1,7 +1,9 @@
 """The corpus layout, checked before TensorFlow loads: label folders, file names, ratings and aclImdb's convention
-(neg 1-4, pos 7-10), on real files; the runner refuses a broken corpus with one line and exit code 3, in seconds."""
+(neg 1-4, pos 7-10), no folder inside a label folder and no link anywhere, on real files; the runner refuses a broken
+corpus with one line and exit code 3, in seconds."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,6 +64,69 @@ def test_a_wrong_file_is_refused_naming_it(change, message, tmp_path):
         imdb_layout.check_corpus(str(root), with_test=True)
 
 
+@pytest.mark.parametrize(
+    "listdir", [imdb_layout.listdir_marking_folders, os.listdir], ids=["local check", "unmarked listing (gfile)"]
+)
+def test_a_folder_inside_a_label_folder_is_refused_as_a_folder(listdir, tmp_path):
+    root = corpus(tmp_path / "aclImdb", {**GOOD, "train/pos/extra/5_9.txt": "Tucked away."})
+    with pytest.raises(imdb_layout.ReviewFormatError) as refused:
+        imdb_layout.list_review_files(str(root), "train", listdir=listdir)
+    assert str(refused.value) == (
+        f"{root}/train/pos/extra: a folder inside train/pos/, which holds only <id>_<rating>.txt review files; "
+        f"move the folder out of the corpus or delete it."
+    )
+    (root / "train" / "pos" / "extra").rename(root / "train" / "pos" / "2_9.txt")  # a folder named as a review
+    with pytest.raises(imdb_layout.ReviewFormatError, match=r"train/pos/2_9.txt: a folder inside train/pos/"):
+        imdb_layout.check_corpus(str(root), with_test=True)
+
+
+def review_to_a_file_outside(root: Path) -> tuple[Path, Path]:
+    outside = root.parent / "elsewhere" / "5_9.txt"
+    corpus(outside.parent.parent, {"elsewhere/5_9.txt": "Not part of the corpus."})
+    (link := root / "train" / "pos" / "0_9.txt").unlink()
+    link.symlink_to(outside)
+    return link, outside
+
+
+def label_folder_elsewhere(root: Path) -> tuple[Path, Path]:
+    elsewhere = root.parent / "other-reviews"
+    shutil.move(root / "train" / "pos", elsewhere)
+    (link := root / "train" / "pos").symlink_to(elsewhere, target_is_directory=True)
+    return link, elsewhere
+
+
+def review_to_etc_passwd(root: Path) -> tuple[Path, Path]:
+    (link := root / "test" / "neg" / "3_1.txt").symlink_to("/etc/passwd")
+    return link, Path("/etc/passwd")
+
+
+def fifo_beside_the_reviews(root: Path) -> tuple[Path, Path]:
+    os.mkfifo(fifo := root / "test" / "README")
+    return fifo, fifo
+
+
+@pytest.mark.parametrize("link_in", [review_to_a_file_outside, label_folder_elsewhere, review_to_etc_passwd])
+def test_a_link_anywhere_in_a_local_corpus_is_refused_naming_it_and_its_target(link_in, tmp_path):
+    root = corpus(tmp_path / "aclImdb", GOOD)
+    link, target = link_in(root)
+    with pytest.raises(imdb_source.SourceError) as refused:
+        imdb_source.check_local_corpus(str(root), str(tmp_path / "downloads"), None, True)
+    assert str(refused.value).startswith(f"{link}: a link (to {target}) in the corpus folder {root}; refusing")
+    assert "\n" not in str(refused.value)
+    assert failures.describe(refused.value)[0] == failures.DATA == 3  # as an archive with a link
+
+
+def test_a_special_file_in_a_local_corpus_is_refused_and_the_corpus_may_be_reached_through_a_link(tmp_path):
+    root = corpus(tmp_path / "aclImdb", GOOD)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "aclImdb").symlink_to(root, target_is_directory=True)  # the folder named, not in it
+    assert imdb_source.check_local_corpus(str(tmp_path / "data"), str(tmp_path / "downloads"), None, True) == 6
+    assert imdb_source.resolve("gs://bucket/aclImdb", str(tmp_path / "downloads")) == "gs://bucket/aclImdb"
+    fifo, _ = fifo_beside_the_reviews(root)
+    with pytest.raises(imdb_source.SourceError, match=rf"^{fifo}: a special file .* in the corpus folder {root};"):
+        imdb_source.check_local_corpus(str(root), str(tmp_path / "downloads"), None, True)
+
+
 def test_missing_and_empty_label_folders_are_refused(tmp_path):
     root = corpus(tmp_path / "aclImdb", GOOD)
     shutil.rmtree(root / "test" / "pos")
@@ -111,6 +176,8 @@ def test_the_layout_check_loads_no_tensorflow():
             lambda root: (root / "train" / "pos" / "7_2.txt").write_text("Filed as positive."),
             "train/pos/7_2.txt: rating 2 contradicts its folder pos/",
         ),
+        (review_to_etc_passwd, "test/neg/3_1.txt: a link (to /etc/passwd) in the corpus folder"),
+        (label_folder_elsewhere, "train/pos: a link (to "),
     ],
 )
 def test_the_runner_refuses_a_broken_corpus_with_one_line_and_exit_code_3(damage, expected, tmp_path):
