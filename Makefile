@@ -5,13 +5,17 @@ PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run lint test test-conformance test-kubeflow image push clean
+.PHONY: setup run serve lint test test-conformance test-kubeflow image push clean
 
 setup:
 	@bash scripts/setup.sh
 
 run: setup
 	$(PYTHON) local_runner.py $(ARGS)
+
+# The pushed model over HTTP on port 8501, as TF Serving's REST API (runners/serve.py; ARGS="--help" for its flags).
+serve: setup
+	$(PYTHON) -m runners.serve $(ARGS)
 
 # Style and types first (seconds): ruff's lint and format check, mypy (pyproject.toml configures both).
 lint: setup

@@ -6,20 +6,34 @@ import os
 
 
 def versions(base_directory: str) -> list[int]:
-    """The numeric version folders under `base_directory` (local or gs://...), in ascending order."""
+    """The numeric version folders under `base_directory` (local or gs://...), in ascending order. A local folder is
+    listed without TensorFlow, so that a command finds out quickly that nothing is pushed."""
+    if is_local(base_directory):
+        names = os.listdir(base_directory) if os.path.isdir(base_directory) else []
+    else:
+        import tensorflow as tf
+
+        names = tf.io.gfile.listdir(base_directory) if tf.io.gfile.isdir(base_directory) else []
+    return sorted(int(name.rstrip("/")) for name in names if name.rstrip("/").isdigit())
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def holds_saved_model(path: str) -> bool:
+    """tf.saved_model.contains_saved_model, without TensorFlow for a local folder."""
+    if is_local(path):
+        return any(os.path.isfile(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
     import tensorflow as tf
 
-    if not tf.io.gfile.isdir(base_directory):
-        return []
-    return sorted(int(name.rstrip("/")) for name in tf.io.gfile.listdir(base_directory) if name.rstrip("/").isdigit())
+    return bool(tf.saved_model.contains_saved_model(path))
 
 
 def served_model(location: str | None) -> str | None:
     """The served model's folder: `location` itself if it holds a SavedModel (the served baseline's copy), else the
     highest version under it (the serving directory); None for no location or a missing or empty folder."""
-    import tensorflow as tf
-
-    if not location or tf.saved_model.contains_saved_model(location):
+    if not location or holds_saved_model(location):
         return location or None
     found = versions(location)
     return os.path.join(location, str(found[-1])) if found else None

@@ -6,9 +6,11 @@
     python -m runners.predict --model tfx_output/serving_model/imdb-bert-tfx/1764000000 "Great."
 
 Uses the served version (the highest) under the local runner's serving directory unless `--model` names one. Large
-inputs
-go in length-sorted batches, with a progress bar on stderr; results come out in input order. The input is read and
-checked before TensorFlow loads; TensorFlow's own lines go to a log file (PREDICT_LOG), never to the console.
+inputs go in length-sorted batches, with a progress bar on stderr; results come out in input order, one row per input
+line: a blank line is not sent to the model and keeps its place as an empty row (in JSON lines
+`{"text": "", "probability": null, "label": null}`), so JSON line N answers input line N. The input, and a local
+`--model` folder's saved_model.pb, are checked before TensorFlow loads; TensorFlow's own lines go to a log file
+(PREDICT_LOG), never to the console.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+import typing
 from typing import TYPE_CHECKING, TextIO
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
@@ -34,11 +37,38 @@ PREDICT_LOG = os.path.join(tempfile.gettempdir(), "imdb-bert-tfx-predict.log")  
 
 
 class InputError(ValueError):
-    """No reviews to classify, or a file that cannot be read; the message says what to give instead."""
+    """No reviews to classify, a file that cannot be read, or a local --model folder without a SavedModel; the
+    message says what to give instead."""
+
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what tf.saved_model.contains_saved_model looks for
+
+
+def check_model_folder(model: str) -> None:
+    """Refuses a local --model folder without a SavedModel, before TensorFlow loads (gs:// and other URLs are read
+    with TensorFlow's filesystems: checked when the model loads)."""
+    if "://" in model or any(os.path.isfile(os.path.join(model, name)) for name in SAVED_MODEL_FILES):
+        return
+    base, version = os.path.split(os.path.normpath(model))
+    if version.isdigit() and os.path.isdir(model):  # a broken served version: as modules.predict says of one
+        raise InputError(
+            f"{model}: served version {version} is not a loadable SavedModel (no saved_model.pb); remove that folder "
+            f"(or move it out of {base}), or serve a good version again with `.venv/bin/python -m "
+            f"components.serving.atomic_pusher rollback {base} VERSION`"
+        )
+    if os.path.isdir(model):
+        reason = "no saved_model.pb"
+    else:
+        reason = "not a folder" if os.path.exists(model) else "no such folder"
+    raise InputError(
+        f"{model}: no SavedModel here ({reason}). Pass --model with a pushed model version folder, or run the "
+        f"pipeline until a model is blessed and pushed."
+    )
 
 
 def read_texts(sentences: list[str], file: str | None, stdin: TextIO) -> list[str]:
-    """The reviews to classify: the arguments, else the file's lines, else stdin's (blank lines skipped)."""
+    """The reviews to classify, stripped: the arguments, else the file's lines, else stdin's. A blank line stays, as
+    "": it keeps its place in the output, and is not classified."""
     if sentences and file:
         raise InputError("give sentences as arguments or --file, not both")
     if sentences:
@@ -60,18 +90,53 @@ def read_texts(sentences: list[str], file: str | None, stdin: TextIO) -> list[st
         raise InputError("no input: give sentences as arguments, --file PATH, or pipe reviews into stdin")
     else:
         lines, origin = stdin.read().splitlines(), "stdin"
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
+    texts = [line.strip() for line in lines]
+    if not any(texts):
         raise InputError(f"no reviews in {origin}: it is empty or only blank lines")
     return texts
 
 
-def format_table(predictions: list[Prediction], width: int = 80) -> str:
-    rows = [f"{'probability':>11}  {'label':<8}  text"]
-    for p in predictions:
+class NoServedModel(Exception):
+    """Neither the real runs' nor the quick look's serving directory holds a pushed version."""
+
+
+def default_serving_directory(output_dir: str | None = None) -> tuple[str, bool]:
+    """The serving directory a command uses without --model: the real runs' (under `output_dir`, by default the
+    runners') if it holds a pushed version, else the quick look's (then True); NoServedModel, saying what to run, if
+    neither does."""
+    output_dir = output_dir or configs.OUTPUT_DIR
+    serving = configs.serving_model_dir(output_dir)
+    if serving_versions.served_model(serving) is not None:
+        return serving, False
+    quick_look = configs.serving_model_dir(configs.quick_look_dir(output_dir))
+    if serving_versions.served_model(quick_look) is not None:
+        return quick_look, True
+    raise NoServedModel(
+        f"{serving}: no pushed model version; run the pipeline (`make run`) until a model is blessed and pushed, "
+        f"or pass --model DIR."
+    )
+
+
+def in_input_order(texts: list[str], predictions: list[Prediction]) -> list[Prediction | None]:
+    """One row per text: the next prediction (those of the non-blank texts, in order), None for a blank one."""
+    classified = iter(predictions)
+    return [next(classified) if text else None for text in texts]
+
+
+def format_table(rows: list[Prediction | None], width: int = 80) -> str:
+    lines = [f"{'probability':>11}  {'label':<8}  text"]
+    for p in rows:
+        if p is None:  # a blank input line
+            lines.append("")
+            continue
         text = p.text if len(p.text) <= width else p.text[: width - 3] + "..."
-        rows.append(f"{p.probability:11.4f}  {p.label:<8}  {text}")
-    return "\n".join(rows)
+        lines.append(f"{p.probability:11.4f}  {p.label:<8}  {text}")
+    return "\n".join(lines)
+
+
+def format_jsonl(rows: list[Prediction | None]) -> str:
+    blank = {"text": "", "probability": None, "label": None}
+    return "\n".join(json.dumps(dataclasses.asdict(p) if p else blank, ensure_ascii=False) for p in rows)
 
 
 def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
@@ -86,6 +151,8 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
     parser.add_argument("--batch-size", type=int, help="reviews per batch (default: modules.predict's, 32)")
     args = parser.parse_args(argv)
     try:
+        if args.model is not None:
+            check_model_folder(args.model)
         texts = read_texts(args.sentences, args.file, stdin)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -99,26 +166,18 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
         try:
             model_dir = args.model
             if model_dir is None:
-                serving = configs.serving_model_dir(configs.OUTPUT_DIR)
-                model_dir = serving_versions.served_model(serving)
-                if model_dir is None:
-                    model_dir = serving_versions.served_model(configs.serving_model_dir(configs.quick_look_dir()))
-                    if model_dir is None:
-                        raise PredictError(
-                            f"{serving}: no pushed model version; run the pipeline until a model is "
-                            f"blessed. Or pass --model DIR."
-                        )
+                serving, quick_look = default_serving_directory()
+                model_dir = typing.cast(str, serving_versions.served_model(serving))
+                if quick_look:
                     screen.say(f"No real model is pushed yet; using the quick look's {model_dir}", failure=True)
+            reviews = [text for text in texts if text]  # a blank line is not classified; it keeps its place
             with contextlib.redirect_stdout(screen.errors):  # the progress bar; stdout carries only the results
-                predictions = classify(model_dir, texts, batch_size, progress=len(texts) > batch_size)
-        except PredictError as error:
+                predictions = classify(model_dir, reviews, batch_size, progress=len(reviews) > batch_size)
+        except (PredictError, NoServedModel) as error:
             screen.say(f"error: {error}", failure=True)
             return 2
-        screen.say(
-            format_table(predictions)
-            if args.format == "table"
-            else "\n".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) for p in predictions)
-        )
+        rows = in_input_order(texts, predictions)
+        screen.say(format_table(rows) if args.format == "table" else format_jsonl(rows))
     return 0
 
 

@@ -49,7 +49,7 @@ def test_length_sorted_batches_give_each_review_its_own_probability_in_input_ord
 @pytest.mark.slow
 def test_sentences_file_and_stdin_give_the_same_json_lines(exported_model, tmp_path, capsys):
     reviews_file = tmp_path / "reviews.txt"
-    reviews_file.write_text("\n".join(REVIEWS) + "\n\n", encoding="utf-8")
+    reviews_file.write_text("\n".join(REVIEWS[:2] + [""] + REVIEWS[2:]) + "\n", encoding="utf-8")
     outputs = []
     for argv, stdin in (([*REVIEWS], None), (["--file", str(reviews_file)], None), ([], reviews_file.read_text())):
         code = predict_command.main(
@@ -59,7 +59,8 @@ def test_sentences_file_and_stdin_give_the_same_json_lines(exported_model, tmp_p
         captured = capsys.readouterr()
         assert code == 0, captured.err
         outputs.append([json.loads(line) for line in captured.out.splitlines()])
-    assert outputs[0] == outputs[1] == outputs[2]
+    blank = {"text": "", "probability": None, "label": None}  # the file's and stdin's blank line, in its place
+    assert outputs[1] == outputs[2] == outputs[0][:2] + [blank] + outputs[0][2:]
     assert [row["text"] for row in outputs[0]] == REVIEWS
     assert set(outputs[0][0]) == {"text", "probability", "label"}
 
@@ -76,10 +77,75 @@ def test_the_newest_pushed_version_is_the_default_and_the_table_shows_it(exporte
     assert table[1].endswith("Great film.")
 
 
+def fake_classify(sent: list[list[str]]):
+    """classify, without a model: records what is sent to it; a review's probability is its length / 100."""
+
+    def classify(model_dir, texts, batch_size=predict.DEFAULT_BATCH_SIZE, progress=False):
+        sent.append(list(texts))
+        return [predict.Prediction(t, len(t) / 100, model_lib.CLASS_NAMES[len(t) >= 50]) for t in texts]
+
+    return classify
+
+
+def test_a_blank_line_keeps_its_place_and_is_not_sent_to_the_model(tmp_path, monkeypatch, capsys):
+    (model := tmp_path / "model").mkdir()
+    (model / "saved_model.pb").write_bytes(b"")  # passes the early check; classify is faked
+    sent: list[list[str]] = []
+    monkeypatch.setattr(predict, "classify", fake_classify(sent))
+    lines = ["Great.", "", "   ", "Awful, really.", ""]
+    (reviews := tmp_path / "reviews.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    blank = {"text": "", "probability": None, "label": None}
+    for argv, stdin in ((["--file", str(reviews)], ""), ([], reviews.read_text())):
+        code = predict_command.main(["--model", str(model), "--format", "jsonl", *argv], io.StringIO(stdin))
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        rows = [json.loads(line) for line in captured.out.splitlines()]
+        assert rows == [rows[0], blank, blank, rows[3], blank] and len(rows) == len(lines)
+        assert (rows[0]["text"], rows[3]["text"]) == ("Great.", "Awful, really.")
+        assert sent.pop() == ["Great.", "Awful, really."]
+    assert predict_command.main(["--model", str(model), "--file", str(reviews)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 1 + len(lines) and table[2] == table[3] == table[5] == ""
+    assert table[1].endswith("Great.") and table[4].endswith("Awful, really.")
+
+
+LOADED_AFTER_MAIN = (
+    "import io, sys\nfrom runners import predict\ncode = predict.main(sys.argv[1:], io.StringIO(''))\n"
+    "print(code, sorted(m for m in ('tensorflow', 'tfx') if m in sys.modules))"
+)
+
+
+def test_a_model_folder_without_a_saved_model_is_refused_before_tensorflow_loads(tmp_path):
+    (empty := tmp_path / "model").mkdir()
+    command = [sys.executable, "-m", "runners.predict", "--model", str(empty), "Great."]
+    refused = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"error: {empty}: no SavedModel here (no saved_model.pb). Pass --model with a pushed model version folder, "
+        f"or run the pipeline until a model is blessed and pushed."
+    ]
+    (version := tmp_path / "serving" / "1700000000").mkdir(parents=True)
+    refused = subprocess.run(
+        [*command[:4], str(version), "Great."], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+    assert f"{version}: served version 1700000000 is not a loadable SavedModel (no saved_model.pb)" in refused.stderr
+    assert f"atomic_pusher rollback {tmp_path / 'serving'} VERSION" in refused.stderr
+    for model in (empty, version, tmp_path / "nowhere"):
+        loaded = subprocess.run(
+            [sys.executable, "-c", LOADED_AFTER_MAIN, "--model", str(model), "Great."],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert loaded.stdout.strip() == "2 []", loaded.stderr[-2000:]  # refused, and TensorFlow never imported
+
+
 @pytest.mark.parametrize(
     "argv, stdin, message",
     [
-        (["--model", "/nonexistent/model", "Great."], "", "no SavedModel here"),
+        (["--model", "/nonexistent/model", "Great."], "", "no SavedModel here (no such folder)"),
         (["--file", "/nonexistent/reviews.txt"], "", "no such file"),
         ([], "\n  \n", "no reviews in stdin"),
     ],
