@@ -35,7 +35,8 @@ def schema_errors(value, type_name: str, path: str) -> list[str]:
         return [f"{path}: a {type_name} mapping expected"]
     fields = {json_name: model.openapi_types[name] for name, json_name in model.attribute_map.items()}
     errors = [f"{path}.{key}: not a field of {type_name}" for key in value if key not in fields]
-    return errors + [e for key, item in value.items() if key in fields for e in schema_errors(item, fields[key], f"{path}.{key}")]
+    known = [(key, item) for key, item in value.items() if key in fields]
+    return errors + [e for key, item in known for e in schema_errors(item, fields[key], f"{path}.{key}")]
 
 
 def load(path: Path) -> dict:
