@@ -61,7 +61,7 @@ RUN /opt/uv/bin/pip download --no-cache-dir --disable-pip-version-check --no-dep
 # The project (see .dockerignore for what stays out), then the project itself into the environment.
 COPY . .
 RUN uv sync --locked --no-dev --python python3.11 \
-    && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.ingestion.imdb_example_gen, components.validation.anomalies_gate, runners.kfp_entrypoint"
+    && python -c "import tfx, ml_metadata, tensorflow_data_validation, tensorflow_text, modules.trainer, components.ingestion.imdb_example_gen, components.validation.anomalies_gate, runners.kfp_entrypoint, modules.model_server, runners.serve"
 # The encoder in TF Hub format at .cache/minilm_hub-seq128 (the unpacked checkpoint is not kept).
 RUN TF_CPP_MIN_LOG_LEVEL=2 python -m runners.offline_assets .cache \
     && rm -rf .cache/minilm-l6-h384-uncased

@@ -64,7 +64,13 @@ def classify(
     model_dir: str, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False
 ) -> list[Prediction]:
     """`predict_text` on `texts` in length-sorted batches (a progress bar if asked); predictions in input order."""
-    signature = load_text_signature(model_dir)
+    return classify_with(load_text_signature(model_dir), texts, batch_size, progress)
+
+
+def classify_with(
+    signature, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False
+) -> list[Prediction]:
+    """`classify` with a loaded `predict_text` signature."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     bar = tf.keras.utils.Progbar(len(texts), unit_name="review", verbose=int(progress))
     results: list[Prediction | None] = [None] * len(texts)

@@ -1,7 +1,7 @@
 """Batches the instances of concurrent requests for one worker thread, as TF Serving's batching does: while a batch
 runs, requests queue; the next round takes all of them, groups their instances by signature, sorts them by length
-and runs them in batches of at most `max_batch_size` (as the predict command does), so a loaded server runs full,
-evenly padded batches and an idle one answers at once. No TensorFlow: `run` does the work."""
+and runs them in batches of at most `max_batch_size` and of similar lengths (`length_groups`), so a loaded server
+runs full, evenly padded batches and an idle one answers at once. No TensorFlow: `run` does the work."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+# A batch may cost this much more than its inputs unpadded before it is split: a model call costs a few
+# milliseconds of its own, a padded column as much as a real one (bench/RESULTS.md, "The model server").
+PADDING_SLACK = 0.25
 Run = Callable[[Any, str, list[bytes]], Sequence[Any]]  # (state, signature, inputs) -> one result per input
 
 
@@ -84,8 +87,8 @@ class Batcher:
         )
         results: list[list[Any]] = [[None] * len(request.values) for request in requests]
         answered: set[int] = set()  # by a run of their own
-        for start in range(0, len(instances), self.max_batch_size):
-            batch = [(r, i) for _, r, i in instances[start : start + self.max_batch_size] if r not in answered]
+        for start, end in length_groups([length for length, _, _ in instances], self.max_batch_size):
+            batch = [(r, i) for _, r, i in instances[start:end] if r not in answered]
             if not batch:
                 continue
             try:
@@ -108,6 +111,22 @@ class Batcher:
         except Exception as own_error:
             outputs, error = None, BatchError(" ".join(str(own_error).split())[:300])
         request.loop.call_soon_threadsafe(_resolve, request.future, outputs, error)
+
+
+def length_groups(lengths: list[int], max_size: int, slack: float = PADDING_SLACK) -> list[tuple[int, int]]:
+    """[start, end) ranges of ascending `lengths`, each at most `max_size` long, whose batch, padded to its longest,
+    costs at most 1 + `slack` times its inputs' own lengths: a batch of 32 random reviews split so that the short
+    ones do not pay for the longest."""
+    groups, start, total = [], 0, 0
+    for index, length in enumerate(lengths):
+        size = index - start + 1
+        if size > max_size or (size > 1 and size * length > (1 + slack) * (total + length)):
+            groups.append((start, index))
+            start, total = index, 0
+        total += length
+    if lengths:
+        groups.append((start, len(lengths)))
+    return groups
 
 
 def _resolve(future: asyncio.Future, result: Any, error: Exception | None) -> None:

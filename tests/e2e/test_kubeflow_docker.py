@@ -11,7 +11,8 @@ a container of the image with its network off as well.
 
 Three runs share one serving directory: the first has no baseline and is pushed, the second starts from the
 first's model (--warm-start) and is judged against it, the third (one step at a learning rate of 1e-12) is rejected
-and pushes nothing.
+and pushes nothing. The first run's pushed model is then served in a container of the image as the KServe custom
+predictor's manifest starts it (deploy/kserve/imdb-bert-tfx-server.yaml).
 """
 
 import hashlib
@@ -228,3 +229,67 @@ def test_an_untrained_candidate_is_rejected_and_the_serving_directory_is_unchang
     assert "# Model evaluation: NOT BLESSED" in report
     assert "Not pushed: the serving directory is unchanged." in report
     assert tree_digest(workspace["serving"]) == before
+
+
+IN_CONTAINER_REQUEST = r"""
+import json, sys, urllib.request
+url, body = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None
+request = urllib.request.Request(url, data=body and body.encode(), method="POST" if body else "GET")
+try:
+    with urllib.request.urlopen(request, timeout=60) as response:
+        print(json.dumps({"status": response.status, "version": response.headers.get("x-model-version"),
+                          "body": json.loads(response.read())}))
+except OSError as error:
+    print(json.dumps({"status": getattr(error, "code", 0), "body": str(error)}))
+"""
+
+
+def test_the_custom_predictor_serves_the_pushed_model_in_the_image_as_its_manifest_says(first_run, image, workspace):
+    """The InferenceService's container (deploy/kserve/imdb-bert-tfx-server.yaml: command, args, port, the image's
+    own user) with the serving directory where KServe's storage initializer puts it, network off: the README's
+    requests are answered from inside the container, and `docker stop` (SIGTERM) ends it with exit code 0."""
+    import yaml
+
+    manifest = yaml.safe_load((configs.PROJECT_ROOT / "deploy" / "kserve" / "imdb-bert-tfx-server.yaml").read_text())
+    [container] = manifest["spec"]["predictor"]["containers"]
+    assert container["args"][:2] == ["--serving-dir", "/mnt/models"]
+    command = container["command"]
+    started = subprocess.run(
+        ["docker", "run", "-d", "--network", "none", "--entrypoint", command[0],
+         "--mount", f"type=bind,source={workspace['serving']},target=/mnt/models,readonly",
+         image, *command[1:], *container["args"]],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    container_id = started.stdout.strip()
+    base_url = f"http://127.0.0.1:{container['ports'][0]['containerPort']}"
+
+    def request(path: str, body: dict | None = None) -> dict:
+        extra = [json.dumps(body)] if body is not None else []
+        done = subprocess.run(
+            ["docker", "exec", container_id, "python", "-c", IN_CONTAINER_REQUEST, base_url + path, *extra],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout)
+
+    try:
+        deadline = time.monotonic() + 300
+        while request("/v1/models/imdb")["status"] != 200:
+            assert time.monotonic() < deadline, subprocess.run(["docker", "logs", container_id], capture_output=True,
+                                                               text=True).stderr[-3000:]  # fmt: skip
+            time.sleep(2)
+        (version,) = os.listdir(workspace["serving"])
+        body = {"signature_name": "predict_text", "instances": ["A delight from start to finish.", "Dreadful."]}
+        answer = request("/v1/models/imdb:predict", body)
+        assert answer["status"] == 200 and answer["version"] == version, answer
+        assert [set(row) for row in answer["body"]["predictions"]] == [{"probability", "label"}] * 2
+        user = subprocess.run(["docker", "exec", container_id, "id", "-u"], capture_output=True, text=True)
+        assert user.stdout.strip() == "1000", "the image's own user, as on a cluster"
+    finally:
+        subprocess.run(["docker", "stop", "-t", "30", container_id], capture_output=True)
+        exit_code = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", container_id],
+                                   capture_output=True, text=True).stdout.strip()  # fmt: skip
+        logs = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True)
+        subprocess.run(["docker", "rm", "-f", container_id], capture_output=True)
+    assert exit_code == "0", logs.stdout[-2000:] + logs.stderr[-2000:]
+    assert f"Serving version {version}" in logs.stdout + logs.stderr
