@@ -15,6 +15,13 @@ from pipeline import configs
 from runners import kubeflow_resources
 from runners.kubeflow_resources import TaskResources
 
+# What multi-user Kubeflow's API server takes from a client outside the cluster: a bearer token it reviews with the
+# audience pipelines.kubeflow.org, or the session cookie its Istio gateway turns into the kubeflow-userid header
+# (kubeflow/pipelines backend/src/apiserver/auth/auth.go and common/const.go, DefaultTokenReviewAudience, at 2.17.0).
+CREDENTIALS_HINT = (
+    "pass --kfp-token-file FILE (`kubectl create token default-editor -n NS --audience pipelines.kubeflow.org > "
+    "FILE`) or --kfp-cookie-file FILE (your browser's oauth2_proxy_kubeflow cookie as NAME=VALUE)"
+)
 # How to build and push the component image (see Dockerfile) to a registry, which a cluster pulls it from. The
 # upper-case words of the image names in it, the README and kubeflow_runner.py's usage are PLACEHOLDERS, refused
 # in an image; the refusals show IMAGE_EXAMPLE instead, a reference the checks accept (tests say so).
@@ -147,6 +154,19 @@ class KubeflowConfig:
         group=SUBMISSION,
     )
     kfp_namespace: str | None = setting(None, "KFP namespace (multi-user deployments)", group=SUBMISSION)
+    kfp_token_file: str | None = setting(
+        os.environ.get("KF_PIPELINES_SA_TOKEN_PATH"),
+        "multi-user Kubeflow: a file holding a bearer token the API server accepts, e.g. `kubectl create token "
+        "default-editor -n NS --audience pipelines.kubeflow.org > FILE` (default: $KF_PIPELINES_SA_TOKEN_PATH, as "
+        "kfp's SDK reads it)",
+        group=SUBMISSION,
+    )
+    kfp_cookie_file: str | None = setting(
+        None,
+        "multi-user Kubeflow behind Dex and oauth2-proxy: a file holding your browser's session cookie as "
+        "NAME=VALUE (e.g. oauth2_proxy_kubeflow=...)",
+        group=SUBMISSION,
+    )
     experiment: str = setting(configs.PIPELINE_NAME, "KFP experiment", group=SUBMISSION)
     run_name: str | None = setting(None, "run name shown in the UI", group=SUBMISSION)
     vertex_project: str | None = setting(None, "GCP project for Vertex AI Pipelines", group=SUBMISSION)
@@ -180,6 +200,9 @@ class KubeflowConfig:
         check_image("--image", self.image, self.target)
         if self.gpu_image:
             check_image("--gpu-image", self.gpu_image, self.target)
+        for flag, path in (("--kfp-token-file", self.kfp_token_file), ("--kfp-cookie-file", self.kfp_cookie_file)):
+            if self.submit == "kfp" and path and not os.path.isfile(path):
+                raise ConfigError(f"{flag} {path}: no such file; {CREDENTIALS_HINT}")
         if self.submit == "vertex" and not self.vertex_project:
             raise ConfigError("--submit vertex needs --vertex-project")
         self.gpu()

@@ -35,15 +35,40 @@ def kfp_package(job_path: str) -> str:
 
 
 @contextlib.contextmanager
-def submitting(job_path: str, where: str, fix: str):
-    """Turns any failure inside into a `SubmitError` naming `where` and the `fix`."""
+def submitting(job_path: str, where: str, fix: str, refused_fix: str = ""):
+    """Turns any failure inside into a one-line `SubmitError` naming `where` and the `fix` (`refused_fix` when the
+    endpoint answered 401 or 403: the credentials are missing or refused)."""
     try:
         yield
     except Exception as error:  # noqa: BLE001 - any client, credentials or transport failure means "not submitted"
+        status = getattr(error, "status", None)
+        if refused_fix and status in (401, 403):
+            reason = " ".join(str(getattr(error, "body", "") or getattr(error, "reason", "")).split())[:200]
+            raise SubmitError(
+                f"Compiled {job_path}, but {where} refused it ({status} {getattr(error, 'reason', '')}: {reason}); "
+                f"{refused_fix}"
+            ) from error
         raise SubmitError(
             f"Compiled {job_path}, but submitting it to {where} failed: {type(error).__name__}: "
-            f"{next(iter(str(error).splitlines()), '')}\n{fix}"
+            f"{next(iter(str(error).splitlines()), '')}; {fix}"
         ) from error
+
+
+def kfp_client(settings: Any):
+    """kfp.Client for `settings` (a KubeflowConfig), with its credentials: the token file through kfp's own
+    ServiceAccountTokenVolumeCredentials (read again at each refresh, as the kubelet rotates it), the cookie as
+    the Cookie header."""
+    import kfp
+    from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
+
+    credentials = ServiceAccountTokenVolumeCredentials(settings.kfp_token_file) if settings.kfp_token_file else None
+    cookies = None
+    if settings.kfp_cookie_file:
+        with open(settings.kfp_cookie_file, encoding="utf-8") as f:
+            cookies = f.read().strip()
+    return kfp.Client(
+        host=settings.kfp_host, namespace=settings.kfp_namespace, credentials=credentials, cookies=cookies
+    )
 
 
 def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
@@ -52,18 +77,19 @@ def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
     settings = run.kubeflow
     arguments = {name: parameters[name] for name in settings.parameter_values}
     if settings.submit == "kfp":
-        import kfp
+        from runners.kubeflow_config import CREDENTIALS_HINT
 
         with submitting(
             job_path,
             f"Kubeflow Pipelines at {settings.kfp_host}",
             (
-                f"Check that the endpoint is reachable (e.g. `kubectl port-forward -n kubeflow svc/ml-pipeline-ui "
+                f"check that the endpoint is reachable (e.g. `kubectl port-forward -n kubeflow svc/ml-pipeline-ui "
                 f"8080:80` and --kfp-host http://localhost:8080) and that you are authenticated to it, then re-run "
-                f"with --submit kfp; or upload {package_path(job_path)} in the Kubeflow Pipelines UI."
+                f"with --submit kfp; or upload {package_path(job_path)} in the Kubeflow Pipelines UI"
             ),
+            f"{CREDENTIALS_HINT}, and --kfp-namespace NS (your profile's namespace)",
         ):
-            client = kfp.Client(host=settings.kfp_host, namespace=settings.kfp_namespace)
+            client = kfp_client(settings)
             result = client.create_run_from_pipeline_package(
                 package_path(job_path),
                 arguments=arguments,
@@ -81,9 +107,9 @@ def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
             job_path,
             f"Vertex AI Pipelines (project {project}, region {region})",
             (
-                f"Check `gcloud auth application-default login` (or GOOGLE_APPLICATION_CREDENTIALS), that the "
+                f"check `gcloud auth application-default login` (or GOOGLE_APPLICATION_CREDENTIALS), that the "
                 f"Vertex AI API is enabled in {project}, and that the pipeline root is a gs:// bucket in {region}; "
-                f"then re-run with --submit vertex."
+                f"then re-run with --submit vertex"
             ),
         ):
             aiplatform.init(project=project, location=region)
