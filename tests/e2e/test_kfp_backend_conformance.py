@@ -368,3 +368,50 @@ print(json.dumps({root: writes(root) for root in sys.argv[1:]}))
         if line.startswith("GET www.googleapis.com/storage/v1/b/" + BUCKET + " ")
     ]
     assert bucket_requests and all(line.endswith("-> 403") for line in bucket_requests)
+
+
+def test_the_upload_command_fills_the_bucket_folder_and_a_rerun_sends_only_what_is_missing(
+    backend, tiny_corpus, tmp_path
+):
+    """`runners.upload_corpus` (the README's way to put aclImdb in the bucket) writes every review ImdbExampleGen
+    reads, objects only, with TensorFlow's own GCS filesystem as an object admin; run again after an object is
+    lost, it sends that one alone."""
+    import hashlib
+    import http.client
+    import urllib.parse
+
+    prefix = "uploaded/aclImdb"
+    destination = f"gs://{BUCKET}/{prefix}" if backend.gcs else str(tmp_path / prefix)
+    command = [sys.executable, "-m", "runners.upload_corpus", str(tiny_corpus), destination,
+               "--download-dir", str(tmp_path / "downloads")]  # fmt: skip
+    expected = {
+        path.relative_to(tiny_corpus).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(tiny_corpus.glob("*/*/*.txt"))
+    }
+
+    def upload() -> str:
+        argv = backend.gcs.command(command) if backend.gcs else command
+        done = subprocess.run(argv, env=backend.env, cwd=configs.PROJECT_ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+        return done.stdout
+
+    def uploaded() -> dict[str, str]:
+        if backend.gcs:
+            return {
+                name.removeprefix(f"{prefix}/"): digest for name, digest in backend.gcs.digests(BUCKET, prefix).items()
+            }
+        root = Path(destination)
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.txt")}
+
+    assert f"{len(expected):,} review files sent, 0 already there" in upload()
+    assert uploaded() == expected  # no folder objects, nothing but the reviews
+    lost = next(iter(expected))
+    if backend.gcs:
+        connection = http.client.HTTPConnection("127.0.0.1", backend.gcs.port, timeout=30)
+        connection.request("DELETE", f"/storage/v1/b/{BUCKET}/o/{urllib.parse.quote(f'{prefix}/{lost}', safe='')}")
+        assert connection.getresponse().status in (200, 204)
+        connection.close()
+    else:
+        (Path(destination) / lost).unlink()
+    assert f"1 review files sent, {len(expected) - 1:,} already there" in upload()
+    assert uploaded() == expected
