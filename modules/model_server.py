@@ -36,6 +36,7 @@ from modules.model_interface import (
 from modules.server_config import ServerConfig
 
 LOGGER = logging.getLogger("imdb_bert_tfx.server")  # what the server decided: versions loaded, swapped, refused
+SIGNATURE_TOLERANCE = 1e-5  # both signatures run one graph on the same text: they agree but for float rounding
 VERSION_HEADER = "x-model-version"  # which version answered (TF Serving's REST answers do not say)
 
 
@@ -57,12 +58,19 @@ def load_version(path: str) -> LoadedVersion:
         loaded = LoadedVersion(os.path.basename(path.rstrip("/")), path, signatures, model)
         by_text = run_signature(loaded, TEXT_SIGNATURE, [text.encode() for text in WARMUP_TEXTS])
         by_example = run_signature(loaded, SERVING_SIGNATURE, [text_example(text) for text in WARMUP_TEXTS])
-    except (tf.errors.OpError, ValueError, KeyError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001  (whatever a folder holds: the version is refused, never the server)
         raise serving_versions.BrokenServedModel(
-            f"{path}: cannot serve it: {' '.join(str(error).split())[:200]}"
+            f"{path}: cannot serve it: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
         ) from error
-    if by_text != by_example:
-        raise serving_versions.BrokenServedModel(f"{path}: its two signatures answer the warm-up reviews differently")
+    agree = [
+        a[CLASS_NAME_OUTPUT] == b[CLASS_NAME_OUTPUT]
+        and abs(a[PROBABILITY_OUTPUT][0] - b[PROBABILITY_OUTPUT][0]) <= SIGNATURE_TOLERANCE
+        for a, b in zip(by_text, by_example, strict=True)
+    ]
+    if not all(agree):
+        raise serving_versions.BrokenServedModel(
+            f"{path}: its two signatures answer the warm-up reviews differently ({by_text} and {by_example})"
+        )
     return loaded
 
 
@@ -128,11 +136,10 @@ class ReviewClassifier(kserve.Model):
         while not self._stop.wait(self.config.poll_seconds):
             try:
                 found = serving_versions.versions(self.source)
+                if found and str(found[-1]) != self._serving().version:
+                    self._try_load(str(found[-1]))
             except (OSError, tf.errors.OpError) as error:  # an object store's hiccup: look again at the next poll
-                LOGGER.warning("Cannot list %s: %s", self.source, error)
-                continue
-            if found and str(found[-1]) != self._serving().version:
-                self._try_load(str(found[-1]))
+                LOGGER.warning("Cannot read %s: %s", self.source, error)
 
     def _try_load(self, version: str) -> bool:
         """Loads `version` beside the one served and switches to it; a broken version is refused with one log line
