@@ -160,19 +160,26 @@ def run(local_run: LocalRun, resume: str) -> int:
         screen.say(cli.recipe_line(local_run.recipe, config))
         screen.say(f"Data: {config.data.source}" + (" (synthetic quick look)" if local_run.synthetic else ""))
         screen.say(f"Output: {output_dir}; full log: {log_path}")
-        try:
-            if not local_run.synthetic:  # the corpus's layout, in seconds, before TensorFlow loads
-                data = config.data
-                imdb_source.check_local_corpus(
-                    data.source, data.download_dir, data.sha256, bool(data.test_split), data.spans
-                )
-            before, after, report = run_pipeline(local_run, metadata_path)
-        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001  (one line, an exit code, a log)
+
+        def end(error: BaseException) -> int:
+            """Ends the run `error` stopped: its one line, its end in the run history; returns the exit code."""
             interrupts.stopping()
             code, line = stopped(screen, local_run, error, log_path, resume)
             screen.say(line, failure=True)
             runs.record_end(metadata_path, started)
             return code
+
+        with interrupts.last_words(end):  # a second signal before the stop took effect ends the process with them
+            try:
+                if not local_run.synthetic:  # the corpus's layout, in seconds, before TensorFlow loads
+                    data = config.data
+                    imdb_source.check_local_corpus(
+                        data.source, data.download_dir, data.sha256, bool(data.test_split), data.spans
+                    )
+                before, after, report = run_pipeline(local_run, metadata_path)
+                interrupts.check()  # a stop whose exception was dropped: the run was interrupted all the same
+            except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001  (one line, an exit code, a log)
+                return end(error)
         runs.record_end(metadata_path, started)
         history = runs.write_page(runs.read_runs(metadata_path), output_dir)
         say_outcome(screen, local_run, before, after, report, history)

@@ -18,7 +18,7 @@ from absl import logging
 from official.nlp import optimization
 from tfx import v1 as tfx
 
-from modules import crash_points, hardware, progress, serving_versions
+from modules import crash_points, hardware, progress, serving_versions, stop_request
 from modules import model as model_lib
 from modules.model_interface import BEST_EPOCH_METRIC, INPUT_MASK, LABEL_FEATURE, TEXT_FEATURE, TRAINING_HISTORY_CSV
 from modules.training_config import TrainingConfig, check_steps
@@ -177,6 +177,17 @@ class CrashMidEpoch(tf.keras.callbacks.Callback):
         steps = self.params["steps"]  # per epoch; the optimizer counts the steps of all epochs, resumed ones too
         if self.model.optimizer.iterations == steps + max(1, steps // 2):
             crash_points.crash_here(crash_points.TRAINER_MID_EPOCH)
+
+
+class StopWhenAsked(tf.keras.callbacks.Callback):
+    """Stops the training at the batch's end if a stop was recorded (modules/stop_request.py): a Ctrl-C whose
+    exception Python dropped still stops it within a step."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        stop_request.check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        stop_request.check()
 
 
 class EpochLog(tf.keras.callbacks.Callback):
@@ -365,6 +376,7 @@ def fit_curriculum(
     length after `config.validation_epochs()`; returns the log that knows the best epoch."""
     epoch_log = EpochLog(run_backup_dir)
     callbacks = [
+        StopWhenAsked(),
         tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         # Logged before the backup is taken: a crash between the two repeats an epoch, never loses one.
         epoch_log,

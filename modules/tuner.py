@@ -38,6 +38,7 @@ class ClassifierSearch(keras_tuner.engine.base_tuner.BaseTuner):
             epochs=1,
             steps_per_epoch=steps,
             validation_data=trainer.eval_dataset(self.fn_args, config, classifier.preprocessor),
+            callbacks=[trainer.StopWhenAsked()],
             verbose=2,
         )
         score = max(history.history[OBJECTIVE])

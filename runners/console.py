@@ -21,6 +21,8 @@ from typing import TextIO
 
 from absl import logging as absl_logging
 
+from runners import interrupts
+
 PROGRESS_LOGGER = "imdb_bert_tfx.progress"  # modules.progress.LOGGER (no TensorFlow imported here)
 # No TFX hook tells a component's start: LocalDagRunner (TFX 1.21) calls each node's Launcher.launch() in a plain
 # loop without listeners, and ML Metadata gets the execution only after input resolution, to be polled from another
@@ -122,6 +124,9 @@ class RunConsole(logging.Handler):
             return
         component, now = str(typing.cast(tuple, record.args)[0]), time.monotonic()
         if record.msg == RUNNING:
+            # A stop whose exception was dropped: the next component does not start. Raised into LocalDagRunner's
+            # loop (logging does not catch a handler's exception), as a signal there would have.
+            interrupts.check()
             self.running, self.started[component] = component, now
             self.say(f"{time.strftime('%H:%M:%S')}  {component} ...")
             return
@@ -134,3 +139,4 @@ class RunConsole(logging.Handler):
             logging.warning("No summary for %s: %s", component, error)
             summary = ""
         self.say(f"{time.strftime('%H:%M:%S')}  {component} done in {took}" + (f": {summary}" if summary else ""))
+        interrupts.check()

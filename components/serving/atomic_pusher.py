@@ -24,7 +24,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from modules import crash_points, serving_versions
+from modules import crash_points, serving_versions, stop_request
 
 STAGING_PREFIX = ".incomplete-"
 
@@ -79,6 +79,7 @@ def push(
             if copied == 1:
                 crash_points.crash_here(crash_points.PUSHER_COPY)
     final = os.path.join(base_directory, version)
+    stop_request.check()  # a stop whose exception was dropped in the copy: nothing is published
     with signals_deferred():
         crash_points.crash_here(crash_points.PUSHER_COMMIT)
         fileio.rename(staging, final, overwrite=False)
@@ -95,6 +96,7 @@ class Executor(pusher_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        stop_request.check()  # a stop whose exception was dropped before the Pusher: it publishes nothing
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):

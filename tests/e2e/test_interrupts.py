@@ -1,7 +1,8 @@
 """Ctrl-C and `kill` at the keyboard: a real pipeline run (subprocess, real components, tiny offline assets) is
 stopped with SIGINT and SIGTERM in the Trainer and in the Pusher. Each stop prints exactly one line on stderr with
 exit code 130 or 143, naming the component and what is kept; the command it prints picks the run up, and the last
-one completes it with one whole pushed version."""
+one completes it with one whole pushed version. A SIGTERM inside a Beam step (which wraps the exception in a
+RuntimeError) stops the run the same way."""
 
 import os
 import re
@@ -63,10 +64,9 @@ def stop_line(result: subprocess.CompletedProcess, code: int) -> str:
     return lines[0]
 
 
-@pytest.mark.slow
-def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_the_run(tiny_corpus, tiny_bert, tmp_path):
-    output = tmp_path / "out"
-    command = [
+def tiny_run(tiny_corpus, tiny_bert, output: Path) -> list[str]:
+    """A real run of two short epochs on the tiny offline assets, its output in `output`."""
+    return [
         sys.executable,
         "local_runner.py",
         "--output-dir",
@@ -88,6 +88,12 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
         "--test-split",
         "",
     ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_the_run(tiny_corpus, tiny_bert, tmp_path):
+    output = tmp_path / "out"
+    command = tiny_run(tiny_corpus, tiny_bert, output)
     serving = Path(configs.serving_model_dir(str(output)))
     seconds = {}
 
@@ -137,3 +143,20 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
     print(
         "seconds from the signal to the exit, and of the completing run:", {k: round(v, 1) for k, v in seconds.items()}
     )
+
+
+@pytest.mark.slow
+def test_kill_inside_a_beam_step_stops_with_143_and_one_line_naming_the_component(tiny_corpus, tiny_bert, tmp_path):
+    # ImdbExampleGen's shard writer runs in Beam; the signal's Interrupted is raised inside it, and Beam wraps it in
+    # a RuntimeError "... [while running '...']" (project issue 42: it ended with exit code 1, "error in ...").
+    command = tiny_run(tiny_corpus, tiny_bert, tmp_path / "out")
+    result, _ = run_and_signal(
+        command,
+        None,
+        env={crash_points.CRASH_AT_ENV: crash_points.EXAMPLE_GEN_SHARD, crash_points.CRASH_SIGNAL_ENV: "SIGTERM"},
+    )
+    line = stop_line(result, failures.TERMINATED)
+    assert line.startswith("local_runner.py: interrupted (SIGTERM) in ImdbExampleGen (exit code 143; full log: "), line
+    assert "kept: no finished component; resume with: " in line, line
+    log = Path(re.search(r"full log: (\S+)\)", line)[1]).read_text()
+    assert "[while running '" in log, "Beam wrapped the interrupt"
