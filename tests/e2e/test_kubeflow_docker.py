@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import kubeflow_runner
+from modules import serving_versions
 from pipeline import configs
 from runners import kubeflow_submit
 from tests.support.serving_checks import assert_warmup_requests_are_served
@@ -278,7 +279,7 @@ def test_the_custom_predictor_serves_the_pushed_model_in_the_image_as_its_manife
             assert time.monotonic() < deadline, subprocess.run(["docker", "logs", container_id], capture_output=True,
                                                                text=True).stderr[-3000:]  # fmt: skip
             time.sleep(2)
-        (version,) = os.listdir(workspace["serving"])
+        version = str(serving_versions.versions(str(workspace["serving"]))[-1])  # the highest: the one served
         body = {"signature_name": "predict_text", "instances": ["A delight from start to finish.", "Dreadful."]}
         answer = request("/v1/models/imdb:predict", body)
         assert answer["status"] == 200 and answer["version"] == version, answer
