@@ -1,7 +1,8 @@
 """TF Serving's REST predict API for this model, as `tensorflow_serving/util/json_tensor.cc` reads and writes it:
 a request body becomes a `PredictRequest` (signature, one string input per instance), and per-instance outputs
 become the answer in the request's own form, `{"predictions": [...]}` for `instances`, `{"outputs": {...}}` for
-`inputs`. A bad body raises `BadRequest` with one line that says what to send. No TensorFlow."""
+`inputs`. A bad body raises `BadRequest` with one line that says what to send. No TensorFlow ops: a base64
+instance is checked with the tf.Example protobuf class alone."""
 
 from __future__ import annotations
 
