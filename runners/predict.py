@@ -41,13 +41,10 @@ class InputError(ValueError):
     message says what to give instead."""
 
 
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what tf.saved_model.contains_saved_model looks for
-
-
 def check_model_folder(model: str) -> None:
     """Refuses a local --model folder without a SavedModel, before TensorFlow loads (gs:// and other URLs are read
     with TensorFlow's filesystems: checked when the model loads)."""
-    if "://" in model or any(os.path.isfile(os.path.join(model, name)) for name in SAVED_MODEL_FILES):
+    if not serving_versions.is_local(model) or serving_versions.holds_saved_model(model):
         return
     base, version = os.path.split(os.path.normpath(model))
     if version.isdigit() and os.path.isdir(model):  # a broken served version: as modules.predict says of one
