@@ -96,7 +96,6 @@ class ReviewClassifier(kserve.Model):
         self.current: LoadedVersion | None = None
         self.refused: dict[str, tuple] = {}  # version -> the files' state when refused: tried again if they change
         self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
         self.batcher: request_batcher.Batcher | None = None
 
     # Loading and following versions
@@ -115,8 +114,7 @@ class ReviewClassifier(kserve.Model):
                     f"{self.source}: no version here loads (see the lines above); push a model (`make run`) or pass "
                     f"--model DIR"
                 )
-            self._watcher = threading.Thread(target=self._follow_versions, name="version-watcher", daemon=True)
-            self._watcher.start()
+            threading.Thread(target=self._follow_versions, name="version-watcher", daemon=True).start()
         self.batcher = request_batcher.Batcher(run_signature, self.config.max_batch_size, self._serving)
         self.ready = True
         return self.ready
