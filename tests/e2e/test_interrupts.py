@@ -1,5 +1,5 @@
 """Ctrl-C and `kill` at the keyboard: a real pipeline run (subprocess, real components, tiny offline assets) is
-stopped with SIGINT and SIGTERM in the Trainer and in the Pusher. Each stop prints exactly one line on stderr with
+stopped with SIGINT and SIGTERM in StatisticsGen, the Trainer, both evaluators and the Pusher. Each stop prints exactly one line on stderr with
 exit code 130 or 143, naming the component and what is kept; the command it prints picks the run up, and the last
 one completes it with one whole pushed version. A SIGTERM inside a Beam step (which wraps the exception in a
 RuntimeError) stops the run the same way."""
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from components.ids import EVALUATOR, STATISTICS_GEN, TEST_SET_EVALUATOR
 from components.serving import atomic_pusher
 from modules import crash_points, serving_versions
 from pipeline import configs
@@ -22,7 +23,6 @@ from runners import failures
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EPOCH_1_BACKED_UP = re.compile(r"^    epoch 1/2 .*validation accuracy")  # logged after the epoch's backup
-TRAINER_STARTS = re.compile(r"^\d\d:\d\d:\d\d  Trainer \.\.\.$")
 WALL_SECONDS: list[float] = []  # of each run, as seen from here
 
 
@@ -56,6 +56,11 @@ def run_and_signal(
     return subprocess.CompletedProcess(command, process.returncode, "".join(out), process.stderr.read()), seconds
 
 
+def starts(component: str) -> re.Pattern:
+    """The console's line as `component` starts."""
+    return re.compile(rf"^\d\d:\d\d:\d\d  {component} \.\.\.$")
+
+
 def stop_line(result: subprocess.CompletedProcess, code: int) -> str:
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr[-3000:] + result.stdout[-3000:]
@@ -64,7 +69,7 @@ def stop_line(result: subprocess.CompletedProcess, code: int) -> str:
     return lines[0]
 
 
-def tiny_run(tiny_corpus, tiny_bert, output: Path) -> list[str]:
+def tiny_run(tiny_corpus, tiny_bert, output: Path, *flags: str) -> list[str]:
     """A real run of two short epochs on the tiny offline assets, its output in `output`."""
     return [
         sys.executable,
@@ -85,33 +90,45 @@ def tiny_run(tiny_corpus, tiny_bert, output: Path) -> list[str]:
         "120",
         "--learning-rate",
         "1e-3",
-        "--test-split",
-        "",
+        *(flags or ("--test-split", "")),
     ]
 
 
 @pytest.mark.slow
-def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_the_run(tiny_corpus, tiny_bert, tmp_path):
+def test_ctrl_c_and_kill_stop_every_component_with_one_line_and_the_printed_command_completes_the_run(
+    tiny_corpus, tiny_bert, tmp_path
+):
     output = tmp_path / "out"
-    command = tiny_run(tiny_corpus, tiny_bert, output)
+    command = tiny_run(tiny_corpus, tiny_bert, output, "--test-split", "test")
     serving = Path(configs.serving_model_dir(str(output)))
     seconds = {}
 
-    # Ctrl-C in the Trainer's second epoch, and Ctrl-C again while the run stops.
-    result, seconds["SIGINT in Trainer"] = run_and_signal(command, EPOCH_1_BACKED_UP, (signal.SIGINT, signal.SIGINT))
+    # Ctrl-C as StatisticsGen starts (its Beam job).
+    result, seconds["SIGINT in StatisticsGen"] = run_and_signal(command, starts(STATISTICS_GEN), (signal.SIGINT,))
     line = stop_line(result, failures.INTERRUPTED)
-    assert line.startswith("local_runner.py: interrupted (SIGINT) in Trainer (exit code 130; full log: "), line
-    assert "kept: finished components ImdbExampleGen, " in line and "the Trainer's epoch 1 of 2" in line, line
+    assert line.startswith("local_runner.py: interrupted (SIGINT) in StatisticsGen (exit code 130; full log: "), line
+    assert "kept: finished components " in line and "ImdbExampleGen" in line, line
     resume = line.split("; resume with: ")[1]
     assert shlex.split(resume) == command + ["--cache"]
     log = Path(re.search(r"full log: (\S+)\)", line)[1]).read_text()
     assert "KeyboardInterrupt" in log or "Interrupted" in log, "the traceback is in the log"
 
-    # kill (SIGTERM) as soon as the resumed Trainer starts: its first epoch is still kept.
-    result, seconds["SIGTERM in Trainer"] = run_and_signal(shlex.split(resume), TRAINER_STARTS, (signal.SIGTERM,))
-    line = stop_line(result, failures.TERMINATED)
-    assert "interrupted (SIGTERM) in Trainer" in line and "the Trainer's epoch 1 of 2" in line, line
+    # Ctrl-C in the Trainer's second epoch, and Ctrl-C again while the run stops.
+    result, seconds["SIGINT in Trainer"] = run_and_signal(
+        shlex.split(resume), EPOCH_1_BACKED_UP, (signal.SIGINT, signal.SIGINT)
+    )
+    line = stop_line(result, failures.INTERRUPTED)
+    assert "interrupted (SIGINT) in Trainer" in line and "the Trainer's epoch 1 of 2" in line, line
     assert line.split("; resume with: ")[1] == resume
+
+    # kill (SIGTERM) as each evaluator starts: each is a Beam job that loads the model in its workers.
+    for component in (EVALUATOR, TEST_SET_EVALUATOR):
+        result, seconds[f"SIGTERM in {component}"] = run_and_signal(
+            shlex.split(resume), starts(component), (signal.SIGTERM,)
+        )
+        line = stop_line(result, failures.TERMINATED)
+        assert f"interrupted (SIGTERM) in {component} (exit code 143" in line, line
+        assert "Trainer" in line.split("; kept: ")[1] and line.split("; resume with: ")[1] == resume, line
 
     # Ctrl-C in the Pusher's copy: no version appears, only the staging folder TF Serving ignores.
     result, _ = run_and_signal(
@@ -137,8 +154,8 @@ def test_ctrl_c_and_kill_stop_with_one_line_and_the_printed_command_completes_th
     from runners import runs
 
     history = runs.read_runs(configs.metadata_path(str(output)))
-    assert len(history) == 4 and [r.verdict for r in history][-1] == "blessed"
-    for run, wall in zip(history[:3], WALL_SECONDS[-3:]):
+    assert len(history) == 6 and [r.verdict for r in history][-1] == "blessed"
+    for run, wall in zip(history[:5], WALL_SECONDS[-5:]):
         assert 0.5 * wall < run.seconds <= wall, (run, wall)
     print(
         "seconds from the signal to the exit, and of the completing run:", {k: round(v, 1) for k, v in seconds.items()}
