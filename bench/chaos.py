@@ -1,0 +1,238 @@
+"""Random kills of the quick look: whatever the moment and the signal, nothing is left broken.
+
+    .venv/bin/python -m bench.chaos [--kills 30] [--seed 0] [--workdir /tmp/imdb-bert-tfx-chaos]
+
+One output directory for the whole bench, as a user's: a first, uninterrupted quick look (`local_runner.py`, its
+offline default) measures how long a run lasts (D). Then --kills times: start the quick look afresh (no `--cache`),
+send SIGKILL, SIGTERM or SIGINT (uniformly chosen) at a uniformly random moment of [0, D], and rerun the command the
+stop printed (`resume with: ...`; after SIGKILL, which prints nothing, the same command with `--cache`) until it
+exits 0. After the kill and after every rerun, three invariants are checked:
+
+- whole versions: every entry of the serving directory is a version folder whose files (names and sizes) are
+  those of one of the Trainer's exported models, or a staging folder (`.incomplete-*`, which TF Serving and
+  `runners.serve` never load);
+- published inputs: every artifact an execution recorded as its input (ML Metadata INPUT event) was an output of
+  an execution that finished (COMPLETE or CACHED) and is LIVE;
+- history: the run history (`runners.runs.read_runs`) lists every run that started a component, and no more runs
+  than were started.
+
+Prints one line per kill and a table: kills per component (the one running when the signal was sent), reruns
+needed, invariant violations (must be 0). Nothing is asserted; the exit code is 1 if an invariant broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench import machine
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+COMPONENT_STARTS = re.compile(r"^\d\d:\d\d:\d\d  (\w+) \.\.\.$")
+RESUME = re.compile(r"; resume with: (.+)$")
+SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+EXPECTED_CODES = {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: 143, signal.SIGINT: 130}
+MAX_RERUNS = 4
+RUN_TIMEOUT_S = 1800
+
+
+class Invocation:
+    """One `local_runner.py` process: its command, the component running when it was signalled, its output."""
+
+    def __init__(self, command: list[str]):
+        self.command = command
+        self.started_component = False
+        self.running = "start-up"
+        self.stdout: list[str] = []
+        self.stderr = ""
+        self.code: int | None = None
+        self.seconds = 0.0
+
+    def run(self, kill_after: float | None = None, signal_number: int | None = None) -> None:
+        """Runs to the end, or sends `signal_number` `kill_after` seconds after the start."""
+        started = time.monotonic()
+        process = subprocess.Popen(
+            self.command,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+        )
+        reader = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        reader.start()
+        try:
+            process.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal_number)
+        try:
+            process.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join()
+        self.stderr = process.stderr.read()
+        self.code = process.returncode
+        self.seconds = time.monotonic() - started
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.stdout.append(line.rstrip("\n"))
+            match = COMPONENT_STARTS.match(line)
+            if match:
+                self.started_component, self.running = True, match[1]
+
+    def resume_command(self) -> list[str]:
+        for line in self.stderr.splitlines():
+            match = RESUME.search(line)
+            if match:
+                return shlex.split(match[1])
+        return self.command + ([] if "--cache" in self.command else ["--cache"])
+
+
+def file_sizes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def broken_versions(serving: Path, pipeline_root: Path) -> list[str]:
+    """Entries of the serving directory that are neither a whole copy of a Trainer export nor a staging folder."""
+    from components.serving import atomic_pusher
+
+    if not serving.exists():
+        return []
+    exports = [file_sizes(p) for p in pipeline_root.glob("Trainer/model/*/Format-Serving")]
+    broken = []
+    for entry in sorted(serving.iterdir()):
+        if entry.name.startswith(atomic_pusher.STAGING_PREFIX):
+            continue
+        if not (entry.is_dir() and entry.name.isdigit() and file_sizes(entry) in exports):
+            broken.append(f"{entry}: not a whole copy of a Trainer export")
+    return broken
+
+
+def unpublished_inputs(metadata_path: str) -> list[str]:
+    """Inputs recorded by an execution that no finished execution published."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    if not os.path.exists(metadata_path):
+        return []
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    executions = {e.id: e for e in store.get_executions()}
+    finished = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
+    events = store.get_events_by_execution_ids(list(executions))
+    published = {
+        e.artifact_id
+        for e in events
+        if e.type == metadata_store_pb2.Event.OUTPUT and executions[e.execution_id].last_known_state in finished
+    }
+    inputs = {e.artifact_id: e.execution_id for e in events if e.type == metadata_store_pb2.Event.INPUT}
+    live = {a.id for a in store.get_artifacts_by_id(list(inputs)) if a.state == metadata_store_pb2.Artifact.LIVE}
+    return [
+        f"execution {execution} read artifact {artifact}, "
+        + ("not published by a finished execution" if artifact not in published else "not LIVE")
+        for artifact, execution in sorted(inputs.items())
+        if artifact not in published or artifact not in live
+    ]
+
+
+def history_errors(metadata_path: str, invocations: list[Invocation]) -> list[str]:
+    from runners import runs
+
+    listed = len(runs.read_runs(metadata_path)) if os.path.exists(metadata_path) else 0
+    started = sum(i.started_component for i in invocations)
+    if started <= listed <= len(invocations):
+        return []
+    return [f"the history lists {listed} runs; {started} started a component, {len(invocations)} were started"]
+
+
+def main() -> int:
+    from pipeline import configs
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-bert-tfx-chaos"))
+    args = parser.parse_args()
+
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    output = args.workdir / "tfx_output"
+    command = [sys.executable, "local_runner.py", "--output-dir", str(output)]
+    serving, pipeline_root = Path(configs.serving_model_dir(str(output))), Path(configs.pipeline_root(str(output)))
+    metadata_path = configs.metadata_path(str(output))
+    invocations: list[Invocation] = []
+    violations: list[str] = []
+
+    def check(when: str) -> None:
+        found = (
+            broken_versions(serving, pipeline_root)
+            + unpublished_inputs(metadata_path)
+            + history_errors(metadata_path, invocations)
+        )
+        violations.extend(f"{when}: {v}" for v in found)
+        for v in found:
+            print(f"  VIOLATION {when}: {v}", flush=True)
+
+    print(f"{machine.cores_and_cpu()}; seed {args.seed}; {args.kills} kills", flush=True)
+    first = Invocation(command)
+    first.run()
+    invocations.append(first)
+    if first.code != 0:
+        print(first.stderr, file=sys.stderr)
+        return 1
+    duration = first.seconds
+    print(f"an uninterrupted quick look: {duration:.0f} s", flush=True)
+    check("after the first run")
+
+    rng = random.Random(args.seed)
+    by_component: dict[str, list[int]] = collections.defaultdict(list)
+    wrong_codes = 0
+    for kill in range(1, args.kills + 1):
+        moment, signal_number = rng.uniform(0, duration), rng.choice(SIGNALS)
+        killed = Invocation(command)
+        killed.run(moment, signal_number)
+        invocations.append(killed)
+        check(f"kill {kill}")
+        name = signal.Signals(signal_number).name
+        finished_first = killed.code == 0
+        if not finished_first and killed.code != EXPECTED_CODES[signal_number]:
+            wrong_codes += 1
+            print(f"  exit code {killed.code} after {name}: {killed.stderr[-500:]}", flush=True)
+        reruns, last = 0, killed
+        while last.code != 0 and reruns < MAX_RERUNS:
+            reruns += 1
+            last = Invocation(last.resume_command())
+            last.run()
+            invocations.append(last)
+            check(f"kill {kill}, rerun {reruns}")
+        if last.code != 0:
+            violations.append(f"kill {kill}: not complete after {reruns} reruns: {last.stderr[-300:]}")
+        where = "(finished first)" if finished_first else killed.running
+        by_component[where].append(reruns)
+        print(f"kill {kill:>2}: {name:<7} at {moment:5.1f} s in {where:<16} exit {killed.code}, {reruns} rerun(s)")
+
+    print(f"\n{'component':<18} {'kills':>5} {'reruns (mean)':>13} {'reruns (max)':>12}")
+    for where, reruns in sorted(by_component.items(), key=lambda item: -len(item[1])):
+        print(f"{where:<18} {len(reruns):>5} {sum(reruns) / len(reruns):>13.1f} {max(reruns):>12}")
+    print(f"\nruns started: {len(invocations)}; unexpected exit codes: {wrong_codes}; violations: {len(violations)}")
+    for violation in violations:
+        print(f"  {violation}")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
