@@ -24,7 +24,7 @@ from pipeline import configs
 from runners import cli, failures, interrupts, offline_assets, run_lock
 
 REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy in 45-55
-Trainer minutes with validation on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; README, "Real data"):
+Trainer minutes with validation on 2 cores (--recipe fast: 0.91 in 25-30; --recipe tutorial; docs/training.md):
   .venv/bin/python local_runner.py --data https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"""
 EXAMPLE_SENTENCES = ["This movie was a delight, brilliant and moving.", "A dull, tedious film. I hated every minute."]
 
@@ -148,15 +148,19 @@ def run(local_run: LocalRun, resume: str) -> int:
     """The pipeline under the run's console: a short story on the terminal, everything in the log file. Returns the
     exit code: 0, or that of a failure or an interrupt, which end the run with one line on stderr
     (runners/failures.py)."""
-    from runners import console, runs
+    from runners import console, run_history, runs
 
     config, output_dir = local_run.config, local_run.output_dir
     metadata_path = configs.metadata_path(output_dir)
     log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     started = time.time()
-    with console.RunConsole(
-        log_path, lambda component: runs.component_summary(metadata_path, component, config), verbose=local_run.verbose
-    ) as screen:
+
+    def summarize(component: str) -> str:
+        from runners import console_summaries  # TFX's readers: imported once a component has finished
+
+        return console_summaries.component_summary(metadata_path, config.name, component)
+
+    with console.RunConsole(log_path, summarize, verbose=local_run.verbose) as screen:
         screen.say(cli.recipe_line(local_run.recipe, config))
         screen.say(f"Data: {config.data.source}" + (" (synthetic quick look)" if local_run.synthetic else ""))
         screen.say(f"Output: {output_dir}; full log: {log_path}")
@@ -166,7 +170,7 @@ def run(local_run: LocalRun, resume: str) -> int:
             interrupts.stopping()
             code, line = stopped(screen, local_run, error, log_path, resume)
             screen.say(line, failure=True)
-            runs.record_end(metadata_path, started)
+            run_history.record_end(metadata_path, started)
             return code
 
         with interrupts.last_words(end):  # a second signal before the stop took effect ends the process with them
@@ -180,8 +184,8 @@ def run(local_run: LocalRun, resume: str) -> int:
                 interrupts.check()  # a stop whose exception was dropped: the run was interrupted all the same
             except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001  (one line, an exit code, a log)
                 return end(error)
-        runs.record_end(metadata_path, started)
-        history = runs.write_page(runs.read_runs(metadata_path), output_dir)
+        run_history.record_end(metadata_path, started)
+        history = runs.write_page(run_history.read_runs(metadata_path), output_dir)
         say_outcome(screen, local_run, before, after, report, history)
     return 0
 

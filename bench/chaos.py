@@ -172,8 +172,9 @@ def main() -> int:
     shutil.rmtree(args.workdir, ignore_errors=True)
     output = args.workdir / "tfx_output"
     command = [sys.executable, "local_runner.py", "--output-dir", str(output)]
-    serving, pipeline_root = Path(configs.serving_model_dir(str(output))), Path(configs.pipeline_root(str(output)))
-    metadata_path = configs.metadata_path(str(output))
+    quick_look = configs.quick_look_dir(str(output))  # where a run without --data writes
+    serving, pipeline_root = Path(configs.serving_model_dir(quick_look)), Path(configs.pipeline_root(quick_look))
+    metadata_path = configs.metadata_path(quick_look)
     invocations: list[Invocation] = []
     violations: list[str] = []
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from bench import machine, reviews
+from modules import figures
 
 BATCH_SIZE = 32
 TUTORIAL_SEQ_LENGTH = 128
@@ -238,7 +239,7 @@ def plot_curves(
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
+    path.write_bytes(figures.png_bytes(figure))
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import tensorflow as tf
 
-# tf_keras's own context manager (not re-exported publicly): the global policy for the layers built in the block.
-from tf_keras.src.mixed_precision.policy import policy_scope as keras_policy  # noqa: F401
-
 from modules.training_config import AUTO, FLOAT32, MIXED_BFLOAT16, PRECISIONS
+
+
+@contextlib.contextmanager
+def keras_policy(policy: str) -> Iterator[None]:
+    """Keras' global precision policy is `policy` for the layers built in the block, then what it was."""
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
 
 
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> set[str]:

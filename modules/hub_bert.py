@@ -6,9 +6,6 @@ offline stand-in for a pretrained encoder.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import tensorflow as tf
 from official.legacy.bert import configs as bert_configs
 from official.nlp.tools import export_tfhub_lib
 
+from modules import staging
 from modules.encoders import HubBertPaths
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -53,13 +51,12 @@ def export_hub_bert(
 ) -> HubBertPaths:
     """Exports an encoder + preprocessing SavedModel pair under `output_root` atomically; `fill_weights(encoder)`
     sets the new `BertEncoder`'s weights (left random without it)."""
-    output_root.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{output_root.name}-", dir=output_root.parent) as staging:
-        paths = HubBertPaths(Path(staging) / "hub")
+    with staging.staged(output_root) as staged_root:
+        paths = HubBertPaths(staged_root)
         encoder = export_tfhub_lib.get_bert_encoder(bert_config)
         if fill_weights is not None:
             fill_weights(encoder)
-        checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(str(Path(staging) / "checkpoint" / "ckpt"))
+        checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(str(staged_root.parent / "checkpoint" / "ckpt"))
         export_tfhub_lib.export_model(
             str(paths.encoder),
             bert_config=bert_config,
@@ -75,8 +72,6 @@ def export_hub_bert(
             tokenize_with_offsets=False,
             default_seq_length=seq_length,
         )
-        shutil.rmtree(output_root, ignore_errors=True)
-        os.replace(paths.root, output_root)
     return HubBertPaths(output_root)
 
 

@@ -18,7 +18,7 @@ from absl import logging
 from official.nlp import optimization
 from tfx import v1 as tfx
 
-from modules import crash_points, hardware, progress, serving_versions, stop_request
+from modules import figures, hardware, progress, serving_versions, stop_request
 from modules import model as model_lib
 from modules.model_interface import BEST_EPOCH_METRIC, INPUT_MASK, LABEL_FEATURE, TEXT_FEATURE, TRAINING_HISTORY_CSV
 from modules.training_config import TrainingConfig, check_steps
@@ -170,15 +170,6 @@ def eval_dataset(
     )
 
 
-class CrashMidEpoch(tf.keras.callbacks.Callback):
-    """The `crash_points.TRAINER_MID_EPOCH` crash point: halfway through the second epoch."""
-
-    def on_train_batch_end(self, batch, logs=None):
-        steps = self.params["steps"]  # per epoch; the optimizer counts the steps of all epochs, resumed ones too
-        if self.model.optimizer.iterations == steps + max(1, steps // 2):
-            crash_points.crash_here(crash_points.TRAINER_MID_EPOCH)
-
-
 class StopWhenAsked(tf.keras.callbacks.Callback):
     """Stops the training at the batch's end if a stop was recorded (modules/stop_request.py): a Ctrl-C whose
     exception Python dropped still stops it within a step."""
@@ -261,8 +252,7 @@ def write_history(history: dict[str, list[float]], best_epoch: int, model_run_di
         axes.legend()
     accuracy_axes.set_xlabel("Epochs")
     figure.tight_layout()
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_HISTORY_PLOT), "wb") as f:
-        figure.savefig(f, format="png")
+    figures.write_png(figure, os.path.join(model_run_dir, TRAINING_HISTORY_PLOT))
 
 
 def backup_dir(
@@ -391,7 +381,7 @@ def fit_curriculum(
             epoch_seq_lengths=config.epoch_seq_lengths(),
             validation_epochs=config.validation_epochs(),
         ),
-    ] + ([CrashMidEpoch()] if crash_points.armed(crash_points.TRAINER_MID_EPOCH) else [])
+    ]
     validation = eval_dataset(fn_args, config, classifier.preprocessor)  # at the exported length
     first_epoch = 0
     for seq_length, epochs in config.epoch_seq_lengths():

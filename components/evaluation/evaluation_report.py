@@ -217,7 +217,7 @@ def EvaluationReport(
     report.set_int_custom_property("blessed", int(verdict.blessed))
     report.set_string_custom_property("reason", "; ".join(verdict.reasons))
     accuracy = gate.candidate.metrics.get(OVERALL, {}).get(metric_name(ACCURACY_METRIC))
-    if accuracy is not None:  # for the run history and the console (runners/runs.py)
+    if accuracy is not None:  # for the run history (runners/run_history.py)
         report.set_float_custom_property(EVAL_ACCURACY_PROPERTY, accuracy)
 
 
@@ -227,12 +227,3 @@ def latest_report_path(metadata_connection_config: Any) -> str | None:
 
     reports = mlmd.MetadataStore(metadata_connection_config).get_artifacts_by_type(ModelEvaluationReport.TYPE_NAME)
     return os.path.join(max(reports, key=lambda a: a.id).uri, REPORT_HTML) if reports else None
-
-
-def console_summary(outputs: dict[str, Artifact], cached: str) -> str:
-    report = outputs["report"]
-    return (
-        "BLESSED"
-        if report.get_int_custom_property("blessed")
-        else ("NOT BLESSED: " + report.get_string_custom_property("reason"))
-    )

@@ -10,7 +10,7 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_component_specs
 
-from components.evaluation import tfma_config, tfma_results
+from components.evaluation import tfma_config
 from components.evaluation.report_rendering import format_value
 from components.evaluation.tfma_results import OVERALL, Evaluation
 from components.serving import served_baseline
@@ -96,21 +96,3 @@ def judge(evaluation: Evaluation) -> Verdict:
     if not blessed and not reasons:
         reasons.append(f"the Evaluator did not bless the model (see its validation result: {evaluation.path})")
     return Verdict(blessed, reasons, checks)
-
-
-def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    """Either Evaluator's console line: accuracy and, for the gate (it has thresholds), its bounds and verdict."""
-    result = tfma_results.read_evaluation(outputs["evaluation"].uri)
-    name = tfma_config.metric_name(tfma_config.ACCURACY_METRIC)
-    text = f"{cached}accuracy {result.candidate.metrics[OVERALL][name]:.4f}"
-    thresholds = [threshold for _, threshold in tfma_config.configured_thresholds(result.config)]
-    if not thresholds:  # the test-split Evaluator: reported, never gated
-        return text
-    bound = thresholds[0].value_threshold.lower_bound.value
-    text += (
-        f" (served model {result.baseline.metrics[OVERALL][name]:.4f}; needs >= {bound:g} and at most "
-        f"{-thresholds[0].change_threshold.absolute.value:g} below it)"
-        if result.baseline is not None
-        else f" (needs >= {bound:g}; no served model to compare with)"
-    )
-    return text + (": BLESSED" if judge(result).blessed else ": NOT BLESSED")

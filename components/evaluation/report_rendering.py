@@ -1,17 +1,15 @@
-"""The report's look: values and metric tables as text, sections as Markdown and HTML, plots as PNG."""
+"""The report's look: values and metric tables as text, sections as Markdown and HTML (templates/), plots as PNG."""
 
 import dataclasses
-import html
 import math
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure to close
 
 from components.evaluation import tfma_config
 from components.evaluation.tfma_results import OVERALL, ModelResults
-from modules import model_interface
+from modules import figures, model_interface, templates
 
 # Labels by the name TFMA writes each metric under (`metric_name`), in the report's order.
 METRIC_LABELS = {tfma_config.metric_name(name): label for name, label in tfma_config.REPORTED_METRICS.items()}
@@ -21,11 +19,6 @@ RANKING_METRICS = ("auc", "auc_precision_recall")
 ONE_CLASS = "n/a (one class)"
 CLASSIFICATION_THRESHOLD = 0.5
 CALIBRATION_BINS = 10
-STYLE = (
-    "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-    "td:first-child{text-align:left}img{margin:.5em}"
-)
 
 
 @dataclasses.dataclass
@@ -83,45 +76,16 @@ def overall_table(columns: dict[str, ModelResults | None]) -> tuple[list[str], l
 
 
 def render_markdown(title: str, sections: list[Section]) -> str:
-    lines = [f"# {title}", ""]
-    for section in sections:
-        lines += [f"## {section.title}", ""] + [p + "\n" for p in section.paragraphs if p]
-        for caption, header, rows in section.tables:
-            lines += [f"**{caption}**", ""] if caption else []
-            lines += ["| " + " | ".join(row) + " |" for row in [header, ["---"] * len(header), *rows]] + [""]
-        lines += [f"![{caption}]({file_name})\n" for file_name, caption in section.images]
-    return "\n".join(lines)
+    return templates.render("components.evaluation", "report.md.j2", title=title, sections=sections)
 
 
 def render_html(title: str, sections: list[Section]) -> str:
-    esc = html.escape
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-    ]
-    for section in sections:
-        parts.append(f"<h2>{esc(section.title)}</h2>")
-        parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs if p]
-        for caption, header, rows in section.tables:
-            parts.append(
-                "<table>"
-                + (f"<caption>{esc(caption)}</caption>" if caption else "")
-                + "<tr>"
-                + "".join(f"<th>{esc(h)}</th>" for h in header)
-                + "</tr>"
-            )
-            parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
-            parts.append("</table>")
-        parts += [f"<img src='{esc(f)}' alt='{esc(c)}' title='{esc(c)}'>" for f, c in section.images]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return templates.render("components.evaluation", "report.html.j2", title=title, sections=sections)
 
 
 def _save(figure: Figure, path: str) -> bool:
     figure.tight_layout()
-    with tf.io.gfile.GFile(path, "wb") as f:
-        figure.savefig(f, format="png")
+    figures.write_png(figure, path)
     return True
 
 

@@ -34,7 +34,7 @@ from tfx.utils import proto_utils
 from components import cache_key_driver
 from components.ingestion import imdb_layout, imdb_source, imdb_spans
 from components.ingestion.imdb_layout import ReviewFile, ReviewFormatError
-from modules import crash_points, review_text
+from modules import review_text
 from modules.model_interface import (
     LABEL_FEATURE,
     LENGTH_BUCKET_FEATURE,
@@ -154,7 +154,6 @@ def write_shard(shard: int, keyed_records: Iterable[tuple[bytes, bytes]], split_
     with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
         for _, record in sorted(keyed_records):
             writer.write(record)
-    crash_points.crash_here(crash_points.EXAMPLE_GEN_SHARD)
     tf.io.gfile.rename(temporary, path, overwrite=True)
     return path
 
@@ -354,14 +353,3 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )
-
-
-def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    examples = outputs[EXAMPLES_KEY]
-    spans = examples.get_string_custom_property(SPANS_PROPERTY).replace(",", ", ")
-    return (
-        cached
-        + "splits "
-        + ", ".join(artifact_utils.decode_split_names(examples.split_names))
-        + (f" (spans {spans})" if spans else "")
-    )

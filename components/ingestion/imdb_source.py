@@ -11,7 +11,6 @@ import hashlib
 import http.client
 import os
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -23,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from absl import logging
 
 from components.ingestion import imdb_layout, imdb_spans
+from modules import staging
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 KNOWN_SHA256 = {OFFICIAL_URL: "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"}
@@ -166,19 +166,17 @@ def extract(archive: Path, target: Path) -> Path:
     """Safely extracts `archive` into `target` (atomically; reused when already complete)."""
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     logging.info("Extracting %s into %s", archive, target)
-    # Extracted into a staging folder, removed on failure, renamed into place when whole.
-    with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as staging:
+    with staging.staged(target) as staged_target:
+        staged_target.mkdir()
         try:
             with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(staging, members=_members(tar, archive), filter="data")
+                tar.extractall(staged_target, members=_members(tar, archive), filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             raise SourceError(
                 f"{archive}: corrupt or truncated archive ({type(error).__name__}: {error}); delete "
                 f"it and download it again."
             ) from error
-        os.replace(staging, target)
     return target
 
 

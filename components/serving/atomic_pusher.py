@@ -24,7 +24,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from modules import crash_points, serving_versions, stop_request
+from modules import serving_versions, stop_request
 
 STAGING_PREFIX = ".incomplete-"
 
@@ -68,20 +68,15 @@ def push(
     existing = serving_versions.versions(base_directory)
     version = str(max(int(time.time()), existing[-1] + 1 if existing else 0))  # one past the highest if not older
     staging = os.path.join(base_directory, STAGING_PREFIX + version)
-    copied = 0
     for directory, _, names in fileio.walk(model_path):
         relative = os.path.relpath(directory, model_path)
         target = staging if relative == "." else os.path.join(staging, relative)  # object stores keep a "./"
         fileio.makedirs(target)  # empty folders too (assets/)
         for name in names:
             fileio.copy(os.path.join(directory, name), os.path.join(target, name), overwrite=True)
-            copied += 1
-            if copied == 1:
-                crash_points.crash_here(crash_points.PUSHER_COPY)
     final = os.path.join(base_directory, version)
     stop_request.check()  # a stop whose exception was dropped in the copy: nothing is published
     with signals_deferred():
-        crash_points.crash_here(crash_points.PUSHER_COMMIT)
         fileio.rename(staging, final, overwrite=False)
         record(version, final)
     return version, final
@@ -131,15 +126,6 @@ def rollback(base_directory: str, version: int) -> tuple[str, str]:
             f"under {base_directory} are {versions}"
         )
     return push(os.path.join(base_directory, str(version)), base_directory)
-
-
-def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    pushed = outputs[standard_component_specs.PUSHED_MODEL_KEY]
-    return (
-        f"pushed version {pushed.get_string_custom_property('pushed_version')}"
-        if pushed.get_int_custom_property("pushed")
-        else "nothing pushed (not blessed)"
-    )
 
 
 def main(argv: list[str] | None = None) -> None:

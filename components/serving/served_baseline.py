@@ -102,7 +102,3 @@ class LatestServedModel(base_component.BaseComponent):
                 serving_model_dir=serving_model_dir, model=types.Channel(type=standard_artifacts.Model)
             )
         )
-
-
-def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    return "baseline: " + describe(outputs[MODEL_KEY])

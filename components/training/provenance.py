@@ -2,7 +2,6 @@
 can say it for the candidate and the served baseline on any orchestrator: the spans read, with --warm-start the
 served version started from, with --tune the values the Tuner chose."""
 
-import csv
 import json
 import os
 from typing import Any
@@ -17,7 +16,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, path_utils
 
 from components.serving import served_baseline
-from modules.model_interface import BEST_EPOCH_METRIC, SPANS_PROPERTY, TRAINING_HISTORY_CSV
+from modules.model_interface import SPANS_PROPERTY
 from modules.training_config import TrainingConfig
 
 PROVENANCE_FILE = os.path.join("assets.extra", "training_provenance.json")
@@ -110,13 +109,3 @@ class Trainer(tfx.components.Trainer):
     """TFX's Trainer, recording in the model what it was trained on (`TrainerExecutor`)."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(TrainerExecutor)
-
-
-def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    """The Trainer's line: the epoch it exported (the best) and that epoch's validation accuracy."""
-    with open(os.path.join(outputs[standard_component_specs.MODEL_RUN_KEY].uri, TRAINING_HISTORY_CSV)) as f:
-        rows = list(csv.DictReader(f))
-    best = next(row for row in rows if row["best"] == "1")
-    return (
-        f"{cached}best epoch {best['epoch']} of {len(rows)}, validation accuracy {float(best[BEST_EPOCH_METRIC]):.4f}"
-    )

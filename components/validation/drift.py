@@ -14,7 +14,6 @@ from tfx import types
 from tfx import v1 as tfx
 from tfx.components.distribution_validator import component as distribution_validator_component
 from tfx.components.distribution_validator import executor as distribution_validator_executor
-from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
@@ -152,22 +151,3 @@ def DriftGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.Exa
         logging.info(
             "%s: %s", result.label, "within bounds" if result.compared else "not compared (no previous span: first run)"
         )
-
-
-def console_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    return cached + "; ".join(
-        f"{r.label}: " + (("beyond bounds: " + ", ".join(r.problems)) if r.problems else "within bounds")
-        if r.compared
-        else f"{r.label}: not compared"
-        for r in read_drift(outputs[standard_component_specs.ANOMALIES_KEY])
-    )
-
-
-def statistics_summary(outputs: dict[str, types.Artifact], cached: str) -> str:
-    """StatisticsGen's console line (the statistics drift is measured on): examples per split."""
-    statistics = outputs[standard_component_specs.STATISTICS_KEY]
-    counts = {
-        name: stats_artifact_utils.load_statistics(statistics, name).proto().datasets[0].num_examples
-        for name in artifact_utils.decode_split_names(statistics.split_names)
-    }
-    return cached + ", ".join(f"{name} {count:,}" for name, count in counts.items()) + " examples"

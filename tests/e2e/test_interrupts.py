@@ -1,8 +1,8 @@
 """Ctrl-C and `kill` at the keyboard: a real pipeline run (subprocess, real components, tiny offline assets) is
-stopped with SIGINT and SIGTERM in StatisticsGen, the Trainer, both evaluators and the Pusher. Each stop prints exactly one line on stderr with
-exit code 130 or 143, naming the component and what is kept; the command it prints picks the run up, and the last
-one completes it with one whole pushed version. A SIGTERM inside a Beam step (which wraps the exception in a
-RuntimeError) stops the run the same way."""
+stopped with SIGINT and SIGTERM in StatisticsGen, the Trainer, both evaluators and the Pusher. Each stop prints
+exactly one line on stderr with exit code 130 or 143, naming the component and what is kept; the command it prints
+picks the run up, and the last one completes it with one whole pushed version. A SIGTERM inside a Beam step (which
+wraps the exception in a RuntimeError) stops the run the same way."""
 
 import os
 import re
@@ -17,9 +17,10 @@ import pytest
 
 from components.ids import EVALUATOR, STATISTICS_GEN, TEST_SET_EVALUATOR
 from components.serving import atomic_pusher
-from modules import crash_points, serving_versions
+from modules import serving_versions
 from pipeline import configs
 from runners import failures
+from tests.support import crash_points
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EPOCH_1_BACKED_UP = re.compile(r"^    epoch 1/2 .*validation accuracy")  # logged after the epoch's backup
@@ -40,7 +41,7 @@ def run_and_signal(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=env or dict(os.environ),
     )
     out, sent, started = [], None, time.monotonic()
     for line in process.stdout:
@@ -134,7 +135,7 @@ def test_ctrl_c_and_kill_stop_every_component_with_one_line_and_the_printed_comm
     result, _ = run_and_signal(
         shlex.split(resume),
         None,
-        env={crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY, crash_points.CRASH_SIGNAL_ENV: "SIGINT"},
+        env=crash_points.env(crash_points.PUSHER_COPY, "SIGINT"),
     )
     line = stop_line(result, failures.INTERRUPTED)
     kept = line.split("; kept: ")[1].split("; resume with: ")[0]
@@ -151,9 +152,9 @@ def test_ctrl_c_and_kill_stop_every_component_with_one_line_and_the_printed_comm
     assert [p.name for p in serving.iterdir()] == [str(v) for v in serving_versions.versions(str(serving))]
     assert len(serving_versions.versions(str(serving))) == 1
     # The run history: each stopped run lasted as long as it ran (the runner records its start and end).
-    from runners import runs
+    from runners import run_history
 
-    history = runs.read_runs(configs.metadata_path(str(output)))
+    history = run_history.read_runs(configs.metadata_path(str(output)))
     assert len(history) == 6 and [r.verdict for r in history][-1] == "blessed"
     for run, wall in zip(history[:5], WALL_SECONDS[-5:]):
         assert 0.5 * wall < run.seconds <= wall, (run, wall)
@@ -170,7 +171,7 @@ def test_kill_inside_a_beam_step_stops_with_143_and_one_line_naming_the_componen
     result, _ = run_and_signal(
         command,
         None,
-        env={crash_points.CRASH_AT_ENV: crash_points.EXAMPLE_GEN_SHARD, crash_points.CRASH_SIGNAL_ENV: "SIGTERM"},
+        env=crash_points.env(crash_points.EXAMPLE_GEN_SHARD, "SIGTERM"),
     )
     line = stop_line(result, failures.TERMINATED)
     assert line.startswith("local_runner.py: interrupted (SIGTERM) in ImdbExampleGen (exit code 143; full log: "), line

@@ -373,7 +373,7 @@ print(json.dumps({root: writes(root) for root in sys.argv[1:]}))
 def test_the_upload_command_fills_the_bucket_folder_and_a_rerun_sends_only_what_is_missing(
     backend, tiny_corpus, tmp_path
 ):
-    """`runners.upload_corpus` (the README's way to put aclImdb in the bucket) writes every review ImdbExampleGen
+    """`runners.upload_corpus` (docs/kubeflow.md's way to put aclImdb in the bucket) writes every review ImdbExampleGen
     reads, objects only, with TensorFlow's own GCS filesystem as an object admin; run again after an object is
     lost, it sends that one alone."""
     import hashlib

@@ -65,6 +65,8 @@ def workspace(tmp_path_factory, tiny_corpus) -> dict[str, Path]:
     for writable in ("pipeline_root", "serving"):
         paths[writable].mkdir()
         paths[writable].chmod(0o777)
+    for path in [tiny_corpus, *tiny_corpus.rglob("*")]:  # readable by the tasks' user, as a bucket is
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return paths
 
 
@@ -235,7 +237,7 @@ except OSError as error:
 
 def test_the_custom_predictor_serves_the_pushed_model_in_the_image_as_its_manifest_says(first_run, image, workspace):
     """The InferenceService's container (deploy/kserve/imdb-bert-tfx-server.yaml: command, args, port, the image's
-    own user) with the serving directory where KServe's storage initializer puts it, network off: the README's
+    own user) with the serving directory where KServe's storage initializer puts it, network off: docs/serving.md's
     requests are answered from inside the container, and `docker stop` (SIGTERM) ends it with exit code 0."""
     import yaml
 

@@ -1,5 +1,5 @@
 """The model server (`runners.serve`), started as a user starts it, on a loopback port, with real tiny SavedModels,
-answering real HTTP requests: the README's TF Serving bodies, V2, status, bad requests, versions pushed and rolled
+answering real HTTP requests: docs/serving.md's TF Serving bodies, V2, status, bad requests, versions pushed and rolled
 back under load, a broken version, and SIGTERM while a request is in flight."""
 
 import base64
@@ -23,6 +23,7 @@ import tensorflow as tf
 from components.serving import atomic_pusher
 from modules import model as model_lib
 from modules import serving_versions
+from tests.support.docs import docs_text
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +128,7 @@ def serving(exported, tmp_path_factory):
 
 
 def readme_request(signature: str) -> dict:
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = docs_text("serving")
     block = re.search(rf"<!-- rest-request: {signature} -->\n```bash\n(.*?)```", readme, re.S).group(1)
     assert "localhost:8501/v1/models/imdb:predict" in block
     return json.loads(block[block.index("-d '") + 4 : block.rindex("'")])
@@ -139,7 +140,7 @@ def example(text: str) -> dict:
 
 def test_the_readme_requests_get_tf_serving_answers_in_both_forms(serving, exported):
     server, _ = serving
-    # README's exact bodies, sent as its curl lines send them (form-encoded content type) and as JSON.
+    # docs/serving.md's exact bodies, sent as its curl lines send them (form-encoded content type) and as JSON.
     for signature in ("predict_text", "serving_default"):
         body = readme_request(signature)
         for content_type in ("application/x-www-form-urlencoded", "application/json"):

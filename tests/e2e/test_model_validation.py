@@ -31,8 +31,9 @@ from ml_metadata.proto import metadata_store_pb2
 import local_runner
 from components.evaluation import gate_verdict, report_rendering, tfma_config, tfma_results
 from components.serving import atomic_pusher, served_baseline
-from modules import crash_points, serving_versions
+from modules import serving_versions
 from pipeline import configs
+from tests.support import crash_points
 from tests.support.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served, snapshot
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +79,7 @@ def run_pipeline(output_dir: Path, corpus: Path, bert, training: tuple[str, ...]
 def run_until_killed(command: list[str], log_path: Path, crash_at: str = "", kill_when=None) -> tuple[int, str]:
     """Runs `command` in a child process, armed to crash at `crash_at` or killed (SIGKILL) from here once
     `kill_when()` holds; returns its exit code and output."""
-    env = {**os.environ, crash_points.CRASH_AT_ENV: crash_at}
+    env = crash_points.env(crash_at) if crash_at else dict(os.environ)
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         started = time.monotonic()
@@ -188,7 +189,7 @@ def value_and_change_thresholds(config) -> tuple[list[float], list[float]]:
 @pytest.fixture(scope="module")
 def run_1(tiny_corpus, tiny_bert, tmp_path_factory) -> Runs:
     """Run 1, killed at each of RUN_1_CRASH_POINTS in turn and rerun with the same command (with --cache, as
-    the README advises after a crash), then rerun to completion."""
+    docs/reliability.md advises after a crash), then rerun to completion."""
     runs = Runs(tmp_path_factory.mktemp("gating") / "output", tiny_corpus, tiny_bert)
     command = [
         sys.executable,
@@ -411,6 +412,7 @@ def test_run_3_blesses_a_good_model_against_the_served_one_and_pushes_a_new_vers
 def assert_the_history_lists_the_three_runs(runs: Runs, versions: list[Path]) -> None:
     """`python -m runners.runs`: the killed attempts of run 1 stopped where they were killed, then runs 1-3 with
     their verdicts, baselines, pushed versions and accuracies; the page has the table and the plot."""
+    from runners import run_history
     from runners import runs as history
 
     result = subprocess.run(
@@ -421,7 +423,7 @@ def assert_the_history_lists_the_three_runs(runs: Runs, versions: list[Path]) ->
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    recorded = history.read_runs(configs.metadata_path(str(runs.output_dir)))
+    recorded = run_history.read_runs(configs.metadata_path(str(runs.output_dir)))
     judged = [run for run in recorded if run.verdict in ("blessed", "rejected")]
     assert [run.verdict for run in judged] == ["blessed", "rejected", "blessed"], recorded
     assert [run.baseline for run in judged] == ["none", str(runs.first_version), str(runs.first_version)]
@@ -431,4 +433,4 @@ def assert_the_history_lists_the_three_runs(runs: Runs, versions: list[Path]) ->
     assert "lr 0.001, 120 steps" in judged[0].settings and "lr 1e-12, 1 steps" in judged[1].settings
     page = (runs.output_dir / history.HISTORY_PAGE).read_text()
     assert page.count("<tr>") == len(recorded) + 1 and "data:image/png;base64," in page
-    assert all(row.split()[0] in result.stdout for row in map(" ".join, (r.row() for r in judged)))
+    assert all(row.split()[0] in result.stdout for row in map(" ".join, (history.cells(r) for r in judged)))

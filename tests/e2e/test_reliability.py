@@ -14,10 +14,11 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from components.serving import atomic_pusher
-from modules import crash_points, serving_versions
+from modules import serving_versions
 from modules.training_config import ConfigError, TrainingConfig
 from pipeline import configs
 from runners import run_lock
+from tests.support import crash_points
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -233,7 +234,7 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
     killed = subprocess.run(
         [sys.executable, "-c", PUSH, str(model), str(serving)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, crash_points.CRASH_AT_ENV: crash_points.PUSHER_COPY},
+        env=crash_points.env(crash_points.PUSHER_COPY),
         capture_output=True,
         text=True,
         timeout=120,
@@ -339,11 +340,7 @@ def test_a_signal_while_a_version_is_renamed_and_recorded_waits_until_both_are_d
     result = subprocess.run(
         [sys.executable, "-c", script, str(model), str(serving)],
         cwd=PROJECT_ROOT,
-        env={
-            **os.environ,
-            crash_points.CRASH_AT_ENV: crash_points.PUSHER_COMMIT,
-            crash_points.CRASH_SIGNAL_ENV: "SIGINT",
-        },
+        env=crash_points.env(crash_points.PUSHER_COMMIT, "SIGINT"),
         capture_output=True,
         text=True,
         timeout=600,

@@ -11,7 +11,7 @@ bucket's storageLayout (TensorFlow asks it before renaming a folder). Every requ
 leaves loopback,
 and the machine's own /etc/hosts is never changed.
 
-It grants what `roles/storage.objectAdmin` grants, the role the README gives the pipeline's pods: every object
+It grants what `roles/storage.objectAdmin` grants, the role docs/kubeflow.md gives the pipeline's pods: every object
 request, and the bucket's storageLayout (which needs storage.objects.list); any other request on a bucket itself
 (get, list, insert, patch, its IAM policy or ACLs: storage.buckets.*) is refused with 403, as GCS refuses it.
 

@@ -226,6 +226,23 @@ def test_every_module_the_spec_imports_is_in_the_image(default_spec):
             __import__(module)  # from the locked environment the image installs
 
 
+def test_the_page_templates_are_in_the_image_and_the_package_data():
+    """The evaluation report's templates (an image task renders it) and the run history's, as files in the tree."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    templates = {
+        str(path.relative_to(REPO)) for package in setuptools["packages"] for path in (REPO / package).rglob("*.j2")
+    }
+    assert "components/evaluation/templates/report.html.j2" in templates, templates
+    assert templates <= build_context(), "check .dockerignore"
+    packaged = {
+        str(path.relative_to(REPO))
+        for package, patterns in setuptools["package-data"].items()
+        for pattern in patterns
+        for path in (REPO / package.replace(".", "/")).glob(pattern)
+    }
+    assert templates == packaged, "check pyproject.toml's [tool.setuptools.package-data]"
+
+
 def test_image_installs_the_repositorys_lock_and_nothing_else():
     context = build_context()
     assert {"uv.lock", "pyproject.toml", "README.md"} <= context  # README: pyproject's readme, needed to build

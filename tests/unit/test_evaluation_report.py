@@ -58,7 +58,7 @@ def test_the_report_renders_the_same_tables_as_markdown_and_html():
     markdown = report_rendering.render_markdown("Model evaluation", [section])
     assert "| metric | measured |\n| --- | --- |\n| accuracy | 0.5000 |" in markdown
     page = report_rendering.render_html("Model evaluation", [section])
-    assert "<p>Blessed: no, because: the model&#x27;s accuracy.</p>" in page
+    assert "<p>Blessed: no, because: the model&#39;s accuracy.</p>" in page  # escaped
     assert "<tr><td>accuracy</td><td>0.5000</td></tr>" in page
     assert report_rendering.format_metric({"auc": 0.0, "mean_label": 1.0}, "auc") == report_rendering.ONE_CLASS
     assert report_rendering.format_metric({"example_count": 60.0}, "example_count") == "60"

@@ -1,5 +1,5 @@
-"""Every documented exit code is the process's: the README's table is runners/failures.py's, and for each code a
-process ends the way local_runner.py does (RunConsole, the one line, sys.exit), its log on a full device
+"""Every documented exit code is the process's: docs/reliability.md's table is runners/failures.py's, and for each
+code a process ends the way local_runner.py does (RunConsole, the one line, sys.exit), its log on a full device
 (/dev/full: every write fails with ENOSPC, as on the full disk that once turned exit code 6 into 1). The real
 failures are in tests/e2e (test_console.py, test_interrupts.py) and tests/unit/test_imdb_layout.py."""
 
@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from runners import failures
+from tests.support.docs import docs_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_exit_codes() -> dict[int, str]:
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = docs_text("reliability")
     table = re.search(r"^\| exit code \| what failed \| examples \|\n\| --- .*?\n((?:\|.*\n)+)", readme, re.M)[1]
     return {int(row.split("|")[1]): row.split("|")[2].strip() for row in table.splitlines()}
 

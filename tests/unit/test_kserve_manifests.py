@@ -1,6 +1,6 @@
 """The KServe InferenceServices in deploy/kserve: every field is one KServe's schema has (the kserve SDK's models,
 generated from the CRDs' OpenAPI, and Kubernetes' for the pod's parts), each serves the Pusher's serving directory
-as the README's Kubeflow steps name it, and the custom predictor starts the server with flags it accepts."""
+as docs/kubeflow.md's steps name it, and the custom predictor starts the server with flags it accepts."""
 
 import re
 from pathlib import Path
@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from runners import serve
+from tests.support.docs import docs_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((PROJECT_ROOT / "deploy" / "kserve").glob("*.yaml"))
@@ -52,7 +53,7 @@ def test_each_field_is_in_kserves_schema_and_the_serving_directory_is_the_pusher
     manifest = load(path)
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1" and manifest["kind"] == "InferenceService"
     assert schema_errors(manifest, "V1beta1InferenceService", "") == []
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = docs_text("kubeflow")
     serving_dir = re.search(r"--serving-model-dir (gs://\S+)", readme).group(1)
     predictor = manifest["spec"]["predictor"]
     if "model" in predictor:

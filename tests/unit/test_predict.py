@@ -1,4 +1,4 @@
-"""The predict command and the README's TF Serving requests, against a real exported model."""
+"""The predict command and docs/serving.md's TF Serving requests, against a real exported model."""
 
 import base64
 import io
@@ -16,6 +16,7 @@ from modules import model as model_lib
 from modules import predict
 from pipeline import configs
 from runners import predict as predict_command
+from tests.support.docs import docs_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ["A wonderful, moving and brilliant film.", "Awful.", " ".join(["dull"] * 80), "It was fine, I guess."]
@@ -178,8 +179,8 @@ def test_the_command_runs_as_documented(exported_model):
 
 
 def readme_request(signature: str) -> dict:
-    """The JSON body of the README's curl request for `signature`."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    """The JSON body of docs/serving.md's curl request for `signature`."""
+    readme = docs_text("serving")
     block = re.search(rf"<!-- rest-request: {signature} -->\n```bash\n(.*?)```", readme, re.S).group(1)
     return json.loads(re.search(r"-d '(.*)'", block, re.S).group(1))
 
@@ -223,6 +224,6 @@ def test_the_readme_lists_the_tensorflow_text_ops_the_model_needs(exported_model
         timeout=120,
         check=True,
     ).stdout.split()
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = docs_text("serving")
     listed = re.search(r"<!-- tf-text-ops -->(.*?)<!-- /tf-text-ops -->", readme, re.S).group(1)
     assert set(re.findall(r"`([^`]+)`", listed)) == ops - set(core_ops)

@@ -1,19 +1,18 @@
 """The run-history page as a person reads it: titled with the output folder, one row per run with its duration.
-(How it looks: README, "The run history", has the command for a headless Chromium screenshot.)"""
+(How it looks: docs/continuous-training.md, "The run history", has the command for a headless Chromium screenshot.)"""
 
 import html
 
 from runners import runs
+from runners.run_history import Run
 
 
 def test_the_page_names_the_output_folder_and_each_runs_own_duration(tmp_path):
     output_dir = str(tmp_path / "tfx_output")
     (tmp_path / "tfx_output").mkdir()
     history = [
-        runs.Run("run-1", 1_800_000_000.0, 42.0, data="aclImdb", verdict="stopped at Trainer"),
-        runs.Run(
-            "run-2", 1_800_000_600.0, 95.0, data="aclImdb", eval_accuracy=0.91, verdict="blessed", pushed="1800000700"
-        ),
+        Run("run-1", 1_800_000_000.0, 42.0, data="aclImdb", verdict="stopped at Trainer"),
+        Run("run-2", 1_800_000_600.0, 95.0, data="aclImdb", eval_accuracy=0.91, verdict="blessed", pushed="1800000700"),
     ]
     path = runs.write_page(history, output_dir)
     page = open(path, encoding="utf-8").read()
@@ -24,6 +23,6 @@ def test_the_page_names_the_output_folder_and_each_runs_own_duration(tmp_path):
 
 
 def test_runs_that_never_reached_the_evaluator_get_a_sentence_not_an_empty_plot(tmp_path):
-    path = runs.write_page([runs.Run("run-1", 1_800_000_000.0, 42.0, verdict="stopped at Trainer")], str(tmp_path))
+    path = runs.write_page([Run("run-1", 1_800_000_000.0, 42.0, verdict="stopped at Trainer")], str(tmp_path))
     page = open(path, encoding="utf-8").read()
     assert "No run has reached the Evaluator yet" in page and "data:image/png" not in page

@@ -14,8 +14,9 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils
 
 from components.ingestion import synthetic_corpus
-from modules import crash_points, hardware, keras_encoder, progress, review_text, trainer
+from modules import hardware, keras_encoder, progress, review_text, trainer
 from modules import model as model_lib
+from tests.support import crash_points
 from tests.support.example_gen_helpers import run_executor
 from tests.support.tiny_assets import TINY_BERT
 
@@ -94,16 +95,15 @@ def test_a_curriculum_trains_short_then_long_validates_the_last_epochs_and_resum
     class Killed(Exception):
         pass
 
-    def kill(point):  # as crash_points.crash_here, raising instead of a signal (in-process, deterministic)
-        if crash_points.armed(point):
-            raise Killed
+    def kill():  # as the crash point's signal, raising instead (in-process, deterministic)
+        raise Killed
 
-    monkeypatch.setattr(crash_points, "crash_here", kill)
-    monkeypatch.setenv(crash_points.CRASH_AT_ENV, crash_points.TRAINER_MID_EPOCH)
+    stop_when_asked = trainer.StopWhenAsked
+    monkeypatch.setattr(trainer, "StopWhenAsked", crash_points.mid_epoch_callback(stop_when_asked, kill))
     with pytest.raises(Killed):
         trainer.run_fn(FnArgs(**args))
     assert seq_lengths == [32, 64], "epoch 1 at the short length, then the exported one"
-    monkeypatch.delenv(crash_points.CRASH_AT_ENV)
+    monkeypatch.setattr(trainer, "StopWhenAsked", stop_when_asked)
     caplog.clear()  # the killed run's lines
     with caplog.at_level(logging.INFO, logger=progress.LOGGER.name):
         trainer.run_fn(FnArgs(**args))
