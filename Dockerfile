@@ -9,9 +9,9 @@
 #
 # It holds the repository's locked dependencies (uv.lock, installed with --locked: the build fails if the
 # lock is out of date) and the project's code at PROJECT_ROOT, which must equal
-# runners/kubeflow_config.py:KubeflowConfig.image_project_root (the compiled spec names files there, e.g. the schema), and the
+# config/kubeflow.py:KubeflowConfig.image_project_root (the compiled spec names files there, e.g. the schema), and the
 # offline default encoder (MiniLM in TF Hub format, as scripts/setup.sh makes it locally) under
-# PROJECT_ROOT/.cache (kubeflow_config.IMAGE_CACHE_DIR), which the compiled spec names by default: a run needs
+# PROJECT_ROOT/.cache (config/kubeflow.py's IMAGE_CACHE_DIR), which the compiled spec names by default: a run needs
 # no internet and trains the model the recipes were measured on.
 # ml-metadata and TFDV 1.21 ship only manylinux_2_39 wheels: the base must have glibc >= 2.39 (trixie: 2.41).
 # tests/unit/test_dockerfile.py checks these promises without a container engine.

@@ -12,7 +12,7 @@ which the image holds (--encoder or the handles for another).
 filesystems, so the roots must be folders in a gs:// bucket; kfp.local's DockerRunner (`kfp-local`) mounts
 absolute local paths.
 The data source, TrainArgs, EvalArgs and the TFMA EvalConfig (accuracy threshold) are pipeline parameters
-(runners/kubeflow_config.py): set them per run with `--parameter NAME=VALUE` or in the KFP / Vertex UI.
+(config/kubeflow.py): set them per run with `--parameter NAME=VALUE` or in the KFP / Vertex UI.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from pipeline import configs
-from runners import cli, kubeflow_config, kubeflow_resources, kubeflow_spec, kubeflow_submit, offline_assets
-from runners.kubeflow_config import KubeflowConfig
+from config import images, task_resources
+from config import kubeflow as kubeflow_config
+from config import pipeline as configs
+from config.kubeflow import KubeflowConfig
+from runners import cli, kubeflow_spec, kubeflow_submit, offline_assets
 
 
 def flags() -> cli.Parser:
@@ -70,14 +72,14 @@ def kubeflow(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Kubef
     target = args.target or args.submit or "kfp"
     try:
         # --image first: a bad one ends here, before the resource flags load the kubernetes package (a second).
-        kubeflow_config.check_image("--image", args.image, target)
+        images.check_image("--image", args.image, target)
         return KubeflowConfig(
             **{**cli.flag_values(KubeflowConfig, args), "target": target},
             parameter_values=parameter_values(parser, args.parameter),
-            task_resources=MappingProxyType(kubeflow_resources.parse_task_resources(args.task_resources)),
-            node_shape=kubeflow_resources.parse_node_shape(args.node_shape),
+            task_resources=MappingProxyType(task_resources.parse_task_resources(args.task_resources)),
+            node_shape=task_resources.parse_node_shape(args.node_shape),
         )
-    except (cli.ConfigError, kubeflow_resources.ResourceError) as error:
+    except (cli.ConfigError, task_resources.ResourceError) as error:
         parser.error(str(error))
 
 
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> str:
 
             pipeline, parameters = kubeflow_spec.build_pipeline(run)
             spec_path = kubeflow_spec.compile_pipeline(run, pipeline, parameters)
-    except (runtime_parameters.ParameterError, kubeflow_resources.ResourceError) as error:
+    except (runtime_parameters.ParameterError, task_resources.ResourceError) as error:
         print(f"kubeflow_runner.py: error: {error}", file=sys.stderr)
         sys.exit(2)
     warning = kubeflow_spec.node_shape_warning(run, pipeline)

@@ -17,10 +17,10 @@ import tempfile
 import time
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from components import ids
 from components.ingestion import imdb_source
+from config import ids
+from config import pipeline as configs
 from modules import encoders
-from pipeline import configs
 from runners import cli, failures, interrupts, offline_assets, run_lock
 
 REAL_CORPUS_HINT = """That was a quick look (a synthetic corpus). For a real model, about 0.92 eval accuracy in 45-55

@@ -16,14 +16,17 @@ exits 0. After the kill and after every rerun, three invariants are checked:
 - history: the run history (`runners.runs.read_runs`) lists every run that started a component, and no more runs
   than were started.
 
-Prints one line per kill and a table: kills per component (the one running when the signal was sent), reruns
-needed, invariant violations (must be 0). Nothing is asserted; the exit code is 1 if an invariant broke.
+Prints one line per kill, appends it to bench/results/chaos.csv (so invocations add up: `--table` prints the file's
+table alone) and prints the table of every kill recorded there: kills per component (the one running when the
+signal was sent), reruns needed, invariant violations (must be 0). Nothing is asserted; the exit code is 1 if an
+invariant broke.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import os
 import random
 import re
@@ -44,6 +47,8 @@ RESUME = re.compile(r"; resume with: (.+)$")
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 EXPECTED_CODES = {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: 143, signal.SIGINT: 130}
 MAX_RERUNS = 4
+RESULTS = PROJECT_ROOT / "bench" / "results" / "chaos.csv"
+COLUMNS = ("seed", "kill", "signal", "moment_s", "component", "exit_code", "reruns", "violations")
 RUN_TIMEOUT_S = 1800
 
 
@@ -160,14 +165,51 @@ def history_errors(metadata_path: str, invocations: list[Invocation]) -> list[st
     return [f"the history lists {listed} runs; {started} started a component, {len(invocations)} were started"]
 
 
+def record(seed: int, kill: int, name: str, moment: float, where: str, code, reruns: int, violations: int) -> None:
+    new = not RESULTS.exists()
+    with RESULTS.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(COLUMNS)
+        writer.writerow([seed, kill, name, f"{moment:.1f}", where, code, reruns, violations])
+
+
+def print_table() -> None:
+    """Kills per component, by signal, with the reruns needed and the violations, over every recorded kill."""
+    with RESULTS.open() as f:
+        rows = list(csv.DictReader(f))
+    by_component: dict[str, list[dict]] = collections.defaultdict(list)
+    for row in rows:
+        by_component[row["component"]].append(row)
+    print(
+        f"\n{'component':<18} {'kills':>5} {'SIGKILL':>7} {'SIGTERM':>7} {'SIGINT':>6} {'reruns (mean)':>13} "
+        f"{'(max)':>5} {'violations':>10}"
+    )
+    for where, found in sorted(by_component.items(), key=lambda item: -len(item[1])):
+        reruns = [int(r["reruns"]) for r in found]
+        signals = collections.Counter(r["signal"] for r in found)
+        print(
+            f"{where:<18} {len(found):>5} {signals['SIGKILL']:>7} {signals['SIGTERM']:>7} {signals['SIGINT']:>6} "
+            f"{sum(reruns) / len(reruns):>13.1f} {max(reruns):>5} {sum(int(r['violations']) for r in found):>10}"
+        )
+    print(
+        f"{'all':<18} {len(rows):>5} {'':>7} {'':>7} {'':>6} {'':>13} {'':>5} "
+        f"{sum(int(r['violations']) for r in rows):>10}"
+    )
+
+
 def main() -> int:
-    from pipeline import configs
+    from config import pipeline as configs
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/imdb-bert-tfx-chaos"))
+    parser.add_argument("--table", action="store_true", help=f"print the table of {RESULTS.name} and stop")
     args = parser.parse_args()
+    if args.table:
+        print_table()
+        return 0
 
     shutil.rmtree(args.workdir, ignore_errors=True)
     output = args.workdir / "tfx_output"
@@ -200,10 +242,10 @@ def main() -> int:
     check("after the first run")
 
     rng = random.Random(args.seed)
-    by_component: dict[str, list[int]] = collections.defaultdict(list)
     wrong_codes = 0
     for kill in range(1, args.kills + 1):
         moment, signal_number = rng.uniform(0, duration), rng.choice(SIGNALS)
+        violations_before = len(violations)
         killed = Invocation(command)
         killed.run(moment, signal_number)
         invocations.append(killed)
@@ -223,13 +265,14 @@ def main() -> int:
         if last.code != 0:
             violations.append(f"kill {kill}: not complete after {reruns} reruns: {last.stderr[-300:]}")
         where = "(finished first)" if finished_first else killed.running
-        by_component[where].append(reruns)
+        record(args.seed, kill, name, moment, where, killed.code, reruns, len(violations) - violations_before)
         print(f"kill {kill:>2}: {name:<7} at {moment:5.1f} s in {where:<16} exit {killed.code}, {reruns} rerun(s)")
 
-    print(f"\n{'component':<18} {'kills':>5} {'reruns (mean)':>13} {'reruns (max)':>12}")
-    for where, reruns in sorted(by_component.items(), key=lambda item: -len(item[1])):
-        print(f"{where:<18} {len(reruns):>5} {sum(reruns) / len(reruns):>13.1f} {max(reruns):>12}")
-    print(f"\nruns started: {len(invocations)}; unexpected exit codes: {wrong_codes}; violations: {len(violations)}")
+    print_table()
+    print(
+        f"\nthis invocation: runs started {len(invocations)}; unexpected exit codes {wrong_codes}; "
+        f"violations {len(violations)}"
+    )
     for violation in violations:
         print(f"  {violation}")
     return 1 if violations else 0

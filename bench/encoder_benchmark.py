@@ -46,8 +46,8 @@ def main() -> None:
     parser.add_argument("--seq-length", type=int, default=128)
     args = parser.parse_args()
 
+    from config import pipeline as configs
     from modules import hub_bert
-    from pipeline import configs
     from runners import offline_assets
 
     minilm = offline_assets.pretrained_minilm(configs.CACHE_DIR)

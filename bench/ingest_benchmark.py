@@ -36,7 +36,7 @@ def pipeline_ingest(archive: Path, work: Path, beam_args: list[str]) -> tuple[fl
     from tfx import v1 as tfx
 
     from components.ingestion.imdb_example_gen import ImdbExampleGen
-    from pipeline import configs
+    from config import pipeline as configs
     from pipeline.pipeline import train_split_config
 
     logging.set_verbosity(logging.WARNING)

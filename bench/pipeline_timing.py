@@ -52,7 +52,7 @@ def latest_run_durations(metadata_path: str) -> list[tuple[str, float, float]]:
 
 
 def main() -> None:
-    from pipeline import configs
+    from config import pipeline as configs
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="store_true", help="run local_runner.py (offline default) first")

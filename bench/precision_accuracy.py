@@ -34,9 +34,9 @@ def main() -> None:
     from absl import logging
     from tfx.components.trainer.fn_args_utils import FnArgs
 
+    from config import pipeline as configs
     from modules import hardware, trainer
     from modules import model as model_lib
-    from pipeline import configs
     from runners import offline_assets
 
     logging.set_verbosity(logging.INFO)

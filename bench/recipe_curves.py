@@ -1,5 +1,5 @@
 """Time-to-accuracy curves of the pipeline's own recipes, measured in one invocation: each named recipe (as
-`pipeline.configs.RECIPES` declares it) trained by the pipeline's Trainer function (`modules.trainer.run_fn`, with
+`config.pipeline.RECIPES` declares it) trained by the pipeline's Trainer function (`modules.trainer.run_fn`, with
 its curriculum, validation schedule and best-epoch export) on the train split of the real train archive as
 ImdbExampleGen writes it, validated on its eval split (about 5,000 reviews).
 
@@ -60,9 +60,9 @@ def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
     from absl import logging
     from tfx.components.trainer.fn_args_utils import FnArgs
 
+    from config import pipeline as configs
+    from config.training import TRAINING_FIELDS, TrainingConfig
     from modules import progress, trainer
-    from modules.training_config import TRAINING_FIELDS, TrainingConfig
-    from pipeline import configs
 
     logging.set_verbosity(logging.INFO)
     progress.LOGGER.setLevel(std_logging.INFO)  # a line every 30 s: how far it is
@@ -90,7 +90,7 @@ def validated_epochs(run: Run, started: float) -> list[dict]:
     """The run's validated epochs, from the TensorBoard logs its Trainer writes (each event carries its wall time)."""
     import tensorflow as tf
 
-    from pipeline import configs
+    from config import pipeline as configs
 
     settings = configs.recipe(run.recipe)  # every recipe field, the recipe's value or its default
     steps_per_epoch = math.ceil(settings["train_steps"] / settings["epochs"]) if settings["train_steps"] else None
@@ -139,12 +139,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     time_to_accuracy.add_data_arguments(parser)  # each recipe's run goes to <workdir>/recipes/<recipe>
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    parser.add_argument("--recipes", default="best,two-pass", help="comma-separated names of pipeline.configs.RECIPES")
+    parser.add_argument("--recipes", default="best,two-pass", help="comma-separated names of config.pipeline.RECIPES")
     parser.add_argument("--target", type=float, default=0.92)
     parser.add_argument("--max-minutes", type=float, default=50.0, help="a recipe still training then is stopped")
     args = parser.parse_args()
 
-    from pipeline import configs
+    from config import pipeline as configs
     from runners import offline_assets
 
     recipes = args.recipes.split(",")

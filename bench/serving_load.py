@@ -46,7 +46,7 @@ def eval_reviews(tarball: Path, workdir: Path, count: int) -> list[str]:
 
     from components.ingestion import imdb_example_gen as gen
     from components.ingestion import imdb_source
-    from pipeline import configs
+    from config import pipeline as configs
 
     data_root = imdb_source.resolve(str(tarball), str(workdir / "downloads"))
     split_config = example_gen_pb2.SplitConfig(
@@ -63,8 +63,8 @@ def export(name: str, workdir: Path) -> Path:
     """The named model's export under `workdir` (built on first use)."""
     folder = workdir / "exports" / name / "1"
     if not (folder / "saved_model.pb").exists():
+        from config import pipeline as configs
         from modules import model as model_lib
-        from pipeline import configs
         from runners import offline_assets
 
         bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)

@@ -39,9 +39,9 @@ def main() -> None:
     import tensorflow_text  # noqa: F401
 
     from bench.trainer_benchmark import tutorial_model
+    from config import pipeline as configs
     from modules import hardware, trainer
     from modules import model as model_lib
-    from pipeline import configs
     from runners import offline_assets
 
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)

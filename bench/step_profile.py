@@ -158,9 +158,9 @@ def main() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
+    from config import pipeline as configs
     from modules import hardware, keras_encoder, trainer
     from modules import model as model_lib
-    from pipeline import configs
     from runners import offline_assets
 
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)

@@ -6,7 +6,7 @@ Compiles the spec for `--target kfp-local` with the flags a cluster run gets (th
 MiniLM, found under this checkout as `--image-project-root`), runs every task in order as the open-source
 backend's driver and launcher do (tests/support/kfp_backend.py, backend 2.17), each under GNU time, and prints
 each task's peak resident memory (VmHWM of the task's process: what a container's working set holds at least)
-and wall time beside the requests `runners/kubeflow_config.TASK_RESOURCES` gives it.
+and wall time beside the requests `config/kubeflow.py`'s TASK_RESOURCES gives it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from bench.machine import cores_and_cpu  # noqa: E402
-from pipeline import configs  # noqa: E402
+from config import pipeline as configs  # noqa: E402
 
 TIME_FORMAT = "%M %e %x"  # peak RSS in KiB, wall seconds, exit status
 
@@ -58,7 +58,7 @@ def compile_spec(data: str, workdir: Path, recipe: str, extra: list[str]) -> str
 
 
 def main() -> None:
-    from runners import kubeflow_config
+    from config import kubeflow as kubeflow_config
     from tests.e2e.test_kfp_backend_conformance import image_standin_env
     from tests.support import kfp_backend
 

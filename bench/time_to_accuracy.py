@@ -46,7 +46,7 @@ def prepare_data(tarball: Path, workdir: Path):
 
     from components.ingestion import imdb_example_gen as gen
     from components.ingestion import imdb_source
-    from pipeline import configs
+    from config import pipeline as configs
 
     data_root = imdb_source.resolve(str(tarball), str(workdir / "downloads"))
     split_config = example_gen_pb2.SplitConfig(
@@ -282,7 +282,7 @@ def main() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    from pipeline import configs
+    from config import pipeline as configs
     from runners import offline_assets
 
     bert = offline_assets.pretrained_minilm(configs.CACHE_DIR)

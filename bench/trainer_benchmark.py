@@ -47,8 +47,8 @@ class StepTimer:
 
 
 def encoder_paths(name: str, workdir: Path):
+    from config import pipeline as configs
     from modules import hub_bert
-    from pipeline import configs
     from runners import offline_assets
 
     minilm = offline_assets.pretrained_minilm(configs.CACHE_DIR, SEQ_LENGTH)

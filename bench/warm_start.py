@@ -70,10 +70,10 @@ def main() -> None:
     import tensorflow as tf
 
     import modules  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+    from config import pipeline as configs
+    from config.training import TrainingConfig
     from modules import hardware, trainer
     from modules import model as model_lib
-    from modules.training_config import TrainingConfig
-    from pipeline import configs
     from runners import offline_assets
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from modules.training_config import AUTO, FLOAT32, MIXED_BFLOAT16, PRECISIONS
+from config.training import AUTO, FLOAT32, MIXED_BFLOAT16, PRECISIONS
 
 
 @contextlib.contextmanager

@@ -12,6 +12,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the BERT preprocessor uses)
 
+from config.examples import TEXT_FEATURE
+from config.training import FLOAT32, HEAD
 from modules import hardware, keras_encoder, review_text
 from modules.model_interface import (
     CLASS_NAME_OUTPUT,
@@ -22,11 +24,9 @@ from modules.model_interface import (
     PROBABILITY_OUTPUT,
     SERVING_INPUT,
     SERVING_SIGNATURE,
-    TEXT_FEATURE,
     TEXT_INPUT,
     TEXT_SIGNATURE,
 )
-from modules.training_config import FLOAT32
 
 # TF Serving replays these requests at load time, so the first real request does not pay for tracing.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -41,7 +41,7 @@ class ClassifierSpec:
     encoder_handle: str
     seq_length: int
     dropout_rate: float
-    truncation: str = review_text.HEAD
+    truncation: str = HEAD
     attention_dropout_rate: float | None = None  # None: the encoder's own
 
 
@@ -64,7 +64,7 @@ class ClassifierParts:
 class Preprocessor(tf.keras.layers.Layer):
     """Raw reviews to encoder inputs with the Hub preprocessor, normalized and cut by `truncation` (`review_text`)."""
 
-    def __init__(self, preprocess_handle: str, seq_length: int, truncation: str = review_text.HEAD, **kwargs):
+    def __init__(self, preprocess_handle: str, seq_length: int, truncation: str = HEAD, **kwargs):
         super().__init__(name="preprocessor", trainable=False, **kwargs)
         review_text.head_and_tail_lengths(truncation, seq_length)  # validates both
         preprocessor = hub.load(preprocess_handle)

@@ -1,9 +1,8 @@
-"""The names the model shares with the data, the Evaluator and its users: example features and splits, the
-signatures and outputs it serves. One home for each, and no TensorFlow, so the pipeline definition and the
-runners can use them without loading the model's libraries."""
+"""The names the model shares with the Evaluator and its users: the signatures and outputs it serves, the encoder
+interface, the training history (the examples' features and splits, which settings name: config/examples.py).
+One home for each, and no TensorFlow, so the pipeline definition and the runners can use them without loading
+the model's libraries."""
 
-TEXT_FEATURE = "text"  # tf.Example feature: the review
-LABEL_FEATURE = "label"  # tf.Example feature: 0 negative, 1 positive (int)
 SERVING_SIGNATURE = "serving_default"  # serialized tf.Examples in (TFMA, TF Serving's classify/predict)
 SERVING_INPUT = "examples"
 TEXT_SIGNATURE = "predict_text"  # raw strings in
@@ -14,15 +13,6 @@ CLASS_NAMES = ("negative", "positive")
 # The TF Hub BERT encoder interface: inputs int32 [batch, seq_length] each; outputs, of which the head reads one.
 INPUT_WORD_IDS, INPUT_MASK, INPUT_TYPE_IDS = ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 POOLED_OUTPUT, SEQUENCE_OUTPUT = ENCODER_OUTPUTS = ("pooled_output", "sequence_output")
-RATING_FEATURE = "rating"  # tf.Example feature: 1-10 stars (int)
-REVIEW_ID_FEATURE = "review_id"  # tf.Example feature: "[span-<n>/]<corpus split>/<label dir>/<id>"
-LENGTH_BUCKET_FEATURE = "length_bucket"  # tf.Example feature: words, as a range such as "100-199"
-# The example splits ImdbExampleGen writes: aclImdb/train divided by review id into TRAIN and EVAL, aclImdb/test
-# whole as TEST, and the previous span's aclImdb/train (a series of spans) as PREVIOUS_SPAN.
-TRAIN_SPLIT = "train"
-EVAL_SPLIT = "eval"
-TEST_SPLIT = "test"
-PREVIOUS_SPAN_SPLIT = "previous_span"
 SPANS_PROPERTY = "spans"  # of the Examples artifact: the spans read, e.g. "2,3"
 # The Trainer's model_run: a row per epoch; it exports the epoch with the best BEST_EPOCH_METRIC (val. accuracy).
 TRAINING_HISTORY_CSV, BEST_EPOCH_METRIC = "training_history.csv", "val_binary_accuracy"

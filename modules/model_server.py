@@ -24,6 +24,7 @@ from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from config.server import ServerConfig
 from modules import request_batcher, serving_versions, tf_serving_rest
 from modules.model import WARMUP_TEXTS, text_example
 from modules.model_interface import (
@@ -33,7 +34,6 @@ from modules.model_interface import (
     TEXT_INPUT,
     TEXT_SIGNATURE,
 )
-from modules.server_config import ServerConfig
 
 LOGGER = logging.getLogger("imdb_bert_tfx.server")  # what the server decided: versions loaded, swapped, refused
 SIGNATURE_TOLERANCE = 1e-5  # both signatures run one graph on the same text: they agree but for float rounding

@@ -7,14 +7,12 @@ and 382 tail of 510 tokens did best on IMDb; the same share is kept at any seque
 
 from __future__ import annotations
 
+from config.training import HEAD, HEAD_AND_TAIL, SPECIAL_TOKENS, TAIL, TRUNCATIONS
+
 # RE2 (tf.strings.regex_replace) and Python's `re` read this pattern the same way.
 LINE_BREAK_PATTERN = r"(?i)<br\s*/?>"
 LINE_BREAK_REPLACEMENT = "\n"
 
-HEAD, TAIL, HEAD_AND_TAIL = "head", "tail", "head+tail"
-TRUNCATIONS = (HEAD, TAIL, HEAD_AND_TAIL)
-# Special tokens bert_pack_inputs adds to one segment: [CLS] ... [SEP].
-SPECIAL_TOKENS = 2
 # Sun et al.'s split of a 510-token budget: 128 head tokens, 382 tail tokens.
 _HEAD_SHARE = (128, 510)
 

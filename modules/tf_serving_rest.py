@@ -13,12 +13,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from config.examples import TEXT_FEATURE
 from modules.model_interface import (
     CLASS_NAME_OUTPUT,
     PROBABILITY_OUTPUT,
     SERVING_INPUT,
     SERVING_SIGNATURE,
-    TEXT_FEATURE,
     TEXT_INPUT,
     TEXT_SIGNATURE,
 )

@@ -18,10 +18,11 @@ from absl import logging
 from official.nlp import optimization
 from tfx import v1 as tfx
 
+from config.examples import LABEL_FEATURE, TEXT_FEATURE
+from config.training import TrainingConfig, check_steps
 from modules import figures, hardware, progress, serving_versions, stop_request
 from modules import model as model_lib
-from modules.model_interface import BEST_EPOCH_METRIC, INPUT_MASK, LABEL_FEATURE, TEXT_FEATURE, TRAINING_HISTORY_CSV
-from modules.training_config import TrainingConfig, check_steps
+from modules.model_interface import BEST_EPOCH_METRIC, INPUT_MASK, TRAINING_HISTORY_CSV
 
 TRAINING_HISTORY_PLOT = "training_history.png"
 BACKUP_CHECKPOINT_DIR = "checkpoint"

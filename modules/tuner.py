@@ -10,9 +10,9 @@ import tensorflow as tf
 from absl import logging
 from tfx import v1 as tfx
 
+from config.training import TrainingConfig, TuningConfig
 from modules import hardware, trainer
 from modules import model as model_lib
-from modules.training_config import TrainingConfig, TuningConfig
 
 OBJECTIVE = trainer.BEST_EPOCH_METRIC
 

@@ -10,15 +10,15 @@ from typing import Any
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components import ids
 from components.evaluation import evaluation_report, gate_verdict, tfma_config
 from components.ingestion import imdb_example_gen, imdb_spans
 from components.serving import atomic_pusher, served_baseline
 from components.training import provenance
 from components.validation import drift
 from components.validation.anomalies_gate import AnomaliesGate
-from modules import model_interface
-from pipeline.configs import PipelineConfig
+from config import ids
+from config.examples import TRAIN_SPLIT, has_spans
+from config.pipeline import PipelineConfig
 
 
 def train_split_config(buckets: Mapping[str, int]) -> example_gen_pb2.SplitConfig:
@@ -47,7 +47,7 @@ def _ingestion(config: PipelineConfig) -> _Ingestion:
         download_dir=data.download_dir,
         train_split_config=train_split_config(data.train_split_buckets),
         test_split_name=data.test_split,
-        range_config=imdb_spans.rolling_range(data.spans or 1) if imdb_spans.has_spans(data.source) else None,
+        range_config=imdb_spans.rolling_range(data.spans or 1) if has_spans(data.source) else None,
     ).with_id(ids.EXAMPLE_GEN)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(ids.STATISTICS_GEN)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=data.schema_file).with_id(ids.SCHEMA_GEN)
@@ -82,7 +82,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
     `training.warm_start`); both wait for the data gates."""
     examples, schema = ingestion.example_gen.outputs["examples"], ingestion.schema_gen.outputs["schema"]
     custom_config = dataclasses.asdict(dataclasses.replace(config.training, backup_root=trainer_backup_root(config)))
-    train_split, eval_split = model_interface.TRAIN_SPLIT, config.evaluation.split
+    train_split, eval_split = TRAIN_SPLIT, config.evaluation.split
     tuner = None
     if config.tuning:
         tuner = tfx.components.Tuner(

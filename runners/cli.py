@@ -1,4 +1,4 @@
-"""The runners' shared flags, each made from its setting's declaration (`training_config.setting`: type, default,
+"""The runners' shared flags, each made from its setting's declaration (`config.settings.setting`: type, default,
 bounds, help), and `pipeline_config`, which turns them into one checked `PipelineConfig` (a bad value: one line on
 stderr and exit code 2, before any work)."""
 
@@ -11,9 +11,11 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from modules import encoders, training_config
-from modules.training_config import TRAINING_FIELDS, ConfigError, TrainingConfig, TuningConfig, flag, tune_flag
-from pipeline import configs
+from config import pipeline as configs
+from config import training as training_config
+from config.settings import ConfigError, field_types, flag, flag_name
+from config.training import TRAINING_FIELDS, TrainingConfig, TuningConfig, tune_flag
+from modules import encoders
 
 T = TypeVar("T")
 
@@ -35,7 +37,7 @@ def checked(parser: argparse.ArgumentParser, build: Callable[[], T]) -> T:
 
 def value_type(config_class: type, name: str) -> Any:
     """The type of a field's values: int for `int | None`."""
-    kind = training_config.field_types(config_class)[name]
+    kind = field_types(config_class)[name]
     return next(t for t in typing.get_args(kind) if t is not type(None)) if isinstance(kind, types.UnionType) else kind
 
 
@@ -56,7 +58,7 @@ def add_flags(
         if not meta.get("flag") or (field.name not in names if names is not None else meta["group"] != title):
             continue
         kind, default = value_type(config_class, field.name), (defaults or {}).get(field.name, field.default)
-        name = flag(training_config.flag_name(field, prefix))
+        name = flag(flag_name(field, prefix))
         if kind is bool:
             group.add_argument(name, action="store_true", help=meta["help"])
             continue
@@ -89,7 +91,7 @@ def flag_values(config_class: type, args: argparse.Namespace, prefix: str = "") 
     """What the flags in `args` give the fields of `config_class` (`add_flags`'), by field name."""
     values = {}
     for field in dataclasses.fields(config_class):
-        dest, kind = training_config.flag_name(field, prefix), value_type(config_class, field.name)
+        dest, kind = flag_name(field, prefix), value_type(config_class, field.name)
         if field.metadata.get("flag") and hasattr(args, dest):
             values[field.name] = getattr(args, dest)
             if typing.get_origin(kind) is tuple:

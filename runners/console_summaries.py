@@ -12,11 +12,11 @@ from tfx import types
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_component_specs
 
-from components import ids
 from components.evaluation import tfma_config, tfma_results
 from components.evaluation.gate_verdict import judge
 from components.serving import served_baseline
 from components.validation import drift
+from config import ids
 from modules.model_interface import BEST_EPOCH_METRIC, SPANS_PROPERTY, TRAINING_HISTORY_CSV
 from runners import run_history
 

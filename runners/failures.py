@@ -56,7 +56,7 @@ KINDS: dict[int, tuple[str, ...]] = {
         "components.ingestion.imdb_spans.SpanError",
     ),
     MODEL: ("modules.serving_versions.BrokenServedModel", "modules.trainer.WarmStartError"),
-    CONFIG: ("modules.encoders.EncoderError", "modules.training_config.ConfigError"),
+    CONFIG: ("modules.encoders.EncoderError", "config.settings.ConfigError"),
     STORAGE: ("sqlite3.DatabaseError",),
 }
 

@@ -10,66 +10,18 @@ picks a machine from `cpu_limit` / `memory_limit` and an accelerator `type` such
 
 A pod is scheduled only on a node whose allocatable (capacity less the kubelet's reservation) less what is already
 requested there holds its requests; otherwise it stays Pending without an error. `misfits` names the tasks whose
-requests a node shape cannot hold, with GKE's reservation formula and the system pods' requests
-(kubeflow_config.SYSTEM_PODS) taken off.
+requests a node shape cannot hold, with GKE's reservation formula and the other pods' requests
+(config/kubeflow.py's SYSTEM_PODS, KUBEFLOW_PODS) taken off. The requests themselves, and their checks:
+config/task_resources.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
 
-from components.ids import TRAINER
-
-DEFAULT_TASK = "default"
-GIB = Decimal(2**30)
-
-
-class ResourceError(ValueError):
-    """A resource flag that a cluster would refuse; the message names the flag and the form expected."""
-
-
-def quantity(text: str) -> Decimal:
-    """A Kubernetes quantity ("500m", "26Gi") as a number; ResourceError if it is not one."""
-    from kubernetes.utils import parse_quantity  # imported here: the kubernetes package takes a second to import
-
-    try:
-        value = parse_quantity(text)
-    except ValueError as error:
-        raise ResourceError(str(error)) from error
-    if value < 0:
-        raise ResourceError(f"{text!r} is below 0")
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskResources:
-    """One task's requests, in Kubernetes quantities ("2", "500m"; "8Gi")."""
-
-    cpu: str
-    memory: str
-
-    def __post_init__(self):
-        for name, text, expected in (
-            ("CPU", self.cpu, "cores (2, 0.5) or millicores (500m)"),
-            ("memory", self.memory, "a Kubernetes quantity such as 8Gi or 512Mi"),
-        ):
-            try:
-                quantity(text)
-            except ResourceError:
-                raise ResourceError(f"{name} {text!r}: expected {expected}") from None
-
-    @property
-    def cpu_cores(self) -> float:
-        return float(quantity(self.cpu))
-
-    @property
-    def memory_gb(self) -> float:
-        return float(quantity(self.memory) / Decimal(10**9))
-
-    def describe(self) -> str:
-        return f"{float(quantity(self.cpu)):g} CPU and {float(quantity(self.memory) / GIB):.1f}Gi"
+from config.ids import TRAINER
+from config.task_resources import DEFAULT_TASK, GIB, GpuRequest, ResourceError, TaskResources, quantity
 
 
 def _tiered(total: Decimal, tiers: list[tuple[Decimal, Decimal]], rest: Decimal) -> Decimal:
@@ -81,17 +33,17 @@ def _tiered(total: Decimal, tiers: list[tuple[Decimal, Decimal]], rest: Decimal)
     return reserved + left * rest
 
 
-def node_room(node: TaskResources, system_pods: TaskResources) -> TaskResources:
-    """What one pod can request on an otherwise idle node of shape `node`: its allocatable by GKE's documented
-    reservation (CPU: 6% of the first core, 1% of the second, 0.5% of the next two, 0.25% above; memory: 25% of
-    the first 4GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112, 2% above, and a 100Mi eviction
-    threshold), less the system pods' requests."""
+def node_room(node: TaskResources, *others: TaskResources) -> TaskResources:
+    """What one pod can request on a node of shape `node` that also holds pods requesting `others`: its
+    allocatable by GKE's documented reservation (CPU: 6% of the first core, 1% of the second, 0.5% of the next
+    two, 0.25% above; memory: 25% of the first 4GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112, 2%
+    above, and a 100Mi eviction threshold), less the others' requests."""
     cpu, memory = quantity(node.cpu), quantity(node.memory)
     one = Decimal(1)
     cpu_left = (
         cpu
         - _tiered(cpu, [(one, Decimal("0.06")), (one, Decimal("0.01")), (2 * one, Decimal("0.005"))], Decimal("0.0025"))
-        - quantity(system_pods.cpu)
+        - sum((quantity(other.cpu) for other in others), Decimal(0))
     )
     memory_left = (
         memory
@@ -106,20 +58,9 @@ def node_room(node: TaskResources, system_pods: TaskResources) -> TaskResources:
             Decimal("0.02"),
         )
         - 100 * Decimal(2**20)
-        - quantity(system_pods.memory)
+        - sum((quantity(other.memory) for other in others), Decimal(0))
     )
     return TaskResources(f"{int(cpu_left * 1000)}m", f"{int(memory_left / 2**20)}Mi")
-
-
-def parse_node_shape(text: str) -> TaskResources:
-    """`--node-shape CPU,MEMORY` (the node's capacity: 8,32Gi)."""
-    cpu, comma, memory = text.partition(",")
-    try:
-        if not comma:
-            raise ResourceError("expected CPU,MEMORY")
-        return TaskResources(cpu.strip(), memory.strip())
-    except ResourceError as error:
-        raise ResourceError(f"--node-shape {text!r}: {error}, e.g. 8,32Gi") from error
 
 
 def misfits(resources: dict[str, TaskResources], room: TaskResources) -> list[str]:
@@ -129,29 +70,6 @@ def misfits(resources: dict[str, TaskResources], room: TaskResources) -> list[st
         for task, own in resources.items()
         if quantity(own.cpu) > quantity(room.cpu) or quantity(own.memory) > quantity(room.memory)
     ]
-
-
-@dataclasses.dataclass(frozen=True)
-class GpuRequest:
-    """Accelerators for the Trainer: `count` of `type` (Kubernetes resource name, or Vertex AI's type)."""
-
-    count: int
-    type: str
-
-
-def parse_task_resources(items: list[str]) -> dict[str, TaskResources]:
-    """`--task-resources ID=CPU,MEMORY` items (ID: a component id, or `default`) by id."""
-    resources = {}
-    for item in items:
-        task, sep, value = item.partition("=")
-        cpu, comma, memory = value.partition(",")
-        if not (sep and comma and task):
-            raise ResourceError(f"--task-resources {item!r}: expected ID=CPU,MEMORY, e.g. Trainer=8,32Gi")
-        try:
-            resources[task] = TaskResources(cpu.strip(), memory.strip())
-        except ResourceError as error:
-            raise ResourceError(f"--task-resources {item!r}: {error}") from error
-    return resources
 
 
 def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str):
@@ -168,21 +86,6 @@ def resource_spec(resources: TaskResources, gpu: GpuRequest | None, target: str)
         if gpu:
             spec.accelerator.resource_type, spec.accelerator.resource_count = gpu.type, str(gpu.count)
     return spec
-
-
-def gpu_request(count: int, gpu_type: str, target: str) -> GpuRequest | None:
-    """`count` GPUs of `gpu_type` for the Trainer on `target`, None for 0. The backend uses the type as a
-    Kubernetes resource name, which has a vendor domain; Vertex AI does not."""
-    if count < 0:
-        raise ResourceError(f"--trainer-gpus {count}: expected 0 or more")
-    if count and target != "vertex" and "/" not in gpu_type:
-        raise ResourceError(
-            f"--gpu-type {gpu_type}: on Kubeflow Pipelines this is the Kubernetes resource name "
-            f"the driver puts in the pod's limits, e.g. nvidia.com/gpu"
-        )
-    if count and target == "vertex" and "/" in gpu_type:
-        raise ResourceError(f"--gpu-type {gpu_type}: Vertex AI names accelerators like NVIDIA_TESLA_T4")
-    return GpuRequest(count, gpu_type) if count else None
 
 
 def requests_by_task(

@@ -7,10 +7,12 @@ import dataclasses
 import json
 import os
 
-from components import ids
-from pipeline import configs
-from runners import kubeflow_config, kubeflow_resources
-from runners.kubeflow_config import KubeflowConfig
+from config import ids
+from config import kubeflow as kubeflow_config
+from config import pipeline as configs
+from config.kubeflow import KubeflowConfig
+from config.task_resources import TaskResources
+from runners import kubeflow_resources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,13 +39,15 @@ def build_pipeline(run: KubeflowRun):
 
 
 def node_shape_warning(run: KubeflowRun, pipeline) -> str | None:
-    """One line naming the tasks whose requests a node of `run.node_shape` cannot hold (a pod that stays Pending
-    with no error), for --target kfp; None if all fit."""
+    """One line naming the tasks whose requests a node of `run.node_shape` that also holds GKE's and Kubeflow's own
+    pods cannot hold (a pod that may stay Pending), for --target kfp; None if all fit."""
     settings = run.kubeflow
     if settings.target != "kfp":
         return None
     room = kubeflow_resources.node_room(
-        settings.node_shape, kubeflow_resources.TaskResources(*kubeflow_config.SYSTEM_PODS)
+        settings.node_shape,
+        TaskResources(*kubeflow_config.SYSTEM_PODS),
+        TaskResources(*kubeflow_config.KUBEFLOW_PODS),
     )
     requests = kubeflow_resources.requests_by_task(
         [component.id for component in pipeline.components], kubeflow_config.TASK_RESOURCES, settings.task_resources
@@ -54,8 +58,8 @@ def node_shape_warning(run: KubeflowRun, pipeline) -> str | None:
     shape = f"{settings.node_shape.cpu},{settings.node_shape.memory}"
     return (
         f"{'; '.join(misfits)}: more than a node of {shape} can give one pod ({room.describe()} after the "
-        f"kubelet's reservation and the system pods), so it would stay Pending; lower it with "
-        f"--task-resources ID=CPU,MEMORY, or give your nodes' shape with --node-shape CPU,MEMORY"
+        f"kubelet's reservation, GKE's and Kubeflow's own pods), so it could stay Pending (FailedScheduling); "
+        f"lower it with --task-resources ID=CPU,MEMORY, or give your nodes' shape with --node-shape CPU,MEMORY"
     )
 
 
@@ -81,7 +85,7 @@ def compile_pipeline(run: KubeflowRun, pipeline, parameters: dict) -> str:
     kfp_entrypoint.use_in_spec(job)
     runtime_parameters.record_defaults(job, pipeline)
     # The SDK's `pipeline_root=` field; the backend itself takes the run's root, else its kfp-launcher
-    # ConfigMap's (README: "Deploy on Kubeflow Pipelines").
+    # ConfigMap's (docs/kubeflow.md, step 5).
     job["pipelineSpec"]["defaultPipelineRoot"] = run.config.root
     spec_path = os.path.abspath(run.kubeflow.output_file)
     os.makedirs(os.path.dirname(spec_path), exist_ok=True)

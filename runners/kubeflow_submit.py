@@ -77,7 +77,7 @@ def submit(run, job_path: str, parameters: dict[str, Any]) -> None:
     settings = run.kubeflow
     arguments = {name: parameters[name] for name in settings.parameter_values}
     if settings.submit == "kfp":
-        from runners.kubeflow_config import CREDENTIALS_HINT
+        from config.kubeflow import CREDENTIALS_HINT
 
         with submitting(
             job_path,

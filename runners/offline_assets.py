@@ -14,9 +14,9 @@ from pathlib import Path
 from absl import logging
 
 from components.ingestion import synthetic_corpus
+from config import pipeline as configs
 from modules import staging
 from modules.encoders import HubBertPaths
-from pipeline import configs
 
 # The synthetic offline corpus (no --data): reviews per label in aclImdb/train and aclImdb/test.
 SYNTHETIC_CORPUS = synthetic_corpus.SyntheticCorpusSpec(reviews_per_label={"train": 400, "test": 100})

@@ -29,8 +29,8 @@ import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow
 
 if TYPE_CHECKING:  # modules.predict loads TensorFlow: imported only where a prediction is made
     from modules.predict import Prediction
+from config import pipeline as configs
 from modules import serving_versions
-from pipeline import configs
 from runners import console
 
 PREDICT_LOG = os.path.join(tempfile.gettempdir(), "imdb-bert-tfx-predict.log")  # the newest command's

@@ -11,9 +11,9 @@ import os
 import time
 from typing import Any
 
-from components import ids
-from modules import training_config
-from pipeline import configs
+from config import ids
+from config import pipeline as configs
+from config import training as training_config
 
 # The runner's own start and end of a run, on its pipeline_run context: an interrupted or killed execution records
 # no end, so the executions' times cannot say how long such a run lasted.

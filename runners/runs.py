@@ -12,8 +12,8 @@ import base64
 import os
 import time
 
+from config import pipeline as configs
 from modules import figures, templates
-from pipeline import configs
 from runners.run_history import Run, read_runs  # the store: ML Metadata read back
 
 HISTORY_PAGE = "runs.html"

@@ -35,13 +35,13 @@ def expose(
         if component is None:
             raise ValueError(
                 f"runtime parameter '{name}': the pipeline has no component '{component_id}' "
-                f"(it has {sorted(components)}); fix kubeflow_config.RUNTIME_PARAMETERS."
+                f"(it has {sorted(components)}); fix config.kubeflow.RUNTIME_PARAMETERS."
             )
         value = component.exec_properties.get(exec_property)
         if value is None:
             raise ValueError(
                 f"runtime parameter '{name}': component '{component_id}' has no execution "
-                f"property '{exec_property}' set; fix kubeflow_config.RUNTIME_PARAMETERS."
+                f"property '{exec_property}' set; fix config.kubeflow.RUNTIME_PARAMETERS."
             )
         default = proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
         component.exec_properties[exec_property] = tfx.dsl.experimental.RuntimeParameter(

@@ -22,8 +22,8 @@ import tempfile
 import time
 
 import modules  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from config.server import ServerConfig
 from modules import serving_versions
-from modules.server_config import ServerConfig
 from runners import cli, console
 from runners.predict import NoServedModel, default_serving_directory
 

@@ -3,6 +3,7 @@
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2
 
+from config.examples import LABEL_FEATURE
 from modules import model_interface
 
 ACCURACY_METRIC = "BinaryAccuracy"  # the metric that gates
@@ -51,7 +52,7 @@ def create_eval_config(
         model_specs=[
             config_pb2.ModelSpec(
                 signature_name=model_interface.SERVING_SIGNATURE,
-                label_key=model_interface.LABEL_FEATURE,
+                label_key=LABEL_FEATURE,
                 prediction_key=model_interface.PROBABILITY_OUTPUT,
                 preprocessing_function_names=[],
             )

@@ -34,16 +34,17 @@ from tfx.utils import proto_utils
 from components import cache_key_driver
 from components.ingestion import imdb_layout, imdb_source, imdb_spans
 from components.ingestion.imdb_layout import ReviewFile, ReviewFormatError
-from modules import review_text
-from modules.model_interface import (
+from config.examples import (
     LABEL_FEATURE,
     LENGTH_BUCKET_FEATURE,
     PREVIOUS_SPAN_SPLIT,
     RATING_FEATURE,
     REVIEW_ID_FEATURE,
-    SPANS_PROPERTY,
     TEXT_FEATURE,
+    has_spans,
 )
+from modules import review_text
+from modules.model_interface import SPANS_PROPERTY
 
 TRAIN_DIR, TEST_DIR = imdb_layout.CORPUS_SPLITS  # aclImdb's folders, not output splits
 LINE_BREAK_TAG = re.compile(review_text.LINE_BREAK_PATTERN)
@@ -168,7 +169,7 @@ def list_splits(exec_properties: dict[str, Any]) -> tuple[dict[str, list[ReviewF
     split_config = proto_utils.json_to_proto(exec_properties[TRAIN_SPLIT_CONFIG_KEY], example_gen_pb2.SplitConfig())
     test_split_name = exec_properties[TEST_SPLIT_NAME_KEY]
     # (corpus root, review id prefix) of each span read, or of the one corpus
-    if imdb_spans.has_spans(source):
+    if has_spans(source):
         selection = imdb_spans.find_and_select(source, parse_range_config(exec_properties.get(RANGE_CONFIG_KEY)))
         roots = [(imdb_source.resolve(s.path, download_dir), f"span-{s.number}/") for s in selection.window]
     else:
@@ -281,7 +282,7 @@ def source_fingerprint(source: str, sha256: str | None = None) -> str:
 
 def read_fingerprint(source: str, sha256: str | None, range_config: range_config_pb2.RangeConfig | None) -> str:
     """`source_fingerprint` of what a run reads: the source, or each span of the window and the previous span."""
-    if not imdb_spans.has_spans(source):
+    if not has_spans(source):
         return source_fingerprint(source, sha256)
     selection = imdb_spans.find_and_select(source, range_config)
     read = selection.window + ([selection.previous] if selection.previous else [])

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from absl import logging
 
 from components.ingestion import imdb_layout, imdb_spans
+from config.examples import has_spans
 from modules import staging
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -217,7 +218,7 @@ def refuse_links(root: Path) -> Path:
 def check_local_source(source: str) -> Path | None:
     """A local source's corpus root (a folder) or archive, once checked (for a `{SPAN}` series: its newest span is
     such a folder; None). None for URLs and cloud folders (gs://, s3://, ...: read in place), checked when read."""
-    if imdb_spans.has_spans(source):
+    if has_spans(source):
         if "://" not in source:
             try:
                 selection = imdb_spans.find_and_select(os.path.expanduser(source), None)
@@ -263,7 +264,7 @@ def check_local_corpus(
     read."""
     if "://" in source and not source.startswith("file://"):
         return 0
-    if imdb_spans.has_spans(source):
+    if has_spans(source):
         spans = imdb_spans.find_spans(os.path.expanduser(source))
         roots = [span.path for span in spans[-(num_spans or 1) - 1 :]]  # the window and the span before it
     else:

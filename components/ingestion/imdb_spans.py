@@ -12,11 +12,7 @@ import os
 import re
 from typing import Any
 
-# TFX's specs (tests/unit/test_imdb_spans.py checks they are the same), spelled here and matched by hand: the runners
-# check a span source before TensorFlow loads, and tfx.components.example_gen.utils imports it; its matcher also
-# fails on a trailing "/" or a non-numeric match (span-old) and reads one span, not a window.
-SPAN_SPEC = "{SPAN}"
-VERSION_SPEC = "{VERSION}"
+from config.examples import SPAN_SPEC, VERSION_SPEC
 
 
 class SpanError(ValueError):
@@ -38,10 +34,6 @@ class SpanSelection:
     @property
     def newest(self) -> Span:
         return self.window[-1]
-
-
-def has_spans(source: str) -> bool:
-    return SPAN_SPEC in source
 
 
 def find_spans(pattern: str) -> list[Span]:

@@ -16,8 +16,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, path_utils
 
 from components.serving import served_baseline
+from config.training import TrainingConfig
 from modules.model_interface import SPANS_PROPERTY
-from modules.training_config import TrainingConfig
 
 PROVENANCE_FILE = os.path.join("assets.extra", "training_provenance.json")
 

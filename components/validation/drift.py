@@ -19,7 +19,7 @@ from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
-from modules.model_interface import EVAL_SPLIT, PREVIOUS_SPAN_SPLIT, TRAIN_SPLIT
+from config.examples import EVAL_SPLIT, PREVIOUS_SPAN_SPLIT, TRAIN_SPLIT
 
 SPLIT_PAIRS = {
     (TRAIN_SPLIT, PREVIOUS_SPAN_SPLIT): "drift: this span's train split vs the previous span",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import local_runner
-from pipeline import configs
+from config import pipeline as configs
 from runners import failures
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

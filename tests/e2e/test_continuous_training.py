@@ -24,8 +24,8 @@ import local_runner
 from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from components.serving import atomic_pusher, served_baseline
 from components.training.provenance import PROVENANCE_FILE
+from config import pipeline as configs
 from modules import serving_versions
-from pipeline import configs
 from tests.support.serving_checks import snapshot
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from components.ids import EVALUATOR, STATISTICS_GEN, TEST_SET_EVALUATOR
 from components.serving import atomic_pusher
+from config import pipeline as configs
+from config.ids import EVALUATOR, STATISTICS_GEN, TEST_SET_EVALUATOR
 from modules import serving_versions
-from pipeline import configs
 from runners import failures
 from tests.support import crash_points
 

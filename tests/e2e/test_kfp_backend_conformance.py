@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 import kubeflow_runner
-from pipeline import configs
+from config import pipeline as configs
 from runners import kubeflow_spec
 from tests.support import fake_gcs, kfp_backend
 

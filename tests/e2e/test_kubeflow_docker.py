@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 import kubeflow_runner
+from config import pipeline as configs
 from modules import serving_versions
-from pipeline import configs
 from runners import kubeflow_submit
 from tests.support.serving_checks import assert_warmup_requests_are_served
 

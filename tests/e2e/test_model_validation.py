@@ -31,8 +31,8 @@ from ml_metadata.proto import metadata_store_pb2
 import local_runner
 from components.evaluation import gate_verdict, report_rendering, tfma_config, tfma_results
 from components.serving import atomic_pusher, served_baseline
+from config import pipeline as configs
 from modules import serving_versions
-from pipeline import configs
 from tests.support import crash_points
 from tests.support.serving_checks import SERVE_IN_FRESH_PROCESS, assert_warmup_requests_are_served, snapshot
 

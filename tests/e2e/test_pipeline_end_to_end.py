@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import local_runner
-from pipeline import configs
+from config import pipeline as configs
 
 
 @pytest.mark.slow

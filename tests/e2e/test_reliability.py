@@ -14,9 +14,10 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from components.serving import atomic_pusher
+from config import pipeline as configs
+from config.settings import ConfigError
+from config.training import TrainingConfig
 from modules import serving_versions
-from modules.training_config import ConfigError, TrainingConfig
-from pipeline import configs
 from runners import run_lock
 from tests.support import crash_points
 

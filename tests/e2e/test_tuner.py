@@ -13,9 +13,10 @@ from tfx.orchestration import metadata
 import kubeflow_runner
 import local_runner
 from components.training import provenance
+from config import pipeline as configs
+from config.settings import ConfigError
+from config.training import TrainingConfig, TuningConfig
 from modules import serving_versions
-from modules.training_config import ConfigError, TrainingConfig, TuningConfig
-from pipeline import configs
 from runners import kubeflow_spec
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from components.ingestion import synthetic_corpus
+from config.training import TrainingConfig
 from modules import hub_bert, trainer
 from modules import model as model_lib
-from modules.training_config import TrainingConfig
 from tests.support.tiny_assets import TINY_BERT
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,10 @@ import tomllib
 import pytest
 
 import kubeflow_runner
-from pipeline import configs
-from runners import kubeflow_config
-from runners.kubeflow_config import KubeflowConfig
+from config import images
+from config import kubeflow as kubeflow_config
+from config import pipeline as configs
+from config.kubeflow import KubeflowConfig
 
 REPO = configs.PROJECT_ROOT
 IMAGE = "registry.example/team/imdb-bert-tfx:1"
@@ -347,7 +348,7 @@ def test_make_image_and_push_build_and_push_the_image_the_refusal_names():
     if not make:
         pytest.skip("make is not installed")
     image = "registry.example/team/imdb-bert-tfx:1"
-    hint = kubeflow_config.IMAGE_BUILD_HINT.replace("REGISTRY/imdb-bert-tfx:TAG", image).split()
+    hint = images.IMAGE_BUILD_HINT.replace("REGISTRY/imdb-bert-tfx:TAG", image).split()
     assert hint[:1] == ["make"]
     make_n = [make, "--no-print-directory", "-n"]  # the same output under CI's own `make`
     planned = subprocess.run([*make_n, *hint[1:]], cwd=REPO, capture_output=True, text=True, check=True)

@@ -75,7 +75,7 @@ def test_schema_declares_every_length_bucket():
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from pipeline import configs
+    from config import pipeline as configs
 
     schema = text_format.Parse(open(configs.SCHEMA_FILE).read(), schema_pb2.Schema())
     domain = {d.name: list(d.value) for d in schema.string_domain}["length_bucket"]

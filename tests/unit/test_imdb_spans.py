@@ -9,6 +9,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.ingestion import imdb_example_gen, imdb_source, imdb_spans
 from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
+from config.examples import SPAN_SPEC, VERSION_SPEC
 from tests.support.example_gen_helpers import read_split, run_executor
 
 SMALL = SyntheticCorpusSpec(reviews_per_label={"train": 10, "test": 3})
@@ -21,7 +22,7 @@ def drop(root: Path, name: str, seed: int = 1) -> Path:
 
 
 def test_the_specs_are_tfxs():
-    assert (imdb_spans.SPAN_SPEC, imdb_spans.VERSION_SPEC) == (
+    assert (SPAN_SPEC, VERSION_SPEC) == (
         example_gen_utils.SPAN_SPEC,
         example_gen_utils.VERSION_SPEC,
     )

@@ -1,5 +1,5 @@
-"""Data flows one way: runners, then `pipeline/`, then `components/` and `modules/`; wiring the DAG loads none
-of the model's libraries."""
+"""Data flows one way: runners, then `pipeline/`, then `components/` and `modules/`, then `config/`; wiring the
+DAG loads none of the model's libraries."""
 
 import json
 import subprocess
@@ -57,7 +57,7 @@ def test_the_runners_check_flags_without_tensorflow():
 
 
 # Who may import whom, by top-level folder or root file: every arrow points down this list.
-LAYERS = ("local_runner", "kubeflow_runner", "runners", "pipeline", "components", "modules")
+LAYERS = ("local_runner", "kubeflow_runner", "runners", "pipeline", "components", "modules", "config")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -137,3 +137,23 @@ def test_no_product_function_is_over_60_lines():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
     ]
     assert not long, long
+
+
+def test_the_settings_import_nothing_of_the_project_and_load_no_ml_library():
+    config_modules = sorted(f"config.{p.stem}" for p in (PROJECT_ROOT / "config").glob("[!_]*.py"))
+    assert {"config.settings", "config.training", "config.pipeline", "config.kubeflow"} <= set(config_modules)
+    for module in config_modules:  # inside functions too
+        assert {name.split(".")[0] for name in imported_closure(module)} <= {"config"}, module
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, {', '.join(config_modules)}\n"
+            "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam', 'kfp') if m in sys.modules))",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stderr[-2000:]

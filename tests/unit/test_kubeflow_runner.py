@@ -21,9 +21,11 @@ from tfx.utils import import_utils, name_utils, proto_utils
 
 import kubeflow_runner
 from components.validation import drift
-from pipeline import configs
-from runners import kubeflow_config, kubeflow_spec, kubeflow_submit
-from runners.kubeflow_config import KubeflowConfig
+from config import images
+from config import kubeflow as kubeflow_config
+from config import pipeline as configs
+from config.kubeflow import KubeflowConfig
+from runners import kubeflow_spec, kubeflow_submit
 
 IMAGE = "registry.example/imdb:1"
 ENTRYPOINT = ["python", "-m", "runners.kfp_entrypoint"]
@@ -219,11 +221,11 @@ def test_compiling_for_a_cluster_without_an_image_it_can_pull_refuses_in_one_lin
             kubeflow_runner.parse_args([*flags, *image_flags, "--target", target])
         assert exit_.value.code == 2
         (line,) = capsys.readouterr().err.splitlines()
-        assert "names none" in line and f"make image push IMAGE={kubeflow_config.IMAGE_EXAMPLE})" in line
+        assert "names none" in line and f"make image push IMAGE={images.IMAGE_EXAMPLE})" in line
         assert "--image" in line
     # The refusal's example is itself an image a cluster can pull.
-    example = ["--image", kubeflow_config.IMAGE_EXAMPLE, "--target", target]
-    assert kubeflow_runner.parse_args([*flags, *example]).kubeflow.image == kubeflow_config.IMAGE_EXAMPLE
+    example = ["--image", images.IMAGE_EXAMPLE, "--target", target]
+    assert kubeflow_runner.parse_args([*flags, *example]).kubeflow.image == images.IMAGE_EXAMPLE
     local = ["--target", "kfp-local", "--pipeline-root", "/r", "--data", "/d", "--serving-model-dir", "/s"]
     assert kubeflow_runner.parse_args([*flags, *local]).kubeflow.image == KubeflowConfig.image
     with pytest.raises(SystemExit):  # kfp.local pulls nothing, but still runs a reference
@@ -245,12 +247,12 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
         ("10.0.0.1:5000/a__b/c--d.e_f:V1.2-rc_3", ("10.0.0.1:5000", "a__b/c--d.e_f", "V1.2-rc_3", "")),
         ("[::1]:5000/x", ("[::1]:5000", "x", "", "")),
         ("registry.example/x:" + "v" * 128, ("registry.example", "x", "v" * 128, "")),
-        (kubeflow_config.IMAGE_EXAMPLE, ("us-docker.pkg.dev", "my-project/my-repo/imdb-bert-tfx", "1.0", "")),
+        (images.IMAGE_EXAMPLE, ("us-docker.pkg.dev", "my-project/my-repo/imdb-bert-tfx", "1.0", "")),
     ],
 )
 def test_image_references_of_the_grammar_are_accepted_and_read_as_docker_reads_them(image, parts):
     assert kubeflow_runner.parse_args([*BASE_FLAGS, "--image", image]).kubeflow.image == image
-    reference = kubeflow_config.image_reference(image)
+    reference = images.image_reference(image)
     assert (reference.registry, reference.path, reference.tag, reference.digest) == parts
 
 
@@ -258,7 +260,7 @@ def test_image_references_of_the_grammar_are_accepted_and_read_as_docker_reads_t
     "image, message",
     [
         ("registry.example/Team/imdb-bert-tfx:1", "the repository path 'Team/imdb-bert-tfx' must be lower case"),
-        # The README's forms, as it and the usage write them.
+        # The forms docs/kubeflow.md (and README.md) and the usage write.
         ("REGISTRY/imdb-bert-tfx:TAG", "`REGISTRY`, `TAG` are placeholders from the README; put your registry's"),
         (
             "REGION-docker.pkg.dev/PROJECT/REPOSITORY/imdb-bert-tfx:TAG",
@@ -280,7 +282,7 @@ def test_images_outside_the_reference_grammar_or_with_placeholders_are_refused_i
     assert exit_.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert f"error: --image {image}: " in line and message in line
-    assert line.endswith(f"e.g. {kubeflow_config.IMAGE_EXAMPLE} (see --help)")
+    assert line.endswith(f"e.g. {images.IMAGE_EXAMPLE} (see --help)")
 
 
 def test_a_bad_image_ends_the_command_in_one_line_before_kubernetes_or_tensorflow_load():
@@ -485,11 +487,11 @@ def test_the_spec_names_its_pipeline_root_and_compiling_writes_the_uis_yaml(tmp_
 
 
 def test_every_task_requests_cpu_and_memory_and_the_trainer_the_most(compiled):
-    from runners import kubeflow_resources
+    from config.task_resources import TaskResources
 
     _, job, _ = compiled
     requests = {
-        name.removesuffix("_executor"): kubeflow_resources.TaskResources(
+        name.removesuffix("_executor"): TaskResources(
             e["container"]["resources"]["resourceCpuRequest"], e["container"]["resources"]["resourceMemoryRequest"]
         )
         for name, e in executors(job).items()
@@ -515,7 +517,7 @@ def test_resource_and_gpu_flags_reach_the_tasks_pods(tmp_path):
     _, vertex, _ = compile_with(tmp_path, "--target", "vertex", "--trainer-gpus", "1", "--gpu-image", "r/gpu:2")
     trainer = executors(vertex)["Trainer_executor"]["container"]
     assert trainer["resources"]["accelerator"] == {"type": "NVIDIA_TESLA_T4", "count": "1"}
-    assert trainer["resources"]["cpuLimit"] == 7 and trainer["image"] == "r/gpu:2"
+    assert trainer["resources"]["cpuLimit"] == 4 and trainer["image"] == "r/gpu:2"
 
 
 @pytest.mark.parametrize(
@@ -537,9 +539,9 @@ def test_resource_flags_a_cluster_would_refuse_are_refused_in_one_line(flags, me
 
 
 def test_a_task_resources_flag_for_no_such_task_names_the_tasks(tmp_path):
-    from runners import kubeflow_resources
+    from config.task_resources import ResourceError
 
-    with pytest.raises(kubeflow_resources.ResourceError, match="Traner: no such task; the tasks are .*Trainer"):
+    with pytest.raises(ResourceError, match="Traner: no such task; the tasks are .*Trainer"):
         compile_with(tmp_path, "--task-resources", "Traner=8,32Gi")
     _, job, _ = compile_with(tmp_path, "--test-split", "")  # the defaults name TestSetEvaluator, not there now
     assert "TestSetEvaluator_executor" not in executors(job) and "Trainer_executor" in executors(job)
@@ -579,20 +581,40 @@ def test_without_the_flags_the_trainer_starts_from_the_encoder_and_nothing_stops
     assert "DriftGate" not in tasks and "DistributionValidator" in tasks
 
 
-def test_the_default_requests_fit_an_8_vcpu_32gb_nodes_allocatable_with_room_for_its_system_pods():
+def test_the_default_requests_fit_an_8_vcpu_32gb_node_that_also_holds_gkes_and_kubeflows_own_pods():
+    from config.task_resources import GIB, TaskResources, quantity
     from runners import kubeflow_resources as resources
 
-    node = resources.TaskResources("8", "32Gi")
-    room = resources.node_room(node, resources.TaskResources("0", "0"))  # e2-standard-8's allocatable on GKE
-    assert abs(resources.quantity(room.cpu) - resources.quantity("7910m")) < resources.quantity("1m")
-    assert abs(float(resources.quantity(room.memory) / resources.GIB) - 28.34) < 0.01
-    defaults = {task: resources.TaskResources(*value) for task, value in kubeflow_config.TASK_RESOURCES.items()}
-    system = resources.TaskResources(*kubeflow_config.SYSTEM_PODS)
-    assert kubeflow_config.NODE_SHAPE == ("8", "32Gi")
-    assert resources.misfits(defaults, resources.node_room(node, system)) == []
-    assert resources.misfits({"Trainer": resources.TaskResources("8", "32Gi")}, room) == [
-        "Trainer requests 8 CPU and 32.0Gi"
+    node = TaskResources("8", "32Gi")
+    room = resources.node_room(node)  # e2-standard-8's allocatable on GKE
+    assert abs(quantity(room.cpu) - quantity("7910m")) < quantity("1m")
+    assert abs(float(quantity(room.memory) / GIB) - 28.34) < 0.01
+    defaults = {task: TaskResources(*value) for task, value in kubeflow_config.TASK_RESOURCES.items()}
+    others = [
+        TaskResources(*kubeflow_config.SYSTEM_PODS),
+        TaskResources(*kubeflow_config.KUBEFLOW_PODS),
     ]
+    shared = resources.node_room(node, *others)
+    assert abs(quantity(shared.cpu) - quantity("4910m")) < quantity("1m")
+    assert kubeflow_config.NODE_SHAPE == ("8", "32Gi")
+    assert resources.misfits(defaults, shared) == []
+    # The node reports a little less memory than the machine has (the kernel's own): a gigabyte to spare.
+    assert resources.misfits(defaults, resources.node_room(node, *others, TaskResources("0", "1Gi"))) == []
+    # Both evaluators (they run at the same time) fit one such node together.
+    evaluators = [defaults["Evaluator"], defaults["TestSetEvaluator"]]
+    assert (
+        resources.misfits(
+            {
+                "both": TaskResources(
+                    str(sum(e.cpu_cores for e in evaluators)),
+                    f"{sum(quantity(e.memory) for e in evaluators)}",
+                )
+            },
+            shared,
+        )
+        == []
+    )
+    assert resources.misfits({"Trainer": TaskResources("8", "32Gi")}, room) == ["Trainer requests 8 CPU and 32.0Gi"]
 
 
 def test_compiling_warns_in_one_line_when_a_request_cannot_fit_the_named_node_shape(tmp_path, capsys):
@@ -601,8 +623,9 @@ def test_compiling_warns_in_one_line_when_a_request_cannot_fit_the_named_node_sh
     assert "warning" not in capsys.readouterr().err
     kubeflow_runner.main([*flags, "--node-shape", "4,16Gi"])
     (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert warning.startswith("kubeflow_runner.py: warning: Trainer requests 7 CPU and 26.0Gi; Evaluator requests")
+    assert warning.startswith("kubeflow_runner.py: warning: ") and "; Trainer requests 4 CPU and 10.0Gi; " in warning
     assert "more than a node of 4,16Gi can give one pod" in warning and "--task-resources" in warning
+    assert "could stay Pending (FailedScheduling)" in warning
     kubeflow_runner.main([*flags, "--node-shape", "16,64Gi", "--task-resources", "Trainer=12,48Gi"])
     assert "warning" not in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from config import pipeline as configs
 from modules import model as model_lib
 from modules import predict
-from pipeline import configs
 from runners import predict as predict_command
 from tests.support.docs import docs_text
 

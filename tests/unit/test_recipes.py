@@ -7,7 +7,7 @@ import pytest
 
 import kubeflow_runner
 import local_runner
-from pipeline import configs
+from config import pipeline as configs
 from runners import cli
 
 KUBEFLOW_FLAGS = [

@@ -14,6 +14,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils
 
 from components.ingestion import synthetic_corpus
+from config.training import HEAD_AND_TAIL, TRUNCATIONS
 from modules import hardware, keras_encoder, progress, review_text, trainer
 from modules import model as model_lib
 from tests.support import crash_points
@@ -328,7 +329,7 @@ def long_review(length: int, offset: int = 0) -> str:
     return " ".join(LONG_REVIEW_WORDS[(offset + i) % len(LONG_REVIEW_WORDS)] for i in range(length))
 
 
-@pytest.mark.parametrize("truncation", review_text.TRUNCATIONS)
+@pytest.mark.parametrize("truncation", TRUNCATIONS)
 def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, truncation):
     seq_length = 24
     preprocessor = model_lib.Preprocessor(str(tiny_bert.preprocess), seq_length, truncation)
@@ -340,7 +341,7 @@ def test_truncation_keeps_the_head_the_tail_or_both_of_a_long_review(tiny_bert, 
     expected_long = tokens[0][:head] + (tokens[0][-tail:] if tail else [])
     assert ids[0, 1 : seq_length - 1].tolist() == expected_long
     assert ids[1, 1 : len(tokens[1]) + 1].tolist() == tokens[1], "a short review is kept whole"
-    assert review_text.head_and_tail_lengths(review_text.HEAD_AND_TAIL, 512) == (128, 382)
+    assert review_text.head_and_tail_lengths(HEAD_AND_TAIL, 512) == (128, 382)
 
 
 @pytest.mark.slow
@@ -374,7 +375,7 @@ def test_training_and_validation_batches_group_reviews_of_similar_length(tiny_ex
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("truncation", review_text.TRUNCATIONS)
+@pytest.mark.parametrize("truncation", TRUNCATIONS)
 def test_the_export_reads_long_reviews_and_markup_exactly_as_training_did(tiny_bert, tmp_path, truncation):
     spec = model_lib.ClassifierSpec(
         str(tiny_bert.preprocess), str(tiny_bert.encoder), seq_length=32, dropout_rate=0.1, truncation=truncation

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from modules.training_config import POSITIVE, check_settings, integer, setting
+from config.settings import POSITIVE, check_settings, integer, setting
 
 
 @dataclasses.dataclass(frozen=True)

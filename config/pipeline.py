@@ -1,6 +1,7 @@
-"""Every knob of the imdb-bert-tfx pipeline with its default, and `PipelineConfig`: the one typed, frozen value
-the runners build from their flags and `pipeline.create_pipeline` takes whole (data, training, evaluation and
-serving, each its own dataclass with its checks, as Model Garden nests its experiment configs).
+"""Every knob of the imdb-bert-tfx pipeline with its default (its paths, `DataConfig`, `EvaluationConfig`, the
+training recipes), and `PipelineConfig`: the one typed, frozen value the runners build from their flags and
+`pipeline.create_pipeline` takes whole (data, training, evaluation and serving, each its own dataclass with its
+checks, as Model Garden nests its experiment configs).
 
 Paths can also be moved with environment variables (`IMDB_BERT_TFX_OUTPUT`, `IMDB_BERT_TFX_CACHE`).
 """
@@ -14,18 +15,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from modules import model_interface
-from modules.training_config import (
-    TRAINING_FIELDS,
-    ConfigError,
-    TrainingConfig,
-    TuningConfig,
-    bounds,
-    check_settings,
-    fraction,
-    integer,
-    setting,
+from config.examples import (
+    EVAL_SPLIT,
+    LENGTH_BUCKET_FEATURE,
+    RATING_FEATURE,
+    SPAN_SPEC,
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    has_spans,
 )
+from config.settings import ConfigError, bounds, check_settings, fraction, integer, setting
+from config.training import TRAINING_FIELDS, TrainingConfig, TuningConfig
 
 PIPELINE_NAME = "imdb-bert-tfx"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +38,7 @@ CACHE_DIR = os.environ.get("IMDB_BERT_TFX_CACHE", str(PROJECT_ROOT / ".cache"))
 SCHEMA_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt")
 DRIFT_CONFIG_FILE = str(PROJECT_ROOT / "pipeline" / "schema" / "drift.pbtxt")
 # aclImdb/train is divided into these splits by hash buckets of the review id (train 4 : eval 1).
-TRAIN_SPLIT_BUCKETS: Mapping[str, int] = MappingProxyType(
-    {model_interface.TRAIN_SPLIT: 4, model_interface.EVAL_SPLIT: 1}
-)
+TRAIN_SPLIT_BUCKETS: Mapping[str, int] = MappingProxyType({TRAIN_SPLIT: 4, EVAL_SPLIT: 1})
 
 
 def download_dir(cache_dir: str = CACHE_DIR) -> str:
@@ -82,7 +80,7 @@ class DataConfig:
     )
     download_dir: str = setting(download_dir(), "where a downloaded tarball is cached and extracted", flag=False)
     train_split_buckets: Mapping[str, int] = dataclasses.field(default_factory=lambda: TRAIN_SPLIT_BUCKETS)
-    test_split: str = setting(model_interface.TEST_SPLIT, "split made from aclImdb/test; '' for a train-only corpus")
+    test_split: str = setting(TEST_SPLIT, "split made from aclImdb/test; '' for a train-only corpus")
     spans: int | None = setting(
         None, "with --data holding {SPAN} (e.g. reviews/span-{SPAN}): read the newest K spans (default: 1)", integer(1)
     )
@@ -93,13 +91,11 @@ class DataConfig:
     stop_on_drift: bool = setting(False, "stop before training when drift or skew is beyond a bound of --drift-config")
 
     def __post_init__(self):
-        from components.ingestion import imdb_spans
-
         check_settings(self)
-        if self.spans is not None and not imdb_spans.has_spans(self.source):
+        if self.spans is not None and not has_spans(self.source):
             raise ConfigError(
                 f"--spans {self.spans}: --data must name a series of spans with "
-                f"{imdb_spans.SPAN_SPEC}, e.g. reviews/span-{imdb_spans.SPAN_SPEC}"
+                f"{SPAN_SPEC}, e.g. reviews/span-{SPAN_SPEC}"
             )
         if not os.path.exists(self.drift_config_file):
             raise ConfigError(f"--drift-config {self.drift_config_file!r}: no such file")
@@ -116,11 +112,9 @@ class EvaluationConfig:
     max_accuracy_drop: float = setting(
         0.02, "bless only if at most this far below the served model's accuracy", fraction(closed=True)
     )
-    split: str = setting(
-        model_interface.EVAL_SPLIT, "split the gate evaluates", bounds(bool, "must name a split"), flag=False
-    )
+    split: str = setting(EVAL_SPLIT, "split the gate evaluates", bounds(bool, "must name a split"), flag=False)
     slice_features: tuple[str, ...] = setting(
-        (model_interface.LENGTH_BUCKET_FEATURE, model_interface.RATING_FEATURE),
+        (LENGTH_BUCKET_FEATURE, RATING_FEATURE),
         "comma-separated example features to report metrics per value of ('' for the overall slice only)",
     )
 

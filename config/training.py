@@ -1,132 +1,31 @@
-"""Each setting declared once (`setting`: a dataclass field with its help, bounds, label and search space, which
-the flags, recipes, run history and Tuner read), and `TrainingConfig` (the Trainer's `custom_config`) and
-`TuningConfig` so declared. No TensorFlow: runners check a configuration before any work; the Trainer again."""
+"""The Trainer's settings, `TrainingConfig` (its `custom_config`), and what TFX's Tuner searches, `TuningConfig`,
+each setting declared once (`settings.setting`), with the names they are shown and tuned by. No TensorFlow:
+runners check a configuration before any work; the Trainer again."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from modules import review_text
+from config.settings import BOOLEAN, HANDLE, POSITIVE, ConfigError, check, check_settings, fraction, integer, setting
 
 AUTO, FLOAT32, MIXED_BFLOAT16 = "auto", "float32", "mixed_bfloat16"
 PRECISIONS = (AUTO, FLOAT32, MIXED_BFLOAT16)
+# Which tokens of a review longer than the sequence are read (modules/review_text.py cuts it so).
+HEAD, TAIL, HEAD_AND_TAIL = "head", "tail", "head+tail"
+TRUNCATIONS = (HEAD, TAIL, HEAD_AND_TAIL)
+# Special tokens bert_pack_inputs adds to one segment: [CLS] ... [SEP].
+SPECIAL_TOKENS = 2
 # The longest input any BERT on TF Hub embeds; the encoder at hand may embed fewer (checked when it loads).
 MAX_SEQ_LENGTH = 512
-MIN_SEQ_LENGTH = review_text.SPECIAL_TOKENS + 1
-Bounds = Callable[[str, Any], None]  # (field, value): raises ConfigError naming the field's flag
-
-
-class ConfigError(ValueError):
-    """A configuration value outside its range; the message names the flag, the value and what is allowed."""
-
-
-def flag(field: str) -> str:
-    """The runners' flag for a configuration field."""
-    return "--" + field.replace("_", "-")
-
-
-def check(field: str, value: Any, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{flag(field)} {value!r}: {allowed}")
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def bounds(ok: Callable[[Any], bool], allowed: str) -> Bounds:
-    """The bounds of the values `ok` accepts; out of them, ConfigError "--flag value: `allowed`"."""
-    return lambda field, value: check(field, value, ok(value), allowed)
-
-
-def integer(low: int, high: int | None = None) -> Bounds:
-    return bounds(
-        lambda value: is_number(value) and isinstance(value, int) and low <= value and (high is None or value <= high),
-        f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}"),
-    )
-
-
-def fraction(*, closed: bool = False) -> Bounds:
-    """[0, 1] (`closed`) or [0, 1)."""
-    return bounds(
-        lambda value: is_number(value) and 0 <= value and (value <= 1 if closed else value < 1),
-        f"must be a number in [0, 1{']' if closed else ')'}",
-    )
-
-
-def one_of(choices: tuple[str, ...]) -> Bounds:
-    return bounds(lambda value: value in choices, f"must be one of {', '.join(choices)}")
-
-
-POSITIVE = bounds(lambda value: is_number(value) and 0 < value < math.inf, "must be a number > 0")
-BOOLEAN = bounds(lambda value: isinstance(value, bool), "must be true or false")
-HANDLE = bounds(
-    lambda value: isinstance(value, str) and bool(value), "must name a TF Hub handle (URL) or a SavedModel folder"
-)
+MIN_SEQ_LENGTH = SPECIAL_TOKENS + 1
 
 
 def check_steps(field: str, steps: int | None) -> None:
     """Train or eval steps: unset (None: whole passes), or at least 1."""
     if steps is not None:
         integer(1)(field, steps)
-
-
-def setting(
-    default: Any = dataclasses.MISSING,
-    help: str = "",
-    bounds: Bounds | None = None,
-    *,
-    choices: tuple[str, ...] = (),
-    label: str | Callable | None = None,
-    search: tuple | None = None,
-    recipe: bool = False,
-    flag: str | bool = True,
-    group: str = "",
-) -> Any:
-    """A field declared once. `default` (the type is the annotation); `help`, its runners' flag's (`flag`: the
-    flag's name where it is not the field's, False for no flag); `bounds`, its check (`choices`: also the flag's);
-    `label`, how the console and the run history show a value (a format string given it and, by name, the run's
-    other settings, or a function of both); `search`, the values TFX's Tuner tries by default (a tunable setting;
-    (): the training's value only); `recipe`: --recipe sets it (pipeline/configs.py), so its flag defaults to the
-    recipe's; `group`: the --help group its flag is listed in."""
-    return dataclasses.field(
-        default=default,
-        metadata={
-            "help": help,
-            "bounds": bounds or (one_of(choices) if choices else None),
-            "choices": choices,
-            "label": label,
-            "search": search,
-            "recipe": recipe,
-            "flag": flag,
-            "group": group,
-        },
-    )
-
-
-def flag_name(field: dataclasses.Field, prefix: str = "") -> str:
-    """The name of the field's flag without its dashes (`prefix` + the field's, or the one `setting` names)."""
-    return field.metadata["flag"] if isinstance(field.metadata.get("flag"), str) else prefix + field.name
-
-
-@functools.cache
-def field_types(config_class: Any) -> dict[str, Any]:
-    return typing.get_type_hints(config_class)
-
-
-def check_settings(config: Any, prefix: str = "") -> None:
-    """Raises ConfigError naming the first field of `config` outside its bounds (None passes where it may be)."""
-    for field in dataclasses.fields(config):
-        value, check_value = getattr(config, field.name), field.metadata.get("bounds")
-        if check_value and not (
-            value is None and type(None) in typing.get_args(field_types(config.__class__)[field.name])
-        ):
-            check_value(flag_name(field, prefix), value)
 
 
 def length_label(epochs: int, run: Mapping[str, Any]) -> str:
@@ -140,7 +39,7 @@ def short_seq_label(short_seq_length: int, run: Mapping[str, Any]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """The Trainer's `custom_config`; defaults are the tutorial's (`pipeline/configs.py`'s recipes overlay some).
+    """The Trainer's `custom_config`; defaults are the tutorial's (`config/pipeline.py`'s recipes overlay some).
     Labelled fields are shown in this order; the Tuner draws the tunable ones in this order."""
 
     preprocess_handle: str = setting(
@@ -148,9 +47,9 @@ class TrainingConfig:
     )
     encoder_handle: str = setting(help="TF Hub handle (URL or SavedModel dir) of the BERT encoder", bounds=HANDLE)
     truncation: str = setting(
-        review_text.HEAD,
+        HEAD,
         "which tokens of a review longer than --seq-length are read",
-        choices=review_text.TRUNCATIONS,
+        choices=TRUNCATIONS,
         label="seq {seq_length}, {}",
         recipe=True,
     )

@@ -1,19 +1,19 @@
 """`KubeflowConfig`: what `kubeflow_runner.py` compiles for and submits to (image, resources, Dataflow, where it
-runs), each setting declared once with its flag (`training_config.setting`), and the deployment's constants."""
+runs), each setting declared once with its flag (`settings.setting`), and the deployment's constants. The image
+reference's checks are `images`'; a task's requests, `task_resources`'."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from components import ids
-from modules.training_config import ConfigError, check_settings, setting
-from pipeline import configs
-from runners import kubeflow_resources
-from runners.kubeflow_resources import TaskResources
+from config import ids
+from config.images import IMAGE_BUILD_HINT, check_image, image_reference
+from config.pipeline import PIPELINE_NAME
+from config.settings import ConfigError, check_settings, setting
+from config.task_resources import DEFAULT_TASK, GpuRequest, TaskResources, gpu_request
 
 # What multi-user Kubeflow's API server takes from a client outside the cluster: a bearer token it reviews with the
 # audience pipelines.kubeflow.org, or the session cookie its Istio gateway turns into the kubeflow-userid header
@@ -22,13 +22,6 @@ CREDENTIALS_HINT = (
     "pass --kfp-token-file FILE (`kubectl create token default-editor -n NS --audience pipelines.kubeflow.org > "
     "FILE`) or --kfp-cookie-file FILE (your browser's oauth2_proxy_kubeflow cookie as NAME=VALUE)"
 )
-# How to build and push the component image (see Dockerfile) to a registry, which a cluster pulls it from. The
-# upper-case words of the image names in it, the README and kubeflow_runner.py's usage are PLACEHOLDERS, refused
-# in an image; the refusals show IMAGE_EXAMPLE instead, a reference the checks accept (tests say so).
-IMAGE_FORM = "REGISTRY/imdb-bert-tfx:TAG"
-IMAGE_BUILD_HINT = f"make image push IMAGE={IMAGE_FORM}"
-IMAGE_EXAMPLE = "us-docker.pkg.dev/my-project/my-repo/imdb-bert-tfx:1.0"
-PLACEHOLDERS = ("REGISTRY", "REGION", "PROJECT", "REPOSITORY", "TAG")
 # The encoder a cluster run trains by default: the local default's, the offline MiniLM in TF Hub format,
 # converted into the image when it is built (Dockerfile: `python -m runners.offline_assets`) under this folder of
 # the image's project root, so the run needs no internet and trains the model the recipes were measured on.
@@ -63,23 +56,35 @@ RUNTIME_PARAMETERS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
     }
 )
 # CPU and memory each task requests on a cluster (--task-resources ID=CPU,MEMORY), by component id; the rest
-# get "default". The Trainer fine-tunes BERT: the most of both, yet it fits NODE_SHAPE with room for the node's
-# system pods. See runners/kubeflow_resources.py.
+# get "default". Memory: each task's peak on the real archive with the `best` recipe, each in a process of its
+# own (bench/task_memory.py; bench/RESULTS.md, "Each Kubeflow task's peak memory"), times 1.5, rounded up to a
+# whole Gi. CPU: a request, not a limit, so a task also uses the node's idle cores; the Trainer's 4 and the two
+# evaluators' 2 each (they run at the same time) fit beside NODE_SHAPE's other pods (below), so the Trainer schedules
+# on a node that also runs Kubeflow. See runners/kubeflow_resources.py.
 TASK_RESOURCES: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
-        kubeflow_resources.DEFAULT_TASK: ("1", "4Gi"),
-        ids.STATISTICS_GEN: ("2", "8Gi"),
-        ids.TRAINER: ("7", "26Gi"),
-        ids.EVALUATOR: ("4", "16Gi"),
-        ids.TEST_SET_EVALUATOR: ("4", "16Gi"),
+        DEFAULT_TASK: ("1", "3Gi"),
+        ids.TRAINER: ("4", "10Gi"),
+        ids.EVALUATOR: ("2", "6Gi"),
+        ids.TEST_SET_EVALUATOR: ("2", "6Gi"),
     }
 )
 # The node every task's requests must fit (--node-shape CPU,MEMORY; compiling warns if one does not): an 8-vCPU,
 # 32 GB machine (GKE e2-standard-8, n2-standard-8). A pod can have the node's allocatable (its capacity less
-# the kubelet's reservation, by GKE's formula: 7.91 CPU and 28.3Gi here) less what the node's system pods
-# (kube-proxy, logging and metrics agents, CSI driver: SYSTEM_PODS) request.
+# the kubelet's reservation, by GKE's formula: 7.91 CPU and 28.3Gi here) less what the other pods there request:
+# - SYSTEM_PODS, on every node: GKE's DaemonSets, as `kubectl describe node` lists them on GKE 1.29-1.36 (GKE
+#   publishes no manifests): kube-proxy 100m (kubernetes cluster/gce/gci/configure-helper.sh,
+#   KUBE_PROXY_CPU_REQUEST), fluentbit-gke 105m/230Mi, gke-metrics-agent 21m/145Mi, netd 8m/65Mi, pdcsi-node
+#   10m/20Mi, gke-metadata-server 100m/100Mi (Workload Identity), ip-masq-agent 10m/16Mi, node-local-dns 30m/50Mi;
+#   and multi-user Kubeflow's istio-cni-node 100m/100Mi (kubeflow/manifests v1.11.0
+#   common/istio/istio-install/base/install.yaml): 0.49 CPU and 0.7Gi in all.
+# - KUBEFLOW_PODS, should they all sit on the same node (a small cluster): Kubeflow Pipelines 2.17.0's own
+#   (manifests/kustomize, multi-user: api server 250m/500Mi, persistence agent 120m/500Mi, MySQL 100m/800Mi,
+#   Argo's workflow controller 100m/500Mi, ...: 0.77 CPU and 3.3Gi) and multi-user Kubeflow's Istio, Knative and
+#   KServe controllers and sidecars (kubeflow/manifests v1.11.0: 1.67 CPU and 3.5Gi).
 NODE_SHAPE = ("8", "32Gi")
-SYSTEM_PODS = ("400m", "1Gi")
+SYSTEM_PODS = ("500m", "1Gi")
+KUBEFLOW_PODS = ("2500m", "7Gi")
 # --trainer-gpus N: the accelerator the Trainer asks for, per target (KFP: the Kubernetes resource name; Vertex
 # AI: its accelerator type), and the tag suffix of the image with TensorFlow's CUDA libraries (Dockerfile `gpu`).
 GPU_TYPES: Mapping[str, str] = MappingProxyType(
@@ -167,7 +172,7 @@ class KubeflowConfig:
         "NAME=VALUE (e.g. oauth2_proxy_kubeflow=...)",
         group=SUBMISSION,
     )
-    experiment: str = setting(configs.PIPELINE_NAME, "KFP experiment", group=SUBMISSION)
+    experiment: str = setting(PIPELINE_NAME, "KFP experiment", group=SUBMISSION)
     run_name: str | None = setting(None, "run name shown in the UI", group=SUBMISSION)
     vertex_project: str | None = setting(None, "GCP project for Vertex AI Pipelines", group=SUBMISSION)
     vertex_region: str = setting(VERTEX_REGION, "Vertex AI region", group=SUBMISSION)
@@ -207,10 +212,10 @@ class KubeflowConfig:
             raise ConfigError("--submit vertex needs --vertex-project")
         self.gpu()
 
-    def gpu(self) -> kubeflow_resources.GpuRequest | None:
+    def gpu(self) -> GpuRequest | None:
         """The Trainer's GPUs (--trainer-gpus of --gpu-type, else the target's); ResourceError if the target
         would refuse them."""
-        return kubeflow_resources.gpu_request(self.trainer_gpus, self.gpu_type or GPU_TYPES[self.target], self.target)
+        return gpu_request(self.trainer_gpus, self.gpu_type or GPU_TYPES[self.target], self.target)
 
     def trainer_image(self) -> str:
         """--gpu-image, else --image's repository with the GPU suffix after its tag (REGISTRY/NAME:TAG ->
@@ -245,100 +250,5 @@ def check_folder(flag: str, url: str) -> None:
         raise ConfigError(
             f"{flag} {url}: a bucket's root, where TensorFlow's filesystem asks for the bucket itself "
             f"(storage.buckets.get), which the pods' roles/storage.objectAdmin does not grant (403); use a folder "
-            f"in it, e.g. {scheme}://{bucket or 'BUCKET'}/{configs.PIPELINE_NAME}"
+            f"in it, e.g. {scheme}://{bucket or 'BUCKET'}/{PIPELINE_NAME}"
         )
-
-
-# An image reference as Docker and containerd parse one: distribution/reference v0.6.0's grammar, in its
-# regexp.go's text (https://github.com/distribution/reference/blob/v0.6.0/regexp.go), matched in ASCII as Go
-# does; normalize.go's splitDockerDomain says whether the first component is a registry; the digest, as
-# go-digest's algorithm.go validates it (lower-case hex of the algorithm's length).
-_ALPHANUMERIC = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-_DOMAIN_NAME_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_OPTIONAL_PORT = r"(?::[0-9]+)?"
-_IPV6_ADDRESS = r"\[(?:[a-fA-F0-9:]+)\]"
-_DOMAIN_NAME = _DOMAIN_NAME_COMPONENT + r"(?:\." + _DOMAIN_NAME_COMPONENT + ")*"
-_HOST = "(?:" + _DOMAIN_NAME + "|" + _IPV6_ADDRESS + ")"
-_PATH_COMPONENT = _ALPHANUMERIC + "(?:" + _SEPARATOR + _ALPHANUMERIC + ")*"
-DOMAIN_AND_PORT = re.compile(_HOST + _OPTIONAL_PORT, re.ASCII)
-REMOTE_NAME = re.compile(_PATH_COMPONENT + "(?:/" + _PATH_COMPONENT + ")*", re.ASCII)
-TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
-REMOTE_NAME_MAX = 255  # reference.go: RepositoryNameTotalLengthMax
-DIGEST_HEX_LENGTHS: Mapping[str, int] = MappingProxyType({"sha256": 64, "sha384": 96, "sha512": 128})
-LOWER_HEX = re.compile("[a-f0-9]+")
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageReference:
-    """[registry/]path[:tag][@digest]; `registry` "" for Docker Hub, `tag` and `digest` "" when absent."""
-
-    registry: str
-    path: str
-    tag: str
-    digest: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.path}" if self.registry else self.path
-
-
-def image_reference(image: str) -> ImageReference:
-    """`image` parsed as distribution/reference's ParseNormalizedNamed parses it; ValueError saying which part
-    breaks the grammar."""
-    rest, at, digest = image.partition("@")
-    name, colon, tag = rest.rpartition(":")
-    if not colon or "/" in tag:  # a colon before a slash is a registry's port
-        name, colon, tag = rest, "", ""
-    first, slash, remainder = name.partition("/")
-    is_registry = bool(slash) and (first == "localhost" or any(c in first for c in ".:") or first != first.lower())
-    registry, path = (first, remainder) if is_registry else ("", name)
-    algorithm, _, encoded = digest.partition(":")
-    if is_registry and not DOMAIN_AND_PORT.fullmatch(registry):
-        raise ValueError(f"the registry {registry!r} is not a host name, IPv4 or [IPv6] address, and optional :port")
-    if path != path.lower():
-        raise ValueError(f"the repository path {path!r} must be lower case")
-    if not REMOTE_NAME.fullmatch(path):
-        raise ValueError(
-            f"the repository path {path!r} must be parts of lower-case letters and digits joined by '/', each "
-            "joined within by '.', '_', '__' or dashes"
-        )
-    if len(path) > REMOTE_NAME_MAX:
-        raise ValueError(f"the repository path has {len(path)} characters, over {REMOTE_NAME_MAX}")
-    if colon and not TAG.fullmatch(tag):
-        raise ValueError(
-            f"the tag {tag!r} must be 1 to 128 letters, digits, '_', '.' or '-', and not start with '.' or '-'"
-        )
-    if at and not (len(encoded) == DIGEST_HEX_LENGTHS.get(algorithm) and LOWER_HEX.fullmatch(encoded)):
-        raise ValueError(
-            f"the digest {digest!r} must be sha256: and 64 lower-case hex digits (sha384: 96, sha512: 128)"
-        )
-    return ImageReference(registry, path, tag, digest)
-
-
-def placeholders(image: str) -> list[str]:
-    """The PLACEHOLDERS among `image`'s words, in order."""
-    return list(dict.fromkeys(word for word in re.findall(r"[A-Za-z0-9]+", image) if word in PLACEHOLDERS))
-
-
-def check_image(flag: str, image: str, target: str) -> ImageReference:
-    """`image` parsed; ConfigError if it still has a placeholder, breaks the reference grammar, or (for a cluster
-    target) names neither registry nor namespace: such a name, as the local tag `make image` builds, resolves to
-    Docker Hub's official images, which a cluster pulls instead."""
-    words = placeholders(image)
-    if words:
-        raise ConfigError(
-            f"{flag} {image}: {', '.join(f'`{word}`' for word in words)} "
-            f"{'is a placeholder' if len(words) == 1 else 'are placeholders'} from the README; put your "
-            f"registry's path and a tag, e.g. {IMAGE_EXAMPLE}"
-        )
-    try:
-        reference = image_reference(image)
-    except ValueError as error:
-        raise ConfigError(f"{flag} {image}: not an image reference: {error}; e.g. {IMAGE_EXAMPLE}") from None
-    if target != "kfp-local" and not reference.registry and "/" not in reference.path:
-        raise ConfigError(
-            f"{flag} {image}: a cluster pulls each task's image from a registry, and this names none; build and "
-            f"push one ({IMAGE_BUILD_HINT.replace(IMAGE_FORM, IMAGE_EXAMPLE)}) and pass it as {flag}"
-        )
-    return reference
