@@ -195,7 +195,7 @@ def stopped(screen, local_run: LocalRun, error: BaseException, log_path: str, re
     code = interrupts.interrupted_by(error)
     logging.error("The run %s", "was interrupted" if code else "failed", exc_info=error)
     if code is None:
-        code, message = failures.describe(error)
+        code, message = failures.code_and_message(error)
         where = f" in {screen.running}" if screen.running else (" in --data" if code == failures.DATA else "")
         return code, f"local_runner.py: error{where}: {message} (exit code {code}; full log: {log_path})"
     kept = [f"finished components {', '.join(screen.finished)}" if screen.finished else "no finished component"]
@@ -251,7 +251,7 @@ def say_outcome(
 
     if report:
         screen.say(f"Evaluation report: {report}")
-    screen.say(f"Run history: {history}")
+    screen.say(f"RunRecord history: {history}")
     if after is None:
         screen.say(f"No model is pushed yet in {local_run.config.serving_model_dir}: this run's model was not blessed.")
         return

@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.chaos [--kills 30] [--seed 0] [--workdir /tmp/imdb-bert-tfx-chaos]
 
 One output directory for the whole bench, as a user's: a first, uninterrupted quick look (`local_runner.py`, its
-offline default) measures how long a run lasts (D). Then --kills times: start the quick look afresh (no `--cache`),
-send SIGKILL, SIGTERM or SIGINT (uniformly chosen) at a uniformly random moment of [0, D], and rerun the command the
+offline default) measures how long a run lasts (D; a run that finishes before its signal is no kill, and its length
+becomes D). Then --kills times: start the quick look afresh (no `--cache`), send SIGKILL, SIGTERM or SIGINT
+(uniformly chosen) at a uniformly random moment of [0, D], and rerun the command the
 stop printed (`resume with: ...`; after SIGKILL, which prints nothing, the same command with `--cache`) until it
 exits 0. After the kill and after every rerun, three invariants are checked:
 
@@ -243,7 +244,8 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     wrong_codes = 0
-    for kill in range(1, args.kills + 1):
+    kill = 0
+    while kill < args.kills:
         moment, signal_number = rng.uniform(0, duration), rng.choice(SIGNALS)
         violations_before = len(violations)
         killed = Invocation(command)
@@ -252,7 +254,12 @@ def main() -> int:
         check(f"kill {kill}")
         name = signal.Signals(signal_number).name
         finished_first = killed.code == 0
-        if not finished_first and killed.code != EXPECTED_CODES[signal_number]:
+        if finished_first:  # no kill: the run was shorter than D; D is now that run's length
+            duration = killed.seconds
+            print(f"  finished before {moment:.0f} s ({name}); a run now lasts {duration:.0f} s", flush=True)
+            continue
+        kill += 1
+        if killed.code != EXPECTED_CODES[signal_number]:
             wrong_codes += 1
             print(f"  exit code {killed.code} after {name}: {killed.stderr[-500:]}", flush=True)
         reruns, last = 0, killed
@@ -264,7 +271,7 @@ def main() -> int:
             check(f"kill {kill}, rerun {reruns}")
         if last.code != 0:
             violations.append(f"kill {kill}: not complete after {reruns} reruns: {last.stderr[-300:]}")
-        where = "(finished first)" if finished_first else killed.running
+        where = killed.running
         record(args.seed, kill, name, moment, where, killed.code, reruns, len(violations) - violations_before)
         print(f"kill {kill:>2}: {name:<7} at {moment:5.1f} s in {where:<16} exit {killed.code}, {reruns} rerun(s)")
 

@@ -35,7 +35,7 @@ POLL_SECONDS = 10
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class RecipeRun:
     """One recipe's run: its folders, and what its Trainer is given."""
 
     recipe: str
@@ -51,7 +51,7 @@ class Run:
         return self.directory / "serving_model"
 
 
-def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
+def train(run: RecipeRun, preprocess_handle: str, encoder_handle: str) -> None:
     """The child: `run_fn` with the recipe's settings (the rest at their defaults), as the pipeline passes them."""
     log = os.open(run.directory / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     for stream in (1, 2):  # TensorFlow's own lines too, from its import on
@@ -86,7 +86,7 @@ def train(run: Run, preprocess_handle: str, encoder_handle: str) -> None:
     )
 
 
-def validated_epochs(run: Run, started: float) -> list[dict]:
+def validated_epochs(run: RecipeRun, started: float) -> list[dict]:
     """The run's validated epochs, from the TensorBoard logs its Trainer writes (each event carries its wall time)."""
     import tensorflow as tf
 
@@ -114,7 +114,7 @@ def validated_epochs(run: Run, started: float) -> list[dict]:
     return [points[step] for step in sorted(points)]
 
 
-def run_recipe(run: Run, bert, max_minutes: float) -> tuple[list[dict], float, bool]:
+def run_recipe(run: RecipeRun, bert, max_minutes: float) -> tuple[list[dict], float, bool]:
     """Trains `run` in a child process, stopped at `max_minutes`; returns its validated epochs, its wall minutes
     and whether it finished (exported)."""
     shutil.rmtree(run.directory, ignore_errors=True)
@@ -160,7 +160,7 @@ def main() -> None:
     rows: list[dict] = []
     summary = []
     for recipe in recipes:
-        run = Run(recipe, args.workdir / "recipes" / recipe, examples.uri)
+        run = RecipeRun(recipe, args.workdir / "recipes" / recipe, examples.uri)
         points, minutes, finished = run_recipe(run, bert, args.max_minutes)
         for point in points:
             print(

@@ -172,18 +172,15 @@ class PipelineConfig:
             )
 
 
-# Overlays of the settings declared `recipe` (TrainingConfig's and PipelineConfig's; a flag wins over them),
-# measured on the real train archive with the offline MiniLM (bench/RESULTS.md, "Time to accuracy"). "best": 900
-# steps of 32 (1.4 passes over the 20,018-review train split), the first of 5 epochs on reviews cut to 128 tokens
-# (a step costs a third of one at 512), the last 4 on 512 tokens of each review's head and tail (the whole review,
-# nearly always), lr 5e-5, no attention dropout (half a step's time at 512 tokens went to drawing its random
-# masks), validated on the whole eval split after the last 2 epochs (a pass costs about 3 minutes), the better
-# exported: 0.9201 (the Evaluator 0.9199) in 44.5 Trainer minutes on 2 idle cores (the same in 54.6, in a slower
-# host hour). Accuracy grew with the steps at 512 (2 short epochs of 800 steps: 0.9185 in 39-43 minutes; of 1,000:
-# 0.9191 in 45). (Validating on a 40-batch subset instead picks the wrong epoch: its standard error, 0.8 points, is
-# larger than the epochs' differences.)
-# "two-pass": 1,250 steps all at 512 with the encoder's attention dropout, validated after each fifth: 0.9231, the
-# most accurate, at about three times the time. "fast": 256 tokens, one pass: 0.9087 in 25 training minutes.
+# Overlays of the settings declared `recipe` (TrainingConfig's and PipelineConfig's; a flag wins over them), each
+# measured on the real train archive with the offline MiniLM (their accuracy and time: bench/RESULTS.md, "Time to
+# accuracy", and docs/training.md's recipe table). "best": 900 steps of 32, the first of 5 epochs on reviews cut to
+# 128 tokens (a cheaper step), the last 4 on 512 tokens of each review's head and tail (the whole review, nearly
+# always), lr 5e-5, no attention dropout (drawing its random masks cost much of a step at 512 tokens), validated on
+# the whole eval split after the last 2 epochs, the better exported (a 40-batch subset's standard error is larger
+# than the epochs' differences: it picks the wrong one).
+# "two-pass": 1,250 steps all at 512 with the encoder's attention dropout, validated after each fifth: the most
+# accurate, at about three times the time. "fast": 256 tokens, one pass.
 # "tutorial": "Classify text with BERT" exactly (the fields' defaults).
 # "quick-look": the synthetic offline corpus, whose short, formulaic reviews are learned within the first epoch.
 RECIPES: dict[str, dict[str, Any]] = {

@@ -179,7 +179,7 @@ TRAINING_FIELDS = {field.name: field for field in dataclasses.fields(TrainingCon
 TUNABLE_FIELDS = tuple(name for name, field in TRAINING_FIELDS.items() if field.metadata["search"] is not None)
 
 
-def describe(run: Mapping[str, Any], fields: Mapping[str, dataclasses.Field] = TRAINING_FIELDS) -> str:
+def describe_settings(run: Mapping[str, Any], fields: Mapping[str, dataclasses.Field] = TRAINING_FIELDS) -> str:
     """The labelled settings of `fields` that `run` (a TrainingConfig's fields, `train_steps`...) sets, in their
     order, in a few words: "seq 512, head+tail, lr 5e-05, 800 steps in 4 epochs"."""
     words = []

@@ -23,10 +23,10 @@ class ProgressLogger(tf_keras.callbacks.Callback):
     and at the end of each epoch, with its validation accuracy.
 
     The rate is the current fit's, validation passes left out: a curriculum fits each sequence length of
-    `epoch_seq_lengths` ((length, epochs) in order) apart, and a step at 512 tokens costs about 2.5 times one at
-    128. The ETAs count the passes still to come after `validation_epochs` (1-based; None: every epoch) at the
-    last pass's duration, once one was timed. While epochs at another length follow, the training ETA is that of
-    this length's epochs, and the line says what follows."""
+    `epoch_seq_lengths` ((length, epochs) in order) apart, and a step at 512 tokens costs several times one at
+    128 (bench/RESULTS.md). The ETAs count the passes still to come after `validation_epochs` (1-based; None:
+    every epoch) at the last pass's duration, once one was timed. While epochs at another length follow, the
+    training ETA is that of this length's epochs, and the line says what follows."""
 
     def __init__(
         self,

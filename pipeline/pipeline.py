@@ -10,10 +10,10 @@ from typing import Any
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components.evaluation import evaluation_report, gate_verdict, tfma_config
+from components.evaluation import evaluation_report, gating_evaluator, tfma_config
 from components.ingestion import imdb_example_gen, imdb_spans
 from components.serving import atomic_pusher, served_baseline
-from components.training import provenance
+from components.training import trainer_component
 from components.validation import drift
 from components.validation.anomalies_gate import AnomaliesGate
 from config import ids
@@ -77,8 +77,8 @@ def trainer_backup_root(config: PipelineConfig) -> str:
     return config.training.backup_root or os.path.join(config.root, ids.TRAINER, "backup")
 
 
-def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) -> list:
-    """TFX's Tuner with `config.tuning`, then the Trainer (warm-started from the served model with
+def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) -> tuple[Any, Any]:
+    """TFX's Tuner with `config.tuning` (else None), and the Trainer (warm-started from the served model with
     `training.warm_start`); both wait for the data gates."""
     examples, schema = ingestion.example_gen.outputs["examples"], ingestion.schema_gen.outputs["schema"]
     custom_config = dataclasses.asdict(dataclasses.replace(config.training, backup_root=trainer_backup_root(config)))
@@ -93,7 +93,7 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
             eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=config.tuning.eval_steps),
             custom_config={**custom_config, "tuning": config.tuning.custom_config()},
         ).with_id(ids.TUNER)
-    trainer = provenance.Trainer(
+    trainer = trainer_component.Trainer(
         run_fn="modules.trainer.run_fn",
         examples=examples,
         schema=schema,
@@ -103,18 +103,17 @@ def _training(config: PipelineConfig, ingestion: _Ingestion, served_model: Any) 
         eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=config.eval_steps),
         custom_config=custom_config,
     ).with_id(ids.TRAINER)
-    trained = [tuner, trainer] if tuner else [trainer]
-    for component in trained:
+    for component in [tuner, trainer] if tuner else [trainer]:
         for gate in ingestion.gates:
             component.add_upstream_node(gate)
-    return trained
+    return tuner, trainer
 
 
 def _evaluation(config: PipelineConfig, ingestion: _Ingestion, served_model: Any, trainer: Any) -> list:
     """The gating Evaluator (against the served model), the Pusher it decides, the test-split Evaluator (for the
     report only: no thresholds, so its blessing carries no verdict) and the report."""
     examples, evaluation = ingestion.example_gen.outputs["examples"], config.evaluation
-    evaluator = gate_verdict.GatingEvaluator(
+    evaluator = gating_evaluator.GatingEvaluator(
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=served_model.outputs["model"],
@@ -166,14 +165,15 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = No
     served_model = served_baseline.LatestServedModel(serving_model_dir=config.serving_model_dir).with_id(
         ids.SERVED_MODEL
     )
-    trained = _training(config, ingestion, served_model)
+    tuner, trainer = _training(config, ingestion, served_model)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=config.root,
         components=ingestion.components
         + [served_model]
-        + trained
-        + _evaluation(config, ingestion, served_model, trained[-1]),
+        + ([tuner] if tuner else [])
+        + [trainer]
+        + _evaluation(config, ingestion, served_model, trainer),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

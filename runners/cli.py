@@ -128,7 +128,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         choices=tuple(configs.RECIPES),
         help=f"training settings the flags below start from (default: {configs.REAL_DATA_RECIPE} "
         f"with --data, {configs.SYNTHETIC_DATA_RECIPE} on the synthetic corpus): "
-        + "; ".join(f"{name}: " + training_config.describe(configs.recipe(name), shown) for name in configs.RECIPES),
+        + "; ".join(
+            f"{name}: " + training_config.describe_settings(configs.recipe(name), shown) for name in configs.RECIPES
+        ),
     )
     add_flags(group, TrainingConfig, set(TRAINING_FIELDS) - {"preprocess_handle", "encoder_handle"})
     add_flags(group, configs.PipelineConfig)
@@ -188,7 +190,7 @@ def recipe_line(name: str, config: configs.PipelineConfig) -> str:
         for field, value in used.items()
         if value != recipe[field] and not (field in dropped and value == configs.RECIPE_FIELDS[field].default)
     ]
-    return f"Training recipe: {name} ({training_config.describe(used, configs.LABELLED_FIELDS)})" + (
+    return f"Training recipe: {name} ({training_config.describe_settings(used, configs.LABELLED_FIELDS)})" + (
         f", changed by {' '.join(changed)}" if changed else ""
     )
 

@@ -13,7 +13,7 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_component_specs
 
 from components.evaluation import tfma_config, tfma_results
-from components.evaluation.gate_verdict import judge
+from components.evaluation.gating_evaluator import judge
 from components.serving import served_baseline
 from components.validation import drift
 from config import ids
@@ -58,7 +58,7 @@ def drift_and_skew(outputs: Outputs, cached: str) -> str:
 
 
 def baseline(outputs: Outputs, cached: str) -> str:
-    return "baseline: " + served_baseline.describe(outputs[served_baseline.MODEL_KEY])
+    return "baseline: " + served_baseline.describe_served_model(outputs[served_baseline.MODEL_KEY])
 
 
 def training(outputs: Outputs, cached: str) -> str:

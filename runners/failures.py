@@ -95,7 +95,7 @@ def message(error: BaseException, code: int) -> str:
     return re.sub(r"\s*\[while running '[^']*'\]", "", " ".join(text.split()))  # Beam's step suffix
 
 
-def describe(error: BaseException) -> tuple[int, str]:
+def code_and_message(error: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an exception a run ended with."""
     for cause in _chain(error):
         code = _kind(cause)

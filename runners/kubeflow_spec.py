@@ -1,5 +1,6 @@
 """The Kubeflow Pipelines v2 job spec of a `KubeflowRun`: the pipeline with each task's resources and runtime
-parameters, compiled by TFX's KubeflowV2DagRunner with every task running our entrypoint; and its submission."""
+parameters, compiled by TFX's KubeflowV2DagRunner with every task running our entrypoint, and the `.kfp.yaml`
+package beside it (runners/kubeflow_submit.py submits them)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ RUN_STARTED, RUN_ENDED = "run_started", "run_ended"
 
 
 @dataclasses.dataclass
-class Run:
+class RunRecord:
     """One pipeline run as the history lists it: its start (seconds since the epoch), length (seconds) and eval
     accuracy (None before the Evaluator); the rest as text ("" where the run did not get that far)."""
 
@@ -51,13 +51,13 @@ def _outputs(handle: Any, execution_id: int) -> dict[str, Any]:
     return {key: artifacts[0] for key, artifacts in execution_lib.get_output_artifacts(handle, execution_id).items()}
 
 
-def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
+def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> RunRecord:
     """The run of the pipeline_run `context` from its executions (component id -> execution)."""
     from ml_metadata.proto import metadata_store_pb2
 
     from components.evaluation import evaluation_report
     from components.serving import served_baseline
-    from components.training import provenance
+    from components.training import trainer_component
 
     times = context.custom_properties
     if RUN_STARTED in times and RUN_ENDED in times:
@@ -65,11 +65,11 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
     else:  # a run the runner did not see end (killed): from its executions' times
         started = min(e.create_time_since_epoch for e in executions.values()) / 1000
         ended = max(e.last_update_time_since_epoch for e in executions.values()) / 1000
-    run = Run(context.name, started, ended - started)
+    run = RunRecord(context.name, started, ended - started)
     out = {node: _outputs(handle, e.id) for node, e in executions.items()}
     if ids.EXAMPLE_GEN in executions:
         examples = out[ids.EXAMPLE_GEN].get("examples")
-        spans = ",".join(map(str, provenance.spans_of(examples))) if examples else ""
+        spans = ",".join(map(str, trainer_component.spans_of(examples))) if examples else ""
         source = executions[ids.EXAMPLE_GEN].custom_properties["source"].string_value
         run.data = os.path.basename(source.rstrip("/")) + (f" spans {spans}" if spans else "")
     if ids.TRAINER in executions:
@@ -79,7 +79,7 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
         parts = str(training.get("encoder_handle", "")).rstrip("/").split("/")  # .../NAME/encoder, .../NAME/1
         run.encoder = parts[-2] if len(parts) > 1 and (parts[-1] == "encoder" or parts[-1].isdigit()) else parts[-1]
         eval_args = json.loads(properties["eval_args"].string_value or "{}")
-        run.settings = training_config.describe(
+        run.settings = training_config.describe_settings(
             {**training, "train_steps": train_args.get("num_steps"), "eval_steps": eval_args.get("num_steps")},
             configs.LABELLED_FIELDS,
         )
@@ -103,7 +103,7 @@ def _describe(handle: Any, context: Any, executions: dict[str, Any]) -> Run:
     return run
 
 
-def read_runs(metadata_path: str) -> list[Run]:
+def read_runs(metadata_path: str) -> list[RunRecord]:
     """Every pipeline run recorded in the SQLite ML Metadata at `metadata_path`, oldest first."""
     with _metadata(metadata_path) as handle:
         store = handle.store

@@ -14,13 +14,13 @@ import time
 
 from config import pipeline as configs
 from modules import figures, templates
-from runners.run_history import Run, read_runs  # the store: ML Metadata read back
+from runners.run_history import RunRecord, read_runs  # the store: ML Metadata read back
 
 HISTORY_PAGE = "runs.html"
 COLUMNS = ["when", "data", "encoder", "settings", "eval accuracy", "baseline", "verdict", "pushed", "duration"]
 
 
-def cells(run: Run) -> list[str]:
+def cells(run: RunRecord) -> list[str]:
     """`run` as a row of the table, one text per column of COLUMNS."""
     return [
         time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
@@ -35,13 +35,13 @@ def cells(run: Run) -> list[str]:
     ]
 
 
-def table(runs: list[Run]) -> str:
+def table(runs: list[RunRecord]) -> str:
     rows = [COLUMNS] + [cells(r) for r in runs]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
-def accuracy_plot(runs: list[Run]) -> bytes | None:
+def accuracy_plot(runs: list[RunRecord]) -> bytes | None:
     """Eval accuracy across `runs` as a PNG (blessed and rejected marked); None if no run has one."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure to close
     from matplotlib.ticker import MaxNLocator
@@ -63,7 +63,7 @@ def accuracy_plot(runs: list[Run]) -> bytes | None:
     return figures.png_bytes(figure, dpi=100, tight=True)
 
 
-def write_page(runs: list[Run], output_dir: str) -> str:
+def write_page(runs: list[RunRecord], output_dir: str) -> str:
     """The HTML page in `output_dir`: the plot and the table; returns its path."""
     path, png = os.path.join(output_dir, HISTORY_PAGE), accuracy_plot(runs)
     page = templates.render(

@@ -8,7 +8,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
-from components.evaluation.gate_verdict import Verdict, judge
+from components.evaluation.gating_evaluator import Verdict, judge
 from components.evaluation.report_rendering import (
     ONE_CLASS,
     Section,
@@ -23,7 +23,7 @@ from components.evaluation.report_rendering import (
 from components.evaluation.tfma_config import ACCURACY_METRIC, metric_name
 from components.evaluation.tfma_results import OVERALL, Evaluation, read_evaluation
 from components.serving import served_baseline
-from components.training import provenance
+from components.training import trainer_component
 from components.validation import drift
 
 REPORT_HTML = "report.html"
@@ -61,7 +61,7 @@ def verdict_section(
         paragraphs=[
             f"Blessed: {'yes' if verdict.blessed else 'no'}, because: {'; '.join(verdict.reasons)}.",
             pushed,
-            f"Baseline (served model): {served_baseline.describe(baseline_model)}.",
+            f"Baseline (served model): {served_baseline.describe_served_model(baseline_model)}.",
         ],
     )
     result = {True: "pass", False: "FAIL", None: "not checked"}
@@ -75,6 +75,27 @@ def verdict_section(
     return section
 
 
+def drift_rows(drift_anomalies: standard_artifacts.ExampleAnomalies, spans: list[int]) -> list[list[str]]:
+    """One row per drift or skew measurement, and one per comparison that could not be made, saying why."""
+    rows = []
+    for result in drift.read_drift(drift_anomalies):
+        if not result.compared:
+            why = "no previous span (first run)" if spans else "the data is not a series of spans ({SPAN})"
+            rows.append([result.label, "", "", "", "", "not compared: " + why])
+        rows += [
+            [
+                result.label,
+                m.feature,
+                m.measure,
+                format_value(m.value),
+                format_value(m.threshold),
+                "BEYOND BOUND" if m.beyond else "within",
+            ]
+            for m in result.measurements
+        ]
+    return rows
+
+
 def data_section(
     eval_split: str,
     examples: standard_artifacts.Examples | None,
@@ -82,7 +103,7 @@ def data_section(
     drift_anomalies: standard_artifacts.ExampleAnomalies | None,
 ) -> Section:
     """Which data each model was trained on, what both were judged on, and the drift and skew measured."""
-    spans = provenance.spans_of(examples) if examples is not None else []
+    spans = trainer_component.spans_of(examples) if examples is not None else []
     section = Section(
         "Data: spans, lineage and drift",
         paragraphs=[
@@ -95,40 +116,19 @@ def data_section(
         (
             "What each model was trained on",
             ["model", "trained on"],
-            [[name, provenance.describe(provenance.read_provenance(uri))] for name, uri in trained.items() if uri],
+            [
+                [name, trainer_component.describe_provenance(trainer_component.read_provenance(uri))]
+                for name, uri in trained.items()
+                if uri
+            ],
         )
     )
     if drift_anomalies is not None:
-        rows = []
-        for result in drift.read_drift(drift_anomalies):
-            if not result.compared:
-                rows.append(
-                    [
-                        result.label,
-                        "",
-                        "",
-                        "",
-                        "",
-                        "not compared: "
-                        + ("no previous span (first run)" if spans else "the data is not a series of spans ({SPAN})"),
-                    ]
-                )
-            rows += [
-                [
-                    result.label,
-                    m.feature,
-                    m.measure,
-                    format_value(m.value),
-                    format_value(m.threshold),
-                    "BEYOND BOUND" if m.beyond else "within",
-                ]
-                for m in result.measurements
-            ]
         section.tables.append(
             (
                 "Drift and skew (pipeline/schema/drift.pbtxt)",
                 ["comparison", "feature", "measure", "measured", "bound", "result"],
-                rows,
+                drift_rows(drift_anomalies, spans),
             )
         )
     return section

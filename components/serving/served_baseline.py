@@ -36,12 +36,12 @@ def baseline_model_uri(models: types.Artifact | list[types.Artifact] | None) -> 
 def without_empty_baseline(input_dict: dict[str, list[types.Artifact]], key: str) -> dict[str, list[types.Artifact]]:
     """`input_dict` with its `key` input dropped when it holds no served model, so TFX's executors see none."""
     if input_dict.get(key) and baseline_model_uri(input_dict[key]) is None:
-        logging.info("No %s (%s)", key, describe(input_dict[key][0]))
+        logging.info("No %s (%s)", key, describe_served_model(input_dict[key][0]))
         return {**input_dict, key: []}
     return input_dict
 
 
-def describe(model: types.Artifact | None) -> str:
+def describe_served_model(model: types.Artifact | None) -> str:
     """'served version N from DIR', or why there is none."""
     if model is None or baseline_model_uri(model) is None:
         return "none: nothing is served yet (first run)"
@@ -68,7 +68,7 @@ class Executor(base_executor.BaseExecutor):
         if served:  # checked first: a broken version stops the run here, before any training
             serving_versions.check_servable(served, (model_interface.SERVING_SIGNATURE, model_interface.TEXT_SIGNATURE))
             io_utils.copy_dir(served, path_utils.serving_model_path(model.uri))
-        logging.info("Baseline: %s", describe(model))
+        logging.info("Baseline: %s", describe_served_model(model))
 
 
 class Driver(cache_key_driver.CacheKeyDriver):

@@ -23,7 +23,7 @@ from ml_metadata.proto import metadata_store_pb2
 import local_runner
 from components.ingestion.synthetic_corpus import SyntheticCorpusSpec, write_synthetic_corpus
 from components.serving import atomic_pusher, served_baseline
-from components.training.provenance import PROVENANCE_FILE
+from components.training.trainer_component import PROVENANCE_FILE
 from config import pipeline as configs
 from modules import serving_versions
 from tests.support.serving_checks import snapshot
@@ -145,7 +145,7 @@ def test_span_2_warm_starts_from_span_1s_model_and_is_compared_with_it_on_span_2
     assert span_of(trained["examples"]) == 2
     base = trained["base_model"]  # LatestServedModel's copy of what was served: span 1's model
     assert base.custom_properties[served_baseline.SERVED_VERSION_PROPERTY].int_value == story.first_version
-    evaluators = executions(store, "gate_verdict.GatingEvaluator")
+    evaluators = executions(store, "gating_evaluator.GatingEvaluator")
     judged = inputs_of(store, evaluators[-1])
     assert span_of(judged["examples"]) == 2 and judged["baseline_model"].id == base.id
     # The model records it too, and the report says it.

@@ -29,7 +29,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
-from components.evaluation import gate_verdict, report_rendering, tfma_config, tfma_results
+from components.evaluation import gating_evaluator, report_rendering, tfma_config, tfma_results
 from components.serving import atomic_pusher, served_baseline
 from config import pipeline as configs
 from modules import serving_versions
@@ -291,7 +291,7 @@ def test_run_1_blesses_the_first_model_on_the_absolute_bound_pushes_it_and_it_se
         [pytest.approx(ACCURACY_THRESHOLD)],
         [],
     )  # no baseline: TFMA dropped the change threshold
-    first_verdict = gate_verdict.judge(tfma_results.read_evaluation(evaluation.uri))  # as the Evaluator blessed
+    first_verdict = gating_evaluator.judge(tfma_results.read_evaluation(evaluation.uri))  # as the Evaluator blessed
     assert first_verdict.blessed and first_verdict.reasons == ["no baseline: absolute bound only"]
     gate = tfma_results.read_evaluation(evaluation.uri)
     assert gate.validation.validation_ok and not gate.validation.metric_validations_per_slice

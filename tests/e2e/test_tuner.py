@@ -12,7 +12,7 @@ from tfx.orchestration import metadata
 
 import kubeflow_runner
 import local_runner
-from components.training import provenance
+from components.training import trainer_component
 from config import pipeline as configs
 from config.settings import ConfigError
 from config.training import TrainingConfig, TuningConfig
@@ -84,9 +84,11 @@ def test_tune_finds_the_learning_rate_that_learns_and_the_trainer_uses_it(tiny_c
     }
     assert str(best_file.parent) in inputs
     served = serving_versions.served_model(configs.serving_model_dir(str(output_dir)))
-    record = provenance.read_provenance(served)
+    record = trainer_component.read_provenance(served)
     assert record["tuned"] == best
-    assert "tuned: learning_rate 0.001, seq_length 64, warmup_fraction 0.1" in provenance.describe(record)
+    assert "tuned: learning_rate 0.001, seq_length 64, warmup_fraction 0.1" in trainer_component.describe_provenance(
+        record
+    )
     report = printed.getvalue().split("Evaluation report: ")[1].split()[0]
     assert "tuned: learning_rate 0.001" in Path(report).read_text()
 

@@ -38,14 +38,14 @@ def test_an_empty_serving_directory_or_served_model_artifact_is_no_served_model(
     model.set_string_custom_property(served_baseline.SERVED_FROM_PROPERTY, "/serving")
     key = standard_component_specs.BASELINE_MODEL_KEY
     assert served_baseline.baseline_model_uri(model) is None and served_baseline.baseline_model_uri([]) is None
-    assert served_baseline.describe(model) == "none: nothing is served yet (first run)"
+    assert served_baseline.describe_served_model(model) == "none: nothing is served yet (first run)"
     assert served_baseline.without_empty_baseline({key: [model]}, key) == {key: []}
     (tmp_path / "model" / "Format-Serving").mkdir(parents=True)
     assert served_baseline.baseline_model_uri([model]) is None  # an empty folder: nothing was served
     (tmp_path / "model" / "Format-Serving" / "saved_model.pb").write_bytes(b"")
     model.set_int_custom_property(served_baseline.SERVED_VERSION_PROPERTY, 17)
     assert served_baseline.baseline_model_uri([model]) == str(tmp_path / "model" / "Format-Serving")
-    assert served_baseline.describe(model) == "served version 17 from /serving"
+    assert served_baseline.describe_served_model(model) == "served version 17 from /serving"
     assert served_baseline.without_empty_baseline({key: [model]}, key) == {key: [model]}
 
 

@@ -113,7 +113,7 @@ def test_a_link_anywhere_in_a_local_corpus_is_refused_naming_it_and_its_target(l
         imdb_source.check_local_corpus(str(root), str(tmp_path / "downloads"), None, True)
     assert str(refused.value).startswith(f"{link}: a link (to {target}) in the corpus folder {root}; refusing")
     assert "\n" not in str(refused.value)
-    assert failures.describe(refused.value)[0] == failures.DATA == 3  # as an archive with a link
+    assert failures.code_and_message(refused.value)[0] == failures.DATA == 3  # as an archive with a link
 
 
 def test_a_special_file_in_a_local_corpus_is_refused_and_the_corpus_may_be_reached_through_a_link(tmp_path):

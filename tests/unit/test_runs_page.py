@@ -4,15 +4,17 @@
 import html
 
 from runners import runs
-from runners.run_history import Run
+from runners.run_history import RunRecord
 
 
 def test_the_page_names_the_output_folder_and_each_runs_own_duration(tmp_path):
     output_dir = str(tmp_path / "tfx_output")
     (tmp_path / "tfx_output").mkdir()
     history = [
-        Run("run-1", 1_800_000_000.0, 42.0, data="aclImdb", verdict="stopped at Trainer"),
-        Run("run-2", 1_800_000_600.0, 95.0, data="aclImdb", eval_accuracy=0.91, verdict="blessed", pushed="1800000700"),
+        RunRecord("run-1", 1_800_000_000.0, 42.0, data="aclImdb", verdict="stopped at Trainer"),
+        RunRecord(
+            "run-2", 1_800_000_600.0, 95.0, data="aclImdb", eval_accuracy=0.91, verdict="blessed", pushed="1800000700"
+        ),
     ]
     path = runs.write_page(history, output_dir)
     page = open(path, encoding="utf-8").read()
@@ -23,6 +25,6 @@ def test_the_page_names_the_output_folder_and_each_runs_own_duration(tmp_path):
 
 
 def test_runs_that_never_reached_the_evaluator_get_a_sentence_not_an_empty_plot(tmp_path):
-    path = runs.write_page([Run("run-1", 1_800_000_000.0, 42.0, verdict="stopped at Trainer")], str(tmp_path))
+    path = runs.write_page([RunRecord("run-1", 1_800_000_000.0, 42.0, verdict="stopped at Trainer")], str(tmp_path))
     page = open(path, encoding="utf-8").read()
     assert "No run has reached the Evaluator yet" in page and "data:image/png" not in page

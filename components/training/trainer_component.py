@@ -61,7 +61,7 @@ def read_provenance(model_dir: str | None) -> dict[str, Any] | None:
     return json.loads(io_utils.read_string_file(path)) if model_dir and fileio.exists(path) else None
 
 
-def describe(record: dict[str, Any] | None) -> str:
+def describe_provenance(record: dict[str, Any] | None) -> str:
     """'spans 2, 3; warm-started from served version 17...' or what is unknown."""
     if record is None:
         return "unknown (no training record in the model)"
@@ -102,7 +102,7 @@ class TrainerExecutor(trainer_executor.GenericExecutor):
         io_utils.write_string_file(
             os.path.join(path_utils.serving_model_path(model.uri), PROVENANCE_FILE), json.dumps(record, indent=2)
         )
-        logging.info("Training record: %s", describe(record))
+        logging.info("Training record: %s", describe_provenance(record))
 
 
 class Trainer(tfx.components.Trainer):

@@ -89,7 +89,9 @@ def judge(evaluation: Evaluation) -> Verdict:
         accuracy = tfma_config.REPORTED_METRICS[tfma_config.ACCURACY_METRIC]
         checks.append(ThresholdCheck(accuracy, "change vs. baseline", "skipped: no baseline", None, None))
     # TFMA's bookkeeping decides; the push it allows stays hand-written (atomic_pusher) for crash-safety: TFX's
-    # Pusher copies file by file, so a crash would leave a half version that TF Serving loads.
+    # Pusher copies into the numbered version folder itself (saved_model.pb last, tfx/components/pusher/executor.py),
+    # so a crash leaves a numbered folder without it, which TF Serving tries and fails at every poll and nothing
+    # removes.
     blessed = evaluation.validation.validation_ok
     if blessed and not reasons:
         reasons.append("no baseline: absolute bound only" if evaluation.baseline is None else "all thresholds met")
