@@ -96,7 +96,7 @@ def main() -> None:
     try:
         launcher.run(spec_path)
     finally:
-        print(f"\n{'task':<22} {'peak RSS':>9} {'wall':>8}   requests (kubeflow_config.TASK_RESOURCES)")
+        print(f"\n{'task':<22} {'peak RSS':>9} {'wall':>8}   requests (config/kubeflow.py TASK_RESOURCES)")
         for path in sorted(timings.iterdir(), key=lambda p: p.stat().st_mtime):
             peak_kib, wall, _ = path.read_text().split()[-3:]
             cpu, memory = kubeflow_config.TASK_RESOURCES.get(path.name, kubeflow_config.TASK_RESOURCES["default"])
