@@ -48,6 +48,7 @@ RESUME = re.compile(r"; resume with: (.+)$")
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 EXPECTED_CODES = {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: 143, signal.SIGINT: 130}
 MAX_RERUNS = 4
+STARTING = "start-up"  # no component started yet
 RESULTS = PROJECT_ROOT / "bench" / "results" / "chaos.csv"
 COLUMNS = ("seed", "kill", "signal", "moment_s", "component", "exit_code", "reruns", "violations")
 RUN_TIMEOUT_S = 1800
@@ -58,8 +59,7 @@ class Invocation:
 
     def __init__(self, command: list[str]):
         self.command = command
-        self.started_component = False
-        self.running = "start-up"
+        self.running = STARTING
         self.stdout: list[str] = []
         self.stderr = ""
         self.code: int | None = None
@@ -97,7 +97,7 @@ class Invocation:
             self.stdout.append(line.rstrip("\n"))
             match = COMPONENT_STARTS.match(line)
             if match:
-                self.started_component, self.running = True, match[1]
+                self.running = match[1]
 
     def resume_command(self) -> list[str]:
         for line in self.stderr.splitlines():
@@ -160,7 +160,7 @@ def history_errors(metadata_path: str, invocations: list[Invocation]) -> list[st
     from runners import runs
 
     listed = len(runs.read_runs(metadata_path)) if os.path.exists(metadata_path) else 0
-    started = sum(i.started_component for i in invocations)
+    started = sum(i.running != STARTING for i in invocations)
     if started <= listed <= len(invocations):
         return []
     return [f"the history lists {listed} runs; {started} started a component, {len(invocations)} were started"]
